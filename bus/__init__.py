@@ -1,0 +1,1 @@
+"""NATS plumbing: connections, provisioning, subjects, codecs, blob transfer and the embedded server."""

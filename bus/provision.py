@@ -1,0 +1,81 @@
+"""Create (or update) the streams, buckets and shared consumers a Sluice prefix needs.
+
+Idempotent: every component calls it at start, so nothing depends on start order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DiscardPolicy,
+    KeyValueConfig,
+    ObjectStoreConfig,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import BadRequestError
+from nats.js.kv import KeyValue
+from nats.js.object_store import ObjectStore
+
+from bus.subjects import Names
+
+DAY = 24 * 3600.0
+MAX_MSG = 8 * 1024 * 1024
+
+
+@dataclass
+class Stores:
+    cache: KeyValue
+    registry: KeyValue
+    files: ObjectStore
+
+
+async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    try:
+        await js.add_stream(config)
+    except BadRequestError as exc:
+        if exc.err_code != 10058:  # "stream name already in use with a different configuration"
+            raise
+        await js.update_stream(config)
+
+
+async def provision(js: JetStreamContext, names: Names, replicas: int = 1) -> Stores:
+    common = dict(storage=StorageType.FILE, num_replicas=replicas, max_msg_size=MAX_MSG)
+    await ensure_stream(js, StreamConfig(
+        # Work queue: each submission is taken by one dispatcher and removed once it is done.
+        name=names.submit_stream, subjects=[names.submit_root, names.submit_child],
+        retention=RetentionPolicy.WORK_QUEUE, duplicate_window=300.0, **common))
+    await ensure_stream(js, StreamConfig(
+        # Interest: every service whose filter matches gets its own copy of a task.
+        name=names.task_stream, subjects=[f"{names.prefix}.task.>"],
+        retention=RetentionPolicy.INTEREST, max_age=DAY, **common))
+    await ensure_stream(js, StreamConfig(
+        # Work queue with one consumer per dispatcher (disjoint filters): results and node reports.
+        name=names.reply_stream, subjects=[f"{names.prefix}.reply.>"],
+        retention=RetentionPolicy.WORK_QUEUE, max_age=DAY, duplicate_window=300.0, **common))
+    await ensure_stream(js, StreamConfig(
+        # Limits: summaries stay readable (`sluice result SID`) for a week.
+        name=names.summary_stream, subjects=[names.summaries, names.alerts],
+        retention=RetentionPolicy.LIMITS, max_age=7 * DAY, duplicate_window=300.0,
+        max_msgs_per_subject=1, **common))
+    await ensure_stream(js, StreamConfig(
+        name=names.dlq_stream, subjects=[f"{names.prefix}.dlq.>"],
+        retention=RetentionPolicy.LIMITS, max_age=7 * DAY, discard=DiscardPolicy.OLD, **common))
+    for durable, subject in ((names.ROOT_CONSUMER, names.submit_root), (names.CHILD_CONSUMER, names.submit_child)):
+        await js.add_consumer(names.submit_stream, ConsumerConfig(
+            durable_name=durable, filter_subject=subject, ack_policy=AckPolicy.EXPLICIT,
+            # Dispatchers heartbeat (in_progress) while they work, so a short ack_wait only
+            # means a crashed dispatcher's submissions come back quickly.
+            ack_wait=30.0, max_deliver=5, max_ack_pending=10_000))
+    cache = await js.create_key_value(KeyValueConfig(
+        bucket=names.cache_bucket, history=1, ttl=2 * DAY, storage=StorageType.FILE, replicas=replicas))
+    registry = await js.create_key_value(KeyValueConfig(
+        bucket=names.registry_bucket, history=1, storage=StorageType.FILE, replicas=replicas))
+    files = await js.create_object_store(names.file_bucket, ObjectStoreConfig(
+        ttl=7 * DAY, storage=StorageType.FILE, replicas=replicas))
+    return Stores(cache, registry, files)

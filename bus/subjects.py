@@ -1,0 +1,108 @@
+"""Every subject, stream, bucket and consumer name, derived from one prefix.
+
+One prefix is one isolated Sluice on a shared NATS: tests use a fresh prefix each.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from schemas.messages import Stage
+from schemas.taxonomy import type_tokens
+
+_PREFIX = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
+
+
+@dataclass(frozen=True)
+class Names:
+    prefix: str = "sluice"
+
+    def __post_init__(self) -> None:
+        if not _PREFIX.match(self.prefix):
+            raise ValueError(f"prefix {self.prefix!r}: use lowercase letters, digits, '_' or '-' (≤ 31)")
+
+    # -- subjects --------------------------------------------------------------------------
+    @property
+    def submit_root(self) -> str:
+        return f"{self.prefix}.submit.root"
+
+    @property
+    def submit_child(self) -> str:
+        return f"{self.prefix}.submit.child"
+
+    def task(self, stage: Stage | str, file_type: str) -> str:
+        return f"{self.prefix}.task.{Stage(stage).value}.{type_tokens(file_type)}"
+
+    def task_filter(self, stage: Stage | str, file_type: str | None = None) -> str:
+        """A service consumer's filter: one type, or every type of the stage."""
+        tail = type_tokens(file_type) if file_type else ">"
+        return f"{self.prefix}.task.{Stage(stage).value}.{tail}"
+
+    def reply(self, dispatcher_id: str, kind: str) -> str:
+        return f"{self.prefix}.reply.{dispatcher_id}.{kind}"
+
+    def replies(self, dispatcher_id: str) -> str:
+        return f"{self.prefix}.reply.{dispatcher_id}.>"
+
+    def summary(self, sid: str) -> str:
+        return f"{self.prefix}.summary.{sid}"
+
+    def alert(self, sid: str) -> str:
+        return f"{self.prefix}.alert.{sid}"
+
+    @property
+    def summaries(self) -> str:
+        return f"{self.prefix}.summary.*"
+
+    @property
+    def alerts(self) -> str:
+        return f"{self.prefix}.alert.*"
+
+    def dead_letter(self, origin: str) -> str:
+        return f"{self.prefix}.dlq.{origin}"
+
+    # -- streams, consumers, buckets -------------------------------------------------------
+    def stream(self, kind: str) -> str:
+        return f"{self.prefix.upper().replace('-', '_')}_{kind}"
+
+    @property
+    def submit_stream(self) -> str:
+        return self.stream("SUBMIT")
+
+    @property
+    def task_stream(self) -> str:
+        return self.stream("TASKS")
+
+    @property
+    def reply_stream(self) -> str:
+        return self.stream("REPLIES")
+
+    @property
+    def summary_stream(self) -> str:
+        return self.stream("SUMMARIES")
+
+    @property
+    def dlq_stream(self) -> str:
+        return self.stream("DLQ")
+
+    def service_consumer(self, service: str) -> str:
+        return f"svc-{service}"
+
+    def dispatcher_consumer(self, dispatcher_id: str) -> str:
+        return f"dispatcher-{dispatcher_id}"
+
+    ROOT_CONSUMER = "dispatch-root"
+    CHILD_CONSUMER = "dispatch-child"
+
+    @property
+    def cache_bucket(self) -> str:
+        return f"{self.prefix}-cache"
+
+    @property
+    def registry_bucket(self) -> str:
+        return f"{self.prefix}-services"
+
+    @property
+    def file_bucket(self) -> str:
+        return f"{self.prefix}-files"

@@ -1,0 +1,75 @@
+"""A pull-consumer loop with bounded concurrency and a graceful stop.
+
+Fetches only as many messages as there are free slots (so a busy instance never hoards work
+that an idle one could take), keeps fetch timeouts short (a stale pull request can stall the
+next fetch for its whole timeout: nats.py #933/#986), and runs each message in the caller's
+task group. On stop it fetches no more and lets in-flight messages finish for `grace` seconds;
+whatever is cut off stays unacknowledged and is redelivered, so a stop loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import anyio
+from nats.aio.msg import Msg
+from nats.errors import ConnectionClosedError
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.errors import ServiceUnavailableError
+
+log = logging.getLogger("sluice.bus")
+
+
+async def pull_loop(
+    sub,
+    handle: Callable[[Msg], Awaitable[None]],
+    *,
+    concurrency: int,
+    stop: anyio.Event,
+    batch: int = 64,
+    fetch_timeout: float = 0.5,
+    grace: float = 10.0,
+    name: str = "worker",
+) -> None:
+    slots = anyio.Semaphore(concurrency)
+
+    async def run(msg: Msg) -> None:
+        try:
+            await handle(msg)
+        except Exception:  # noqa: BLE001 - one bad message must not end the loop
+            log.exception("%s: handler failed on %s; it will be redelivered", name, msg.subject)
+        finally:
+            slots.release()
+
+    async def drain_on_stop(tg) -> None:
+        await stop.wait()
+        with anyio.move_on_after(grace):  # every slot back = every handler finished
+            for _ in range(concurrency):
+                await slots.acquire()
+        tg.cancel_scope.cancel()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(drain_on_stop, tg)
+        while True:
+            await slots.acquire()
+            if stop.is_set():
+                slots.release()
+                await anyio.sleep_forever()  # drain_on_stop ends the group
+            free = 1
+            while free < batch and slots.value > 0:  # take every free slot, up to a batch
+                await slots.acquire()
+                free += 1
+            msgs: list[Msg] = []
+            try:
+                with anyio.move_on_after(fetch_timeout + 2):  # fetch's own timeout is not always honoured
+                    msgs = await sub.fetch(free, timeout=fetch_timeout)
+            except (NatsTimeout, TimeoutError, ServiceUnavailableError):
+                pass
+            except ConnectionClosedError:
+                log.info("%s: connection closed, stopping", name)
+                stop.set()
+            for _ in range(free - len(msgs)):
+                slots.release()
+            for msg in msgs:
+                tg.start_soon(run, msg)

@@ -1,0 +1,167 @@
+"""One file through its stages: identify, plan, cache, publish tasks, collect with deadlines, retry.
+
+A stage's tasks go out as one message per file (every targeted service of that stage reads the
+same descriptor); a service that misses its deadline, or says its failure is recoverable, is
+retried alone, up to `Limits.attempts` in all, then recorded as an error. The file's analysis
+always ends: the longest it can take is bounded by its services' timeouts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+import anyio
+from nats.js import JetStreamContext
+
+from bus.blobs import BlobError, BlobStore
+from bus.codec import encode
+from bus.subjects import Names
+from dispatcher.cache import ResultCache, cache_key
+from dispatcher.directory import ServiceDirectory
+from dispatcher.identify import identify
+from dispatcher.replies import ReplyRouter, Waiter
+from schemas.limits import Limits
+from schemas.messages import (
+    STAGES,
+    ErrorType,
+    ExtractedFile,
+    FileNode,
+    FileRef,
+    ResultView,
+    ServiceError,
+    ServiceRecord,
+    ServiceResult,
+    SubmissionParams,
+    Task,
+)
+
+log = logging.getLogger("sluice.dispatcher")
+
+RETRYABLE = {ErrorType.TIMEOUT, ErrorType.RECOVERABLE}
+
+
+@dataclass
+class Mesh:
+    """What an analysis needs from the dispatcher around it."""
+
+    js: JetStreamContext
+    names: Names
+    blobs: BlobStore
+    cache: ResultCache
+    directory: ServiceDirectory
+    router: ReplyRouter
+    dispatcher_id: str
+    grace: float = Limits.timeout_grace
+
+
+@dataclass
+class FileAnalysis:
+    node: FileNode
+    extracted: list[ExtractedFile]
+
+
+async def analyse_file(mesh: Mesh, sid: str, file: FileRef, depth: int, relation: str, params: SubmissionParams) -> FileAnalysis:
+    node = FileNode(sha256=file.sha256, name=file.name or file.sha256, type="unknown", size=file.size, depth=depth, relation=relation)
+    try:
+        data = await mesh.blobs.get(file)
+    except BlobError as exc:
+        node.errors.append(ServiceError("dispatcher", ErrorType.BAD_INPUT, str(exc)))
+        return FileAnalysis(node, [])
+    node.type = await anyio.to_thread.run_sync(identify, data)
+    schedule, missing = mesh.directory.plan(node.type, params, depth)
+    for name in missing:
+        node.errors.append(ServiceError(name, ErrorType.SERVICE_DOWN, "selected but not running (no live instance)"))
+    extracted: list[ExtractedFile] = []
+    for stage in STAGES:
+        records = schedule.get(stage)
+        if not records:
+            continue
+        results = await _run_stage(mesh, sid, file, node, stage, records, params)
+        for result in results:
+            if result.error:
+                node.errors.append(result.error)
+                continue
+            node.results.append(ResultView(result.service, result.score, result.sections, result.cached))
+            node.score += result.score
+            extracted.extend(result.extracted)
+        if any(r.drop for r in results if not r.error):
+            node.dropped = True
+            break
+    return FileAnalysis(node, extracted)
+
+
+async def _run_stage(
+    mesh: Mesh, sid: str, file: FileRef, node: FileNode, stage, records: list[ServiceRecord], params: SubmissionParams
+) -> list[ServiceResult]:
+    done: dict[str, ServiceResult] = {}
+    keys = {r.name: cache_key(file.sha256, r, params) for r in records}
+    if not params.ignore_cache:
+        for record in records:
+            if record.disable_cache:
+                continue
+            hit = await mesh.cache.get(keys[record.name])
+            if hit is not None:
+                hit.cached = True
+                done[record.name] = hit
+    todo = {r.name: r for r in records if r.name not in done}
+    if not todo:
+        return [done[r.name] for r in records]
+
+    waiter = Waiter()
+    corrs: list[str] = []
+    attempts = dict.fromkeys(todo, 0)
+    deadlines: dict[str, float] = {}
+
+    async def publish(targets: list[ServiceRecord]) -> None:
+        corr = uuid.uuid4().hex
+        corrs.append(corr)
+        mesh.router.expect(corr, waiter)
+        timeout = max(r.timeout for r in targets) + mesh.grace
+        now = time.monotonic()
+        for r in targets:
+            attempts[r.name] += 1
+            deadlines[r.name] = now + r.timeout + mesh.grace
+            waiter.results.pop(r.name, None)
+        task = Task(
+            corr=corr, sid=sid, file=file, file_type=node.type, stage=stage, targets=[r.name for r in targets],
+            deadline=time.time() + timeout, reply_to=mesh.names.reply(mesh.dispatcher_id, "result"),
+            depth=node.depth, deep_scan=params.deep_scan, max_extracted=params.max_children,
+            service_params={r.name: params.service_params[r.name] for r in targets if r.name in params.service_params},
+        )
+        await mesh.js.publish(mesh.names.task(stage, node.type), encode(task), headers={"Nats-Msg-Id": corr})
+
+    try:
+        await publish(list(todo.values()))
+        while todo:
+            now = time.monotonic()
+            await waiter.wait(min(deadlines[n] for n in todo) - now)
+            now = time.monotonic()
+            retry: list[ServiceRecord] = []
+            for name, record in list(todo.items()):
+                result = waiter.results.get(name)
+                expired = result is None and now >= deadlines[name]
+                failed = result is not None and result.error is not None and result.error.type in RETRYABLE
+                if (expired or failed) and attempts[name] < Limits.attempts:
+                    retry.append(record)
+                    log.info("%s %s: retrying %s (attempt %d)", sid, file.sha256[:12], name, attempts[name] + 1)
+                    continue
+                if expired:
+                    result = ServiceResult("", name, record.version, error=ServiceError(
+                        name, ErrorType.TIMEOUT, f"no result within {record.timeout + mesh.grace:g}s, {attempts[name]} attempts"))
+                if result is None:
+                    continue
+                if failed:
+                    result.error.message += f" (after {attempts[name]} attempts)"
+                done[name] = result
+                del todo[name]
+                if result.error is None and not record.disable_cache:
+                    await mesh.cache.put(keys[name], result)
+            for record in retry:
+                await publish([record])
+    finally:
+        for corr in corrs:
+            mesh.router.forget(corr)
+    return [done[r.name] for r in records]

@@ -1,0 +1,98 @@
+"""Which services are alive, and which of them a file of a given type goes to, stage by stage.
+
+Instances announce themselves in the registry bucket every couple of seconds; a service counts
+only while one of its instances is fresh, because a task published to a service that nobody
+consumes would only time out (and on the interest stream, one no consumer matches is dropped).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+
+import anyio
+from nats.js.errors import NoKeysError
+from nats.js.kv import KeyValue
+
+from bus.codec import BadMessage, decode
+from schemas.messages import STAGES, ServiceRecord, Stage, SubmissionParams
+
+log = logging.getLogger("sluice.dispatcher")
+
+STALE_AFTER = 8.0  # seconds without a heartbeat before a service is considered down
+
+
+class ServiceDirectory:
+    def __init__(self, registry: KeyValue) -> None:
+        self._registry = registry
+        self.services: dict[str, ServiceRecord] = {}
+        self.changed = anyio.Event()
+        self._patterns: dict[str, tuple[re.Pattern[str], re.Pattern[str] | None]] = {}
+
+    async def refresh(self) -> None:
+        try:
+            keys = await self._registry.keys()
+        except NoKeysError:
+            keys = []
+        now = time.time()
+        seen: dict[str, ServiceRecord] = {}
+        for key in keys:
+            entry = await self._registry.get(key)
+            if not entry or not entry.value:
+                continue
+            try:
+                record = decode(entry.value, ServiceRecord)
+            except BadMessage as exc:
+                log.warning("registry entry %s ignored: %s", key, exc)
+                continue
+            if now - record.heartbeat > STALE_AFTER:
+                continue
+            if record.name in seen:
+                seen[record.name].instances += 1
+                seen[record.name].heartbeat = max(seen[record.name].heartbeat, record.heartbeat)
+            else:
+                seen[record.name] = record
+        if seen.keys() != self.services.keys():
+            log.info("services alive: %s", ", ".join(sorted(seen)) or "none")
+        self.services = seen
+        self.changed.set()
+        self.changed = anyio.Event()
+
+    async def run(self, interval: float = 1.0) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except Exception as exc:  # noqa: BLE001 - NATS may be restarting
+                log.warning("registry refresh failed: %s", exc)
+            await anyio.sleep(interval)
+
+    async def wait_for(self, names: set[str], timeout: float = 10.0) -> None:
+        with anyio.fail_after(timeout):
+            while not names <= self.services.keys():
+                await self.refresh()
+                if not names <= self.services.keys():
+                    await anyio.sleep(0.05)
+
+    def _accepts(self, record: ServiceRecord, file_type: str) -> bool:
+        key = f"{record.accepts}\0{record.rejects}"
+        if key not in self._patterns:
+            self._patterns[key] = (re.compile(record.accepts), re.compile(record.rejects) if record.rejects else None)
+        accepts, rejects = self._patterns[key]
+        return bool(accepts.match(file_type)) and not (rejects and rejects.match(file_type))
+
+    def plan(self, file_type: str, params: SubmissionParams, depth: int) -> tuple[dict[Stage, list[ServiceRecord]], list[str]]:
+        """Services per stage for this file, and the selected services that are not running."""
+        selected = set(params.services)
+        missing = sorted(selected - self.services.keys())
+        schedule: dict[Stage, list[ServiceRecord]] = {stage: [] for stage in STAGES}
+        for record in self.services.values():
+            if selected and record.name not in selected:
+                continue
+            if record.name in params.exclude or not self._accepts(record, file_type):
+                continue
+            # As Assemblyline: the safelist filter is for what the user submitted, not what was inside it.
+            if record.stage == Stage.FILTER and record.name == "safelist" and depth > 0 and not params.deep_scan:
+                continue
+            schedule[record.stage].append(record)
+        return {stage: sorted(recs, key=lambda r: r.name) for stage, recs in schedule.items() if recs}, missing

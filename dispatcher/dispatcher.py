@@ -1,0 +1,161 @@
+"""The dispatcher process: takes submissions and children, owns trees, publishes verdicts.
+
+Durability: a submission's message stays unacknowledged (kept alive with `in_progress`) until
+its summary is published, so if this process dies another dispatcher gets it back and redoes
+the tree cheaply from the result cache. Children of the dead attempt are ignored by attempt
+number. On a clean stop, unfinished submissions are handed back at once (nak), not after ack_wait.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+
+import anyio
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig
+
+from bus.blobs import BlobStore
+from bus.codec import BadMessage, decode, encode
+from bus.deadletter import dead_letter
+from bus.provision import provision
+from bus.subjects import Names
+from bus.worker import pull_loop
+from dispatcher.analysis import Mesh
+from dispatcher.cache import ResultCache
+from dispatcher.directory import ServiceDirectory
+from dispatcher.replies import ReplyRouter
+from dispatcher.scoring import summarise
+from dispatcher.tree import Tree, analyse_child
+from schemas.limits import Limits
+from schemas.messages import ChildSubmission, Submission
+
+log = logging.getLogger("sluice.dispatcher")
+
+SID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+KEEPALIVE = 10.0  # seconds between in_progress signals; well inside the 30 s ack_wait
+
+
+def check_submission(sub: Submission) -> None:
+    if not SID.match(sub.sid):
+        raise BadMessage(f"sid {sub.sid[:80]!r} must be 1-64 letters, digits, '_' or '-'")
+    if not sub.files:
+        raise BadMessage("a submission needs at least one file")
+
+
+async def _keep_alive(msg: Msg) -> None:
+    while True:
+        await anyio.sleep(KEEPALIVE)
+        try:
+            await msg.in_progress()
+        except Exception as exc:  # noqa: BLE001 - a missed beat only risks a redelivery
+            log.warning("in_progress failed: %s", exc)
+
+
+async def _holding(msg: Msg, work: Callable[[], Awaitable[None]]) -> None:
+    """Run `work` while keeping `msg` alive; if cut off, hand the message back at once."""
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_keep_alive, msg)
+            await work()
+            tg.cancel_scope.cancel()
+    except anyio.get_cancelled_exc_class():
+        with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+            await msg.nak()
+        raise
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        nc: Client,
+        names: Names,
+        *,
+        dispatcher_id: str | None = None,
+        alert_threshold: int = Limits.alert_threshold,
+        max_trees: int = 64,
+        max_children: int = 128,
+        tree_timeout: float = Limits.tree_timeout,
+        grace: float = Limits.timeout_grace,
+    ) -> None:
+        self.nc = nc
+        self.js = nc.jetstream()
+        self.names = names
+        self.id = dispatcher_id or uuid.uuid4().hex[:12]
+        self.alert_threshold = alert_threshold
+        self.max_trees = max_trees
+        self.max_children = max_children
+        self.tree_timeout = tree_timeout
+        self.grace = grace
+        self.ready = anyio.Event()
+        self.directory: ServiceDirectory | None = None
+        self.completed = 0
+
+    async def _dead_letter(self, msg: Msg, reason: str) -> None:
+        await dead_letter(self.js, self.names, msg, reason, origin="dispatcher")
+
+    async def run(self, stop: anyio.Event) -> None:
+        stores = await provision(self.js, self.names)
+        self.directory = ServiceDirectory(stores.registry)
+        router = ReplyRouter(self._dead_letter)
+        self.mesh = Mesh(self.js, self.names, BlobStore(self.js, stores.files, self.names.file_bucket),
+                         ResultCache(stores.cache), self.directory, router, self.id, self.grace)
+        await self.js.add_consumer(self.names.reply_stream, ConsumerConfig(
+            durable_name=self.names.dispatcher_consumer(self.id), filter_subject=self.names.replies(self.id),
+            ack_policy=AckPolicy.EXPLICIT, ack_wait=30.0, max_ack_pending=10_000, inactive_threshold=3600.0))
+        reply_sub = await self.js.pull_subscribe_bind(self.names.dispatcher_consumer(self.id), stream=self.names.reply_stream)
+        root_sub = await self.js.pull_subscribe_bind(self.names.ROOT_CONSUMER, stream=self.names.submit_stream)
+        child_sub = await self.js.pull_subscribe_bind(self.names.CHILD_CONSUMER, stream=self.names.submit_stream)
+        await self.directory.refresh()
+        replies_stop = anyio.Event()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self.directory.run)
+            tg.start_soon(lambda: pull_loop(reply_sub, router.handle, concurrency=256, stop=replies_stop, name="replies"))
+            self.ready.set()
+            log.info("dispatcher %s ready on prefix %s", self.id, self.names.prefix)
+            async with anyio.create_task_group() as work:
+                work.start_soon(lambda: pull_loop(root_sub, self._handle_root, concurrency=self.max_trees, stop=stop, name="roots"))
+                work.start_soon(lambda: pull_loop(child_sub, self._handle_child, concurrency=self.max_children, stop=stop, name="children"))
+            replies_stop.set()
+            tg.cancel_scope.cancel()
+
+    async def _handle_root(self, msg: Msg) -> None:
+        try:
+            sub = decode(msg.data, Submission)
+            check_submission(sub)
+        except BadMessage as exc:
+            await self._dead_letter(msg, str(exc))
+            return
+
+        async def work() -> None:
+            tree = Tree(self.mesh, sub, msg.metadata.num_delivered, self.tree_timeout)
+            summary = summarise(sub, await tree.run())
+            data = encode(summary)
+            await self.js.publish(self.names.summary(sub.sid), data, headers={"Nats-Msg-Id": f"summary:{sub.sid}"})
+            if summary.score >= self.alert_threshold:
+                await self.js.publish(self.names.alert(sub.sid), data, headers={"Nats-Msg-Id": f"alert:{sub.sid}"})
+            self.completed += 1
+            log.info("%s complete: score %d (%s), %d files", sub.sid, summary.score, summary.verdict, summary.file_count)
+
+        await _holding(msg, work)
+        await msg.ack_sync()
+
+    async def _handle_child(self, msg: Msg) -> None:
+        try:
+            child = decode(msg.data, ChildSubmission)
+            if not child.reply_to.startswith(f"{self.names.prefix}.reply."):
+                raise BadMessage(f"reply_to {child.reply_to[:80]!r} is not a dispatcher reply subject")
+        except BadMessage as exc:
+            await self._dead_letter(msg, str(exc))
+            return
+
+        async def work() -> None:
+            report = await analyse_child(self.mesh, child)
+            await self.js.publish(child.reply_to, encode(report),
+                                  headers={"Nats-Msg-Id": f"node:{child.sid}:{child.attempt}:{child.file.sha256}"})
+
+        await _holding(msg, work)
+        await msg.ack()

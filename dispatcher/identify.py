@@ -1,0 +1,57 @@
+"""File type identification: libmagic (python-magic) read through the rules in schemas/filetypes.yml."""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+
+import magic
+
+from schemas.taxonomy import TypeRule, taxonomy
+
+_local = threading.local()
+MAGIC_WINDOW = 1024 * 1024  # libmagic's rules look at the head of a file; don't hand it 100 MiB
+
+
+def _magic() -> tuple[magic.Magic, magic.Magic]:
+    # libmagic handles are not thread-safe: one pair per thread.
+    if not hasattr(_local, "pair"):
+        _local.pair = (magic.Magic(), magic.Magic(mime=True))
+    return _local.pair
+
+
+@functools.cache
+def _compiled() -> list[tuple[TypeRule, re.Pattern[str] | None]]:
+    return [(rule, re.compile(rule.magic) if rule.magic else None) for rule in taxonomy().rules]
+
+
+def _is_text(data: bytes) -> bool:
+    sample = data[:8192]
+    if b"\x00" in sample:
+        return False
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start > len(sample) - 4  # a multi-byte character cut by the sample
+    return True
+
+
+def identify(data: bytes) -> str:
+    """The taxonomy type of `data`; `unknown` when no rule matches."""
+    if not data:
+        return "empty"
+    described, mimed = _magic()
+    head = data[:MAGIC_WINDOW]
+    description = described.from_buffer(head)
+    mime = mimed.from_buffer(head)
+    for rule, pattern in _compiled():
+        if rule.special == "empty":
+            continue
+        if pattern is not None and pattern.search(description):
+            return rule.type
+        if rule.mime and mime in rule.mime:
+            return rule.type
+        if rule.text and _is_text(data):
+            return rule.type
+    return "unknown"

@@ -1,0 +1,74 @@
+"""Routes what comes back to this dispatcher (service results, child node reports) to whoever waits.
+
+Each dispatcher has its own durable consumer on `reply.<its id>.>`; a result nobody waits for
+any more (late, or from a retried attempt) is acknowledged and dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import anyio
+from nats.aio.msg import Msg
+
+from bus.codec import BadMessage, decode
+from schemas.messages import NodeReport, ServiceResult
+
+log = logging.getLogger("sluice.dispatcher")
+
+
+class Waiter:
+    """The results of one file's stage, as they arrive."""
+
+    def __init__(self) -> None:
+        self.results: dict[str, ServiceResult] = {}
+        self.changed = anyio.Event()
+
+    def deliver(self, result: ServiceResult) -> None:
+        self.results[result.service] = result
+        self.changed.set()
+
+    async def wait(self, seconds: float) -> None:
+        with anyio.move_on_after(max(seconds, 0)):
+            await self.changed.wait()
+        self.changed = anyio.Event()
+
+
+class ReplyRouter:
+    def __init__(self, dead_letter: Callable) -> None:
+        self._waiters: dict[str, Waiter] = {}
+        self._trees: dict[str, Callable[[NodeReport], None]] = {}
+        self._dead_letter = dead_letter
+
+    def expect(self, corr: str, waiter: Waiter) -> None:
+        self._waiters[corr] = waiter
+
+    def forget(self, corr: str) -> None:
+        self._waiters.pop(corr, None)
+
+    def watch_tree(self, sid: str, on_report: Callable[[NodeReport], None]) -> None:
+        self._trees[sid] = on_report
+
+    def unwatch_tree(self, sid: str) -> None:
+        self._trees.pop(sid, None)
+
+    async def handle(self, msg: Msg) -> None:
+        kind = msg.subject.rsplit(".", 1)[-1]
+        try:
+            if kind == "result":
+                result = decode(msg.data, ServiceResult)
+                waiter = self._waiters.get(result.corr)
+                if waiter is not None:
+                    waiter.deliver(result)
+            elif kind == "node":
+                report = decode(msg.data, NodeReport)
+                on_report = self._trees.get(report.sid)
+                if on_report is not None:
+                    on_report(report)
+            else:
+                raise BadMessage(f"unknown reply kind {kind!r}")
+        except BadMessage as exc:
+            await self._dead_letter(msg, str(exc))
+            return
+        await msg.ack()

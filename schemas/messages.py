@@ -1,0 +1,244 @@
+"""Every message that crosses NATS, as a msgspec Struct.
+
+Encoded as MessagePack by `bus.codec`. Field names are the contract between the
+dispatcher, the services and clients, so they change only with a version bump.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import msgspec
+
+from schemas.limits import Limits
+
+
+class Stage(str, enum.Enum):
+    """The order a file's services run in; a stage starts when the one before it has finished."""
+
+    FILTER = "FILTER"
+    EXTRACT = "EXTRACT"
+    CORE = "CORE"
+    SECONDARY = "SECONDARY"
+    POST = "POST"
+
+
+STAGES: tuple[Stage, ...] = tuple(Stage)
+
+
+class SampleKind(str, enum.Enum):
+    FILE = "file"
+    URI = "uri"
+    DOMAIN = "domain"
+    IP = "ip"
+
+
+class FileRef(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A file known by its sha256. `data` carries small files inline so a service need not fetch them."""
+
+    sha256: str
+    size: int
+    name: str = ""
+    data: bytes | None = None
+
+
+class SubmissionParams(msgspec.Struct, omit_defaults=True):
+    deep_scan: bool = False
+    ignore_cache: bool = False
+    max_depth: int = Limits.max_depth
+    max_files: int = Limits.max_files
+    max_children: int = Limits.max_children
+    services: list[str] = []  # empty: every service that accepts the type
+    exclude: list[str] = []
+    priority: int = 1000
+    service_params: dict[str, dict[str, object]] = {}
+
+
+class Submission(msgspec.Struct, omit_defaults=True):
+    """What a user publishes: one or more root files analysed as one verdict tree."""
+
+    sid: str
+    files: list[FileRef]
+    params: SubmissionParams = msgspec.field(default_factory=SubmissionParams)
+    metadata: dict[str, str] = {}
+    submitted_at: float = 0.0
+
+
+class ChildSubmission(msgspec.Struct, omit_defaults=True):
+    """An extracted file republished for analysis, linked to its tree.
+
+    `attempt` is the root's delivery count: a dispatcher that resumes a tree after a crash
+    starts a new attempt, and reports from older attempts are ignored.
+    """
+
+    sid: str
+    attempt: int
+    file: FileRef
+    parent_sha256: str
+    depth: int
+    relation: str
+    params: SubmissionParams
+    reply_to: str
+    ancestry: list[str] = []
+
+
+class Task(msgspec.Struct, omit_defaults=True):
+    """One file for one stage, published on `task.<STAGE>.<type tokens>`.
+
+    Every service whose filter matches the subject sees it; only the `targets` run it.
+    """
+
+    corr: str
+    sid: str
+    file: FileRef
+    file_type: str
+    stage: Stage
+    targets: list[str]
+    deadline: float  # epoch seconds; a service skips a task whose deadline has passed
+    reply_to: str
+    depth: int = 0
+    deep_scan: bool = False
+    max_extracted: int = Limits.max_children
+    service_params: dict[str, dict[str, object]] = {}
+    temp_data: dict[str, object] = {}
+
+
+class Tag(msgspec.Struct, frozen=True):
+    name: str
+    value: str
+
+
+class HeuristicHit(msgspec.Struct, omit_defaults=True):
+    heur_id: int
+    name: str
+    score: int
+    attack_ids: list[str] = []
+    signatures: list[str] = []
+
+
+class Section(msgspec.Struct, omit_defaults=True):
+    title: str
+    body: str = ""
+    body_format: str = "TEXT"
+    heuristic: HeuristicHit | None = None
+    tags: list[Tag] = []
+    depth: int = 0  # nesting level: subsections are flattened in order with depth + 1
+
+
+class ExtractedFile(msgspec.Struct, omit_defaults=True):
+    file: FileRef
+    description: str = ""
+    relation: str = "extracted"
+
+
+class ErrorType(str, enum.Enum):
+    TIMEOUT = "timeout"
+    CRASHED = "crashed"
+    RECOVERABLE = "recoverable"
+    MAX_DEPTH = "max_depth"
+    MAX_FILES = "max_files"
+    MAX_CHILDREN = "max_children"
+    SERVICE_DOWN = "service_down"
+    UNREACHABLE = "unreachable"
+    BAD_INPUT = "bad_input"
+
+
+class ServiceError(msgspec.Struct, omit_defaults=True):
+    service: str
+    type: ErrorType
+    message: str
+
+
+class ServiceResult(msgspec.Struct, omit_defaults=True):
+    """A service's answer to one Task, sent to the task's `reply_to`."""
+
+    corr: str
+    service: str
+    service_version: str
+    tool_version: str = ""
+    sections: list[Section] = []
+    score: int = 0
+    drop: bool = False
+    extracted: list[ExtractedFile] = []
+    error: ServiceError | None = None
+    elapsed: float = 0.0
+    cached: bool = False
+
+
+class ResultView(msgspec.Struct, omit_defaults=True):
+    """A service's result as the summary shows it."""
+
+    service: str
+    score: int
+    sections: list[Section] = []
+    cached: bool = False
+
+
+class FileNode(msgspec.Struct, omit_defaults=True):
+    """One file in a verdict tree."""
+
+    sha256: str
+    name: str
+    type: str
+    size: int
+    depth: int
+    score: int = 0
+    relation: str = "root"
+    dropped: bool = False
+    duplicate: bool = False  # already analysed elsewhere in this tree
+    results: list[ResultView] = []
+    errors: list[ServiceError] = []
+    children: list[FileNode] = []
+
+
+class NodeReport(msgspec.Struct, omit_defaults=True):
+    """A child's analysis, sent back to the dispatcher that owns its tree."""
+
+    sid: str
+    attempt: int
+    parent_sha256: str
+    node: FileNode
+    extracted: list[ExtractedFile] = []
+
+
+class Summary(msgspec.Struct, omit_defaults=True):
+    """The verdict tree of one submission, published on `summary.<sid>`."""
+
+    sid: str
+    score: int
+    verdict: str
+    files: list[FileNode]
+    tags: dict[str, list[str]] = {}
+    heuristics: list[str] = []
+    errors: int = 0
+    file_count: int = 0
+    cached_results: int = 0
+    metadata: dict[str, str] = {}
+    submitted_at: float = 0.0
+    completed_at: float = 0.0
+
+
+class ServiceRecord(msgspec.Struct, omit_defaults=True):
+    """A live service, as its instances announce it in the registry (KV)."""
+
+    name: str
+    version: str
+    stage: Stage
+    accepts: str
+    rejects: str
+    timeout: float
+    consumer: str
+    tool_version: str = ""
+    config_hash: str = ""
+    disable_cache: bool = False
+    heartbeat: float = 0.0
+    instances: int = 1
+
+
+class DeadLetter(msgspec.Struct):
+    """A message Sluice could not use, kept with the reason for an operator."""
+
+    subject: str
+    reason: str
+    data: bytes
+    at: float

@@ -1,0 +1,55 @@
+"""The file-type taxonomy: every type a task can be published under.
+
+Loaded once from `filetypes.yml`. A service's `accepts`/`rejects` regexes are expanded against
+this list into the subjects its consumer filters on, so a type missing here can never be routed.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from importlib import resources
+
+import msgspec
+import yaml
+
+
+class TypeRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    type: str
+    magic: str | None = None
+    mime: list[str] = []
+    text: bool = False
+    special: str | None = None
+
+
+class Taxonomy(msgspec.Struct, frozen=True, dict=True):
+    rules: list[TypeRule]
+    extra_types: list[str] = []
+
+    @functools.cached_property
+    def types(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys([r.type for r in self.rules] + self.extra_types))
+
+
+_TYPE_RE = re.compile(r"^[a-z0-9_-]+(/[a-z0-9_-]+)*$")
+
+
+@functools.cache
+def taxonomy() -> Taxonomy:
+    raw = yaml.safe_load(resources.files("schemas").joinpath("filetypes.yml").read_text())
+    tax = msgspec.convert(raw, Taxonomy)
+    for name in tax.types:
+        if not _TYPE_RE.match(name):
+            raise ValueError(f"filetypes.yml: type {name!r} is not a slash path of [a-z0-9_-] tokens")
+    return tax
+
+
+def type_tokens(file_type: str) -> str:
+    """`executable/windows/pe32` → `executable.windows.pe32` (subject tokens)."""
+    return file_type.replace("/", ".")
+
+
+def matching_types(accepts: str, rejects: str) -> list[str]:
+    """The known types a service takes: `re.match(accepts)` and not `re.match(rejects)`, as Assemblyline."""
+    acc, rej = re.compile(accepts), re.compile(rejects) if rejects else None
+    return [t for t in taxonomy().types if acc.match(t) and not (rej and rej.match(t))]

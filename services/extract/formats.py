@@ -1,0 +1,164 @@
+"""Each supported archive format as one lazy stream of `Member`s.
+
+The service applies a single set of safety rules to every format, so the readers here only
+describe members (name, kind, compressed size) and hand out a way to read their bytes; they
+never write anything to disk and never follow links.
+"""
+
+from __future__ import annotations
+
+import bz2
+import enum
+import gzip
+import io
+import lzma
+import stat
+import struct
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO
+
+
+class Kind(enum.Enum):
+    FILE = "file"
+    DIR = "directory"
+    LINK = "link"
+    SPECIAL = "special"
+    ENCRYPTED = "encrypted"
+
+
+@dataclass
+class Member:
+    name: str
+    kind: Kind
+    open: Callable[[], IO[bytes]] | None = None
+    packed_size: int | None = None  # this member's own compressed bytes, when the format has them
+    detail: str = ""  # link target or device type
+    independent: bool = True  # False: members share one stream, a read error ends the archive
+
+
+# Errors that mean "this archive (or member) is damaged", as opposed to a bug in this service.
+CORRUPT_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    tarfile.TarError,
+    EOFError,
+    OSError,
+    zlib.error,
+    lzma.LZMAError,
+    NotImplementedError,  # zip compression methods the stdlib lacks (deflate64, …)
+    ValueError,
+    struct.error,
+)
+
+_COMPRESSED = {
+    "gzip": lambda fh: gzip.GzipFile(fileobj=fh),
+    "bzip2": bz2.BZ2File,
+    "xz": lzma.LZMAFile,
+}
+_MAGIC = [
+    (b"PK\x03\x04", "zip"),
+    (b"PK\x05\x06", "zip"),
+    (b"PK\x07\x08", "zip"),
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+]
+SUPPORTED = ("zip", "tar", *_COMPRESSED)
+SUFFIXES = {"gzip": (".gz", ".gzip", ".z"), "bzip2": (".bz2", ".bzip2", ".bz"), "xz": (".xz",)}
+
+
+def detect(data: bytes, file_type: str) -> str | None:
+    """The format by magic bytes, else by the dispatcher's type (`archive/tar` has weak magic)."""
+    for magic, fmt in _MAGIC:
+        if data.startswith(magic):
+            return fmt
+    if data[257:262] == b"ustar":
+        return "tar"
+    fmt = file_type.rsplit("/", 1)[-1]
+    return fmt if file_type.startswith("archive/") and fmt in SUPPORTED else None
+
+
+def members(data: bytes, fmt: str, archive_name: str) -> tuple[Iterator[Member], int | None]:
+    """The members of `data`, and the compressed size of the stream they share (None for zip/tar)."""
+    if fmt == "zip":
+        return _zip_members(data), None
+    if fmt == "tar":
+        return _tar_members(_open_tar(data)), None
+    tar = _open_tar(data, quiet=True)
+    if tar is not None:
+        return _tar_members(tar), len(data)
+    return _single_stream(data, fmt, archive_name), len(data)
+
+
+def _zip_members(data: bytes) -> Iterator[Member]:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for info in zf.infolist():
+            mode = info.external_attr >> 16
+            if info.is_dir():
+                yield Member(info.filename, Kind.DIR)
+            elif info.flag_bits & 0x1:
+                yield Member(info.filename, Kind.ENCRYPTED)
+            elif stat.S_ISLNK(mode):
+                yield Member(info.filename, Kind.LINK, detail="symlink")
+            else:
+                yield Member(info.filename, Kind.FILE, lambda info=info: zf.open(info), info.compress_size)
+
+
+def _open_tar(data: bytes, quiet: bool = False) -> tarfile.TarFile | None:
+    """Stream mode ("r|*"): one forward pass, compression detected, no member index kept on disk.
+
+    Opening reads the first header, so `quiet` turns "this is not a tar" into None: that is how
+    a .tar.gz is told from a plain .gz.
+    """
+    try:
+        return tarfile.open(fileobj=io.BytesIO(data), mode="r|*")
+    except CORRUPT_ERRORS:
+        if quiet:
+            return None
+        raise
+
+
+def _tar_members(tar: tarfile.TarFile) -> Iterator[Member]:
+    with tar:
+        for info in tar:
+            if info.isfile():
+                yield Member(info.name, Kind.FILE, lambda info=info: tar.extractfile(info), independent=False)
+            elif info.isdir():
+                yield Member(info.name, Kind.DIR, independent=False)
+            elif info.issym() or info.islnk():
+                link = "symlink" if info.issym() else "hard link"
+                yield Member(info.name, Kind.LINK, detail=f"{link} to {info.linkname!r}", independent=False)
+            else:
+                yield Member(info.name, Kind.SPECIAL, detail=_special_kind(info), independent=False)
+
+
+def _special_kind(info: tarfile.TarInfo) -> str:
+    if info.ischr():
+        return "character device"
+    if info.isblk():
+        return "block device"
+    if info.isfifo():
+        return "fifo"
+    return f"tar type {info.type!r}"
+
+
+def _single_stream(data: bytes, fmt: str, archive_name: str) -> Iterator[Member]:
+    yield Member(
+        stream_child_name(archive_name, fmt),
+        Kind.FILE,
+        lambda: _COMPRESSED[fmt](io.BytesIO(data)),
+        independent=False,
+    )
+
+
+def stream_child_name(archive_name: str, fmt: str) -> str:
+    """`notes.txt.gz` → `notes.txt`; a name without the usual suffix gets `.unpacked` instead."""
+    lower = archive_name.lower()
+    for suffix in SUFFIXES.get(fmt, ()):
+        if lower.endswith(suffix) and len(archive_name) > len(suffix):
+            return archive_name[: -len(suffix)]
+    return f"{archive_name}.unpacked"

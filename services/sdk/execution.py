@@ -1,0 +1,108 @@
+"""Run one task through a service and turn what it did into a `ServiceResult`.
+
+Shared by the runner (tasks from NATS) and the harness (one file, no NATS), so a service
+behaves the same under test as in the mesh.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+
+from schemas.messages import ErrorType, HeuristicHit, Section, ServiceError, ServiceResult, Tag, Task
+from schemas.tags import tag_problem
+from services.sdk.base import RecoverableError, ServiceBase
+from services.sdk.request import Extracted, MaxExtractedExceeded, Request
+from services.sdk.result import Result, ResultSection
+
+log = logging.getLogger("sluice.service")
+
+
+def flatten(result: Result | None, service: ServiceBase) -> tuple[list[Section], int]:
+    """Sections in reading order with their depth; heuristic scores from the manifest."""
+    sections: list[Section] = []
+    total = 0
+    warnings: list[str] = []
+
+    def walk(section: ResultSection, depth: int) -> None:
+        nonlocal total
+        hit = None
+        if section.heur_id is not None:
+            spec = service.manifest.heuristic(section.heur_id)
+            if spec is None:
+                warnings.append(f"section {section.title_text!r}: heuristic {section.heur_id} is not in the manifest")
+            else:
+                score = spec.score
+                for sig in section.signatures:
+                    score = spec.signature_score_map.get(sig, score)
+                if spec.max_score is not None:
+                    score = min(score, spec.max_score)
+                total += score
+                hit = HeuristicHit(spec.heur_id, spec.name, score, list(section.attack_ids), list(section.signatures))
+        tags = []
+        for name, value in section.tags:
+            problem = tag_problem(name, value)
+            if problem:
+                warnings.append(problem)
+            else:
+                tags.append(Tag(name, value))
+        sections.append(Section(section.title_text, section.body, section.body_format, hit, tags, depth))
+        for sub in section.subsections:
+            walk(sub, depth + 1)
+
+    for section in result.sections if result else []:
+        walk(section, 0)
+    if warnings:
+        sections.append(Section("Result warnings", "\n".join(warnings)))
+        log.warning("%s: %s", service.manifest.name, "; ".join(warnings))
+    return sections, total
+
+
+async def execute_task(
+    service: ServiceBase, task: Task, content: bytes | None, work_root: Path, max_extracted: int
+) -> tuple[ServiceResult, list[Extracted]]:
+    """Execute under the manifest timeout; an exception becomes an error result, never a dead worker."""
+    name, version = service.manifest.name, service.manifest.version
+    started = time.monotonic()
+    work_dir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=work_root))
+    request = Request(task, content, service.manifest, work_dir, max_extracted)
+    error: ServiceError | None = None
+    try:
+        with anyio.fail_after(service.manifest.timeout):
+            if inspect.iscoroutinefunction(service.execute):
+                await service.execute(request)
+            else:
+                # abandon_on_cancel: a hung sync execute cannot be interrupted, but the task
+                # still ends on time; its thread finishes (or not) on its own.
+                await anyio.to_thread.run_sync(service.execute, request, abandon_on_cancel=True)
+    except TimeoutError:
+        error = ServiceError(name, ErrorType.TIMEOUT, f"execute ran past the {service.manifest.timeout:g}s timeout")
+    except RecoverableError as exc:
+        error = ServiceError(name, ErrorType.RECOVERABLE, f"{type(exc).__name__}: {exc}")
+    except MaxExtractedExceeded as exc:
+        log.info("%s: %s", name, exc)  # the files before the limit are kept
+    except Exception as exc:  # noqa: BLE001 - any failure of service code is reported, not raised
+        log.exception("%s crashed on %s", name, task.file.sha256)
+        error = ServiceError(name, ErrorType.CRASHED, f"{type(exc).__name__}: {exc}")
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    sections, score = flatten(request.result, service) if error is None else ([], 0)
+    result = ServiceResult(
+        corr=task.corr,
+        service=name,
+        service_version=version,
+        tool_version=service.get_tool_version(),
+        sections=sections,
+        score=score,
+        drop=request.dropped and error is None,
+        error=error,
+        elapsed=time.monotonic() - started,
+    )
+    return result, (request.extracted if error is None else [])

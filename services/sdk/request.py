@@ -1,0 +1,128 @@
+"""One task as a service sees it: the file, its facts, and what the service hands back."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from schemas.messages import Task
+from services.sdk.manifest import Manifest
+from services.sdk.result import Result
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """A file a service found; the runner stores it once by sha256 and reports it as a child."""
+
+    data: bytes
+    name: str
+    description: str
+    relation: str
+
+
+class MaxExtractedExceeded(RuntimeError):
+    """More extracted files than a parent may have; the service may stop extracting."""
+
+
+class Request:
+    def __init__(self, task: Task, content: bytes | None, manifest: Manifest, work_dir: Path, max_extracted: int) -> None:
+        self.task = task
+        self._content = content
+        self._manifest = manifest
+        self._work_dir = work_dir
+        self._file_path: str | None = None
+        self.max_extracted = max_extracted
+        self.result: Result | None = None
+        self.extracted: list[Extracted] = []
+        self.dropped = False
+        self.temp_submission_data: dict[str, Any] = dict(task.temp_data)
+
+    # -- the file ---------------------------------------------------------------------------
+    @property
+    def sha256(self) -> str:
+        return self.task.file.sha256
+
+    @property
+    def file_name(self) -> str:
+        return self.task.file.name or self.sha256
+
+    @property
+    def file_type(self) -> str:
+        return self.task.file_type
+
+    @property
+    def file_size(self) -> int:
+        return self.task.file.size
+
+    @property
+    def file_contents(self) -> bytes:
+        if self._content is None:
+            raise RuntimeError(f"{self._manifest.name}: file_required is false, so there are no contents")
+        return self._content
+
+    @property
+    def file_path(self) -> str:
+        """The file on disk inside this task's work directory, written on first use."""
+        if self._file_path is None:
+            fd, path = tempfile.mkstemp(dir=self._work_dir, prefix="sample-")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(self.file_contents)
+            self._file_path = path
+        return self._file_path
+
+    @property
+    def md5(self) -> str:
+        return hashlib.md5(self.file_contents).hexdigest()
+
+    @property
+    def sha1(self) -> str:
+        return hashlib.sha1(self.file_contents).hexdigest()
+
+    # -- the submission ---------------------------------------------------------------------
+    @property
+    def sid(self) -> str:
+        return self.task.sid
+
+    @property
+    def depth(self) -> int:
+        return self.task.depth
+
+    @property
+    def deep_scan(self) -> bool:
+        return self.task.deep_scan
+
+    @property
+    def work_dir(self) -> Path:
+        return self._work_dir
+
+    def get_param(self, name: str) -> Any:
+        """A submission parameter for this service, falling back to the manifest's default."""
+        given = self.task.service_params.get(self._manifest.name, {})
+        if name in given:
+            return given[name]
+        for param in self._manifest.submission_params:
+            if param.name == name:
+                return param.default
+        raise KeyError(f"{self._manifest.name}: no submission parameter {name!r} in the manifest")
+
+    # -- what the service hands back --------------------------------------------------------
+    def add_extracted(self, path: str | os.PathLike | bytes, name: str, description: str = "", relation: str = "extracted") -> bool:
+        """Report a file found inside this one (a path, or the bytes themselves).
+
+        Returns False for an empty file (nothing to analyse); raises MaxExtractedExceeded past the limit.
+        """
+        if len(self.extracted) >= self.max_extracted:
+            raise MaxExtractedExceeded(f"more than {self.max_extracted} extracted files")
+        data = path if isinstance(path, bytes) else Path(path).read_bytes()
+        if not data:
+            return False
+        self.extracted.append(Extracted(data, str(name), description, relation))
+        return True
+
+    def drop(self) -> None:
+        """Stop later stages from running on this file (FILTER and EXTRACT services)."""
+        self.dropped = True

@@ -1,0 +1,146 @@
+"""Runs a service against NATS: its consumer, its registry heartbeat, and the task loop.
+
+All instances of a service bind to one durable consumer (that is how instances share work);
+the consumer's filter subjects are the service's `accepts`/`rejects` expanded against the
+type taxonomy, for its own stage only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from bus.blobs import BlobError, BlobStore
+from bus.codec import BadMessage, decode, encode
+from bus.deadletter import dead_letter
+from bus.provision import provision
+from bus.subjects import Names
+from bus.worker import pull_loop
+from schemas.limits import Limits
+from schemas.messages import ErrorType, ExtractedFile, ServiceError, ServiceRecord, ServiceResult, Task
+from schemas.taxonomy import matching_types, taxonomy
+from services.sdk.base import ServiceBase
+from services.sdk.execution import execute_task
+from services.sdk.manifest import ManifestError
+
+log = logging.getLogger("sluice.service")
+
+HEARTBEAT = 2.0
+INLINE_BUDGET = 1024 * 1024  # inline child bytes per result message; the rest is fetched from the store
+
+
+def consumer_filters(service: ServiceBase, names: Names) -> list[str]:
+    m = service.manifest
+    types = matching_types(m.accepts, m.rejects)
+    if not types:
+        raise ManifestError(f"{m.name}: accepts {m.accepts!r} / rejects {m.rejects!r} match no known file type")
+    if len(types) == len(taxonomy().types):
+        return [names.task_filter(m.stage)]
+    return [names.task_filter(m.stage, t) for t in types]
+
+
+class ServiceRunner:
+    def __init__(self, service: ServiceBase, nc: Client, names: Names, concurrency: int | None = None) -> None:
+        self.service = service
+        self.m = service.manifest
+        self.nc = nc
+        self.js = nc.jetstream()
+        self.names = names
+        self.concurrency = concurrency or self.m.concurrency
+        self.instance = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.ready = anyio.Event()
+
+    async def ensure_consumer(self) -> None:
+        await self.js.add_consumer(self.names.task_stream, ConsumerConfig(
+            durable_name=self.names.service_consumer(self.m.name),
+            filter_subjects=consumer_filters(self.service, self.names),
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self.m.timeout + Limits.timeout_grace + 5,
+            max_deliver=3,
+            max_ack_pending=max(1000, self.concurrency * 16),
+        ))
+
+    def record(self) -> ServiceRecord:
+        return ServiceRecord(
+            name=self.m.name, version=self.m.version, stage=self.m.stage, accepts=self.m.accepts,
+            rejects=self.m.rejects, timeout=self.m.timeout, consumer=self.names.service_consumer(self.m.name),
+            tool_version=self.service.get_tool_version(), config_hash=self.m.config_hash,
+            disable_cache=self.m.disable_cache, heartbeat=time.time(),
+        )
+
+    async def run(self, stop: anyio.Event) -> None:
+        stores = await provision(self.js, self.names)
+        self.blobs = BlobStore(self.js, stores.files, self.names.file_bucket)
+        await self.ensure_consumer()
+        await anyio.to_thread.run_sync(self.service.start)
+        key = f"{self.m.name}.{self.instance}"
+        sub = await self.js.pull_subscribe_bind(self.names.service_consumer(self.m.name), stream=self.names.task_stream)
+        try:
+            with tempfile.TemporaryDirectory(prefix=f"sluice-{self.m.name}-") as work:
+                self.work_root = Path(work)
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._heartbeat, stores.registry, key, stop)
+                    await pull_loop(sub, self._handle, concurrency=self.concurrency, stop=stop, name=self.m.name)
+                    tg.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                with anyio.move_on_after(2):
+                    await stores.registry.delete(key)
+                    await sub.unsubscribe()
+                await anyio.to_thread.run_sync(self.service.stop)
+
+    async def _heartbeat(self, registry, key: str, stop: anyio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await registry.put(key, encode(self.record()))
+                self.ready.set()
+            except Exception as exc:  # noqa: BLE001 - NATS may be restarting; keep beating
+                log.warning("%s: heartbeat failed: %s", self.m.name, exc)
+            with anyio.move_on_after(HEARTBEAT):
+                await stop.wait()
+
+    async def _handle(self, msg: Msg) -> None:
+        try:
+            task = decode(msg.data, Task)
+            if not task.reply_to.startswith(f"{self.names.prefix}.reply."):
+                raise BadMessage(f"reply_to {task.reply_to[:80]!r} is not a dispatcher reply subject")
+        except BadMessage as exc:
+            await dead_letter(self.js, self.names, msg, str(exc), origin=f"svc-{self.m.name}")
+            return
+        if self.m.name not in task.targets or time.time() > task.deadline:
+            await msg.ack()  # not ours, or the dispatcher has given up on it already
+            return
+        result = await self._execute(task)
+        await self.js.publish(task.reply_to, encode(result), headers={"Nats-Msg-Id": f"{task.corr}:{self.m.name}"})
+        await msg.ack()
+
+    async def _execute(self, task: Task) -> ServiceResult:
+        content = None
+        if self.m.file_required:
+            try:
+                content = await self.blobs.get(task.file)
+            except BlobError as exc:
+                return ServiceResult(task.corr, self.m.name, self.m.version,
+                                     error=ServiceError(self.m.name, ErrorType.UNREACHABLE, str(exc)))
+        result, extracted = await execute_task(self.service, task, content, self.work_root, task.max_extracted)
+        budget = INLINE_BUDGET
+        for item in extracted:
+            ref = await self.blobs.put(item.data, item.name)
+            if ref.data is not None:
+                budget -= ref.size
+                if budget < 0:
+                    ref = type(ref)(ref.sha256, ref.size, ref.name)
+            result.extracted.append(ExtractedFile(ref, item.description, item.relation))
+        return result

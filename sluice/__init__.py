@@ -1,0 +1,1 @@
+"""The `sluice` command and the async Python client."""

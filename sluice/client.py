@@ -1,0 +1,138 @@
+"""The async Python client: submit files, wait for verdicts, watch them stream by.
+
+    async with await Client.connect(url) as client:
+        summaries = await client.scan([Path("sample.exe")])
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+
+import anyio
+from nats.aio.client import Client as Nats
+from nats.js.api import DeliverPolicy
+from nats.js.errors import NotFoundError
+
+from bus.blobs import BlobStore
+from bus.codec import BadMessage, decode, encode
+from bus.connect import connect
+from bus.provision import provision
+from bus.subjects import Names
+from schemas.limits import Limits
+from schemas.messages import FileRef, Submission, SubmissionParams, Summary
+
+
+class SubmitError(ValueError):
+    """A submission refused before it is sent (too large, unreadable, empty)."""
+
+
+class Client:
+    def __init__(self, nc: Nats, names: Names, max_file_size: int = Limits.max_file_size) -> None:
+        self.nc = nc
+        self.js = nc.jetstream()
+        self.names = names
+        self.max_file_size = max_file_size
+        self._done: dict[str, Summary] = {}
+        self._arrived = anyio.Event()
+        self._sub = None
+
+    @classmethod
+    async def connect(cls, url: str | None = None, prefix: str = "sluice", **kwargs) -> Client:
+        nc = await connect(url, name="sluice-client")
+        client = cls(nc, Names(prefix), **kwargs)
+        try:
+            stores = await provision(client.js, client.names)
+            client.blobs = BlobStore(client.js, stores.files, client.names.file_bucket)
+            client._sub = await client.js.subscribe(client.names.summaries, cb=client._on_summary,
+                                                    ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
+        except BaseException:
+            await nc.close()
+            raise
+        return client
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+        await self.nc.close()
+
+    async def _on_summary(self, msg) -> None:
+        try:
+            summary = decode(msg.data, Summary)
+        except BadMessage:
+            return
+        self._done[summary.sid] = summary
+        self._arrived.set()
+        self._arrived = anyio.Event()
+
+    # -- submit ----------------------------------------------------------------------------
+    async def store(self, data: bytes, name: str) -> FileRef:
+        if len(data) > self.max_file_size:
+            raise SubmitError(f"{name}: {len(data)} bytes is over the {self.max_file_size}-byte limit")
+        return await self.blobs.put(data, name)
+
+    async def submit_bytes(self, files: Iterable[tuple[str, bytes]], params: SubmissionParams | None = None,
+                           metadata: dict[str, str] | None = None, sid: str | None = None) -> str:
+        refs = [await self.store(data, name) for name, data in files]
+        if not refs:
+            raise SubmitError("nothing to submit")
+        sub = Submission(sid or uuid.uuid4().hex, refs, params or SubmissionParams(), metadata or {}, time.time())
+        await self.js.publish(self.names.submit_root, encode(sub), headers={"Nats-Msg-Id": sub.sid})
+        return sub.sid
+
+    async def submit(self, path: Path, params: SubmissionParams | None = None, **kwargs) -> str:
+        path = Path(path)
+        if path.stat().st_size > self.max_file_size:
+            raise SubmitError(f"{path}: {path.stat().st_size} bytes is over the {self.max_file_size}-byte limit")
+        return await self.submit_bytes([(path.name, path.read_bytes())], params, **kwargs)
+
+    # -- results ---------------------------------------------------------------------------
+    async def result(self, sid: str) -> Summary | None:
+        """The stored summary of a finished submission, or None if it is not finished (or unknown)."""
+        if sid in self._done:
+            return self._done[sid]
+        try:
+            msg = await self.js.get_last_msg(self.names.summary_stream, self.names.summary(sid))
+        except NotFoundError:
+            return None
+        return decode(msg.data, Summary)
+
+    async def wait(self, sid: str, timeout: float = 300.0) -> Summary:
+        with anyio.fail_after(timeout):
+            summary = await self.result(sid)
+            while summary is None:
+                await self._arrived.wait()
+                summary = self._done.get(sid)
+            return summary
+
+    async def scan(self, paths: Iterable[Path], params: SubmissionParams | None = None, timeout: float = 300.0,
+                   on_done=None) -> list[Summary]:
+        """Submit each file as its own submission and wait for all verdicts (in submission order)."""
+        sids = [await self.submit(p, params) for p in paths]
+        summaries = []
+        for sid in sids:
+            summaries.append(await self.wait(sid, timeout))
+            if on_done:
+                on_done(summaries[-1])
+        return summaries
+
+    async def watch(self, alerts: bool = False) -> AsyncIterator[Summary]:
+        """Completed submissions as they finish (from now on); `alerts`: only those at the alert threshold."""
+        subject = self.names.alerts if alerts else self.names.summaries
+        sub = await self.js.subscribe(subject, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
+        try:
+            async for msg in sub.messages:
+                try:
+                    yield decode(msg.data, Summary)
+                except BadMessage:
+                    continue
+        finally:
+            await sub.unsubscribe()

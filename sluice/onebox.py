@@ -1,0 +1,94 @@
+"""The dispatcher and a set of services in one process, sharing one NATS connection each.
+
+What `sluice scan` and `sluice up` run by default, and what integration tests start: the same
+components as separate processes would run, only in one task group.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import anyio
+
+from bus.connect import connect
+from bus.subjects import Names
+from dispatcher.dispatcher import Dispatcher
+from services.sdk.base import ServiceBase
+from services.sdk.loader import builtin_services, load_service
+from services.sdk.runner import ServiceRunner
+
+log = logging.getLogger("sluice")
+
+
+async def run_service(service: ServiceBase, url: str, names: Names, stop: anyio.Event,
+                      started: anyio.Event | None = None, concurrency: int | None = None) -> None:
+    nc = await connect(url, name=f"sluice-svc-{service.manifest.name}")
+    try:
+        runner = ServiceRunner(service, nc, names, concurrency)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(runner.run, stop)
+            await runner.ready.wait()
+            if started:
+                started.set()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await nc.close()
+
+
+async def run_dispatcher(url: str, names: Names, stop: anyio.Event,
+                         on_ready: Callable[[Dispatcher], None] | None = None, **kwargs) -> None:
+    nc = await connect(url, name="sluice-dispatcher")
+    dispatcher = Dispatcher(nc, names, **kwargs)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(dispatcher.run, stop)
+            await dispatcher.ready.wait()
+            if on_ready:
+                on_ready(dispatcher)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await nc.close()
+
+
+@dataclass
+class Box:
+    """A running one-box mesh: its dispatcher, and the event that stops it all."""
+
+    names: Names
+    stop: anyio.Event
+    dispatcher: Dispatcher | None = None
+
+
+@asynccontextmanager
+async def onebox(url: str, prefix: str = "sluice", services: Sequence[ServiceBase | str | Path] | None = None,
+                 **dispatcher_kwargs) -> AsyncIterator[Box]:
+    """Run the dispatcher and `services` (default: every built-in) until the block exits.
+
+    Yields once every service has registered and the dispatcher can see them all, so the first
+    submission already routes to every service.
+    """
+    box = Box(Names(prefix), anyio.Event())
+    objs = [s if isinstance(s, ServiceBase) else load_service(s) for s in (services if services is not None else builtin_services())]
+    async with anyio.create_task_group() as tg:
+        for service in objs:
+            started = anyio.Event()
+            tg.start_soon(run_service, service, url, box.names, box.stop, started)
+            await started.wait()
+        started = anyio.Event()
+
+        def ready(dispatcher: Dispatcher) -> None:
+            box.dispatcher = dispatcher
+            started.set()
+
+        tg.start_soon(partial(run_dispatcher, url, box.names, box.stop, ready, **dispatcher_kwargs))
+        await started.wait()
+        await box.dispatcher.directory.wait_for({s.manifest.name for s in objs})
+        try:
+            yield box
+        finally:
+            box.stop.set()

@@ -1,0 +1,34 @@
+"""Shared fixtures: one real JetStream server for the whole session.
+
+One server per session keeps the suite fast (start-up is well under a second, but hundreds of
+tests add up); tests stay independent by putting everything under their own ``prefix``.
+Tests that need to kill or restart a server start their own ``EmbeddedServer`` instead.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+
+from bus.embedded import EmbeddedServer
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def nats_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EmbeddedServer]:
+    async with EmbeddedServer(data_dir=tmp_path_factory.mktemp("nats")) as server:
+        yield server
+
+
+@pytest.fixture
+def nats_url(nats_server: EmbeddedServer) -> str:
+    return nats_server.url
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A unique, short subject/stream-name prefix (letters and digits only, so it is valid in
+    subjects, stream, consumer, KV bucket and object store names alike)."""
+    return "t" + secrets.token_hex(4)
