@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from bus.codec import encode
+from bus.codec import BadMessage, decode, encode
 from bus.subjects import Names
 from schemas.messages import DeadLetter
 
 log = logging.getLogger("sluice.dlq")
+T = TypeVar("T")
 
 
 async def dead_letter(js: JetStreamContext, names: Names, msg: Msg, reason: str, origin: str) -> None:
@@ -22,3 +25,24 @@ async def dead_letter(js: JetStreamContext, names: Names, msg: Msg, reason: str,
     finally:
         if msg.reply:  # a JetStream message: make sure it is never redelivered
             await msg.term()
+
+
+async def decode_or_reject(
+    js: JetStreamContext, names: Names, msg: Msg, cls: type[T], origin: str, check: Callable[[T], None] | None = None
+) -> T | None:
+    """The message as `cls`, or None after dead-lettering it (bad bytes, bad shape, or `check` refused it).
+
+    A `reply_to` must be one of this prefix's dispatcher reply subjects, so a forged message
+    cannot make a component publish where it should not.
+    """
+    try:
+        obj = decode(msg.data, cls)
+        reply_to = getattr(obj, "reply_to", None)
+        if reply_to is not None and not reply_to.startswith(f"{names.prefix}.reply."):
+            raise BadMessage(f"reply_to {reply_to[:80]!r} is not a dispatcher reply subject")
+        if check:
+            check(obj)
+    except BadMessage as exc:
+        await dead_letter(js, names, msg, str(exc), origin)
+        return None
+    return obj

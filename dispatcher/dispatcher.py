@@ -19,8 +19,8 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from bus.blobs import BlobStore
-from bus.codec import BadMessage, decode, encode
-from bus.deadletter import dead_letter
+from bus.codec import BadMessage, encode
+from bus.deadletter import dead_letter, decode_or_reject
 from bus.provision import provision
 from bus.subjects import Names
 from bus.worker import pull_loop
@@ -123,11 +123,8 @@ class Dispatcher:
             tg.cancel_scope.cancel()
 
     async def _handle_root(self, msg: Msg) -> None:
-        try:
-            sub = decode(msg.data, Submission)
-            check_submission(sub)
-        except BadMessage as exc:
-            await self._dead_letter(msg, str(exc))
+        sub = await decode_or_reject(self.js, self.names, msg, Submission, "dispatcher", check_submission)
+        if sub is None:
             return
 
         async def work() -> None:
@@ -144,12 +141,8 @@ class Dispatcher:
         await msg.ack_sync()
 
     async def _handle_child(self, msg: Msg) -> None:
-        try:
-            child = decode(msg.data, ChildSubmission)
-            if not child.reply_to.startswith(f"{self.names.prefix}.reply."):
-                raise BadMessage(f"reply_to {child.reply_to[:80]!r} is not a dispatcher reply subject")
-        except BadMessage as exc:
-            await self._dead_letter(msg, str(exc))
+        child = await decode_or_reject(self.js, self.names, msg, ChildSubmission, "dispatcher")
+        if child is None:
             return
 
         async def work() -> None:

@@ -22,8 +22,8 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from bus.blobs import BlobError, BlobStore
-from bus.codec import BadMessage, decode, encode
-from bus.deadletter import dead_letter
+from bus.codec import encode
+from bus.deadletter import decode_or_reject
 from bus.provision import provision
 from bus.subjects import Names
 from bus.worker import pull_loop
@@ -112,12 +112,8 @@ class ServiceRunner:
                 await stop.wait()
 
     async def _handle(self, msg: Msg) -> None:
-        try:
-            task = decode(msg.data, Task)
-            if not task.reply_to.startswith(f"{self.names.prefix}.reply."):
-                raise BadMessage(f"reply_to {task.reply_to[:80]!r} is not a dispatcher reply subject")
-        except BadMessage as exc:
-            await dead_letter(self.js, self.names, msg, str(exc), origin=f"svc-{self.m.name}")
+        task = await decode_or_reject(self.js, self.names, msg, Task, f"svc-{self.m.name}")
+        if task is None:
             return
         if self.m.name not in task.targets or time.time() > task.deadline:
             await msg.ack()  # not ours, or the dispatcher has given up on it already
