@@ -37,3 +37,14 @@ async def connect(url: str | None = None, name: str = "sluice", **kwargs) -> Cli
         reconnected_cb=on_reconnect,
         **kwargs,
     )
+
+
+async def close(nc: Client) -> None:
+    """Flush, then close: acks and naks sent just before a stop must reach the server."""
+    if nc.is_closed:
+        return
+    try:
+        await nc.flush(timeout=2)
+    except Exception as exc:  # noqa: BLE001 - closing anyway; the server redelivers what it missed
+        log.info("flush before close failed: %s", exc)
+    await nc.close()

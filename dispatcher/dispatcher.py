@@ -37,6 +37,7 @@ log = logging.getLogger("sluice.dispatcher")
 
 SID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 KEEPALIVE = 10.0  # seconds between in_progress signals; well inside the 30 s ack_wait
+HANDBACK_DELAY = 1.5  # seconds; longer than the pull loop's fetch timeout
 
 
 def check_submission(sub: Submission) -> None:
@@ -64,7 +65,10 @@ async def _holding(msg: Msg, work: Callable[[], Awaitable[None]]) -> None:
             tg.cancel_scope.cancel()
     except anyio.get_cancelled_exc_class():
         with anyio.CancelScope(shield=True), anyio.move_on_after(2):
-            await msg.nak()
+            log.info("handing back %s (stopped before it finished)", msg.subject)
+            # Not at once: our own pull request may still be open on the server for up to a
+            # fetch timeout, and a redelivery into it would sit unseen for a whole ack_wait.
+            await msg.nak(delay=HANDBACK_DELAY)
         raise
 
 
@@ -80,6 +84,7 @@ class Dispatcher:
         max_children: int = 128,
         tree_timeout: float = Limits.tree_timeout,
         grace: float = Limits.timeout_grace,
+        drain_grace: float = 5.0,
     ) -> None:
         self.nc = nc
         self.js = nc.jetstream()
@@ -90,6 +95,7 @@ class Dispatcher:
         self.max_children = max_children
         self.tree_timeout = tree_timeout
         self.grace = grace
+        self.drain_grace = drain_grace
         self.ready = anyio.Event()
         self.directory: ServiceDirectory | None = None
         self.completed = 0
@@ -117,24 +123,31 @@ class Dispatcher:
             self.ready.set()
             log.info("dispatcher %s ready on prefix %s", self.id, self.names.prefix)
             async with anyio.create_task_group() as work:
-                work.start_soon(lambda: pull_loop(root_sub, self._handle_root, concurrency=self.max_trees, stop=stop, name="roots"))
-                work.start_soon(lambda: pull_loop(child_sub, self._handle_child, concurrency=self.max_children, stop=stop, name="children"))
+                work.start_soon(lambda: pull_loop(root_sub, self._handle_root, concurrency=self.max_trees, stop=stop,
+                                                 grace=self.drain_grace, name="roots"))
+                work.start_soon(lambda: pull_loop(child_sub, self._handle_child, concurrency=self.max_children, stop=stop,
+                                                 grace=self.drain_grace, name="children"))
             replies_stop.set()
             tg.cancel_scope.cancel()
+        with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+            # Our replies subject dies with us; the next dispatcher has its own.
+            await self.js.delete_consumer(self.names.reply_stream, self.names.dispatcher_consumer(self.id))
 
     async def _handle_root(self, msg: Msg) -> None:
         sub = await decode_or_reject(self.js, self.names, msg, Submission, "dispatcher", check_submission)
         if sub is None:
             return
 
+        log.debug("taking %s (delivery %d)", sub.sid, msg.metadata.num_delivered)
+
         async def work() -> None:
             tree = Tree(self.mesh, sub, msg.metadata.num_delivered, self.tree_timeout)
             summary = summarise(sub, await tree.run())
             data = encode(summary)
+            self.completed += 1
             await self.js.publish(self.names.summary(sub.sid), data, headers={"Nats-Msg-Id": f"summary:{sub.sid}"})
             if summary.score >= self.alert_threshold:
                 await self.js.publish(self.names.alert(sub.sid), data, headers={"Nats-Msg-Id": f"alert:{sub.sid}"})
-            self.completed += 1
             log.info("%s complete: score %d (%s), %d files", sub.sid, summary.score, summary.verdict, summary.file_count)
 
         await _holding(msg, work)

@@ -18,7 +18,7 @@ from nats.js.errors import NotFoundError
 
 from bus.blobs import BlobStore
 from bus.codec import BadMessage, decode, encode
-from bus.connect import connect
+from bus.connect import close, connect
 from bus.provision import provision
 from bus.subjects import Names
 from schemas.limits import Limits
@@ -62,7 +62,7 @@ class Client:
     async def close(self) -> None:
         if self._sub is not None:
             await self._sub.unsubscribe()
-        await self.nc.close()
+        await close(self.nc)
 
     async def _on_summary(self, msg) -> None:
         try:

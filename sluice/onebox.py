@@ -15,7 +15,7 @@ from pathlib import Path
 
 import anyio
 
-from bus.connect import connect
+from bus.connect import close, connect
 from bus.subjects import Names
 from dispatcher.dispatcher import Dispatcher
 from services.sdk.base import ServiceBase
@@ -37,7 +37,7 @@ async def run_service(service: ServiceBase, url: str, names: Names, stop: anyio.
                 started.set()
     finally:
         with anyio.CancelScope(shield=True):
-            await nc.close()
+            await close(nc)
 
 
 async def run_dispatcher(url: str, names: Names, stop: anyio.Event,
@@ -52,7 +52,7 @@ async def run_dispatcher(url: str, names: Names, stop: anyio.Event,
                 on_ready(dispatcher)
     finally:
         with anyio.CancelScope(shield=True):
-            await nc.close()
+            await close(nc)
 
 
 @dataclass

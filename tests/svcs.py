@@ -62,3 +62,19 @@ class Dropper(ServiceBase):
     def execute(self, request) -> None:
         request.drop()
         request.result = Result([ResultSection("dropped", heuristic=1)])
+
+
+class Gated(ServiceBase):
+    """Blocks each call until `release` is set; `entered` tells a test the task has arrived."""
+
+    def __init__(self, manifest) -> None:
+        super().__init__(manifest)
+        self.entered = anyio.Event()
+        self.release = anyio.Event()
+        self.calls = 0
+
+    async def execute(self, request) -> None:
+        self.calls += 1
+        self.entered.set()
+        await self.release.wait()
+        request.result = Result([ResultSection("released", heuristic=1)])

@@ -70,6 +70,9 @@ class ServiceRunner:
             ack_wait=self.m.timeout + Limits.timeout_grace + 5,
             max_deliver=3,
             max_ack_pending=max(1000, self.concurrency * 16),
+            # On an interest stream a consumer nobody reads keeps every matching task alive;
+            # a service gone for an hour gives its consumer up (its next start makes it again).
+            inactive_threshold=3600.0,
         ))
 
     def record(self) -> ServiceRecord:
@@ -115,6 +118,7 @@ class ServiceRunner:
         task = await decode_or_reject(self.js, self.names, msg, Task, f"svc-{self.m.name}")
         if task is None:
             return
+        log.debug("%s: task %s for %s", self.m.name, task.corr, task.targets)
         if self.m.name not in task.targets or time.time() > task.deadline:
             await msg.ack()  # not ours, or the dispatcher has given up on it already
             return

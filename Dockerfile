@@ -1,0 +1,16 @@
+# One image for every Sluice component; compose picks the command. A custom service's own
+# image is FROM this one plus its folder (see README, "Writing a service").
+FROM python:3.12-slim
+RUN apt-get update && apt-get install -y --no-install-recommends libmagic1 && rm -rf /var/lib/apt/lists/*
+WORKDIR /opt/sluice
+COPY pyproject.toml README.md ./
+COPY schemas schemas
+COPY bus bus
+COPY dispatcher dispatcher
+COPY services services
+COPY sluice sluice
+RUN pip install --no-cache-dir ".[fast]"
+RUN useradd --system --home /var/lib/sluice sluice && mkdir -p /var/lib/sluice && chown sluice /var/lib/sluice
+USER sluice
+ENV SLUICE_NATS_URL=nats://nats:4222
+ENTRYPOINT ["sluice"]
