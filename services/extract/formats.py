@@ -112,14 +112,19 @@ def _open_tar(data: bytes, quiet: bool = False) -> tarfile.TarFile | None:
     """Stream mode ("r|*"): one forward pass, compression detected, no member index kept on disk.
 
     Opening reads the first header, so `quiet` turns "this is not a tar" into None: that is how
-    a .tar.gz is told from a plain .gz.
+    a .tar.gz is told from a plain .gz. A payload of zeros opens as an empty tar; quietly, that
+    counts as "not a tar" too, so a gzip of zeros is unpacked (and caught by the ratio limit).
     """
     try:
-        return tarfile.open(fileobj=io.BytesIO(data), mode="r|*")
+        tar = tarfile.open(fileobj=io.BytesIO(data), mode="r|*")
     except CORRUPT_ERRORS:
         if quiet:
             return None
         raise
+    if quiet and tar.firstmember is None:
+        tar.close()
+        return None
+    return tar
 
 
 def _tar_members(tar: tarfile.TarFile) -> Iterator[Member]:

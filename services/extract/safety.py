@@ -73,7 +73,8 @@ class Budget:
             self.used += len(chunk)
             self._check_ratio(size, packed)
             if self.used > caps.total_bytes:
-                raise LimitHit("size", f"archive expands past the {caps.total_bytes:,}-byte total limit", stop=True)
+                message = f"archive expands past the {caps.total_bytes:,}-byte total limit"
+                raise LimitHit("size", message, stop=True)
             if size > caps.member_bytes:
                 raise LimitHit("size", f"member expands past the {caps.member_bytes:,}-byte member limit")
             chunks.append(chunk)

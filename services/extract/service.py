@@ -59,16 +59,15 @@ class Extract(ServiceBase):
             return
         findings = Findings()
         listing: list[dict[str, object]] = []
-        budget = Budget(Caps.from_config(self.config))
         try:
-            stream, budget.stream_packed = members(data, fmt, request.file_name)
+            stream, shared_packed = members(data, fmt, request.file_name)
+            budget = Budget(Caps.from_config(self.config), shared_packed)
             self._unpack(request, stream, budget, findings, listing)
         except CORRUPT_ERRORS as exc:
             findings.add("corrupt", f"{fmt}: {type(exc).__name__}: {exc}")
         if listing:
-            result.add_section(
-                ResultSection(f"Extracted {len(listing)} files", listing, BODY_FORMAT.TABLE, heuristic=1)
-            )
+            title = f"Extracted {len(listing)} file{'' if len(listing) == 1 else 's'}"
+            result.add_section(ResultSection(title, listing, BODY_FORMAT.TABLE, heuristic=1))
             if not self.config.get("continue_after_extract", False):
                 request.drop()
         for section in findings.sections():
@@ -104,7 +103,8 @@ class Extract(ServiceBase):
             try:
                 added = request.add_extracted(content, safe, f"member {member.name!r} of the archive")
             except MaxExtractedExceeded:
-                findings.add("entries", f"stopped at {request.max_extracted} extracted files (the per-file limit)")
+                limit = request.max_extracted
+                findings.add("entries", f"stopped at {limit} extracted files (the per-file limit)")
                 return
             if added:
                 listing.append({"name": safe, "member": member.name, "size": len(content)})

@@ -1,0 +1,284 @@
+"""The Extract service on real archives built in memory: formats, limits, hostile names, damage.
+
+No NATS: `run_service_once` runs the service the way the runner does. Bombs are built by
+streaming zeros through zipfile/gzip, so they stay small on disk and in memory.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import random
+import tarfile
+import time
+import zipfile
+
+import pytest
+
+from services.sdk.harness import run_service_once
+from services.sdk.loader import load_service
+
+
+def make_zip(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def make_tar(entries: list[tarfile.TarInfo | tuple[str, bytes]], mode: str = "w:gz") -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode) as tf:
+        for entry in entries:
+            if isinstance(entry, tarfile.TarInfo):
+                tf.addfile(entry)
+            else:
+                info = tarfile.TarInfo(entry[0])
+                info.size = len(entry[1])
+                tf.addfile(info, io.BytesIO(entry[1]))
+    return buf.getvalue()
+
+
+def noise(size: int, seed: int = 0) -> bytes:
+    """Incompressible bytes: no ratio heuristic can fire on them."""
+    return random.Random(seed).randbytes(size)
+
+
+def extract(data: bytes, file_type: str, name: str = "sample", **config):
+    service = load_service("extract", config_overrides=config or None)
+    return run_service_once(service, data, file_type=file_type, name=name)
+
+
+def extracted(run) -> dict[str, bytes]:
+    return {e.name: e.data for e in run.extracted}
+
+
+def assert_clean(run) -> None:
+    """The service neither crashed nor reported heuristics/tags the manifest does not know."""
+    assert run.result.error is None
+    assert not [s for s in run.result.sections if s.title == "Result warnings"]
+
+
+# -- formats ---------------------------------------------------------------------------------
+def test_zip_with_two_files_is_extracted_listed_and_dropped():
+    run = extract(make_zip({"a.txt": b"alpha", "docs/b.txt": b"bravo"}), "archive/zip", "two.zip")
+    assert_clean(run)
+    assert extracted(run) == {"a.txt": b"alpha", "b.txt": b"bravo"}
+    listing = run.section("Extracted 2 files")
+    assert listing.heuristic.heur_id == 1 and listing.body_format == "TABLE"
+    assert "docs/b.txt" in listing.body
+    assert run.result.drop is True
+    assert run.heuristics == {1}
+
+
+def test_nested_zip_comes_out_as_one_child_only():
+    inner = make_zip({"deep.txt": b"deep"})
+    run = extract(make_zip({"inner.zip": inner}), "archive/zip", "outer.zip")
+    assert_clean(run)
+    assert extracted(run) == {"inner.zip": inner}
+
+
+def test_tar_gz_members_come_out():
+    dir_info = tarfile.TarInfo("folder")
+    dir_info.type = tarfile.DIRTYPE
+    data = make_tar([dir_info, ("folder/one.txt", b"one"), ("two.txt", b"two")])
+    run = extract(data, "archive/gzip", "bundle.tar.gz")
+    assert_clean(run)
+    assert extracted(run) == {"one.txt": b"one", "two.txt": b"two"}
+    assert run.result.drop is True
+
+
+@pytest.mark.parametrize("mode", ["w", "w:bz2", "w:xz"])
+def test_plain_and_other_compressed_tars(mode):
+    run = extract(make_tar([("x.txt", b"x" * 10)], mode), "archive/tar")
+    assert extracted(run) == {"x.txt": b"x" * 10}
+
+
+@pytest.mark.parametrize(
+    ("compress", "file_type", "name", "child"),
+    [
+        (gzip.compress, "archive/gzip", "notes.txt.gz", "notes.txt"),
+        (bz2.compress, "archive/bzip2", "notes.txt.bz2", "notes.txt"),
+        (lzma.compress, "archive/xz", "notes.txt.xz", "notes.txt"),
+        (gzip.compress, "archive/gzip", "blob", "blob.unpacked"),
+    ],
+)
+def test_single_stream_child_is_named_after_the_archive(compress, file_type, name, child):
+    run = extract(compress(b"plain text, not a tar"), file_type, name)
+    assert_clean(run)
+    assert extracted(run) == {child: b"plain text, not a tar"}
+    assert run.result.drop is True
+
+
+def test_continue_after_extract_keeps_the_archive_in_later_stages():
+    run = extract(make_zip({"a.txt": b"a"}), "archive/zip", continue_after_extract=True)
+    assert extracted(run) == {"a.txt": b"a"}
+    assert run.result.drop is False
+
+
+def test_not_an_archive_is_said_plainly():
+    run = extract(b"just some text", "archive/unknown-kind")
+    assert_clean(run)
+    assert run.section("Not a supported archive")
+    assert run.extracted == [] and run.result.drop is False
+
+
+# -- hostile names and members ------------------------------------------------------------------
+def test_path_traversal_names_fire_and_are_sanitised(tmp_path, monkeypatch):
+    workdir = tmp_path / "a" / "b"
+    workdir.mkdir(parents=True)
+    monkeypatch.chdir(workdir)
+    names = {"../../etc/passwd": b"root", "/abs/x": b"abs", "C:\\win\\evil.dll": b"dll", "ok.txt": b"ok"}
+    run = extract(make_zip(names), "archive/zip")
+    assert_clean(run)
+    assert extracted(run) == {"passwd": b"root", "x": b"abs", "evil.dll": b"dll", "ok.txt": b"ok"}
+    section = run.section("Path traversal")
+    assert section.heuristic.heur_id == 3 and section.heuristic.score == 500
+    for name in ("../../etc/passwd", "/abs/x", "drive letter", "backslash"):
+        assert name in section.body
+    assert "ok.txt" not in section.body
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []  # nothing written anywhere
+
+
+def test_tar_links_and_devices_are_reported_not_followed():
+    def special(name: str, kind: bytes, link: str = "") -> tarfile.TarInfo:
+        info = tarfile.TarInfo(name)
+        info.type, info.linkname = kind, link
+        return info
+
+    entries = [
+        ("real.txt", b"real"),
+        special("shadow", tarfile.SYMTYPE, "/etc/shadow"),
+        special("hard", tarfile.LNKTYPE, "real.txt"),
+        special("dev", tarfile.CHRTYPE),
+        special("pipe", tarfile.FIFOTYPE),
+    ]
+    run = extract(make_tar(entries), "archive/gzip", "links.tar.gz")
+    assert_clean(run)
+    assert extracted(run) == {"real.txt": b"real"}
+    section = run.section("Links and special members")
+    assert section.heuristic.heur_id == 7
+    for text in ("/etc/shadow", "hard link", "character device", "fifo"):
+        assert text in section.body
+
+
+def set_encrypted_flag(data: bytes, name: str) -> bytes:
+    """Set general-purpose bit 0 (encrypted) on `name` in its local and central headers."""
+    buf = bytearray(data)
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        local = zf.getinfo(name).header_offset
+    assert buf[local : local + 4] == b"PK\x03\x04"
+    buf[local + 6] |= 0x1
+    pos = buf.find(b"PK\x01\x02")
+    while pos >= 0:
+        name_len = int.from_bytes(buf[pos + 28 : pos + 30], "little")
+        if buf[pos + 46 : pos + 46 + name_len] == name.encode():
+            buf[pos + 8] |= 0x1
+        pos = buf.find(b"PK\x01\x02", pos + 4)
+    return bytes(buf)
+
+
+def test_encrypted_member_is_reported_and_skipped():
+    data = make_zip({"secret.doc": b"locked", "open.txt": b"open"}, zipfile.ZIP_STORED)
+    run = extract(set_encrypted_flag(data, "secret.doc"), "archive/zip")
+    assert_clean(run)
+    assert extracted(run) == {"open.txt": b"open"}
+    section = run.section("Password-protected")
+    assert section.heuristic.heur_id == 5 and "secret.doc" in section.body
+
+
+# -- limits -------------------------------------------------------------------------------------
+def test_zip_bomb_is_stopped_by_the_ratio_limit_quickly():
+    buf = io.BytesIO()
+    zeros = bytes(1024 * 1024)
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("zeros.bin", "w", force_zip64=True) as member:
+            for _ in range(300):  # 300 MiB of zeros, streamed: never in memory at once
+                member.write(zeros)
+        zf.writestr("fine.txt", b"fine")
+    assert len(buf.getvalue()) < 2 * 1024 * 1024
+    started = time.monotonic()
+    run = extract(buf.getvalue(), "archive/zip", "bomb.zip")
+    assert time.monotonic() - started < 10
+    assert_clean(run)
+    assert extracted(run) == {"fine.txt": b"fine"}  # the bomb member is left out, the rest is not
+    section = run.section("Compression bomb")
+    assert section.heuristic.heur_id == 2 and section.heuristic.score == 500
+    assert "zeros.bin" in section.body
+
+
+def test_gzip_bomb_is_stopped_on_the_shared_stream():
+    zeros = gzip.compress(bytes(20 * 1024 * 1024))
+    run = extract(zeros, "archive/gzip", "zeros.gz")
+    assert_clean(run)
+    assert run.extracted == []
+    assert run.section("Compression bomb").heuristic.heur_id == 2
+
+
+def test_member_size_limit_skips_that_member_only():
+    data = make_zip({"big.bin": noise(5000), "small.txt": b"small"})
+    run = extract(data, "archive/zip", max_member_bytes=1000)
+    assert extracted(run) == {"small.txt": b"small"}
+    section = run.section("Size limit reached")
+    assert section.heuristic.heur_id == 8 and "big.bin" in section.body
+
+
+def test_total_size_limit_stops_the_archive():
+    data = make_zip({"first.bin": noise(800, 1), "second.bin": noise(800, 2), "third.txt": b"t"})
+    run = extract(data, "archive/zip", max_total_bytes=1000)
+    assert set(extracted(run)) == {"first.bin"}
+    assert "total limit" in run.section("Size limit reached").body
+
+
+def test_too_many_entries():
+    data = make_zip({f"f{i}.txt": b"x%d" % i for i in range(5)})
+    run = extract(data, "archive/zip", max_entries=3)
+    assert_clean(run)
+    assert set(extracted(run)) == {"f0.txt", "f1.txt", "f2.txt"}
+    section = run.section("Too many entries")
+    assert section.heuristic.heur_id == 4 and section.heuristic.score == 100
+
+
+def test_per_file_child_limit_is_reported_not_silent():
+    data = make_zip({f"f{i}.txt": b"x%d" % i for i in range(5)})
+    run = run_service_once("extract", data, file_type="archive/zip", max_extracted=2)
+    assert len(run.extracted) == 2
+    assert "per-file limit" in run.section("Too many entries").body
+
+
+# -- damage ---------------------------------------------------------------------------------------
+def test_truncated_zip_is_a_finding_not_a_crash():
+    data = make_zip({"a.txt": noise(4000), "b.txt": noise(4000, 1)})
+    run = extract(data[: len(data) // 2], "archive/zip")
+    assert_clean(run)
+    section = run.section("Corrupt archive")
+    assert section.heuristic.heur_id == 6 and "BadZipFile" in section.body
+    assert run.result.drop is False  # nothing came out: later stages still see the file
+
+
+def test_damaged_zip_member_keeps_the_others():
+    data = bytearray(make_zip({"a.txt": b"alpha" * 100, "b.txt": b"bravo" * 100}, zipfile.ZIP_STORED))
+    data[data.find(b"bravo") + 3] ^= 0xFF  # flip a byte of b.txt: its CRC no longer matches
+    run = extract(bytes(data), "archive/zip")
+    assert_clean(run)
+    assert extracted(run) == {"a.txt": b"alpha" * 100}
+    assert "b.txt" in run.section("Corrupt archive").body
+
+
+def test_truncated_tar_gz_keeps_what_came_before():
+    data = make_tar([("first.txt", b"first"), ("second.bin", noise(200_000))])
+    run = extract(data[: len(data) // 2], "archive/gzip", "cut.tar.gz")
+    assert_clean(run)
+    assert extracted(run) == {"first.txt": b"first"}
+    assert run.section("Corrupt archive").heuristic.heur_id == 6
+
+
+def test_truncated_plain_gz_is_corrupt():
+    data = gzip.compress(noise(100_000))
+    run = extract(data[:-5000], "archive/gzip", "cut.bin.gz")
+    assert_clean(run)
+    assert run.extracted == []
+    assert run.section("Corrupt archive")
