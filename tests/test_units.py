@@ -102,3 +102,27 @@ def test_codec_round_trip_and_rejects():
     assert decode(encode(sub), Submission) == sub
     with pytest.raises(BadMessage, match="Submission"):
         decode(b"\x93\x01\x02", Submission)
+
+
+def test_every_builtin_service_loads():
+    from services.sdk.loader import builtin_services, load_service
+
+    names = builtin_services()
+    assert {"extract", "iocs"} <= set(names)
+    for name in names:
+        assert load_service(name).manifest.name == name
+
+
+def test_extraction_limit_is_said_in_the_result():
+    from services.sdk import ServiceBase
+    from services.sdk.harness import run_service_once
+
+    class Spray(ServiceBase):
+        def execute(self, request):
+            for i in range(5):
+                request.add_extracted(f"child {i}".encode(), f"c{i}.txt")
+
+    service = Spray(parse_manifest({"name": "spray", "version": "1"}, "test"))
+    run = run_service_once(service, b"parent", max_extracted=2)
+    assert [e.name for e in run.extracted] == ["c0.txt", "c1.txt"]
+    assert "more than 2" in run.section("Extraction limit reached").body

@@ -74,6 +74,7 @@ async def execute_task(
     work_dir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=work_root))
     request = Request(task, content, service.manifest, work_dir, max_extracted)
     error: ServiceError | None = None
+    notes: list[Section] = []
     try:
         with anyio.fail_after(service.manifest.timeout):
             if inspect.iscoroutinefunction(service.execute):
@@ -86,14 +87,15 @@ async def execute_task(
         error = ServiceError(name, ErrorType.TIMEOUT, f"execute ran past the {service.manifest.timeout:g}s timeout")
     except RecoverableError as exc:
         error = ServiceError(name, ErrorType.RECOVERABLE, f"{type(exc).__name__}: {exc}")
-    except MaxExtractedExceeded as exc:
-        log.info("%s: %s", name, exc)  # the files before the limit are kept
+    except MaxExtractedExceeded as exc:  # the files before the limit are kept, and the cut is said
+        notes.append(Section("Extraction limit reached", f"{exc}; the rest were not extracted"))
     except Exception as exc:  # noqa: BLE001 - any failure of service code is reported, not raised
         log.exception("%s crashed on %s", name, task.file.sha256)
         error = ServiceError(name, ErrorType.CRASHED, f"{type(exc).__name__}: {exc}")
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     sections, score = flatten(request.result, service) if error is None else ([], 0)
+    sections += notes
     result = ServiceResult(
         corr=task.corr,
         service=name,
