@@ -34,10 +34,13 @@ class BlobStore:
     async def put(self, data: bytes, name: str = "") -> FileRef:
         """Store `data` unless it is already there; the ref carries small files inline."""
         sha = hashlib.sha256(data).hexdigest()
-        try:
-            await self._store.get_info(sha)
-        except ObjectNotFoundError:
-            await self._store.put(sha, data)
+        if len(data) <= self.inline_max:
+            await self._store.put(sha, data)  # as cheap as asking whether it is there
+        else:
+            try:
+                await self._store.get_info(sha)
+            except ObjectNotFoundError:
+                await self._store.put(sha, data)
         return FileRef(sha, len(data), name, data if len(data) <= self.inline_max else None)
 
     async def get(self, ref: FileRef) -> bytes:

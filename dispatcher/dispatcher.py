@@ -9,7 +9,6 @@ number. On a clean stop, unfinished submissions are handed back at once (nak), n
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -31,11 +30,10 @@ from dispatcher.replies import ReplyRouter
 from dispatcher.scoring import summarise
 from dispatcher.tree import Tree, analyse_child
 from schemas.limits import Limits
-from schemas.messages import ChildSubmission, Submission
+from schemas.messages import SID, ChildSubmission, Submission
 
 log = logging.getLogger("sluice.dispatcher")
 
-SID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 KEEPALIVE = 10.0  # seconds between in_progress signals; well inside the 30 s ack_wait
 HANDBACK_DELAY = 1.5  # seconds; longer than the pull loop's fetch timeout
 

@@ -7,10 +7,14 @@ dispatcher, the services and clients, so they change only with a version bump.
 from __future__ import annotations
 
 import enum
+import re
 
 import msgspec
 
 from schemas.limits import Limits
+
+
+SID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # a submission id is one subject token
 
 
 class Stage(str, enum.Enum):

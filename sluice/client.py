@@ -22,7 +22,7 @@ from bus.connect import close, connect
 from bus.provision import provision
 from bus.subjects import Names
 from schemas.limits import Limits
-from schemas.messages import FileRef, Submission, SubmissionParams, Summary
+from schemas.messages import SID, FileRef, Submission, SubmissionParams, Summary
 
 
 class SubmitError(ValueError):
@@ -35,8 +35,8 @@ class Client:
         self.js = nc.jetstream()
         self.names = names
         self.max_file_size = max_file_size
+        self._waiting: dict[str, anyio.Event] = {}
         self._done: dict[str, Summary] = {}
-        self._arrived = anyio.Event()
         self._sub = None
 
     @classmethod
@@ -69,9 +69,11 @@ class Client:
             summary = decode(msg.data, Summary)
         except BadMessage:
             return
+        arrived = self._waiting.get(summary.sid)
+        if arrived is None:
+            return  # nobody here waits for it
         self._done[summary.sid] = summary
-        self._arrived.set()
-        self._arrived = anyio.Event()
+        arrived.set()
 
     # -- submit ----------------------------------------------------------------------------
     async def store(self, data: bytes, name: str) -> FileRef:
@@ -97,6 +99,8 @@ class Client:
     # -- results ---------------------------------------------------------------------------
     async def result(self, sid: str) -> Summary | None:
         """The stored summary of a finished submission, or None if it is not finished (or unknown)."""
+        if not SID.match(sid):
+            raise SubmitError(f"{sid[:80]!r} is not a submission id")
         if sid in self._done:
             return self._done[sid]
         try:
@@ -106,12 +110,17 @@ class Client:
         return decode(msg.data, Summary)
 
     async def wait(self, sid: str, timeout: float = 300.0) -> Summary:
-        with anyio.fail_after(timeout):
-            summary = await self.result(sid)
-            while summary is None:
-                await self._arrived.wait()
-                summary = self._done.get(sid)
-            return summary
+        arrived = self._waiting.setdefault(sid, anyio.Event())  # before the lookup, so nothing slips between
+        try:
+            with anyio.fail_after(timeout):
+                summary = await self.result(sid)
+                if summary is None:
+                    await arrived.wait()
+                    summary = self._done[sid]
+                return summary
+        finally:
+            self._waiting.pop(sid, None)
+            self._done.pop(sid, None)
 
     async def scan(self, paths: Iterable[Path], params: SubmissionParams | None = None, timeout: float = 300.0,
                    on_done=None) -> list[Summary]:

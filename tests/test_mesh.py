@@ -9,7 +9,6 @@ import zipfile
 import anyio
 import pytest
 
-from bus.codec import decode
 from dispatcher.scoring import walk
 from schemas.messages import ErrorType, SubmissionParams
 from sluice.client import Client

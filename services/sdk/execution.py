@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -71,8 +69,7 @@ async def execute_task(
     """Execute under the manifest timeout; an exception becomes an error result, never a dead worker."""
     name, version = service.manifest.name, service.manifest.version
     started = time.monotonic()
-    work_dir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=work_root))
-    request = Request(task, content, service.manifest, work_dir, max_extracted)
+    request = Request(task, content, service.manifest, work_root, max_extracted)
     error: ServiceError | None = None
     notes: list[Section] = []
     try:
@@ -93,7 +90,7 @@ async def execute_task(
         log.exception("%s crashed on %s", name, task.file.sha256)
         error = ServiceError(name, ErrorType.CRASHED, f"{type(exc).__name__}: {exc}")
     finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
+        request.cleanup()
     sections, score = flatten(request.result, service) if error is None else ([], 0)
     sections += notes
     result = ServiceResult(

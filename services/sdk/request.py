@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,11 +30,12 @@ class MaxExtractedExceeded(RuntimeError):
 
 
 class Request:
-    def __init__(self, task: Task, content: bytes | None, manifest: Manifest, work_dir: Path, max_extracted: int) -> None:
+    def __init__(self, task: Task, content: bytes | None, manifest: Manifest, work_root: Path, max_extracted: int) -> None:
         self.task = task
         self._content = content
         self._manifest = manifest
-        self._work_dir = work_dir
+        self._work_root = work_root
+        self._work_dir: Path | None = None
         self._file_path: str | None = None
         self.max_extracted = max_extracted
         self.result: Result | None = None
@@ -68,7 +70,7 @@ class Request:
     def file_path(self) -> str:
         """The file on disk inside this task's work directory, written on first use."""
         if self._file_path is None:
-            fd, path = tempfile.mkstemp(dir=self._work_dir, prefix="sample-")
+            fd, path = tempfile.mkstemp(dir=self.work_dir, prefix="sample-")
             with os.fdopen(fd, "wb") as fh:
                 fh.write(self.file_contents)
             self._file_path = path
@@ -97,7 +99,14 @@ class Request:
 
     @property
     def work_dir(self) -> Path:
+        """This task's own scratch folder, made on first use (most tasks never need one)."""
+        if self._work_dir is None:
+            self._work_dir = Path(tempfile.mkdtemp(prefix=f"{self._manifest.name}-", dir=self._work_root))
         return self._work_dir
+
+    def cleanup(self) -> None:
+        if self._work_dir is not None:
+            shutil.rmtree(self._work_dir, ignore_errors=True)
 
     def get_param(self, name: str) -> Any:
         """A submission parameter for this service, falling back to the manifest's default."""

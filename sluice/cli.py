@@ -1,0 +1,536 @@
+"""The `sluice` command: scan files, run the mesh or one of its parts, read verdicts.
+
+Every subcommand is one async function taking the parsed arguments and returning the exit code:
+0 all done, 1 a verdict did not arrive in time (or was not found), 2 a usage or submit error.
+`main(argv)` returns that code instead of exiting, so tests can call it directly.
+
+Without a NATS URL (`--nats` or SLUICE_NATS_URL), `scan` and `up` start an embedded nats-server
+with its store in `.sluice/data` under the current directory, plus the dispatcher and every
+built-in service in this process: the one-box default that needs nothing but Python.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import importlib.util
+import logging
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+
+import anyio
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from bus.connect import DEFAULT_URL_ENV
+from bus.embedded import EmbeddedServer
+from bus.subjects import Names
+from dispatcher.identify import identify
+from schemas.limits import Limits
+from schemas.messages import SID, FileNode, ResultView, SubmissionParams, Summary
+from services.sdk.harness import LocalRun, run_service_once_async
+from services.sdk.loader import builtin_services, load_service, service_folder
+from services.sdk.manifest import ManifestError, load_manifest
+from sluice.client import Client, SubmitError
+from sluice.onebox import onebox, run_dispatcher, run_service
+from sluice.render import clean, node_tree, summary_line, summary_tree, to_json
+
+log = logging.getLogger("sluice.cli")
+
+DEFAULT_DATA_DIR = Path(".sluice") / "data"
+CONNECT_TIMEOUT = 10.0  # bus.connect retries forever (right for services); a command must give up and say why
+
+# Created once; both look up sys.stdout/sys.stderr at write time, so redirection still applies.
+OUT = Console(highlight=False)
+ERR = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class CliError(Exception):
+    """A problem the user can fix: `main` prints the message, no traceback, and exits with `code`."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# -- plumbing shared by the subcommands -----------------------------------------------------------
+
+def _require_url(args: argparse.Namespace) -> str:
+    if not args.nats:
+        raise CliError(
+            f"no NATS server given: start one with `sluice up` (it prints the URL) and pass it with "
+            f"--nats URL or {DEFAULT_URL_ENV}=URL; or use `sluice scan`, which runs its own"
+        )
+    return args.nats
+
+
+@contextlib.asynccontextmanager
+async def _client(url: str, prefix: str) -> AsyncIterator[Client]:
+    try:
+        with anyio.fail_after(CONNECT_TIMEOUT):
+            client = await Client.connect(url, prefix)
+    except TimeoutError:
+        raise CliError(f"cannot reach NATS at {url} (gave up after {CONNECT_TIMEOUT:g} s)") from None
+    async with client:
+        yield client
+
+
+@contextlib.asynccontextmanager
+async def _nats(args: argparse.Namespace) -> AsyncIterator[str]:
+    """The NATS URL to use: the given one, or an embedded server's for as long as the block runs."""
+    if args.nats:
+        yield args.nats
+        return
+    data_dir = args.data_dir.resolve()
+    with _store_lock(data_dir) as lock:
+        server = EmbeddedServer(data_dir=data_dir, port=getattr(args, "port", None))
+        try:
+            await server.start()
+        except (RuntimeError, TimeoutError) as exc:  # no binary, port taken, store unusable: all said in exc
+            raise CliError(f"the embedded nats-server did not start: {exc}") from None
+        lock.write(server.url)
+        lock.flush()
+        log.info("embedded nats-server at %s, store in %s", server.url, data_dir)
+        try:
+            yield server.url
+        finally:
+            await server.stop()
+
+
+@contextlib.contextmanager
+def _store_lock(data_dir: Path):
+    """Hold `data_dir` for one embedded server: nats-server itself happily runs two servers on
+    one JetStream store (as `sluice up` in one terminal and `sluice scan` in another would).
+    The lock file holds the URL, so the refusal can say where the running one is."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / "sluice.lock", "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            url = lock.read().strip() or "URL"
+            raise CliError(f"{data_dir} is in use by another sluice (`sluice up`?): pass --nats {url} to use "
+                           f"that one, or --data-dir for a separate store") from None
+        lock.truncate(0)
+        yield lock
+
+
+@contextlib.asynccontextmanager
+async def _mesh(args: argparse.Namespace, services: bool) -> AsyncIterator[str]:
+    """`_nats`, plus the dispatcher and all built-in services in this process when `services`."""
+    async with _nats(args) as url:
+        if not services:
+            yield url
+            return
+        async with onebox(url, args.prefix):
+            yield url
+
+
+async def _until_signal(run: Callable[[anyio.Event], Awaitable[None]]) -> None:
+    """Run `run(stop)` until SIGINT/SIGTERM.
+
+    The first signal sets `stop`, so components finish what they hold and close their
+    connections (cancelling them would cut `close()` short too); a second one cancels.
+    """
+    stop = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        await tg.start(_on_signals, stop, tg.cancel_scope)
+        await run(stop)
+        tg.cancel_scope.cancel()
+
+
+async def _on_signals(stop: anyio.Event, scope: anyio.CancelScope,
+                      task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        task_status.started()  # only now is a signal ours rather than a KeyboardInterrupt
+        async for signum in signals:
+            if stop.is_set():
+                scope.cancel()
+            else:
+                ERR.print(Text(f"sluice: {signal.Signals(signum).name}, shutting down (again to force)", style="yellow"))
+                stop.set()
+
+
+async def _cancel_on(stop: anyio.Event, scope: anyio.CancelScope) -> None:
+    await stop.wait()
+    scope.cancel()
+
+
+def _readable(path: Path) -> bool:
+    try:
+        with open(path, "rb"):
+            return True
+    except OSError:
+        return False
+
+
+def _walk(root: Path, exclude: Path | None) -> list[Path]:
+    """Every file under `root`, symlinked directories not followed (no loops); unreadable ones skipped, said."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=lambda e: _skipped(e.filename, e.strerror)):
+        here = Path(dirpath)
+        # Scanning the store our own embedded server is writing would chase its own tail.
+        dirnames[:] = sorted(d for d in dirnames if exclude is None or (here / d).resolve() != exclude)
+        for name in sorted(filenames):
+            path = here / name
+            if not path.is_file():
+                continue  # fifos, sockets, devices: not files, and reading one may block forever
+            if _readable(path):
+                found.append(path)
+            else:
+                _skipped(path, "not readable")
+    return found
+
+
+def _skipped(path: object, why: str | None) -> None:
+    ERR.print(Text(f"sluice: skipped {clean(path)}: {why}", style="yellow"))
+
+
+def _collect(paths: Sequence[Path], exclude: Path | None = None) -> list[Path]:
+    """The files to submit, checked before anything starts.
+
+    A named path that is missing or unreadable, or any file over the size limit, is an error
+    (exit 2) rather than a surprise halfway through; only unreadable files found inside a
+    directory are skipped, so one bad permission does not sink a large scan.
+    """
+    exclude = exclude.resolve() if exclude else None
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += _walk(path, exclude)
+        elif not path.exists():
+            raise CliError(f"{path}: no such file or directory")
+        elif not path.is_file():
+            raise CliError(f"{path}: not a regular file")  # a fifo would block the read forever
+        elif not _readable(path):
+            raise CliError(f"{path}: not readable")
+        else:
+            files.append(path)
+    if not files:
+        raise CliError("nothing to scan: no readable files in " + ", ".join(map(str, paths)))
+    for path in files:
+        if path.stat().st_size > Limits.max_file_size:
+            raise CliError(f"{path}: {path.stat().st_size} bytes is over the {Limits.max_file_size}-byte file size limit")
+    return files
+
+
+def _params(args: argparse.Namespace) -> SubmissionParams:
+    services = [name for value in args.service for name in value.split(",") if name]
+    return SubmissionParams(deep_scan=args.deep_scan, ignore_cache=args.ignore_cache, services=services)
+
+
+def _emit(summary: Summary, as_json: bool, line: bool = False) -> None:
+    if as_json:
+        print(to_json(summary), flush=True)
+    elif line:
+        OUT.print(summary_line(summary), soft_wrap=True)  # one line each, however long
+    else:
+        OUT.print(summary_tree(summary))
+
+
+def _progress(count: int) -> Progress:
+    """A progress bar on stderr, only on a terminal and only when there is more than one file."""
+    return Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=ERR, transient=True, disable=not ERR.is_terminal or count < 2,
+    )
+
+
+async def _submit_all(client: Client, files: list[Path], params: SubmissionParams, progress: Progress) -> list[str]:
+    task = progress.add_task("submitting", total=len(files))
+    sids = []
+    for path in files:
+        sids.append(await client.submit(path, params))
+        progress.advance(task)
+    return sids
+
+
+async def _wait_all(client: Client, sids: list[str], timeout: float, progress: Progress) -> dict[str, Summary]:
+    """Wait for every verdict at once, so the bar moves as files finish rather than in submission order."""
+    task = progress.add_task("analysing", total=len(sids))
+    done: dict[str, Summary] = {}
+
+    async def wait_one(sid: str) -> None:
+        with contextlib.suppress(TimeoutError):
+            done[sid] = await client.wait(sid, timeout)
+            progress.advance(task)
+
+    async with anyio.create_task_group() as tg:
+        for sid in sids:
+            tg.start_soon(wait_one, sid)
+    return done
+
+
+# -- subcommands ----------------------------------------------------------------------------------
+
+async def cmd_scan(args: argparse.Namespace) -> int:
+    """Submit files, wait for their verdicts, print them (in the order given)."""
+    files = _collect(args.paths, exclude=None if args.nats else args.data_dir)
+    params = _params(args)
+    async with _mesh(args, services=not args.nats) as url, _client(url, args.prefix) as client:
+        with _progress(len(files)) as progress:
+            sids = await _submit_all(client, files, params, progress)
+            done = await _wait_all(client, sids, args.timeout, progress)
+        for path, sid in zip(files, sids):
+            if sid in done:
+                _emit(done[sid], args.json)
+            else:
+                ERR.print(Text(f"sluice: {clean(path)} ({sid}): no verdict within {args.timeout:g} s", style="red"))
+    return 0 if len(done) == len(sids) else 1
+
+
+async def cmd_submit(args: argparse.Namespace) -> int:
+    """Submit and return at once: the ids are for `sluice result` or for matching `watch` output."""
+    url = _require_url(args)
+    files = _collect(args.paths)
+    params = _params(args)
+    async with _client(url, args.prefix) as client:
+        for path in files:
+            sid = await client.submit(path, params)
+            print(to_json({"sid": sid, "path": str(path)}) if args.json else sid, flush=True)
+    return 0
+
+
+async def cmd_result(args: argparse.Namespace) -> int:
+    url = _require_url(args)
+    if not SID.match(args.sid):
+        raise CliError(f"{args.sid!r} is not a submission id")
+    async with _client(url, args.prefix) as client:
+        summary = await client.result(args.sid)
+    if summary is None:
+        ERR.print(Text(f"sluice: {args.sid}: not found or not finished", style="red"))
+        return 1
+    _emit(summary, args.json)
+    return 0
+
+
+async def cmd_watch(args: argparse.Namespace) -> int:
+    url = _require_url(args)
+
+    async def stream(stop: anyio.Event) -> None:
+        # Only the loop is cancelled on stop; the client still closes cleanly after it.
+        async with _client(url, args.prefix) as client, anyio.create_task_group() as tg:
+            tg.start_soon(_cancel_on, stop, tg.cancel_scope)
+            async for summary in client.watch(alerts=args.alerts):
+                _emit(summary, args.json, line=True)
+
+    await _until_signal(stream)
+    return 0
+
+
+async def cmd_up(args: argparse.Namespace) -> int:
+    """The whole mesh until a signal; with --nats, the dispatcher and services only."""
+
+    async def serve(stop: anyio.Event) -> None:
+        async with _mesh(args, services=True) as url:
+            prefix = "" if args.prefix == "sluice" else f"  (and --prefix {args.prefix})"
+            print(f"export {DEFAULT_URL_ENV}={url}{prefix}", flush=True)
+            ERR.print(Text("sluice is up: dispatcher and " + ", ".join(builtin_services()) + "; Ctrl-C to stop", style="green"))
+            await stop.wait()
+
+    await _until_signal(serve)
+    return 0
+
+
+async def cmd_dispatcher(args: argparse.Namespace) -> int:
+    url = _require_url(args)
+    await _until_signal(lambda stop: run_dispatcher(url, Names(args.prefix), stop))
+    return 0
+
+
+async def cmd_service_run(args: argparse.Namespace) -> int:
+    url = _require_url(args)
+    service = load_service(args.name)  # a bad manifest fails here, before connecting
+    await _until_signal(lambda stop: run_service(service, url, Names(args.prefix), stop, concurrency=args.concurrency))
+    return 0
+
+
+async def cmd_service_list(args: argparse.Namespace) -> int:
+    """Read the manifests only, so one service with a broken import still leaves the list readable."""
+    table = Table("name", "stage", "version", "accepts", "description", box=None, pad_edge=False)
+    for name in builtin_services():
+        try:
+            m = load_manifest(service_folder(name))
+        except ManifestError as exc:
+            table.add_row(Text(name), "", "", "", Text(str(exc), style="red"))
+            continue
+        first_sentence = " ".join(m.description.split()).split(". ")[0].rstrip(".")
+        table.add_row(Text(m.name, style="bold"), m.stage.value, Text(m.version), Text(m.accepts, overflow="fold"),
+                      Text(first_sentence, style="dim"))
+    OUT.print(table)
+    return 0
+
+
+def _local_node(run: LocalRun, name: str, data: bytes, file_type: str) -> FileNode:
+    """A harness run shaped as a verdict-tree node, so `service test` shares the scan renderer and JSON shape."""
+    result = run.result
+    children = [
+        FileNode(hashlib.sha256(x.data).hexdigest(), x.name, identify(x.data), len(x.data), 1, relation=x.relation)
+        for x in run.extracted
+    ]
+    return FileNode(
+        hashlib.sha256(data).hexdigest(), name, file_type, len(data), 0, score=result.score, dropped=result.drop,
+        results=[ResultView(result.service, result.score, result.sections)],
+        errors=[result.error] if result.error else [], children=children,
+    )
+
+
+async def cmd_service_test(args: argparse.Namespace) -> int:
+    """One service on one file, no NATS: exit 1 if the service reported an error."""
+    try:
+        data = args.file.read_bytes()
+    except OSError as exc:
+        raise CliError(f"{args.file}: {exc.strerror or exc}") from None
+    file_type = identify(data)
+    run = await run_service_once_async(args.service, data, file_type=file_type, name=args.file.name, deep_scan=args.deep_scan)
+    node = _local_node(run, args.file.name, data, file_type)
+    if args.json:
+        print(to_json(node), flush=True)
+    else:
+        OUT.print(node_tree(node))
+    return 1 if run.result.error else 0
+
+
+# -- argument parsing -----------------------------------------------------------------------------
+
+def _globals_parser() -> argparse.ArgumentParser:
+    """--nats/--prefix/-v, accepted before or after the subcommand (defaults live on the top parser)."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--nats", metavar="URL", default=argparse.SUPPRESS,
+                   help=f"NATS server(s), comma-separated (default: ${DEFAULT_URL_ENV}; none: embedded)")
+    p.add_argument("--prefix", default=argparse.SUPPRESS, help="subject/stream prefix of this Sluice (default: sluice)")
+    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log progress to stderr")
+    return p
+
+
+def _params_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files, or directories to scan recursively")
+    p.add_argument("--json", action="store_true", help="JSON Lines on stdout")
+    p.add_argument("--deep-scan", action="store_true", help="ask services for their slower, deeper analysis")
+    p.add_argument("--ignore-cache", action="store_true", help="analyse again even if results are cached")
+    p.add_argument("--service", action="append", default=[], metavar="NAME",
+                   help="only these services (repeat, or comma-separate); default: all that accept the type")
+    return p
+
+
+def _data_dir_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                   help=f"embedded server's store (default: ./{DEFAULT_DATA_DIR}); ignored with --nats")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # Two instances of the global options: parents share action objects, and set_defaults on the
+    # top parser would otherwise hand its defaults to the subcommands, masking `sluice --nats URL cmd`.
+    common, params = _globals_parser(), _params_parser()
+    parser = argparse.ArgumentParser(prog="sluice", parents=[_globals_parser()], description="File analysis over NATS JetStream.")
+    parser.set_defaults(nats=os.environ.get(DEFAULT_URL_ENV) or None, prefix="sluice", verbose=False)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, func, help: str, *parents: argparse.ArgumentParser, under=sub) -> argparse.ArgumentParser:
+        p = under.add_parser(name, parents=[common, *parents], help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    p = command("scan", cmd_scan, "submit files, wait for their verdicts and print them", params)
+    _data_dir_arg(p)
+    p.add_argument("--timeout", type=float, default=300.0, metavar="S", help="seconds to wait for the verdicts (default 300)")
+    command("submit", cmd_submit, "submit files and print their submission ids", params)
+    p = command("result", cmd_result, "print a finished submission's verdict tree")
+    p.add_argument("sid")
+    p.add_argument("--json", action="store_true")
+    p = command("watch", cmd_watch, "print submissions as they complete, until Ctrl-C")
+    p.add_argument("--alerts", action="store_true", help=f"only those scoring at least the alert threshold ({Limits.alert_threshold})")
+    p.add_argument("--json", action="store_true")
+    p = command("up", cmd_up, "run nats-server, the dispatcher and all built-in services until Ctrl-C")
+    _data_dir_arg(p)
+    p.add_argument("--port", type=int, help="client port of the embedded server (default: a free one)")
+    command("dispatcher", cmd_dispatcher, "run one dispatcher against --nats until SIGTERM")
+
+    services = command("service", None, "run, list or test services").add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = command("run", cmd_service_run, "run one service (built-in name or folder) against --nats", under=services)
+    p.add_argument("name", metavar="NAME_OR_PATH")
+    p.add_argument("--concurrency", type=int, help="tasks at once (default: the manifest's)")
+    command("list", cmd_service_list, "list the built-in services", under=services)
+    p = command("test", cmd_service_test, "run a service once on a file, without NATS", under=services)
+    p.add_argument("service", metavar="NAME_OR_PATH")
+    p.add_argument("file", type=Path)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--deep-scan", action="store_true")
+    return parser
+
+
+# -- entry point ----------------------------------------------------------------------------------
+
+class _Repeats(logging.Filter):
+    """Drop a record identical to the one just before: a reconnect loop warns twice a second."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last: tuple[str, str] | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.getMessage())
+        repeat, self.last = key == self.last, key
+        return not repeat
+
+
+@contextlib.contextmanager
+def _logging(verbose: bool):
+    """Logs to stderr (stdout is for results) for the length of one command; undone after, so
+    calling `main` twice in one process (tests) neither stacks handlers nor leaves levels changed."""
+    root = logging.getLogger()
+    handler = RichHandler(console=ERR, show_time=False, show_path=False, markup=False)
+    handler.addFilter(_Repeats())
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+def _user_error(exc: BaseException) -> tuple[str, int] | None:
+    """The message and exit code of an error the user can act on, looking inside task-group wrappers."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    if isinstance(exc, CliError):
+        return str(exc), exc.code
+    if isinstance(exc, (SubmitError, ManifestError)):
+        return str(exc), 2
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", 130
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command and return its exit code (the console script exits with it)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error already printed by argparse
+        return int(exc.code or 0)
+    backend = {"use_uvloop": True} if importlib.util.find_spec("uvloop") else {}
+    try:
+        with _logging(args.verbose):
+            return anyio.run(args.func, args, backend_options=backend)
+    except BaseException as exc:  # noqa: BLE001 - sorted below: user errors print, the rest re-raise
+        known = _user_error(exc)
+        if known is None:
+            raise
+        ERR.print(Text(f"sluice: {clean(known[0])}", style="red"))
+        return known[1]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
