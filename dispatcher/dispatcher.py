@@ -3,7 +3,8 @@
 Durability: a submission's message stays unacknowledged (kept alive with `in_progress`) until
 its summary is published, so if this process dies another dispatcher gets it back and redoes
 the tree cheaply from the result cache. Children of the dead attempt are ignored by attempt
-number. On a clean stop, unfinished submissions are handed back at once (nak), not after ack_wait.
+number. On a clean stop, unfinished submissions are handed back within seconds (a delayed
+nak), not after ack_wait.
 """
 
 from __future__ import annotations

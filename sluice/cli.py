@@ -256,17 +256,7 @@ async def _submit_all(client: Client, files: list[Path], params: SubmissionParam
 async def _wait_all(client: Client, sids: list[str], timeout: float, progress: Progress) -> dict[str, Summary]:
     """Wait for every verdict at once, so the bar moves as files finish rather than in submission order."""
     task = progress.add_task("analysing", total=len(sids))
-    done: dict[str, Summary] = {}
-
-    async def wait_one(sid: str) -> None:
-        with contextlib.suppress(TimeoutError):
-            done[sid] = await client.wait(sid, timeout)
-            progress.advance(task)
-
-    async with anyio.create_task_group() as tg:
-        for sid in sids:
-            tg.start_soon(wait_one, sid)
-    return done
+    return await client.wait_all(sids, timeout, on_done=lambda _: progress.advance(task))
 
 
 # -- subcommands ----------------------------------------------------------------------------------

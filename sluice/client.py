@@ -6,9 +6,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 
 import anyio
@@ -122,16 +123,34 @@ class Client:
             self._waiting.pop(sid, None)
             self._done.pop(sid, None)
 
-    async def scan(self, paths: Iterable[Path], params: SubmissionParams | None = None, timeout: float = 300.0,
-                   on_done=None) -> list[Summary]:
+    async def wait_all(self, sids: Iterable[str], timeout: float = 300.0,
+                       on_done: Callable[[Summary], None] | None = None) -> dict[str, Summary]:
+        """Wait for many verdicts at once; those not there within `timeout` are missing from the result.
+
+        `on_done` sees each summary as it arrives (in completion order), e.g. to move a progress bar.
+        """
+        done: dict[str, Summary] = {}
+
+        async def wait_one(sid: str) -> None:
+            with contextlib.suppress(TimeoutError):
+                done[sid] = await self.wait(sid, timeout)
+                if on_done:
+                    on_done(done[sid])
+
+        async with anyio.create_task_group() as tg:
+            for sid in sids:
+                tg.start_soon(wait_one, sid)
+        return done
+
+    async def scan(self, paths: Iterable[Path], params: SubmissionParams | None = None,
+                   timeout: float = 300.0) -> list[Summary]:
         """Submit each file as its own submission and wait for all verdicts (in submission order)."""
         sids = [await self.submit(p, params) for p in paths]
-        summaries = []
-        for sid in sids:
-            summaries.append(await self.wait(sid, timeout))
-            if on_done:
-                on_done(summaries[-1])
-        return summaries
+        done = await self.wait_all(sids, timeout)
+        missing = [sid for sid in sids if sid not in done]
+        if missing:
+            raise TimeoutError(f"no verdict within {timeout:g} s for {len(missing)} submission(s): {', '.join(missing[:5])}")
+        return [done[sid] for sid in sids]
 
     async def watch(self, alerts: bool = False) -> AsyncIterator[Summary]:
         """Completed submissions as they finish (from now on); `alerts`: only those at the alert threshold."""
