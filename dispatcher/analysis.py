@@ -84,7 +84,8 @@ async def analyse_file(mesh: Mesh, sid: str, file: FileRef, depth: int, relation
             if result.error:
                 node.errors.append(result.error)
                 continue
-            node.results.append(ResultView(result.service, result.score, result.sections, result.cached))
+            node.results.append(ResultView(result.service, result.score, result.sections, result.cached,
+                                           result.objects, result.metadata))
             node.score += result.score
             extracted.extend(result.extracted)
         if any(r.drop for r in results if not r.error):

@@ -135,6 +135,23 @@ class ExtractedFile(msgspec.Struct, omit_defaults=True):
     relation: str = "extracted"
 
 
+class ObjectKind(str, enum.Enum):
+    """What a stored object is: a file for an analyst, or a MASS-style report object."""
+
+    SUPPLEMENTARY = "supplementary"
+    JSON_REPORT = "json"
+    RAW_REPORT = "raw"
+
+
+class StoredObject(msgspec.Struct, omit_defaults=True):
+    """A blob a service produced that is not analysed further; the summary keeps only this reference."""
+
+    name: str
+    kind: ObjectKind
+    file: FileRef
+    description: str = ""
+
+
 class ErrorType(str, enum.Enum):
     TIMEOUT = "timeout"
     CRASHED = "crashed"
@@ -164,6 +181,8 @@ class ServiceResult(msgspec.Struct, omit_defaults=True):
     score: int = 0
     drop: bool = False
     extracted: list[ExtractedFile] = []
+    objects: list[StoredObject] = []
+    metadata: dict[str, str | int | float | bool] = {}
     error: ServiceError | None = None
     elapsed: float = 0.0
     cached: bool = False
@@ -176,6 +195,8 @@ class ResultView(msgspec.Struct, omit_defaults=True):
     score: int
     sections: list[Section] = []
     cached: bool = False
+    objects: list[StoredObject] = []
+    metadata: dict[str, str | int | float | bool] = {}
 
 
 class FileNode(msgspec.Struct, omit_defaults=True):

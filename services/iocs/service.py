@@ -23,7 +23,7 @@ from services.iocs.indicators import (
     url_uses_ip,
 )
 from services.iocs.strings import text_batches
-from services.sdk import Manifest, Request, Result, ResultSection, ServiceBase
+from services.sdk import Request, Result, ResultSection, ServiceBase
 
 TITLES = {URI: "URLs", DOMAIN: "Domains", IP: "IP addresses", EMAIL: "E-mail addresses"}
 OVERFLOW_TRACKED = 100_000  # distinct values counted past the cap, to say "N of M" without unbounded memory
@@ -47,8 +47,8 @@ class Bucket:
 
 
 class IOCs(ServiceBase):
-    def __init__(self, manifest: Manifest) -> None:
-        super().__init__(manifest)
+    def __init__(self, config: dict | None = None) -> None:
+        super().__init__(config)
         self.policy = Policy.from_config(self.config)
         self.cap = int(self.config.get("max_per_kind", 200))
         self.max_chars = int(self.config.get("max_scan_chars", 64 * 1024 * 1024))

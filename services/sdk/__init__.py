@@ -9,22 +9,50 @@
             result = Result()
             result.add_section(section)
             request.result = result
+
+Assemblyline's module paths work too (`services.sdk.base`, `services.sdk.result`), so a port
+changes `assemblyline_v4_service.common` to `services.sdk` and nothing else.
 """
 
 from services.sdk.base import RecoverableError, ServiceBase
-from services.sdk.manifest import Heuristic, Manifest, ManifestError, load_manifest
-from services.sdk.request import Request
-from services.sdk.result import BODY_FORMAT, Result, ResultSection
+from services.sdk.manifest import HeuristicSpec, Manifest, ManifestError, load_manifest
+from services.sdk.process import ToolOutput, ToolTimeout, run_tool
+from services.sdk.request import MaxExtractedExceeded, Request
+from services.sdk.result import (
+    BODY_FORMAT,
+    Heuristic,
+    Result,
+    ResultJSONSection,
+    ResultKeyValueSection,
+    ResultMemoryDumpSection,
+    ResultSection,
+    ResultTableSection,
+    ResultTextSection,
+    ResultURLSection,
+    TableRow,
+)
 
 __all__ = [
     "BODY_FORMAT",
     "Heuristic",
+    "HeuristicSpec",
     "Manifest",
     "ManifestError",
+    "MaxExtractedExceeded",
     "RecoverableError",
     "Request",
     "Result",
+    "ResultJSONSection",
+    "ResultKeyValueSection",
+    "ResultMemoryDumpSection",
     "ResultSection",
+    "ResultTableSection",
+    "ResultTextSection",
+    "ResultURLSection",
     "ServiceBase",
+    "TableRow",
+    "ToolOutput",
+    "ToolTimeout",
     "load_manifest",
+    "run_tool",
 ]

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
+import inspect
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.sdk.manifest import Manifest
 from services.sdk.request import Request
+
+if TYPE_CHECKING:
+    from nats.js import JetStreamContext
+
+    from bus.subjects import Names
+
+# The manifest of the service being built by the loader: Assemblyline services call
+# `super().__init__(config)` with no manifest, so the base class finds it here.
+building_manifest: contextvars.ContextVar[Manifest] = contextvars.ContextVar("building_manifest")
 
 
 class RecoverableError(Exception):
@@ -25,10 +36,19 @@ class ServiceBase:
     the event loop). `start`/`stop` bracket the service's life; `load_rules` gets rule files.
     """
 
-    def __init__(self, manifest: Manifest) -> None:
+    def __init__(self, config: Manifest | dict[str, Any] | None = None) -> None:
+        if isinstance(config, Manifest):
+            manifest, overrides = config, {}
+        else:
+            try:
+                manifest = building_manifest.get()
+            except LookupError:
+                raise TypeError(f"build {type(self).__name__} with services.sdk.load_service(folder), "
+                                "or pass it its Manifest") from None
+            overrides = dict(config or {})
         self.manifest = manifest
         self.service_attributes = manifest
-        self.config: dict[str, Any] = dict(manifest.config)
+        self.config: dict[str, Any] = {**manifest.config, **overrides}
         self.log = logging.getLogger(f"sluice.service.{manifest.name}")
         self.rules_list: list[str] = []
         self._rules_hash = ""
@@ -43,15 +63,34 @@ class ServiceBase:
         raise NotImplementedError(f"{type(self).__name__} must implement execute(request)")
 
     def load_rules(self, rules_paths: list[str]) -> None:
-        """Take a new rule set; called at start and whenever the rules change."""
+        """Take a new rule set; called at start and whenever the updater publishes new rules.
+
+        Raise if the rules are unusable: the service then keeps the rules it had. Assemblyline's
+        zero-argument form, `load_rules(self)` reading `self.rules_list`, works too.
+        """
+
+    async def attach(self, js: JetStreamContext, names: Names) -> None:
+        """Called by the runner once connected, before `start`: for services that keep state in
+        NATS (the safelist reads its KV bucket). The no-NATS harness never calls it."""
 
     def set_rules(self, rules_paths: list[str]) -> None:
-        """Hand rule files to the service and make their hash the tool version."""
+        """Hand rule files to the service and make their hash the tool version.
+
+        If `load_rules` raises, the previous rules, and the previous tool version, stay.
+        """
         digest = hashlib.sha256()
         for path in sorted(rules_paths):
-            digest.update(Path(path).read_bytes())
-        self.load_rules(list(rules_paths))
+            digest.update(Path(path).name.encode() + b"\0" + Path(path).read_bytes())
+        previous = self.rules_list
         self.rules_list = list(rules_paths)
+        try:
+            if len(inspect.signature(self.load_rules).parameters) == 0:
+                self.load_rules()  # type: ignore[call-arg]
+            else:
+                self.load_rules(list(rules_paths))
+        except BaseException:
+            self.rules_list = previous
+            raise
         self._rules_hash = digest.hexdigest()[:12]
 
     def get_tool_version(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
@@ -17,7 +18,7 @@ import anyio.to_thread
 from schemas.messages import ErrorType, HeuristicHit, Section, ServiceError, ServiceResult, Tag, Task
 from schemas.tags import tag_problem
 from services.sdk.base import RecoverableError, ServiceBase
-from services.sdk.request import Extracted, MaxExtractedExceeded, Request
+from services.sdk.request import Extracted, MaxExtractedExceeded, Produced, Request
 from services.sdk.result import Result, ResultSection
 
 log = logging.getLogger("sluice.service")
@@ -32,18 +33,20 @@ def flatten(result: Result | None, service: ServiceBase) -> tuple[list[Section],
     def walk(section: ResultSection, depth: int) -> None:
         nonlocal total
         hit = None
-        if section.heur_id is not None:
-            spec = service.manifest.heuristic(section.heur_id)
+        fired = section.heuristic
+        if fired is not None:
+            spec = service.manifest.heuristic(fired.heur_id)
             if spec is None:
-                warnings.append(f"section {section.title_text!r}: heuristic {section.heur_id} is not in the manifest")
+                warnings.append(f"section {section.title_text!r}: heuristic {fired.heur_id} is not in the manifest")
             else:
                 score = spec.score
-                for sig in section.signatures:
+                for sig in fired.signatures:
                     score = spec.signature_score_map.get(sig, score)
                 if spec.max_score is not None:
                     score = min(score, spec.max_score)
                 total += score
-                hit = HeuristicHit(spec.heur_id, spec.name, score, list(section.attack_ids), list(section.signatures))
+                attacks = fired.attack_ids or spec.attack_ids
+                hit = HeuristicHit(spec.heur_id, spec.name, score, list(attacks), list(fired.signatures))
         tags = []
         for name, value in section.tags:
             problem = tag_problem(name, value)
@@ -63,9 +66,18 @@ def flatten(result: Result | None, service: ServiceBase) -> tuple[list[Section],
     return sections, total
 
 
+@dataclass
+class Outcome:
+    """What one task produced: the result, and the blobs the runner still has to store."""
+
+    result: ServiceResult
+    extracted: list[Extracted]
+    produced: list[Produced]
+
+
 async def execute_task(
     service: ServiceBase, task: Task, content: bytes | None, work_root: Path, max_extracted: int
-) -> tuple[ServiceResult, list[Extracted]]:
+) -> Outcome:
     """Execute under the manifest timeout; an exception becomes an error result, never a dead worker."""
     name, version = service.manifest.name, service.manifest.version
     started = time.monotonic()
@@ -101,7 +113,10 @@ async def execute_task(
         sections=sections,
         score=score,
         drop=request.dropped and error is None,
+        metadata=request.metadata if error is None else {},
         error=error,
         elapsed=time.monotonic() - started,
     )
-    return result, (request.extracted if error is None else [])
+    if error is not None:
+        return Outcome(result, [], [])
+    return Outcome(result, request.extracted, request.produced)

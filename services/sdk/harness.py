@@ -16,13 +16,14 @@ from schemas.messages import FileRef, ServiceResult, Task
 from services.sdk.base import ServiceBase
 from services.sdk.execution import execute_task
 from services.sdk.loader import load_service
-from services.sdk.request import Extracted
+from services.sdk.request import Extracted, Produced
 
 
 @dataclass
 class LocalRun:
     result: ServiceResult
     extracted: list[Extracted]
+    produced: list[Produced]
 
     def section(self, title_prefix: str):
         """The first section whose title starts with `title_prefix` (for assertions)."""
@@ -34,6 +35,10 @@ class LocalRun:
     @property
     def heuristics(self) -> set[int]:
         return {s.heuristic.heur_id for s in self.result.sections if s.heuristic}
+
+    def object(self, name: str) -> bytes:
+        """A supplementary file or report object's bytes, by name."""
+        return next(p.data for p in self.produced if p.name == name)
 
 
 async def run_service_once_async(
@@ -67,10 +72,10 @@ async def run_service_once_async(
     try:
         with tempfile.TemporaryDirectory(prefix="sluice-harness-") as work:
             content = data if service.manifest.file_required else None
-            result, extracted = await execute_task(service, task, content, Path(work), max_extracted)
+            outcome = await execute_task(service, task, content, Path(work), max_extracted)
     finally:
         service.stop()
-    return LocalRun(result, extracted)
+    return LocalRun(outcome.result, outcome.extracted, outcome.produced)
 
 
 def run_service_once(service: ServiceBase | str | Path, data: bytes | Path, **kwargs) -> LocalRun:

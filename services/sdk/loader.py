@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from services.sdk.base import ServiceBase
+from services.sdk.base import ServiceBase, building_manifest
 from services.sdk.manifest import ManifestError, load_manifest
 
 BUILTIN_ROOT = Path(__file__).resolve().parent.parent
@@ -57,4 +57,8 @@ def load_service(name_or_path: str | Path, config_overrides: dict[str, Any] | No
     """The service object, its manifest validated (a bad manifest fails here, at start)."""
     folder = service_folder(name_or_path)
     manifest = load_manifest(folder, config_overrides)
-    return _service_class(folder)(manifest)
+    token = building_manifest.set(manifest)
+    try:
+        return _service_class(folder)()
+    finally:
+        building_manifest.reset(token)

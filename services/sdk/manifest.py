@@ -18,7 +18,7 @@ class ManifestError(ValueError):
     """A manifest that cannot run; the message names the file and the field."""
 
 
-class Heuristic(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+class HeuristicSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     heur_id: int
     name: str
     score: int
@@ -28,6 +28,13 @@ class Heuristic(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     max_score: int | None = None
     signature_score_map: dict[str, int] = {}
 
+    @property
+    def attack_ids(self) -> list[str]:
+        """The manifest's ATT&CK ids, used when the section names none."""
+        if self.attack_id is None:
+            return []
+        return [self.attack_id] if isinstance(self.attack_id, str) else list(self.attack_id)
+
 
 class SubmissionParam(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     name: str
@@ -36,6 +43,31 @@ class SubmissionParam(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
     value: Any = None
     list: List[Any] = []  # noqa: UP006 - `list` is a field name here, so the builtin is shadowed
     hide: bool = False
+
+
+class UpdateSource(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Where the updater fetches rules: an http(s) or file URI (a file, or a folder of files)."""
+
+    name: str
+    uri: str
+    pattern: str = ".*"  # for a folder: which file names to take
+    headers: dict[str, str] = {}
+    username: str | None = None
+    password: str | None = None
+    ssl_ignore_errors: bool = False
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.name):
+            raise ValueError(f"update source name {self.name!r}: letters, digits, '_', '-', '.' only (it names a file)")
+        if not self.uri.startswith(("http://", "https://", "file://")):
+            raise ValueError(f"update source {self.name}: uri must be http(s):// or file://, got {self.uri!r}")
+
+
+class UpdateConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    sources: list[UpdateSource]
+    update_interval_seconds: int = 3600
+    generates_signatures: bool = True
+    wait_for_update: bool = False
 
 
 class Manifest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -53,12 +85,22 @@ class Manifest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     enabled: bool = True
     concurrency: int = 4
     disable_cache: bool = False
-    heuristics: list[Heuristic] = []
+    heuristics: list[HeuristicSpec] = []
     config: dict[str, Any] = {}
     submission_params: list[SubmissionParam] = []
     docker_config: dict[str, Any] = {}
-    update_config: dict[str, Any] | None = None
+    update_config: UpdateConfig | None = None
     tool_version: str | None = None
+    # Accepted so an Assemblyline manifest loads unchanged; Sluice has no use for them.
+    dependencies: dict[str, Any] = {}
+    privileged: bool = False
+    classification: str = ""
+    default_result_classification: str = ""
+    is_external: bool = False
+    licence_count: int = 0
+    uses_tags: bool = False
+    uses_metadata: bool = False
+    uses_temp_submission_data: bool = False
 
     def __post_init__(self) -> None:
         for field in ("accepts", "rejects"):
@@ -74,7 +116,7 @@ class Manifest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
         if len(ids) != len(set(ids)):
             raise ValueError("`heuristics`: heur_id values must be unique")
 
-    def heuristic(self, heur_id: int) -> Heuristic | None:
+    def heuristic(self, heur_id: int) -> HeuristicSpec | None:
         return next((h for h in self.heuristics if h.heur_id == heur_id), None)
 
     @property

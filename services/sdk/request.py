@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from schemas.messages import Task
+import orjson
+
+from schemas.messages import ObjectKind, Task
 from services.sdk.manifest import Manifest
 from services.sdk.result import Result
 
@@ -23,6 +25,20 @@ class Extracted:
     name: str
     description: str
     relation: str
+
+
+@dataclass(frozen=True)
+class Produced:
+    """A supplementary file or report object; stored once by sha256, referenced by the result."""
+
+    data: bytes
+    name: str
+    kind: ObjectKind
+    description: str
+
+
+def _read(path_or_data: str | os.PathLike | bytes) -> bytes:
+    return bytes(path_or_data) if isinstance(path_or_data, (bytes, bytearray)) else Path(path_or_data).read_bytes()
 
 
 class MaxExtractedExceeded(RuntimeError):
@@ -40,6 +56,8 @@ class Request:
         self.max_extracted = max_extracted
         self.result: Result | None = None
         self.extracted: list[Extracted] = []
+        self.produced: list[Produced] = []
+        self.metadata: dict[str, str | int | float | bool] = {}
         self.dropped = False
         self.temp_submission_data: dict[str, Any] = dict(task.temp_data)
 
@@ -84,6 +102,10 @@ class Request:
     def sha1(self) -> str:
         return hashlib.sha1(self.file_contents).hexdigest()
 
+    @property
+    def file_hashes(self) -> dict[str, str]:
+        return {"md5": self.md5, "sha1": self.sha1, "sha256": self.sha256}
+
     # -- the submission ---------------------------------------------------------------------
     @property
     def sid(self) -> str:
@@ -126,11 +148,36 @@ class Request:
         """
         if len(self.extracted) >= self.max_extracted:
             raise MaxExtractedExceeded(f"more than {self.max_extracted} extracted files")
-        data = path if isinstance(path, bytes) else Path(path).read_bytes()
+        data = _read(path)
         if not data:
             return False
         self.extracted.append(Extracted(data, str(name), description, relation))
         return True
+
+    def add_supplementary(self, path: str | os.PathLike | bytes, name: str, description: str = "") -> None:
+        """Keep a file for the analyst (a macro's source, a decoded script) without analysing it."""
+        self.produced.append(Produced(_read(path), str(name), ObjectKind.SUPPLEMENTARY, description))
+
+    def submit_report(
+        self,
+        additional_metadata: dict[str, str | int | float | bool] | None = None,
+        json_report_objects: dict[str, Any] | None = None,
+        raw_report_objects: dict[str, bytes] | None = None,
+    ) -> None:
+        """MASS's three ways to report, usable together.
+
+        Metadata is small and stays in the summary; report objects are stored once in NATS and
+        the summary keeps a reference (fetch them with `sluice result SID --object NAME`).
+        """
+        for key, value in (additional_metadata or {}).items():
+            if not isinstance(value, (str, int, float, bool)):
+                raise TypeError(f"additional_metadata[{key!r}] must be a str, int, float or bool, not {type(value).__name__}")
+            self.metadata[str(key)] = value
+        for name, obj in (json_report_objects or {}).items():
+            data = orjson.dumps(obj, default=str, option=orjson.OPT_INDENT_2)
+            self.produced.append(Produced(data, str(name), ObjectKind.JSON_REPORT, ""))
+        for name, raw in (raw_report_objects or {}).items():
+            self.produced.append(Produced(_read(raw), str(name), ObjectKind.RAW_REPORT, ""))
 
     def drop(self) -> None:
         """Stop later stages from running on this file (FILTER and EXTRACT services)."""

@@ -2,6 +2,10 @@
 
 Scores are not set here: a section names a heuristic from the manifest and the runner turns it
 into a score, so an operator tunes scores in one place.
+
+Typed sections (`ResultKeyValueSection`, `ResultTableSection`, ...) build structured bodies that
+the terminal, JSON output and the web front each render in their own way; on the wire a
+structured body is JSON text with its `body_format` beside it.
 """
 
 from __future__ import annotations
@@ -19,13 +23,36 @@ class BODY_FORMAT:  # noqa: N801 - the name service authors know from Assemblyli
     MEMORY_DUMP = "MEMORY_DUMP"
 
 
+class Heuristic:
+    """A heuristic fired by a section: the manifest's `heur_id`, plus ATT&CK ids and signatures.
+
+    `ResultSection(..., heuristic=Heuristic(3, signature="packer"))` and
+    `section.set_heuristic(3, signature="packer")` do the same thing.
+    """
+
+    def __init__(self, heur_id: int, attack_id: str | None = None, signature: str | None = None) -> None:
+        self.heur_id = int(heur_id)
+        self.attack_ids: list[str] = []
+        self.signatures: list[str] = []
+        self.add_attack_id(attack_id)
+        self.add_signature_id(signature)
+
+    def add_attack_id(self, attack_id: str | None) -> None:
+        if attack_id and attack_id not in self.attack_ids:
+            self.attack_ids.append(attack_id)
+
+    def add_signature_id(self, signature: str | None) -> None:
+        if signature and signature not in self.signatures:
+            self.signatures.append(signature)
+
+
 class ResultSection:
     def __init__(
         self,
         title_text: str,
         body: str | dict | list | None = None,
         body_format: str = BODY_FORMAT.TEXT,
-        heuristic: int | None = None,
+        heuristic: int | Heuristic | None = None,
         tags: dict[str, list[str]] | None = None,
         parent: ResultSection | Result | None = None,
     ) -> None:
@@ -33,9 +60,7 @@ class ResultSection:
         self.body_format = body_format
         self._lines: list[str] = []
         self._body: Any = None
-        self.heur_id: int | None = None
-        self.attack_ids: list[str] = []
-        self.signatures: list[str] = []
+        self.heuristic: Heuristic | None = None
         self.tags: list[tuple[str, str]] = []
         self.subsections: list[ResultSection] = []
         if body is not None:
@@ -59,24 +84,37 @@ class ResultSection:
         if body_format:
             self.body_format = body_format
 
-    def set_heuristic(self, heur_id: int, attack_id: str | None = None, signature: str | None = None) -> None:
-        if self.heur_id is not None and self.heur_id != heur_id:
-            raise ValueError(f"section {self.title_text!r} already has heuristic {self.heur_id}")
-        self.heur_id = int(heur_id)
-        if attack_id:
-            self.attack_ids.append(attack_id)
-        if signature:
-            self.signatures.append(signature)
+    def set_heuristic(self, heur_id: int | Heuristic, attack_id: str | None = None, signature: str | None = None) -> None:
+        """Fire heuristic `heur_id` of the manifest; one per section, as in Assemblyline.
 
-    def add_tag(self, name: str, value: str | bytes) -> None:
+        Firing the same heuristic again adds the new ATT&CK id or signature to it.
+        """
+        new = heur_id if isinstance(heur_id, Heuristic) else Heuristic(heur_id)
+        new.add_attack_id(attack_id)
+        new.add_signature_id(signature)
+        if self.heuristic is None:
+            self.heuristic = new
+        elif self.heuristic.heur_id != new.heur_id:
+            raise ValueError(f"section {self.title_text!r} already has heuristic {self.heuristic.heur_id}")
+        else:
+            for attack in new.attack_ids:
+                self.heuristic.add_attack_id(attack)
+            for sig in new.signatures:
+                self.heuristic.add_signature_id(sig)
+
+    @property
+    def heur_id(self) -> int | None:
+        return self.heuristic.heur_id if self.heuristic else None
+
+    def add_tag(self, name: str, value: str | bytes | int) -> None:
         if isinstance(value, bytes):
             value = value.decode("utf-8", "replace")
         tag = (str(name), str(value))
         if tag not in self.tags:
             self.tags.append(tag)
 
-    def add_subsection(self, section: ResultSection) -> None:
-        self.subsections.append(section)
+    def add_subsection(self, section: ResultSection, on_top: bool = False) -> None:
+        self.subsections.insert(0, section) if on_top else self.subsections.append(section)
 
     @property
     def body(self) -> str:
@@ -86,6 +124,77 @@ class ResultSection:
         if isinstance(self._body, str):
             return self._body
         return json.dumps(self._body, default=str)
+
+
+class ResultTextSection(ResultSection):
+    """Plain text lines; the same as `ResultSection`, named for symmetry with the typed ones."""
+
+
+class ResultKeyValueSection(ResultSection):
+    """A small table of facts: `set_item("Compile time", "2031-01-01")`."""
+
+    def __init__(self, title_text: str, body: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(title_text, dict(body or {}), BODY_FORMAT.KEY_VALUE, **kwargs)
+
+    def set_item(self, key: str, value: Any) -> None:
+        self._body[str(key)] = value
+
+    def update_items(self, items: dict[str, Any]) -> None:
+        for key, value in items.items():
+            self.set_item(key, value)
+
+
+class ResultJSONSection(ResultSection):
+    """Any JSON document, shown folded."""
+
+    def __init__(self, title_text: str, body: Any = None, **kwargs: Any) -> None:
+        super().__init__(title_text, body if body is not None else {}, BODY_FORMAT.JSON, **kwargs)
+
+    def set_json(self, data: Any) -> None:
+        self._body = data
+
+    def update_json(self, data: dict[str, Any]) -> None:
+        self._body.update(data)
+
+
+class TableRow(dict):
+    """One table row: `TableRow(name=".text", entropy=6.2)` or `TableRow({"name": ".text"})`."""
+
+
+class ResultTableSection(ResultSection):
+    """Rows of the same columns, in order."""
+
+    def __init__(self, title_text: str, rows: list[dict[str, Any]] | None = None, **kwargs: Any) -> None:
+        super().__init__(title_text, [dict(r) for r in rows or []], BODY_FORMAT.TABLE, **kwargs)
+
+    def add_row(self, row: dict[str, Any]) -> None:
+        self._body.append(dict(row))
+
+
+class ResultURLSection(ResultSection):
+    """Links: `add_url("https://attack.mitre.org/techniques/T1055/", name="T1055")`."""
+
+    def __init__(self, title_text: str, **kwargs: Any) -> None:
+        super().__init__(title_text, [], BODY_FORMAT.URL, **kwargs)
+
+    def add_url(self, url: str, name: str | None = None) -> None:
+        self._body.append({"url": url, "name": name or url})
+
+
+class ResultMemoryDumpSection(ResultSection):
+    """A hex dump of bytes (shown as text, monospaced, never interpreted)."""
+
+    def __init__(self, title_text: str, data: bytes = b"", **kwargs: Any) -> None:
+        super().__init__(title_text, hexdump(data), BODY_FORMAT.MEMORY_DUMP, **kwargs)
+
+
+def hexdump(data: bytes, width: int = 16) -> str:
+    lines = []
+    for offset in range(0, len(data), width):
+        chunk = data[offset:offset + width]
+        text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+        lines.append(f"{offset:08x}  {chunk.hex(' '):<{width * 3}} {text}")
+    return "\n".join(lines)
 
 
 class Result:

@@ -28,7 +28,7 @@ from bus.provision import provision
 from bus.subjects import Names
 from bus.worker import pull_loop
 from schemas.limits import Limits
-from schemas.messages import ErrorType, ExtractedFile, ServiceError, ServiceRecord, ServiceResult, Task
+from schemas.messages import ErrorType, ExtractedFile, FileRef, ServiceError, ServiceRecord, ServiceResult, StoredObject, Task
 from schemas.taxonomy import matching_types, taxonomy
 from services.sdk.base import ServiceBase
 from services.sdk.execution import execute_task
@@ -87,6 +87,7 @@ class ServiceRunner:
         stores = await provision(self.js, self.names)
         self.blobs = BlobStore(self.js, stores.files, self.names.file_bucket)
         await self.ensure_consumer()
+        await self.service.attach(self.js, self.names)
         await anyio.to_thread.run_sync(self.service.start)
         key = f"{self.m.name}.{self.instance}"
         sub = await self.js.pull_subscribe_bind(self.names.service_consumer(self.m.name), stream=self.names.task_stream)
@@ -134,13 +135,17 @@ class ServiceRunner:
             except BlobError as exc:
                 return ServiceResult(task.corr, self.m.name, self.m.version,
                                      error=ServiceError(self.m.name, ErrorType.UNREACHABLE, str(exc)))
-        result, extracted = await execute_task(self.service, task, content, self.work_root, task.max_extracted)
+        outcome = await execute_task(self.service, task, content, self.work_root, task.max_extracted)
+        result = outcome.result
         budget = INLINE_BUDGET
-        for item in extracted:
+        for item in outcome.extracted:
             ref = await self.blobs.put(item.data, item.name)
             if ref.data is not None:
                 budget -= ref.size
                 if budget < 0:
-                    ref = type(ref)(ref.sha256, ref.size, ref.name)
+                    ref = FileRef(ref.sha256, ref.size, ref.name)
             result.extracted.append(ExtractedFile(ref, item.description, item.relation))
+        for obj in outcome.produced:  # never inline: the summary keeps only a reference
+            ref = await self.blobs.put(obj.data, obj.name)
+            result.objects.append(StoredObject(obj.name, obj.kind, FileRef(ref.sha256, ref.size, ref.name), obj.description))
         return result
