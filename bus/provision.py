@@ -33,6 +33,9 @@ class Stores:
     cache: KeyValue
     registry: KeyValue
     files: ObjectStore
+    safelist: KeyValue
+    rules: KeyValue
+    rulesets: ObjectStore
 
 
 async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
@@ -78,4 +81,10 @@ async def provision(js: JetStreamContext, names: Names, replicas: int = 1) -> St
         bucket=names.registry_bucket, history=1, storage=StorageType.FILE, replicas=replicas))
     files = await js.create_object_store(names.file_bucket, ObjectStoreConfig(
         ttl=7 * DAY, storage=StorageType.FILE, replicas=replicas))
-    return Stores(cache, registry, files)
+    safelist = await js.create_key_value(KeyValueConfig(
+        bucket=names.safelist_bucket, history=1, storage=StorageType.FILE, replicas=replicas))
+    rules = await js.create_key_value(KeyValueConfig(
+        bucket=names.rules_bucket, history=5, storage=StorageType.FILE, replicas=replicas))
+    rulesets = await js.create_object_store(names.ruleset_store, ObjectStoreConfig(
+        storage=StorageType.FILE, replicas=replicas))
+    return Stores(cache, registry, files, safelist, rules, rulesets)

@@ -106,3 +106,18 @@ class Names:
     @property
     def file_bucket(self) -> str:
         return f"{self.prefix}-files"
+
+    @property
+    def safelist_bucket(self) -> str:
+        """KV: sha256 -> why it is known good (the safelist service reads it)."""
+        return f"{self.prefix}-safelist"
+
+    @property
+    def rules_bucket(self) -> str:
+        """KV: service name -> the current rule set's version (its object in `ruleset_store`)."""
+        return f"{self.prefix}-rules"
+
+    @property
+    def ruleset_store(self) -> str:
+        """Object store: each rule set once, named `<service>/<version>`."""
+        return f"{self.prefix}-rulesets"
