@@ -267,3 +267,22 @@ class DeadLetter(msgspec.Struct):
     reason: str
     data: bytes
     at: float
+
+
+class RuleSet(msgspec.Struct, omit_defaults=True):
+    """A service's rule files as the updater fetched them, stored once in the rule-set store."""
+
+    service: str
+    version: str  # the rules' digest, which becomes the service's tool version
+    files: dict[str, bytes]  # file name (a plain name, no folders) -> contents
+    sources: list[str] = []
+    created_at: float = 0.0
+
+
+class RulesAnnouncement(msgspec.Struct, omit_defaults=True):
+    """The current rule set of a service, in the rules KV under the service's name."""
+
+    version: str
+    ref: FileRef  # the encoded RuleSet in the rule-set store
+    files: list[str] = []
+    created_at: float = 0.0

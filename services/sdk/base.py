@@ -22,6 +22,14 @@ if TYPE_CHECKING:
 building_manifest: contextvars.ContextVar[Manifest] = contextvars.ContextVar("building_manifest")
 
 
+def rules_digest(files: dict[str, bytes]) -> str:
+    """The version of a rule set: its files' names and bytes, hashed in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+    return digest.hexdigest()[:12]
+
+
 class RecoverableError(Exception):
     """Raise from `execute` when trying again may work (a busy back end, a flaky network).
 
@@ -78,9 +86,7 @@ class ServiceBase:
 
         If `load_rules` raises, the previous rules, and the previous tool version, stay.
         """
-        digest = hashlib.sha256()
-        for path in sorted(rules_paths):
-            digest.update(Path(path).name.encode() + b"\0" + Path(path).read_bytes())
+        version = rules_digest({Path(p).name: Path(p).read_bytes() for p in rules_paths})
         previous = self.rules_list
         self.rules_list = list(rules_paths)
         try:
@@ -91,8 +97,13 @@ class ServiceBase:
         except BaseException:
             self.rules_list = previous
             raise
-        self._rules_hash = digest.hexdigest()[:12]
+        self._rules_hash = version
 
     def get_tool_version(self) -> str:
-        """Part of the cache key; by default the manifest's `tool_version` or the rules' hash."""
-        return self.manifest.tool_version or self._rules_hash
+        """Part of the cache key: the manifest's `tool_version` and the rules' version, so results
+        made with older rules are not reused."""
+        return "+".join(v for v in (self.manifest.tool_version, self._rules_hash) if v)
+
+    @property
+    def rules_version(self) -> str:
+        return self._rules_hash

@@ -49,6 +49,7 @@ async def run_service_once_async(
     deep_scan: bool = False,
     service_params: dict[str, object] | None = None,
     max_extracted: int = Limits.max_children,
+    temp_data: dict[str, object] | None = None,
 ) -> LocalRun:
     if not isinstance(service, ServiceBase):
         service = load_service(service)
@@ -67,6 +68,7 @@ async def run_service_once_async(
         reply_to="",
         deep_scan=deep_scan,
         service_params={service.manifest.name: dict(service_params or {})},
+        temp_data=dict(temp_data or {}),
     )
     service.start()
     try:

@@ -33,6 +33,7 @@ from schemas.taxonomy import matching_types, taxonomy
 from services.sdk.base import ServiceBase
 from services.sdk.execution import execute_task
 from services.sdk.manifest import ManifestError
+from services.sdk.updater import RulesFollower
 
 log = logging.getLogger("sluice.service")
 
@@ -60,6 +61,7 @@ class ServiceRunner:
         self.concurrency = concurrency or self.m.concurrency
         self.instance = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.ready = anyio.Event()
+        self.rules: RulesFollower | None = None
 
     async def ensure_consumer(self) -> None:
         await self.js.add_consumer(self.names.task_stream, ConsumerConfig(
@@ -94,6 +96,9 @@ class ServiceRunner:
         try:
             with tempfile.TemporaryDirectory(prefix=f"sluice-{self.m.name}-") as work:
                 self.work_root = Path(work)
+                if self.m.update_config is not None:
+                    self.rules = RulesFollower(self.service, self.js, self.names, stores, self.work_root)
+                    await self.rules.refresh()  # the published rules, before the first task
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._heartbeat, stores.registry, key, stop)
                     await pull_loop(sub, self._handle, concurrency=self.concurrency, stop=stop, name=self.m.name)
@@ -108,6 +113,8 @@ class ServiceRunner:
     async def _heartbeat(self, registry, key: str, stop: anyio.Event) -> None:
         while not stop.is_set():
             try:
+                if self.rules is not None:
+                    await self.rules.refresh()
                 await registry.put(key, encode(self.record()))
                 self.ready.set()
             except Exception as exc:  # noqa: BLE001 - NATS may be restarting; keep beating
