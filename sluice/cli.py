@@ -14,74 +14,38 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
-import hashlib
 import importlib.util
 import logging
 import os
-import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import anyio
-from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from rich.text import Text
 
 from bus.connect import DEFAULT_URL_ENV
 from bus.embedded import EmbeddedServer
 from bus.subjects import Names
-from dispatcher.identify import identify
 from schemas.limits import Limits
-from schemas.messages import SID, FileNode, ResultView, SubmissionParams, Summary
-from services.sdk.harness import LocalRun, run_service_once_async
-from services.sdk.loader import builtin_services, load_service, service_folder
-from services.sdk.manifest import ManifestError, load_manifest
+from schemas.messages import SID, SubmissionParams, Summary
+from services.sdk.loader import builtin_services
+from services.sdk.manifest import ManifestError
 from sluice.client import Client, SubmitError
-from sluice.onebox import onebox, run_dispatcher, run_service
-from sluice.render import clean, node_tree, summary_line, summary_tree, to_json
+from sluice import service_cli
+from sluice.console import ERR, OUT, CliError, cancel_on, connect_client, require_url, until_signal
+from sluice.onebox import onebox, run_dispatcher
+from sluice.render import clean, summary_line, summary_tree, to_json
 
 log = logging.getLogger("sluice.cli")
 
 DEFAULT_DATA_DIR = Path(".sluice") / "data"
-CONNECT_TIMEOUT = 10.0  # bus.connect retries forever (right for services); a command must give up and say why
 
-# Created once; both look up sys.stdout/sys.stderr at write time, so redirection still applies.
-OUT = Console(highlight=False)
-ERR = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-class CliError(Exception):
-    """A problem the user can fix: `main` prints the message, no traceback, and exits with `code`."""
-
-    def __init__(self, message: str, code: int = 2) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 # -- plumbing shared by the subcommands -----------------------------------------------------------
-
-def _require_url(args: argparse.Namespace) -> str:
-    if not args.nats:
-        raise CliError(
-            f"no NATS server given: start one with `sluice up` (it prints the URL) and pass it with "
-            f"--nats URL or {DEFAULT_URL_ENV}=URL; or use `sluice scan`, which runs its own"
-        )
-    return args.nats
-
-
-@contextlib.asynccontextmanager
-async def _client(url: str, prefix: str) -> AsyncIterator[Client]:
-    try:
-        with anyio.fail_after(CONNECT_TIMEOUT):
-            client = await Client.connect(url, prefix)
-    except TimeoutError:
-        raise CliError(f"cannot reach NATS at {url} (gave up after {CONNECT_TIMEOUT:g} s)") from None
-    async with client:
-        yield client
-
 
 @contextlib.asynccontextmanager
 async def _nats(args: argparse.Namespace) -> AsyncIterator[str]:
@@ -132,36 +96,6 @@ async def _mesh(args: argparse.Namespace, services: bool) -> AsyncIterator[str]:
             return
         async with onebox(url, args.prefix):
             yield url
-
-
-async def _until_signal(run: Callable[[anyio.Event], Awaitable[None]]) -> None:
-    """Run `run(stop)` until SIGINT/SIGTERM.
-
-    The first signal sets `stop`, so components finish what they hold and close their
-    connections (cancelling them would cut `close()` short too); a second one cancels.
-    """
-    stop = anyio.Event()
-    async with anyio.create_task_group() as tg:
-        await tg.start(_on_signals, stop, tg.cancel_scope)
-        await run(stop)
-        tg.cancel_scope.cancel()
-
-
-async def _on_signals(stop: anyio.Event, scope: anyio.CancelScope,
-                      task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        task_status.started()  # only now is a signal ours rather than a KeyboardInterrupt
-        async for signum in signals:
-            if stop.is_set():
-                scope.cancel()
-            else:
-                ERR.print(Text(f"sluice: {signal.Signals(signum).name}, shutting down (again to force)", style="yellow"))
-                stop.set()
-
-
-async def _cancel_on(stop: anyio.Event, scope: anyio.CancelScope) -> None:
-    await stop.wait()
-    scope.cancel()
 
 
 def _readable(path: Path) -> bool:
@@ -265,7 +199,7 @@ async def cmd_scan(args: argparse.Namespace) -> int:
     """Submit files, wait for their verdicts, print them (in the order given)."""
     files = _collect(args.paths, exclude=None if args.nats else args.data_dir)
     params = _params(args)
-    async with _mesh(args, services=not args.nats) as url, _client(url, args.prefix) as client:
+    async with _mesh(args, services=not args.nats) as url, connect_client(url, args.prefix) as client:
         with _progress(len(files)) as progress:
             sids = await _submit_all(client, files, params, progress)
             done = await _wait_all(client, sids, args.timeout, progress)
@@ -279,10 +213,10 @@ async def cmd_scan(args: argparse.Namespace) -> int:
 
 async def cmd_submit(args: argparse.Namespace) -> int:
     """Submit and return at once: the ids are for `sluice result` or for matching `watch` output."""
-    url = _require_url(args)
+    url = require_url(args)
     files = _collect(args.paths)
     params = _params(args)
-    async with _client(url, args.prefix) as client:
+    async with connect_client(url, args.prefix) as client:
         for path in files:
             sid = await client.submit(path, params)
             print(to_json({"sid": sid, "path": str(path)}) if args.json else sid, flush=True)
@@ -290,10 +224,10 @@ async def cmd_submit(args: argparse.Namespace) -> int:
 
 
 async def cmd_result(args: argparse.Namespace) -> int:
-    url = _require_url(args)
+    url = require_url(args)
     if not SID.match(args.sid):
         raise CliError(f"{args.sid!r} is not a submission id")
-    async with _client(url, args.prefix) as client:
+    async with connect_client(url, args.prefix) as client:
         summary = await client.result(args.sid)
     if summary is None:
         ERR.print(Text(f"sluice: {args.sid}: not found or not finished", style="red"))
@@ -303,16 +237,16 @@ async def cmd_result(args: argparse.Namespace) -> int:
 
 
 async def cmd_watch(args: argparse.Namespace) -> int:
-    url = _require_url(args)
+    url = require_url(args)
 
     async def stream(stop: anyio.Event) -> None:
         # Only the loop is cancelled on stop; the client still closes cleanly after it.
-        async with _client(url, args.prefix) as client, anyio.create_task_group() as tg:
-            tg.start_soon(_cancel_on, stop, tg.cancel_scope)
+        async with connect_client(url, args.prefix) as client, anyio.create_task_group() as tg:
+            tg.start_soon(cancel_on, stop, tg.cancel_scope)
             async for summary in client.watch(alerts=args.alerts):
                 _emit(summary, args.json, line=True)
 
-    await _until_signal(stream)
+    await until_signal(stream)
     return 0
 
 
@@ -326,67 +260,14 @@ async def cmd_up(args: argparse.Namespace) -> int:
             ERR.print(Text("sluice is up: dispatcher and " + ", ".join(builtin_services()) + "; Ctrl-C to stop", style="green"))
             await stop.wait()
 
-    await _until_signal(serve)
+    await until_signal(serve)
     return 0
 
 
 async def cmd_dispatcher(args: argparse.Namespace) -> int:
-    url = _require_url(args)
-    await _until_signal(lambda stop: run_dispatcher(url, Names(args.prefix), stop))
+    url = require_url(args)
+    await until_signal(lambda stop: run_dispatcher(url, Names(args.prefix), stop))
     return 0
-
-
-async def cmd_service_run(args: argparse.Namespace) -> int:
-    url = _require_url(args)
-    service = load_service(args.name)  # a bad manifest fails here, before connecting
-    await _until_signal(lambda stop: run_service(service, url, Names(args.prefix), stop, concurrency=args.concurrency))
-    return 0
-
-
-async def cmd_service_list(args: argparse.Namespace) -> int:
-    """Read the manifests only, so one service with a broken import still leaves the list readable."""
-    table = Table("name", "stage", "version", "accepts", "description", box=None, pad_edge=False)
-    for name in builtin_services():
-        try:
-            m = load_manifest(service_folder(name))
-        except ManifestError as exc:
-            table.add_row(Text(name), "", "", "", Text(str(exc), style="red"))
-            continue
-        first_sentence = " ".join(m.description.split()).split(". ")[0].rstrip(".")
-        table.add_row(Text(m.name, style="bold"), m.stage.value, Text(m.version), Text(m.accepts, overflow="fold"),
-                      Text(first_sentence, style="dim"))
-    OUT.print(table)
-    return 0
-
-
-def _local_node(run: LocalRun, name: str, data: bytes, file_type: str) -> FileNode:
-    """A harness run shaped as a verdict-tree node, so `service test` shares the scan renderer and JSON shape."""
-    result = run.result
-    children = [
-        FileNode(hashlib.sha256(x.data).hexdigest(), x.name, identify(x.data), len(x.data), 1, relation=x.relation)
-        for x in run.extracted
-    ]
-    return FileNode(
-        hashlib.sha256(data).hexdigest(), name, file_type, len(data), 0, score=result.score, dropped=result.drop,
-        results=[ResultView(result.service, result.score, result.sections)],
-        errors=[result.error] if result.error else [], children=children,
-    )
-
-
-async def cmd_service_test(args: argparse.Namespace) -> int:
-    """One service on one file, no NATS: exit 1 if the service reported an error."""
-    try:
-        data = args.file.read_bytes()
-    except OSError as exc:
-        raise CliError(f"{args.file}: {exc.strerror or exc}") from None
-    file_type = identify(data)
-    run = await run_service_once_async(args.service, data, file_type=file_type, name=args.file.name, deep_scan=args.deep_scan)
-    node = _local_node(run, args.file.name, data, file_type)
-    if args.json:
-        print(to_json(node), flush=True)
-    else:
-        OUT.print(node_tree(node))
-    return 1 if run.result.error else 0
 
 
 # -- argument parsing -----------------------------------------------------------------------------
@@ -445,16 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="client port of the embedded server (default: a free one)")
     command("dispatcher", cmd_dispatcher, "run one dispatcher against --nats until SIGTERM")
 
-    services = command("service", None, "run, list or test services").add_subparsers(dest="action", required=True, metavar="ACTION")
-    p = command("run", cmd_service_run, "run one service (built-in name or folder) against --nats", under=services)
-    p.add_argument("name", metavar="NAME_OR_PATH")
-    p.add_argument("--concurrency", type=int, help="tasks at once (default: the manifest's)")
-    command("list", cmd_service_list, "list the built-in services", under=services)
-    p = command("test", cmd_service_test, "run a service once on a file, without NATS", under=services)
-    p.add_argument("service", metavar="NAME_OR_PATH")
-    p.add_argument("file", type=Path)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--deep-scan", action="store_true")
+    service_cli.register(command("service", None, "run, list, test, scaffold or update services"), command)
     return parser
 
 

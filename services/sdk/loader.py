@@ -59,6 +59,6 @@ def load_service(name_or_path: str | Path, config_overrides: dict[str, Any] | No
     manifest = load_manifest(folder, config_overrides)
     token = building_manifest.set(manifest)
     try:
-        return _service_class(folder)()
+        return _service_class(folder)(dict(manifest.config))
     finally:
         building_manifest.reset(token)

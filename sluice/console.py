@@ -1,0 +1,80 @@
+"""What every `sluice` subcommand shares: the two consoles, user errors, reaching NATS, signals."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import anyio
+import anyio.abc
+from rich.console import Console
+from rich.text import Text
+
+from bus.connect import DEFAULT_URL_ENV
+from sluice.client import Client
+
+CONNECT_TIMEOUT = 10.0  # bus.connect retries forever (right for services); a command must give up and say why
+
+# Created once; both look up sys.stdout/sys.stderr at write time, so redirection still applies.
+OUT = Console(highlight=False)
+ERR = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class CliError(Exception):
+    """A problem the user can fix: `main` prints the message, no traceback, and exits with `code`."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def require_url(args: argparse.Namespace) -> str:
+    if not args.nats:
+        raise CliError(
+            f"no NATS server given: start one with `sluice up` (it prints the URL) and pass it with "
+            f"--nats URL or {DEFAULT_URL_ENV}=URL; or use `sluice scan`, which runs its own"
+        )
+    return args.nats
+
+
+@contextlib.asynccontextmanager
+async def connect_client(url: str, prefix: str) -> AsyncIterator[Client]:
+    try:
+        with anyio.fail_after(CONNECT_TIMEOUT):
+            client = await Client.connect(url, prefix)
+    except TimeoutError:
+        raise CliError(f"cannot reach NATS at {url} (gave up after {CONNECT_TIMEOUT:g} s)") from None
+    async with client:
+        yield client
+
+
+async def until_signal(run: Callable[[anyio.Event], Awaitable[None]]) -> None:
+    """Run `run(stop)` until SIGINT/SIGTERM.
+
+    The first signal sets `stop`, so components finish what they hold and close their
+    connections (cancelling them would cut `close()` short too); a second one cancels.
+    """
+    stop = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        await tg.start(on_signals, stop, tg.cancel_scope)
+        await run(stop)
+        tg.cancel_scope.cancel()
+
+
+async def on_signals(stop: anyio.Event, scope: anyio.CancelScope,
+                      task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        task_status.started()  # only now is a signal ours rather than a KeyboardInterrupt
+        async for signum in signals:
+            if stop.is_set():
+                scope.cancel()
+            else:
+                ERR.print(Text(f"sluice: {signal.Signals(signum).name}, shutting down (again to force)", style="yellow"))
+                stop.set()
+
+
+async def cancel_on(stop: anyio.Event, scope: anyio.CancelScope) -> None:
+    await stop.wait()
+    scope.cancel()

@@ -1,0 +1,159 @@
+"""`sluice service ...`: run, list, test, scaffold and update services."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from pathlib import Path
+
+import anyio
+import msgspec
+from rich.table import Table
+from rich.text import Text
+
+from bus.connect import close, connect
+from bus.provision import provision
+from bus.subjects import Names
+from dispatcher.identify import identify
+from schemas.messages import FileNode, ResultView
+from services.sdk.harness import LocalRun, run_service_once_async
+from services.sdk.loader import builtin_services, load_service, service_folder
+from services.sdk.manifest import ManifestError, UpdateConfig, UpdateSource, load_manifest
+from services.sdk.updater import UpdateError, UpdateOutcome, Updater
+from sluice.console import OUT, CliError, require_url, until_signal
+from sluice.onebox import run_service
+from sluice.render import node_tree, to_json
+from sluice.scaffold import new_service
+
+
+async def cmd_service_run(args: argparse.Namespace) -> int:
+    url = require_url(args)
+    service = load_service(args.name)  # a bad manifest fails here, before connecting
+    await until_signal(lambda stop: run_service(service, url, Names(args.prefix), stop, concurrency=args.concurrency))
+    return 0
+
+
+async def cmd_service_list(args: argparse.Namespace) -> int:
+    """Read the manifests only, so one service with a broken import still leaves the list readable."""
+    table = Table("name", "stage", "version", "accepts", "description", box=None, pad_edge=False)
+    for name in builtin_services():
+        try:
+            m = load_manifest(service_folder(name))
+        except ManifestError as exc:
+            table.add_row(Text(name), "", "", "", Text(str(exc), style="red"))
+            continue
+        first_sentence = " ".join(m.description.split()).split(". ")[0].rstrip(".")
+        table.add_row(Text(m.name, style="bold"), m.stage.value, Text(m.version), Text(m.accepts, overflow="fold"),
+                      Text(first_sentence, style="dim"))
+    OUT.print(table)
+    return 0
+
+
+def _local_node(run: LocalRun, name: str, data: bytes, file_type: str) -> FileNode:
+    """A harness run shaped as a verdict-tree node, so `service test` shares the scan renderer and JSON shape."""
+    result = run.result
+    children = [
+        FileNode(hashlib.sha256(x.data).hexdigest(), x.name, identify(x.data), len(x.data), 1, relation=x.relation)
+        for x in run.extracted
+    ]
+    return FileNode(
+        hashlib.sha256(data).hexdigest(), name, file_type, len(data), 0, score=result.score, dropped=result.drop,
+        results=[ResultView(result.service, result.score, result.sections)],
+        errors=[result.error] if result.error else [], children=children,
+    )
+
+
+async def cmd_service_test(args: argparse.Namespace) -> int:
+    """One service on one file, no NATS: exit 1 if the service reported an error."""
+    try:
+        data = args.file.read_bytes()
+    except OSError as exc:
+        raise CliError(f"{args.file}: {exc.strerror or exc}") from None
+    file_type = identify(data)
+    run = await run_service_once_async(args.service, data, file_type=file_type, name=args.file.name, deep_scan=args.deep_scan)
+    node = _local_node(run, args.file.name, data, file_type)
+    if args.json:
+        print(to_json(node), flush=True)
+    else:
+        OUT.print(node_tree(node))
+    return 1 if run.result.error else 0
+
+
+async def cmd_service_new(args: argparse.Namespace) -> int:
+    folder = new_service(args.name, args.dir)
+    OUT.print(Text(f"wrote {folder}/: service.py, service_manifest.yml, Dockerfile, test_{args.name.replace('-', '_')}.py", style="green"))
+    OUT.print(f"next: pytest {folder}   |   sluice service test {folder} FILE   |   sluice service run {folder} --nats URL")
+    return 0
+
+
+def _update_config(service, extra: list[str]) -> UpdateConfig:
+    """The manifest's update_config plus `--source NAME=URI` given on the command line."""
+    config = service.manifest.update_config
+    sources = list(config.sources) if config else []
+    for item in extra:
+        name, sep, uri = item.partition("=")
+        if not sep:
+            raise CliError(f"--source {item!r}: expected NAME=URI")
+        try:
+            sources.append(UpdateSource(name=name, uri=uri))
+        except ValueError as exc:
+            raise CliError(f"--source {item!r}: {exc}") from None
+    if not sources:
+        raise CliError(f"{service.manifest.name}: no update sources (the manifest has no update_config; add --source NAME=URI)")
+    return msgspec.structs.replace(config, sources=sources) if config else UpdateConfig(sources=sources)
+
+
+async def cmd_service_update(args: argparse.Namespace) -> int:
+    """Fetch a service's rule sources and publish them; with --once, one round, else every interval."""
+    url = require_url(args)
+    service = load_service(args.name)
+    config = _update_config(service, args.source)
+    names = Names(args.prefix)
+
+    def report(outcome: UpdateOutcome) -> None:
+        if args.json:
+            print(to_json(outcome), flush=True)
+        else:
+            state = "published" if outcome.published else "unchanged"
+            OUT.print(f"{service.manifest.name}: rule set {outcome.version} {state} ({len(outcome.files)} files)")
+
+    async def run(stop: anyio.Event) -> None:
+        nc = await connect(url, name=f"sluice-updater-{service.manifest.name}")
+        try:
+            js = nc.jetstream()
+            updater = Updater(service, js, names, await provision(js, names), config)
+            if args.once:
+                try:
+                    report(await updater.update_once())
+                except UpdateError as exc:
+                    raise CliError(str(exc), code=1) from None
+            else:
+                await updater.run(stop, on_update=report)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await close(nc)
+
+    await until_signal(run)
+    return 0
+
+
+def register(service_parser: argparse.ArgumentParser, command) -> None:
+    """The `service` subcommands, under the top-level `service` command."""
+    under = service_parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = command("run", cmd_service_run, "run one service (built-in name or folder) against --nats", under=under)
+    p.add_argument("name", metavar="NAME_OR_PATH")
+    p.add_argument("--concurrency", type=int, help="tasks at once (default: the manifest's)")
+    command("list", cmd_service_list, "list the built-in services", under=under)
+    p = command("test", cmd_service_test, "run a service once on a file, without NATS", under=under)
+    p.add_argument("service", metavar="NAME_OR_PATH")
+    p.add_argument("file", type=Path)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--deep-scan", action="store_true")
+    p = command("new", cmd_service_new, "write a new service folder (code, manifest, Dockerfile, a passing test)", under=under)
+    p.add_argument("name")
+    p.add_argument("--dir", type=Path, default=Path("."), help="where to put the folder (default: here)")
+    p = command("update", cmd_service_update, "fetch a service's rule sources and publish them to running instances", under=under)
+    p.add_argument("name", metavar="NAME_OR_PATH")
+    p.add_argument("--source", action="append", default=[], metavar="NAME=URI", help="an extra source (http(s):// or file://)")
+    p.add_argument("--once", action="store_true", help="one update, then exit (default: every update_interval_seconds)")
+    p.add_argument("--json", action="store_true")

@@ -1,0 +1,273 @@
+"""The service author's loop: the guides' own services run unchanged but for imports, the
+scaffold writes a service whose test passes, results carry typed bodies and report objects, and
+tools that hang are killed with everything they started.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from schemas.messages import ObjectKind
+from services.sdk import ToolTimeout, run_tool
+from services.sdk.harness import run_service_once
+from services.sdk.manifest import ManifestError
+from sluice.cli import main
+
+# The Assemblyline 4 guide's sample service (001_c221179fb73d3818.txt), comments trimmed, with only
+# its import lines changed from `assemblyline_v4_service.common.*` to `services.sdk.*`.
+AL4_SAMPLE = '''
+from services.sdk.base import ServiceBase
+from services.sdk.result import Result, ResultSection
+
+class Sample(ServiceBase):
+    def __init__(self, config=None):
+        super(Sample, self).__init__(config)
+
+    def start(self):
+        self.log.info(f"start() from {self.service_attributes.name} service called")
+
+    def load_rules(self) -> None:
+        self.log.info(f'Sample will load the following rule files: {self.rules_list}')
+
+    def execute(self, request):
+        result = Result()
+        text_section = ResultSection('Example of a default section')
+        text_section.add_line("This is a line displayed in the body of the section")
+        text_section.set_heuristic(1)
+        text_section.add_tag("network.static.domain", "cyber.gc.ca")
+        result.add_section(text_section)
+        request.result = result
+'''
+
+# The guide's manifest (its update_config indentation fixed; the guide's own is mis-indented).
+AL4_MANIFEST = '''
+name: Sample
+version: 4.0.0.dev0
+description: ALv4 Sample service from the documentation
+accepts: .*
+rejects: empty
+stage: CORE
+category: Static Analysis
+file_required: true
+timeout: 10
+enabled: true
+heuristics:
+  - description: This is a demo heuristic
+    filetype: "*"
+    heur_id: 1
+    name: Demo
+    score: 100
+docker_config:
+  image: ${REGISTRY}testing/assemblyline-service-sample:latest
+  cpu_cores: 1.0
+  ram_mb: 1024
+dependencies:
+    updates:
+        container:
+            allow_internet_access: true
+            command: ["python", "-m", "update_server"]
+            image: ${REGISTRY}cccs/assemblyline-service-sample:$SERVICE_TAG
+            ports: ["5003"]
+        run_as_core: True
+update_config:
+  sources:
+    - uri: https://file-examples-com.github.io/uploads/2017/02/file_example_JSON_1kb.json
+      name: sample_1kb_file
+  update_interval_seconds: 300
+  generates_signatures: true
+'''
+
+# The MASS tutorial's size analysis (004_baba469138249c06.txt), imports changed.
+MASS_SIZE = '''
+from services.sdk.mass import FileAnalysisClient
+from services.sdk.mass import temporary_sample_file
+import os
+
+class SizeAnalysisInstance(FileAnalysisClient):
+    def __init__(self, config):
+        super(SizeAnalysisInstance, self).__init__(config)
+
+    def do_analysis(self, analysis_request):
+        """ Analyse the size of the file.
+        """
+        with self.temporary_sample_file() as file:
+            file_size = os.path.getsize(file)
+            file_size_report = {'file size': file_size}
+            self.submit_report(analysis_request['url'],
+                               additional_metadata=file_size_report,
+                               json_report_objects={'file size analysis': file_size_report},
+                               raw_report_objects={'size.txt': str(file_size).encode('ascii')},
+                               )
+'''
+
+
+def write_service(folder: Path, code: str, manifest: str) -> Path:
+    folder.mkdir()
+    (folder / "service.py").write_text(code)
+    (folder / "service_manifest.yml").write_text(manifest)
+    return folder
+
+
+def test_assemblyline_sample_runs_with_only_imports_changed(tmp_path):
+    folder = write_service(tmp_path / "sample", AL4_SAMPLE, AL4_MANIFEST)
+    run = run_service_once(folder, b"any file at all", name="x.bin")
+    assert run.result.error is None
+    section = run.section("Example of a default section")
+    assert section.body == "This is a line displayed in the body of the section"
+    assert section.heuristic.heur_id == 1 and section.heuristic.name == "Demo"
+    assert run.result.score == 100  # from the manifest, not the code
+    assert run.tags("network.static.domain") == {"cyber.gc.ca"}
+
+
+def test_mass_size_analysis_reports_metadata_and_objects(tmp_path):
+    manifest = "name: size_analysis\nversion: '1.0'\n"
+    folder = write_service(tmp_path / "size", MASS_SIZE, manifest)
+    data = b"x" * 1234
+    run = run_service_once(folder, data)
+    assert run.result.error is None
+    assert run.result.metadata == {"file size": 1234}
+    kinds = {p.name: p.kind for p in run.produced}
+    assert kinds == {"file size analysis": ObjectKind.JSON_REPORT, "size.txt": ObjectKind.RAW_REPORT}
+    assert orjson.loads(run.object("file size analysis")) == {"file size": 1234}
+    assert run.object("size.txt") == b"1234"
+
+
+def test_scaffold_writes_a_service_whose_test_passes(tmp_path, capsys):
+    assert main(["service", "new", "my-scanner", "--dir", str(tmp_path)]) == 0
+    folder = tmp_path / "my-scanner"
+    assert sorted(p.name for p in folder.iterdir()) == ["Dockerfile", "service.py", "service_manifest.yml", "test_my_scanner.py"]
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(folder)],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout
+
+    sample = tmp_path / "evil.txt"
+    sample.write_bytes(b"this is EVIL")
+    capsys.readouterr()
+    assert main(["service", "test", str(folder), str(sample), "--json"]) == 0
+    node = json.loads(capsys.readouterr().out)
+    assert node["score"] == 500 and node["results"][0]["service"] == "my-scanner"
+
+    assert main(["service", "new", "my-scanner", "--dir", str(tmp_path)]) == 2  # never overwrites
+    assert main(["service", "new", "Bad Name", "--dir", str(tmp_path)]) == 2
+
+
+def test_bad_manifest_fails_at_load_naming_file_and_field(tmp_path):
+    folder = write_service(tmp_path / "bad", AL4_SAMPLE, AL4_MANIFEST.replace("timeout: 10", "timeout: soon"))
+    with pytest.raises(ManifestError, match=r"bad/service_manifest.yml: .*`\$.timeout`"):
+        run_service_once(folder, b"x")
+
+
+TYPED = '''
+from services.sdk import *
+
+class Typed(ServiceBase):
+    def execute(self, request):
+        result = Result()
+        kv = ResultKeyValueSection("Facts", parent=result)
+        kv.set_item("size", request.file_size)
+        table = ResultTableSection("Rows", parent=kv)
+        table.add_row(TableRow(name=".text", entropy=6.1))
+        table.add_row(TableRow({"name": ".rsrc", "entropy": 7.9}))
+        table.set_heuristic(1, signature="packed")
+        table.set_heuristic(1, attack_id="T1027.002")
+        urls = ResultURLSection("Links", parent=result)
+        urls.add_url("https://attack.mitre.org/techniques/T1027/", "T1027")
+        ResultMemoryDumpSection("Head", data=request.file_contents[:20], parent=result)
+        bad = ResultSection("Tags", parent=result)
+        bad.add_tag("network.static.domain", "not a domain")
+        bad.add_tag("network.static.ip", "10.0.0.1")
+        request.add_supplementary(b"decoded payload", "payload.bin", "what the sample hid")
+        request.result = result
+'''
+
+TYPED_MANIFEST = '''
+name: typed
+version: "1"
+heuristics:
+  - {heur_id: 1, name: Packed, score: 10, signature_score_map: {packed: 300}, max_score: 250}
+'''
+
+
+def test_typed_sections_heuristic_signatures_and_bad_tags(tmp_path):
+    folder = write_service(tmp_path / "typed", TYPED, TYPED_MANIFEST)
+    run = run_service_once(folder, b"MZ\x90\x00" + bytes(range(40)))
+    assert run.result.error is None
+    facts, rows = run.section("Facts"), run.section("Rows")
+    assert facts.body_format == "KEY_VALUE" and json.loads(facts.body) == {"size": 44}
+    assert rows.depth == 1 and rows.body_format == "TABLE"
+    assert json.loads(rows.body) == [{"name": ".text", "entropy": 6.1}, {"name": ".rsrc", "entropy": 7.9}]
+    # signature_score_map lifts 10 to 300, max_score caps it at 250; both ids kept on one heuristic
+    assert rows.heuristic.score == 250 and run.result.score == 250
+    assert rows.heuristic.signatures == ["packed"] and rows.heuristic.attack_ids == ["T1027.002"]
+    assert json.loads(run.section("Links").body) == [{"url": "https://attack.mitre.org/techniques/T1027/", "name": "T1027"}]
+    assert run.section("Head").body.startswith("00000000  4d 5a 90 00")
+    assert run.tags("network.static.ip") == {"10.0.0.1"} and run.tags("network.static.domain") == set()
+    assert "not a domain" in run.section("Result warnings").body
+    [supp] = run.produced
+    assert (supp.name, supp.kind, supp.data) == ("payload.bin", ObjectKind.SUPPLEMENTARY, b"decoded payload")
+
+
+def test_run_tool_kills_the_whole_process_group(tmp_path):
+    marker = tmp_path / "child.pid"
+    script = textwrap.dedent(f"""
+        import subprocess, sys, time
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        open({str(marker)!r}, "w").write(str(child.pid))
+        time.sleep(60)
+    """)
+    started = time.monotonic()
+    with pytest.raises(ToolTimeout, match="killed"):
+        run_tool([sys.executable, "-c", script], timeout=1.5)
+    assert time.monotonic() - started < 10
+    child = int(marker.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the kill is sent; the kernel reaps the orphan shortly after
+    assert not _alive(child), "the tool's own child outlived the timeout"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_run_tool_output_and_missing_tool():
+    out = run_tool([sys.executable, "-c", "import sys; sys.stdout.write('x' * 5000); sys.exit(3)"], timeout=30, max_output=100)
+    assert out.returncode == 3 and out.stdout == b"x" * 100 and out.truncated
+    with pytest.raises(FileNotFoundError):
+        run_tool(["/nonexistent/tool"], timeout=5)
+
+
+async def test_mesh_fixture_runs_a_custom_service(sluice_mesh, tmp_path):
+    folder = write_service(tmp_path / "sample", AL4_SAMPLE, AL4_MANIFEST)
+    async with sluice_mesh([folder, "extract"]) as mesh:
+        summary = await mesh.scan("a.txt", b"hello mesh\n")
+    [view] = summary.files[0].results
+    assert view.service == "Sample" and summary.score == 100
+    assert summary.tags["network.static.domain"] == ["cyber.gc.ca"]
+
+
+def test_sync_and_async_execute_both_run(tmp_path):
+    code = '''
+import anyio
+from services.sdk import Result, ResultSection, ServiceBase
+
+class Waits(ServiceBase):
+    async def execute(self, request):
+        await anyio.sleep(0)
+        request.result = Result([ResultSection("async ran")])
+'''
+    folder = write_service(tmp_path / "waits", code, "name: waits\nversion: '1'\n")
+    assert run_service_once(folder, b"x").section("async ran")
