@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
-from schemas.messages import FileNode, Submission, Summary
+from schemas.messages import FileNode, Submission, Summary, walk
 from schemas.verdict import verdict_for
-
-
-def walk(nodes: list[FileNode]) -> Iterator[FileNode]:
-    for node in nodes:
-        yield node
-        yield from walk(node.children)
 
 
 def summarise(submission: Submission, roots: list[FileNode]) -> Summary:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Iterator
 
 import msgspec
 
@@ -214,6 +215,13 @@ class FileNode(msgspec.Struct, omit_defaults=True):
     results: list[ResultView] = []
     errors: list[ServiceError] = []
     children: list[FileNode] = []
+
+
+def walk(nodes: list[FileNode]) -> Iterator[FileNode]:
+    """Every node of a verdict tree, parents before their children."""
+    for node in nodes:
+        yield node
+        yield from walk(node.children)
 
 
 class NodeReport(msgspec.Struct, omit_defaults=True):

@@ -229,10 +229,22 @@ async def cmd_result(args: argparse.Namespace) -> int:
         raise CliError(f"{args.sid!r} is not a submission id")
     async with connect_client(url, args.prefix) as client:
         summary = await client.result(args.sid)
-    if summary is None:
-        ERR.print(Text(f"sluice: {args.sid}: not found or not finished", style="red"))
-        return 1
-    _emit(summary, args.json)
+        if summary is None:
+            ERR.print(Text(f"sluice: {args.sid}: not found or not finished", style="red"))
+            return 1
+        if args.object is None:
+            _emit(summary, args.json)
+            return 0
+        try:
+            obj, data = await client.fetch_object(summary, args.object)
+        except KeyError:
+            raise CliError(f"{args.sid} has no object named {args.object!r}", code=1) from None
+    if args.output:
+        args.output.write_bytes(data)
+        ERR.print(Text(f"sluice: wrote {obj.kind.value} object {clean(obj.name)} ({len(data)} bytes) to {clean(args.output)}"))
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
     return 0
 
 
@@ -315,9 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
     _data_dir_arg(p)
     p.add_argument("--timeout", type=float, default=300.0, metavar="S", help="seconds to wait for the verdicts (default 300)")
     command("submit", cmd_submit, "submit files and print their submission ids", params)
-    p = command("result", cmd_result, "print a finished submission's verdict tree")
+    p = command("result", cmd_result, "print a finished submission's verdict tree, or one of its stored objects")
     p.add_argument("sid")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--object", metavar="NAME", help="a report object or supplementary file's bytes instead (to stdout)")
+    p.add_argument("--output", "-o", type=Path, metavar="FILE", help="with --object: write it to FILE")
     p = command("watch", cmd_watch, "print submissions as they complete, until Ctrl-C")
     p.add_argument("--alerts", action="store_true", help=f"only those scoring at least the alert threshold ({Limits.alert_threshold})")
     p.add_argument("--json", action="store_true")

@@ -23,7 +23,7 @@ from bus.connect import close, connect
 from bus.provision import provision
 from bus.subjects import Names
 from schemas.limits import Limits
-from schemas.messages import SID, FileRef, Submission, SubmissionParams, Summary
+from schemas.messages import SID, FileRef, StoredObject, Submission, SubmissionParams, Summary, walk
 
 
 class SubmitError(ValueError):
@@ -98,6 +98,13 @@ class Client:
         return await self.submit_bytes([(path.name, path.read_bytes())], params, **kwargs)
 
     # -- results ---------------------------------------------------------------------------
+    async def fetch_object(self, summary: Summary, name: str) -> tuple[StoredObject, bytes]:
+        """A supplementary file or report object of a submission, by name (KeyError if none)."""
+        found = [obj for node in walk(summary.files) for view in node.results for obj in view.objects if obj.name == name]
+        if not found:
+            raise KeyError(name)
+        return found[0], await self.blobs.get(found[0].file)
+
     async def result(self, sid: str) -> Summary | None:
         """The stored summary of a finished submission, or None if it is not finished (or unknown)."""
         if not SID.match(sid):

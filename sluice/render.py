@@ -174,6 +174,15 @@ def _add_sections(tree: Tree, result: ResultView) -> None:
         depth = min(section.depth, len(stack) - 1)
         del stack[depth + 1:]
         stack.append(stack[depth].add(section_label(section, owner if depth == 0 else "")))
+    if result.metadata:
+        facts = ", ".join(f"{key}: {value}" for key, value in result.metadata.items())
+        tree.add(_text(owner, "blue") + Text(" metadata: ") + _text(facts))
+    for obj in result.objects:
+        line = _text(owner, "blue") + Text(f" {obj.kind.value} object ") + _text(obj.name, "bold")
+        line.append(f"  {obj.file.size} bytes", style="dim")
+        if obj.description:
+            line.append("  ").append_text(_text(obj.description, "dim"))
+        tree.add(line)
 
 
 def _add_node(tree: Tree, node: FileNode) -> None:

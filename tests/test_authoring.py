@@ -12,6 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import anyio
 import orjson
 import pytest
 
@@ -271,3 +272,24 @@ class Waits(ServiceBase):
 '''
     folder = write_service(tmp_path / "waits", code, "name: waits\nversion: '1'\n")
     assert run_service_once(folder, b"x").section("async ran")
+
+
+async def test_report_objects_are_stored_once_and_fetched_by_name(sluice_mesh, tmp_path, capsys):
+    folder = write_service(tmp_path / "size", MASS_SIZE, "name: size_analysis\nversion: '1.0'\n")
+    async with sluice_mesh([folder]) as mesh:
+        summary = await mesh.scan("a.bin", b"y" * 777)
+        [view] = summary.files[0].results
+        assert view.metadata == {"file size": 777}
+        refs = {obj.name: obj for obj in view.objects}
+        assert set(refs) == {"file size analysis", "size.txt"}
+        assert all(obj.file.data is None for obj in view.objects)  # the summary holds references only
+        obj, data = await mesh.client.fetch_object(summary, "file size analysis")
+        assert obj.kind == ObjectKind.JSON_REPORT and orjson.loads(data) == {"file size": 777}
+
+        out = tmp_path / "size.txt"
+        argv = ["result", summary.sid, "--object", "size.txt", "-o", str(out), "--nats", mesh.url, "--prefix", mesh.prefix]
+        assert await anyio.to_thread.run_sync(main, argv) == 0
+        assert out.read_bytes() == b"777"
+        missing = ["result", summary.sid, "--object", "nope", "--nats", mesh.url, "--prefix", mesh.prefix]
+        assert await anyio.to_thread.run_sync(main, missing) == 1
+        assert "no object named 'nope'" in capsys.readouterr().err

@@ -9,8 +9,7 @@ import zipfile
 import anyio
 import pytest
 
-from dispatcher.scoring import walk
-from schemas.messages import ErrorType, SubmissionParams
+from schemas.messages import ErrorType, SubmissionParams, walk
 from sluice.client import Client
 from sluice.onebox import onebox
 from svcs import Dropper, Echo, Flaky, Hanger, Raiser, make
