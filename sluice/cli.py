@@ -88,13 +88,13 @@ def _store_lock(data_dir: Path):
 
 
 @contextlib.asynccontextmanager
-async def _mesh(args: argparse.Namespace, services: bool) -> AsyncIterator[str]:
+async def _mesh(args: argparse.Namespace, services: bool, updaters: bool = False) -> AsyncIterator[str]:
     """`_nats`, plus the dispatcher and all built-in services in this process when `services`."""
     async with _nats(args) as url:
         if not services:
             yield url
             return
-        async with onebox(url, args.prefix):
+        async with onebox(url, args.prefix, updaters=updaters):
             yield url
 
 
@@ -266,7 +266,7 @@ async def cmd_up(args: argparse.Namespace) -> int:
     """The whole mesh until a signal; with --nats, the dispatcher and services only."""
 
     async def serve(stop: anyio.Event) -> None:
-        async with _mesh(args, services=True) as url:
+        async with _mesh(args, services=True, updaters=True) as url:
             prefix = "" if args.prefix == "sluice" else f"  (and --prefix {args.prefix})"
             print(f"export {DEFAULT_URL_ENV}={url}{prefix}", flush=True)
             ERR.print(Text("sluice is up: dispatcher and " + ", ".join(builtin_services()) + "; Ctrl-C to stop", style="green"))

@@ -16,11 +16,13 @@ from pathlib import Path
 import anyio
 
 from bus.connect import close, connect
+from bus.provision import provision
 from bus.subjects import Names
 from dispatcher.dispatcher import Dispatcher
 from services.sdk.base import ServiceBase
-from services.sdk.loader import builtin_services, load_service
+from services.sdk.loader import builtin_services, fresh_instance, load_service
 from services.sdk.runner import ServiceRunner
+from services.sdk.updater import Updater
 
 log = logging.getLogger("sluice")
 
@@ -64,13 +66,25 @@ class Box:
     dispatcher: Dispatcher | None = None
 
 
+async def run_updater(service: ServiceBase, url: str, names: Names, stop: anyio.Event) -> None:
+    """Keep `service`'s rules current (its manifest has update_config) until `stop`."""
+    nc = await connect(url, name=f"sluice-updater-{service.manifest.name}")
+    try:
+        js = nc.jetstream()
+        await Updater(service, js, names, await provision(js, names)).run(stop)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await close(nc)
+
+
 @asynccontextmanager
 async def onebox(url: str, prefix: str = "sluice", services: Sequence[ServiceBase | str | Path] | None = None,
-                 **dispatcher_kwargs) -> AsyncIterator[Box]:
+                 updaters: bool = False, **dispatcher_kwargs) -> AsyncIterator[Box]:
     """Run the dispatcher and `services` (default: every built-in) until the block exits.
 
     Yields once every service has registered and the dispatcher can see them all, so the first
-    submission already routes to every service.
+    submission already routes to every service. With `updaters`, each service that has an
+    `update_config` also gets its rule updater (on a scratch instance of its own).
     """
     box = Box(Names(prefix), anyio.Event())
     objs = [s if isinstance(s, ServiceBase) else load_service(s) for s in (services if services is not None else builtin_services())]
@@ -79,6 +93,8 @@ async def onebox(url: str, prefix: str = "sluice", services: Sequence[ServiceBas
             started = anyio.Event()
             tg.start_soon(run_service, service, url, box.names, box.stop, started)
             await started.wait()
+            if updaters and service.manifest.update_config is not None:
+                tg.start_soon(run_updater, fresh_instance(service), url, box.names, box.stop)
         started = anyio.Event()
 
         def ready(dispatcher: Dispatcher) -> None:

@@ -62,3 +62,12 @@ def load_service(name_or_path: str | Path, config_overrides: dict[str, Any] | No
         return _service_class(folder)(dict(manifest.config))
     finally:
         building_manifest.reset(token)
+
+
+def fresh_instance(service: ServiceBase) -> ServiceBase:
+    """Another instance of the same service and config (the updater checks rules on one)."""
+    token = building_manifest.set(service.manifest)
+    try:
+        return type(service)(dict(service.config))
+    finally:
+        building_manifest.reset(token)
