@@ -1,0 +1,1 @@
+"""Safelist: known-good files are reported with a negative score and dropped before analysis."""
