@@ -91,8 +91,9 @@ class ServiceDirectory:
                 continue
             if record.name in params.exclude or not self._accepts(record, file_type):
                 continue
-            # As Assemblyline: the safelist filter is for what the user submitted, not what was inside it.
-            if record.stage == Stage.FILTER and record.name == "safelist" and depth > 0 and not params.deep_scan:
+            # As Assemblyline: the safelist filter is for what the user submitted, not what was
+            # inside it, unless the submission asks (safelisting a child skips its analysis).
+            if record.name == "safelist" and depth > 0 and not params.service_params.get("safelist", {}).get("apply_to_children"):
                 continue
             schedule[record.stage].append(record)
         return {stage: sorted(recs, key=lambda r: r.name) for stage, recs in schedule.items() if recs}, missing

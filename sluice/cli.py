@@ -34,7 +34,7 @@ from schemas.messages import SID, SubmissionParams, Summary
 from services.sdk.loader import builtin_services
 from services.sdk.manifest import ManifestError
 from sluice.client import Client, SubmitError
-from sluice import service_cli
+from sluice import safelist_cli, service_cli
 from sluice.console import ERR, OUT, CliError, cancel_on, connect_client, require_url, until_signal
 from sluice.onebox import onebox, run_dispatcher
 from sluice.render import clean, summary_line, summary_tree, to_json
@@ -341,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("dispatcher", cmd_dispatcher, "run one dispatcher against --nats until SIGTERM")
 
     service_cli.register(command("service", None, "run, list, test, scaffold or update services"), command)
+    safelist_cli.register(command("safelist", None, "add, remove or list known-good hashes"), command)
     return parser
 
 

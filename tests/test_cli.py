@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import io
+import hashlib
 import json
 import os
 import subprocess
@@ -195,3 +196,25 @@ def test_json_keeps_zero_and_empty_fields() -> None:
     child = doc["files"][0]["children"][0]
     assert child["score"] == 0 and child["results"] == [] and child["errors"] == [] and child["children"] == []
     assert doc["files"][0]["errors"][0] == {"service": "other", "type": "crashed", "message": "[bold red]boom"}
+
+
+def test_safelist_add_list_remove(nats_url: str, prefix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    known = hashlib.sha256(b"known good").hexdigest()
+    listing = tmp_path / "good.txt"
+    listing.write_text(f"# vendor installers\n{hashlib.md5(b'a').hexdigest()}  setup.exe\n")
+    base = ["--nats", nats_url, "--prefix", prefix, "safelist"]
+    assert main([*base, "add", known.upper(), "--reason", "our own build", "-f", str(listing)]) == 0
+    capsys.readouterr()
+    assert main([*base, "list", "--json"]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    assert entries == {known: "our own build", hashlib.md5(b"a").hexdigest(): "setup.exe"}
+
+    bad = tmp_path / "bad.txt"
+    bad.write_text(f"{known}\nnot-a-hash\n")
+    assert main([*base, "add", "-f", str(bad)]) == 2
+    assert "line 2" in capsys.readouterr().err
+
+    assert main([*base, "remove", known, hashlib.sha1(b"never").hexdigest()]) == 1  # one was not listed
+    assert "was not safelisted" in capsys.readouterr().err
+    assert main([*base, "list", "--json"]) == 0
+    assert set(json.loads(capsys.readouterr().out)) == {hashlib.md5(b"a").hexdigest()}

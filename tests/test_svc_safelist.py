@@ -147,3 +147,19 @@ async def test_mesh_drops_a_safelisted_root_before_core_and_unlisting_takes_effe
         assert not node.dropped and node.score == 100
         assert [(r.service, r.score, len(r.sections)) for r in node.results] == [("safelist", 0, 0), ("echo", 100, 1)]
         assert echo.executed == [SHA256]
+
+
+def test_dispatcher_sends_children_to_the_safelist_only_when_asked():
+    from dispatcher.directory import ServiceDirectory
+    from schemas.messages import ServiceRecord, Stage, SubmissionParams
+
+    directory = ServiceDirectory(registry=None)
+    directory.services = {
+        "safelist": ServiceRecord("safelist", "1", Stage.FILTER, ".*", "", 10, "svc-safelist"),
+        "echo": ServiceRecord("echo", "1", Stage.CORE, ".*", "", 10, "svc-echo"),
+    }
+    plain, asked = SubmissionParams(), SubmissionParams(service_params={"safelist": {"apply_to_children": True}})
+    assert Stage.FILTER in directory.plan("text/plain", plain, depth=0)[0]
+    assert Stage.FILTER not in directory.plan("text/plain", plain, depth=1)[0]
+    assert Stage.FILTER not in directory.plan("text/plain", SubmissionParams(deep_scan=True), depth=1)[0]
+    assert [r.name for r in directory.plan("text/plain", asked, depth=2)[0][Stage.FILTER]] == ["safelist"]
