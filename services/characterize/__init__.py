@@ -1,0 +1,1 @@
+"""Characterize: exact and fuzzy hashes of every file, and where its bytes look packed or encrypted."""

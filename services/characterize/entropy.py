@@ -1,0 +1,98 @@
+"""Shannon entropy of a file and of its blocks, and when it says "packed or encrypted".
+
+Text sits around 4.5 bits per byte, machine code around 6, compressed or encrypted bytes near 8.
+The whole-file figure catches an encrypted blob; the per-block profile catches a packed payload
+inside an otherwise ordinary file (a long run of near-random blocks).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+GLYPHS = " ▁▂▃▄▅▆▇█"  # 0..8 bits per byte, one glyph per block in the text graph
+GRAPH_WIDTH = 64  # blocks per graph line
+
+
+def shannon(counts: Iterable[int], total: int) -> float:
+    """Bits per byte of a byte histogram (0.0 for no bytes)."""
+    if total <= 0:
+        return 0.0
+    return sum(c * math.log2(total / c) for c in counts if c) / total
+
+
+@dataclass(frozen=True)
+class Profile:
+    size: int
+    overall: float
+    block_size: int
+    blocks: list[float]
+
+    def longest_run(self, threshold: float) -> tuple[int, int]:
+        """(offset, bytes) of the longest run of consecutive blocks above `threshold`."""
+        best = (0, 0)
+        start = None
+        for index, value in enumerate([*self.blocks, -1.0]):  # the sentinel closes a final run
+            if value > threshold:
+                start = index if start is None else start
+                continue
+            if start is not None:
+                offset = start * self.block_size
+                covered = min(index * self.block_size, self.size) - offset
+                best = max(best, (offset, covered), key=lambda run: run[1])
+                start = None
+        return best
+
+
+def profile(data: bytes, max_blocks: int, min_block: int) -> Profile:
+    """Block entropies: at most `max_blocks` blocks, each a multiple of `min_block` bytes.
+
+    One Counter per block (C speed, ~30 ms per MiB); the whole-file histogram is their sum,
+    so the data is read once.
+    """
+    per_block = -(-len(data) // max_blocks)
+    block_size = max(1, -(-per_block // min_block)) * min_block
+    total: Counter[int] = Counter()
+    blocks = []
+    for start in range(0, len(data), block_size):
+        chunk = data[start:start + block_size]
+        counts = Counter(chunk)
+        total.update(counts)
+        blocks.append(shannon(counts.values(), len(chunk)))
+    return Profile(len(data), shannon(total.values(), len(data)), block_size, blocks)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    bits: float  # "high" is above this many bits per byte
+    min_bytes: int  # the whole-file figure counts only for files at least this big
+    run_bytes: int  # a run of high blocks counts once it covers this many bytes
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Thresholds:
+        return cls(
+            bits=float(config.get("high_entropy_bits", 7.5)),
+            min_bytes=int(config.get("high_entropy_min_bytes", 4096)),
+            run_bytes=int(config.get("high_entropy_run_bytes", 65536)),
+        )
+
+
+def high_entropy(prof: Profile, limits: Thresholds) -> str | None:
+    """Why the content looks packed or encrypted, or None."""
+    if prof.size >= limits.min_bytes and prof.overall > limits.bits:
+        return f"The whole file is {prof.overall:.3f} bits per byte over {prof.size:,} bytes."
+    offset, covered = prof.longest_run(limits.bits)
+    if covered >= limits.run_bytes:
+        return (f"{covered:,} bytes from offset 0x{offset:x} are above {limits.bits:g} bits per byte "
+                f"(overall {prof.overall:.3f}).")
+    return None
+
+
+def graph(prof: Profile) -> list[str]:
+    """One glyph per block, GRAPH_WIDTH blocks per line, each line led by its file offset."""
+    glyphs = "".join(GLYPHS[min(8, round(value))] for value in prof.blocks)
+    step = GRAPH_WIDTH * prof.block_size
+    return [f"{i * step:08x} |{glyphs[j:j + GRAPH_WIDTH]}|" for i, j in enumerate(range(0, len(glyphs), GRAPH_WIDTH))]

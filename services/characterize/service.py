@@ -1,0 +1,59 @@
+"""Characterize: what every file gets, whatever its type.
+
+A key-value section of hashes (md5, sha1, sha256, ssdeep, TLSH) and an entropy section with a
+per-block graph. High entropy fires a heuristic only where it is unexpected: compressed formats
+(archives, images, OOXML, PDF) are near-random by design, so there it is only said.
+"""
+
+from __future__ import annotations
+
+import re
+
+from services.characterize import digests
+from services.characterize.entropy import Thresholds, graph, high_entropy, profile
+from services.sdk import Request, Result, ResultKeyValueSection, ResultSection, ServiceBase
+
+HIGH_ENTROPY = 1
+
+
+class Characterize(ServiceBase):
+    def __init__(self, config: dict | None = None) -> None:
+        super().__init__(config)
+        self.max_fuzzy = int(self.config.get("max_fuzzy_hash_bytes", 32 * 1024 * 1024))
+        self.max_blocks = int(self.config.get("entropy_max_blocks", 256))
+        self.min_block = int(self.config.get("entropy_min_block_bytes", 4096))
+        self.thresholds = Thresholds.from_config(self.config)
+        self.compressed_types = re.compile(str(self.config.get("compressed_types", "archive/")))
+
+    def get_tool_version(self) -> str:
+        return digests.TOOL_VERSION
+
+    def execute(self, request: Request) -> None:
+        data = request.file_contents
+        request.result = result = Result()
+        result.add_section(self._hashes(data))
+        result.add_section(self._entropy(data, request.file_type))
+
+    def _hashes(self, data: bytes) -> ResultKeyValueSection:
+        section = ResultKeyValueSection("File hashes", {"size": len(data), **digests.exact(data)})
+        if len(data) > self.max_fuzzy:
+            skipped = f"not computed: the file is larger than {self.max_fuzzy:,} bytes"
+            section.update_items({"ssdeep": skipped, "tlsh": skipped})
+            return section
+        section.set_item("ssdeep", digests.ssdeep_digest(data))
+        section.set_item("tlsh", digests.tlsh_digest(data) or "not computable: under 50 bytes or too little variety")
+        return section
+
+    def _entropy(self, data: bytes, file_type: str) -> ResultSection:
+        prof = profile(data, self.max_blocks, self.min_block)
+        section = ResultSection("Entropy")
+        section.add_line(f"Overall: {prof.overall:.3f} bits per byte over {prof.size:,} bytes")
+        low, high = min(prof.blocks, default=0.0), max(prof.blocks, default=0.0)
+        section.add_line(f"Blocks: {len(prof.blocks)} of {prof.block_size:,} bytes, min {low:.2f}, max {high:.2f} (graph: 0 to 8 bits)")
+        section.add_lines(graph(prof))
+        reason = high_entropy(prof, self.thresholds)
+        if reason and self.compressed_types.match(file_type):
+            section.add_line(f"High entropy, as expected for {file_type}: {reason}")
+        elif reason:
+            ResultSection("High-entropy content (packed or encrypted?)", reason, heuristic=HIGH_ENTROPY, parent=section)
+        return section
