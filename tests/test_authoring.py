@@ -16,9 +16,12 @@ import anyio
 import orjson
 import pytest
 
-from schemas.messages import ObjectKind
+from bus.blobs import BlobError
+from schemas.messages import ErrorType, FileRef, ObjectKind, Stage, Task
 from services.sdk import ToolTimeout, run_tool
+from services.sdk.execution import execute_task
 from services.sdk.harness import run_service_once
+from services.sdk.loader import load_service
 from services.sdk.manifest import ManifestError
 from sluice.cli import main
 
@@ -293,3 +296,45 @@ async def test_report_objects_are_stored_once_and_fetched_by_name(sluice_mesh, t
         missing = ["result", summary.sid, "--object", "nope", "--nats", mesh.url, "--prefix", mesh.prefix]
         assert await anyio.to_thread.run_sync(main, missing) == 1
         assert "no object named 'nope'" in capsys.readouterr().err
+
+
+LAZY = '''
+from services.sdk import Result, ResultSection, ServiceBase
+
+class Lazy(ServiceBase):
+    def execute(self, request):
+        if request.file_name.endswith(".skip"):
+            request.result = Result([ResultSection("decided from the name")])
+            return
+        request.result = Result([ResultSection(f"read {len(request.file_contents)} bytes")])
+'''
+
+
+@pytest.mark.parametrize("name, fetches", [("a.skip", 0), ("a.bin", 1)])
+async def test_file_bytes_are_fetched_only_when_a_sync_service_uses_them(tmp_path, name, fetches):
+    folder = write_service(tmp_path / "lazy", LAZY, "name: lazy\nversion: '1'\n")
+    service = load_service(folder)
+    calls = []
+
+    async def fetch() -> bytes:
+        calls.append(1)
+        return b"12345"
+
+    task = Task(corr="c", sid="s", file=FileRef("0" * 64, 5, name), file_type="unknown", stage=Stage.CORE,
+                targets=["lazy"], deadline=time.time() + 30, reply_to="")
+    outcome = await execute_task(service, task, fetch, tmp_path, 10)
+    assert outcome.result.error is None
+    assert len(calls) == fetches
+    assert outcome.result.sections[0].title == ("decided from the name" if fetches == 0 else "read 5 bytes")
+
+
+async def test_a_file_that_cannot_be_fetched_is_an_unreachable_error(tmp_path):
+    folder = write_service(tmp_path / "lazy", LAZY, "name: lazy\nversion: '1'\n")
+
+    async def fetch() -> bytes:
+        raise BlobError("gone from the store")
+
+    task = Task(corr="c", sid="s", file=FileRef("0" * 64, 5, "a.bin"), file_type="unknown", stage=Stage.CORE,
+                targets=["lazy"], deadline=time.time() + 30, reply_to="")
+    outcome = await execute_task(load_service(folder), task, fetch, tmp_path, 10)
+    assert outcome.result.error.type == ErrorType.UNREACHABLE and "gone from the store" in outcome.result.error.message

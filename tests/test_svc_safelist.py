@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import time
-import uuid
 from pathlib import Path
 
-import anyio
 import pytest
 
-from schemas.messages import FileRef, Stage, Task
+from dispatcher.directory import ServiceDirectory
+from schemas.messages import ServiceRecord, Stage, SubmissionParams
 from services.safelist import store
 from services.safelist.store import HashFileError, parse_hash_file
-from services.sdk.execution import execute_task
 from services.sdk.harness import run_service_once, run_service_once_async
 from services.sdk.loader import load_service
 from sluice.client import Client
@@ -87,16 +84,8 @@ def test_bad_config_hash_fails_at_load():
 
 
 def at_depth(work: Path, depth: int, params: dict[str, object]):
-    """One task at `depth` (the harness only makes root tasks)."""
     service = load_service("safelist", {"hashes": {SHA256: "internal build"}})
-    task = Task(corr=uuid.uuid4().hex, sid="local", file=FileRef(SHA256, len(TOOL), "tool.txt"), file_type="text/plain",
-                stage=Stage.FILTER, targets=["safelist"], deadline=time.time() + 30, reply_to="", depth=depth,
-                service_params={"safelist": params})
-
-    async def run():
-        return (await execute_task(service, task, TOOL, work, 10)).result
-
-    return anyio.run(run)
+    return run_service_once(service, TOOL, name="tool.txt", file_type="text/plain", depth=depth, service_params=params).result
 
 
 def test_children_are_not_safelisted_unless_asked(tmp_path):
@@ -150,9 +139,6 @@ async def test_mesh_drops_a_safelisted_root_before_core_and_unlisting_takes_effe
 
 
 def test_dispatcher_sends_children_to_the_safelist_only_when_asked():
-    from dispatcher.directory import ServiceDirectory
-    from schemas.messages import ServiceRecord, Stage, SubmissionParams
-
     directory = ServiceDirectory(registry=None)
     directory.services = {
         "safelist": ServiceRecord("safelist", "1", Stage.FILTER, ".*", "", 10, "svc-safelist"),

@@ -9,11 +9,15 @@ from __future__ import annotations
 import inspect
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
+import anyio.from_thread
 import anyio.to_thread
+
+from bus.blobs import BlobError
 
 from schemas.messages import ErrorType, HeuristicHit, Section, ServiceError, ServiceResult, Tag, Task
 from schemas.tags import tag_problem
@@ -76,22 +80,34 @@ class Outcome:
 
 
 async def execute_task(
-    service: ServiceBase, task: Task, content: bytes | None, work_root: Path, max_extracted: int
+    service: ServiceBase, task: Task, fetch: Callable[[], Awaitable[bytes]] | None, work_root: Path, max_extracted: int
 ) -> Outcome:
-    """Execute under the manifest timeout; an exception becomes an error result, never a dead worker."""
+    """Execute under the manifest timeout; an exception becomes an error result, never a dead worker.
+
+    `fetch` gets the file's bytes (None when the manifest says file_required: false). A sync
+    `execute` downloads them on first use of `request.file_contents`/`file_path`, so a service
+    that decides from the file's facts alone never pays for the download; an async one gets them
+    before it starts.
+    """
     name, version = service.manifest.name, service.manifest.version
     started = time.monotonic()
-    request = Request(task, content, service.manifest, work_root, max_extracted)
+    is_async = inspect.iscoroutinefunction(service.execute)
+    load = (lambda: anyio.from_thread.run(fetch)) if fetch is not None and not is_async else None
+    request = Request(task, load, service.manifest, work_root, max_extracted)
     error: ServiceError | None = None
     notes: list[Section] = []
     try:
         with anyio.fail_after(service.manifest.timeout):
-            if inspect.iscoroutinefunction(service.execute):
+            if is_async:
+                if fetch is not None:
+                    request.set_contents(await fetch())
                 await service.execute(request)
             else:
                 # abandon_on_cancel: a hung sync execute cannot be interrupted, but the task
                 # still ends on time; its thread finishes (or not) on its own.
                 await anyio.to_thread.run_sync(service.execute, request, abandon_on_cancel=True)
+    except BlobError as exc:
+        error = ServiceError(name, ErrorType.UNREACHABLE, str(exc))
     except TimeoutError:
         error = ServiceError(name, ErrorType.TIMEOUT, f"execute ran past the {service.manifest.timeout:g}s timeout")
     except RecoverableError as exc:

@@ -50,6 +50,7 @@ async def run_service_once_async(
     service_params: dict[str, object] | None = None,
     max_extracted: int = Limits.max_children,
     temp_data: dict[str, object] | None = None,
+    depth: int = 0,
 ) -> LocalRun:
     if not isinstance(service, ServiceBase):
         service = load_service(service)
@@ -66,6 +67,7 @@ async def run_service_once_async(
         targets=[service.manifest.name],
         deadline=time.time() + service.manifest.timeout,
         reply_to="",
+        depth=depth,
         deep_scan=deep_scan,
         service_params={service.manifest.name: dict(service_params or {})},
         temp_data=dict(temp_data or {}),
@@ -73,8 +75,11 @@ async def run_service_once_async(
     service.start()
     try:
         with tempfile.TemporaryDirectory(prefix="sluice-harness-") as work:
-            content = data if service.manifest.file_required else None
-            outcome = await execute_task(service, task, content, Path(work), max_extracted)
+            async def fetch() -> bytes:
+                return data
+
+            outcome = await execute_task(service, task, fetch if service.manifest.file_required else None,
+                                         Path(work), max_extracted)
     finally:
         service.stop()
     return LocalRun(outcome.result, outcome.extracted, outcome.produced)

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -46,9 +47,11 @@ class MaxExtractedExceeded(RuntimeError):
 
 
 class Request:
-    def __init__(self, task: Task, content: bytes | None, manifest: Manifest, work_root: Path, max_extracted: int) -> None:
+    def __init__(self, task: Task, load: Callable[[], bytes] | None, manifest: Manifest, work_root: Path,
+                 max_extracted: int) -> None:
         self.task = task
-        self._content = content
+        self._load = load
+        self._content: bytes | None = None
         self._manifest = manifest
         self._work_root = work_root
         self._work_dir: Path | None = None
@@ -80,9 +83,15 @@ class Request:
 
     @property
     def file_contents(self) -> bytes:
+        """The file's bytes, downloaded on first use and checked against their sha256."""
         if self._content is None:
-            raise RuntimeError(f"{self._manifest.name}: file_required is false, so there are no contents")
+            if self._load is None:
+                raise RuntimeError(f"{self._manifest.name}: file_required is false, so there are no contents")
+            self._content = self._load()
         return self._content
+
+    def set_contents(self, data: bytes) -> None:
+        self._content = data
 
     @property
     def file_path(self) -> str:

@@ -13,6 +13,7 @@ import socket
 import tempfile
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -21,14 +22,14 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from bus.blobs import BlobError, BlobStore
+from bus.blobs import BlobStore
 from bus.codec import encode
 from bus.deadletter import decode_or_reject
 from bus.provision import provision
 from bus.subjects import Names
 from bus.worker import pull_loop
 from schemas.limits import Limits
-from schemas.messages import ErrorType, ExtractedFile, FileRef, ServiceError, ServiceRecord, ServiceResult, StoredObject, Task
+from schemas.messages import ExtractedFile, FileRef, ServiceRecord, ServiceResult, StoredObject, Task
 from schemas.taxonomy import matching_types, taxonomy
 from services.sdk.base import ServiceBase
 from services.sdk.execution import execute_task
@@ -135,14 +136,8 @@ class ServiceRunner:
         await msg.ack()
 
     async def _execute(self, task: Task) -> ServiceResult:
-        content = None
-        if self.m.file_required:
-            try:
-                content = await self.blobs.get(task.file)
-            except BlobError as exc:
-                return ServiceResult(task.corr, self.m.name, self.m.version,
-                                     error=ServiceError(self.m.name, ErrorType.UNREACHABLE, str(exc)))
-        outcome = await execute_task(self.service, task, content, self.work_root, task.max_extracted)
+        fetch = partial(self.blobs.get, task.file) if self.m.file_required else None
+        outcome = await execute_task(self.service, task, fetch, self.work_root, task.max_extracted)
         result = outcome.result
         budget = INLINE_BUDGET
         for item in outcome.extracted:
