@@ -35,7 +35,7 @@ from services.sdk.loader import builtin_services
 from services.sdk.manifest import ManifestError
 from sluice.client import Client, SubmitError
 from sluice import safelist_cli, service_cli
-from sluice.console import ERR, OUT, CliError, cancel_on, connect_client, require_url, until_signal
+from sluice.console import ERR, OUT, CliError, cancel_on, connect_client, key_values, require_url, until_signal
 from sluice.onebox import onebox, run_dispatcher
 from sluice.render import clean, summary_line, summary_tree, to_json
 
@@ -158,7 +158,14 @@ def _collect(paths: Sequence[Path], exclude: Path | None = None) -> list[Path]:
 
 def _params(args: argparse.Namespace) -> SubmissionParams:
     services = [name for value in args.service for name in value.split(",") if name]
-    return SubmissionParams(deep_scan=args.deep_scan, ignore_cache=args.ignore_cache, services=services)
+    service_params: dict[str, dict[str, object]] = {}
+    for key, value in key_values(args.param, "--param").items():
+        service, dot, name = key.partition(".")
+        if not dot or not name:
+            raise CliError(f"--param {key}: expected SERVICE.NAME=VALUE (e.g. extract.password=infected)")
+        service_params.setdefault(service, {})[name] = value
+    return SubmissionParams(deep_scan=args.deep_scan, ignore_cache=args.ignore_cache, services=services,
+                            service_params=service_params)
 
 
 def _emit(summary: Summary, as_json: bool, line: bool = False) -> None:
@@ -302,6 +309,8 @@ def _params_parser() -> argparse.ArgumentParser:
     p.add_argument("--ignore-cache", action="store_true", help="analyse again even if results are cached")
     p.add_argument("--service", action="append", default=[], metavar="NAME",
                    help="only these services (repeat, or comma-separate); default: all that accept the type")
+    p.add_argument("--param", action="append", default=[], metavar="SERVICE.NAME=VALUE",
+                   help="a service's submission parameter, e.g. extract.password=infected (repeatable)")
     return p
 
 

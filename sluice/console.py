@@ -12,6 +12,8 @@ import anyio.abc
 from rich.console import Console
 from rich.text import Text
 
+import yaml
+
 from bus.connect import DEFAULT_URL_ENV
 from sluice.client import Client
 
@@ -78,3 +80,17 @@ async def on_signals(stop: anyio.Event, scope: anyio.CancelScope,
 async def cancel_on(stop: anyio.Event, scope: anyio.CancelScope) -> None:
     await stop.wait()
     scope.cancel()
+
+
+def key_values(items: list[str], option: str) -> dict[str, object]:
+    """`KEY=VALUE` options as a dict; values read as YAML scalars, so 3 is an int and true a bool."""
+    parsed: dict[str, object] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise CliError(f"{option} {item!r}: expected KEY=VALUE")
+        try:
+            parsed[key] = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError:
+            parsed[key] = raw
+    return parsed

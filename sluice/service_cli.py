@@ -20,7 +20,7 @@ from services.sdk.harness import LocalRun, run_service_once_async
 from services.sdk.loader import builtin_services, load_service, service_folder
 from services.sdk.manifest import ManifestError, UpdateConfig, UpdateSource, load_manifest
 from services.sdk.updater import UpdateError, UpdateOutcome, Updater
-from sluice.console import OUT, CliError, require_url, until_signal
+from sluice.console import OUT, CliError, key_values, require_url, until_signal
 from sluice.onebox import run_service
 from sluice.render import node_tree, to_json
 from sluice.scaffold import new_service
@@ -28,7 +28,7 @@ from sluice.scaffold import new_service
 
 async def cmd_service_run(args: argparse.Namespace) -> int:
     url = require_url(args)
-    service = load_service(args.name)  # a bad manifest fails here, before connecting
+    service = load_service(args.name, key_values(args.config, "--config"))  # a bad manifest fails here, before connecting
     await until_signal(lambda stop: run_service(service, url, Names(args.prefix), stop, concurrency=args.concurrency))
     return 0
 
@@ -70,7 +70,9 @@ async def cmd_service_test(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CliError(f"{args.file}: {exc.strerror or exc}") from None
     file_type = identify(data)
-    run = await run_service_once_async(args.service, data, file_type=file_type, name=args.file.name, deep_scan=args.deep_scan)
+    service = load_service(args.service, key_values(args.config, "--config"))
+    run = await run_service_once_async(service, data, file_type=file_type, name=args.file.name, deep_scan=args.deep_scan,
+                                       service_params=key_values(args.param, "--param"))
     node = _local_node(run, args.file.name, data, file_type)
     if args.json:
         print(to_json(node), flush=True)
@@ -137,18 +139,27 @@ async def cmd_service_update(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a key of the manifest's config block (repeatable; values are YAML)")
+
+
 def register(service_parser: argparse.ArgumentParser, command) -> None:
     """The `service` subcommands, under the top-level `service` command."""
     under = service_parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = command("run", cmd_service_run, "run one service (built-in name or folder) against --nats", under=under)
     p.add_argument("name", metavar="NAME_OR_PATH")
     p.add_argument("--concurrency", type=int, help="tasks at once (default: the manifest's)")
+    _config_arg(p)
     command("list", cmd_service_list, "list the built-in services", under=under)
     p = command("test", cmd_service_test, "run a service once on a file, without NATS", under=under)
     p.add_argument("service", metavar="NAME_OR_PATH")
     p.add_argument("file", type=Path)
     p.add_argument("--json", action="store_true")
     p.add_argument("--deep-scan", action="store_true")
+    _config_arg(p)
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a submission parameter of the service (its manifest's submission_params)")
     p = command("new", cmd_service_new, "write a new service folder (code, manifest, Dockerfile, a passing test)", under=under)
     p.add_argument("name")
     p.add_argument("--dir", type=Path, default=Path("."), help="where to put the folder (default: here)")

@@ -159,6 +159,8 @@ def test_scaffold_writes_a_service_whose_test_passes(tmp_path, capsys):
     assert main(["service", "test", str(folder), str(sample), "--json"]) == 0
     node = json.loads(capsys.readouterr().out)
     assert node["score"] == 500 and node["results"][0]["service"] == "my-scanner"
+    assert main(["service", "test", str(folder), str(sample), "--json", "--config", "marker=XYZ"]) == 0
+    assert json.loads(capsys.readouterr().out)["score"] == 0  # the deployment's marker, not the manifest's
 
     assert main(["service", "new", "my-scanner", "--dir", str(tmp_path)]) == 2  # never overwrites
     assert main(["service", "new", "Bad Name", "--dir", str(tmp_path)]) == 2

@@ -22,7 +22,8 @@ from rich.console import Console
 
 from bus.connect import DEFAULT_URL_ENV
 from schemas.messages import ErrorType, FileNode, HeuristicHit, ResultView, Section, ServiceError, Summary, Tag
-from sluice.cli import build_parser, main
+from sluice.cli import _params, build_parser, main
+from sluice.console import CliError
 from sluice.render import summary_tree, to_json
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -218,3 +219,12 @@ def test_safelist_add_list_remove(nats_url: str, prefix: str, tmp_path: Path, ca
     assert "was not safelisted" in capsys.readouterr().err
     assert main([*base, "list", "--json"]) == 0
     assert set(json.loads(capsys.readouterr().out)) == {hashlib.md5(b"a").hexdigest()}
+
+
+def test_param_options_become_service_params() -> None:
+    args = build_parser().parse_args(["submit", "x", "--param", "extract.password=infected", "--param", "iocs.max_per_kind=3",
+                                      "--param", "extract.deep=true"])
+    assert _params(args).service_params == {"extract": {"password": "infected", "deep": True}, "iocs": {"max_per_kind": 3}}
+    bad = build_parser().parse_args(["submit", "x", "--param", "nodot=1"])
+    with pytest.raises(CliError, match="SERVICE.NAME=VALUE"):
+        _params(bad)

@@ -11,6 +11,7 @@ structured body is JSON text with its `body_format` beside it.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -76,8 +77,15 @@ class ResultSection:
     def add_line(self, text: str | list[str]) -> None:
         self._lines.append("".join(text) if isinstance(text, list) else str(text))
 
-    def add_lines(self, lines: list[str]) -> None:
-        self._lines.extend(str(line) for line in lines)
+    def add_lines(self, lines: Iterable[str], limit: int | None = None) -> ResultSection:
+        """Add lines; with `limit`, at most that many and then a line saying how many more there were
+        (a hostile file can make any list huge). Returns the section, so calls chain."""
+        lines = [str(line) for line in lines]
+        shown = lines if limit is None else lines[:limit]
+        self._lines.extend(shown)
+        if len(lines) > len(shown):
+            self._lines.append(f"… and {len(lines) - len(shown)} more")
+        return self
 
     def set_body(self, body: Any, body_format: str | None = None) -> None:
         self._body = body
