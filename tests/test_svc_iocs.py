@@ -9,6 +9,7 @@ import pytest
 from schemas.tags import tag_problem
 from services.sdk.harness import run_service_once
 from services.sdk.loader import load_service
+from services.sdk.manifest import ManifestError
 
 URI, DOMAIN = "network.static.uri", "network.static.domain"
 IP, EMAIL = "network.static.ip", "network.email.address"
@@ -74,6 +75,20 @@ def test_url_hosts_may_use_file_like_tlds():
     run = iocs(b"get https://setup.zip/install now")
     assert run.tags(DOMAIN) == {"setup.zip"}
     assert 3 in run.heuristics
+
+
+def test_every_listed_tld_counts():
+    """`no` is quoted in the manifest: bare, YAML reads it as false and Norway drops out."""
+    run = iocs(b"see www.example.no and shop.example.de")
+    assert run.tags(DOMAIN) == {"www.example.no", "shop.example.de"}
+
+
+def test_an_override_the_checks_cannot_match_fails_at_start():
+    """The checks compare lower case, dotless extensions: `.EXE` would never match, so it is refused."""
+    with pytest.raises(ManifestError, match=r"service iocs: .*executable_extensions"):
+        load_service("iocs", config_overrides={"executable_extensions": [".EXE"]})
+    run = iocs(b"http://dl.example.com/tool.msi", executable_extensions=["msi"])
+    assert 4 in run.heuristics
 
 
 @pytest.mark.parametrize(

@@ -154,7 +154,7 @@ def test_large_overlay_but_not_a_trailing_signature():
 
 def test_import_checks_spare_dotnet_and_dlls():
     info = parse.read(launcher())
-    policy = traits.Policy.from_config(load_service("pe").config)
+    policy = load_service("pe").config_as(traits.Policy)
 
     def import_findings(**changes):
         return [f for f in traits.findings(dataclasses.replace(info, **changes), 1, policy, time.time())

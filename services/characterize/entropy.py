@@ -11,7 +11,8 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+
+import msgspec
 
 GLYPHS = " ▁▂▃▄▅▆▇█"  # 0..8 bits per byte, one glyph per block in the text graph
 GRAPH_WIDTH = 64  # blocks per graph line
@@ -65,28 +66,21 @@ def profile(data: bytes, max_blocks: int, min_block: int) -> Profile:
     return Profile(len(data), shannon(total.values(), len(data)), block_size, blocks)
 
 
-@dataclass(frozen=True)
-class Thresholds:
-    bits: float  # "high" is above this many bits per byte
-    min_bytes: int  # the whole-file figure counts only for files at least this big
-    run_bytes: int  # a run of high blocks counts once it covers this many bytes
+class Thresholds(msgspec.Struct, frozen=True):
+    """When entropy is "high"; the field names are the manifest's config keys."""
 
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Thresholds:
-        return cls(
-            bits=float(config.get("high_entropy_bits", 7.5)),
-            min_bytes=int(config.get("high_entropy_min_bytes", 4096)),
-            run_bytes=int(config.get("high_entropy_run_bytes", 65536)),
-        )
+    high_entropy_bits: float = 7.5  # "high" is above this many bits per byte
+    high_entropy_min_bytes: int = 4096  # the whole-file figure counts only for files at least this big
+    high_entropy_run_bytes: int = 65536  # a run of high blocks counts once it covers this many bytes
 
 
 def high_entropy(prof: Profile, limits: Thresholds) -> str | None:
     """Why the content looks packed or encrypted, or None."""
-    if prof.size >= limits.min_bytes and prof.overall > limits.bits:
+    if prof.size >= limits.high_entropy_min_bytes and prof.overall > limits.high_entropy_bits:
         return f"The whole file is {prof.overall:.3f} bits per byte over {prof.size:,} bytes."
-    offset, covered = prof.longest_run(limits.bits)
-    if covered >= limits.run_bytes:
-        return (f"{covered:,} bytes from offset 0x{offset:x} are above {limits.bits:g} bits per byte "
+    offset, covered = prof.longest_run(limits.high_entropy_bits)
+    if covered >= limits.high_entropy_run_bytes:
+        return (f"{covered:,} bytes from offset 0x{offset:x} are above {limits.high_entropy_bits:g} bits per byte "
                 f"(overall {prof.overall:.3f}).")
     return None
 

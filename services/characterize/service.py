@@ -8,22 +8,33 @@ per-block graph. High entropy fires a heuristic only where it is unexpected: com
 from __future__ import annotations
 
 import re
+from typing import Annotated
+
+import msgspec
 
 from services.characterize import digests
 from services.characterize.entropy import Thresholds, graph, high_entropy, profile
 from services.sdk import Request, Result, ResultKeyValueSection, ResultSection, ServiceBase
 
 HIGH_ENTROPY = 1
+Positive = Annotated[int, msgspec.Meta(gt=0)]  # a block count or size of 0 would divide by zero
+
+
+class Limits(msgspec.Struct, frozen=True, kw_only=True):
+    """The service's other config keys (field names = keys; the entropy thresholds are `Thresholds`)."""
+
+    max_fuzzy_hash_bytes: int = 32 * 1024 * 1024  # above this, ssdeep and TLSH are skipped
+    entropy_max_blocks: Positive = 256  # the block profile has at most this many blocks...
+    entropy_min_block_bytes: Positive = 4096  # ...of at least this many bytes
+    compressed_types: str  # a regex of the types compressed by design (the list lives in the manifest)
 
 
 class Characterize(ServiceBase):
     def __init__(self, config: dict | None = None) -> None:
         super().__init__(config)
-        self.max_fuzzy = int(self.config.get("max_fuzzy_hash_bytes", 32 * 1024 * 1024))
-        self.max_blocks = int(self.config.get("entropy_max_blocks", 256))
-        self.min_block = int(self.config.get("entropy_min_block_bytes", 4096))
-        self.thresholds = Thresholds.from_config(self.config)
-        self.compressed_types = re.compile(str(self.config.get("compressed_types", "archive/")))
+        self.limits = self.config_as(Limits)
+        self.thresholds = self.config_as(Thresholds)
+        self.compressed_types = re.compile(self.limits.compressed_types)
 
     def get_tool_version(self) -> str:
         return digests.TOOL_VERSION
@@ -36,8 +47,8 @@ class Characterize(ServiceBase):
 
     def _hashes(self, data: bytes) -> ResultKeyValueSection:
         section = ResultKeyValueSection("File hashes", {"size": len(data), **digests.exact(data)})
-        if len(data) > self.max_fuzzy:
-            skipped = f"not computed: the file is larger than {self.max_fuzzy:,} bytes"
+        if len(data) > self.limits.max_fuzzy_hash_bytes:
+            skipped = f"not computed: the file is larger than {self.limits.max_fuzzy_hash_bytes:,} bytes"
             section.update_items({"ssdeep": skipped, "tlsh": skipped})
             return section
         section.set_item("ssdeep", digests.ssdeep_digest(data))
@@ -45,7 +56,7 @@ class Characterize(ServiceBase):
         return section
 
     def _entropy(self, data: bytes, file_type: str) -> ResultSection:
-        prof = profile(data, self.max_blocks, self.min_block)
+        prof = profile(data, self.limits.entropy_max_blocks, self.limits.entropy_min_block_bytes)
         section = ResultSection("Entropy")
         section.add_line(f"Overall: {prof.overall:.3f} bits per byte over {prof.size:,} bytes")
         low, high = min(prof.blocks, default=0.0), max(prof.blocks, default=0.0)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated
 from urllib.parse import urlsplit
+
+import msgspec
 
 from schemas.tags import tag_problem
 
@@ -40,27 +41,22 @@ IPV6_RE = re.compile(r"(?<![\w:.])(?:[0-9a-f]{0,4}:){3,7}[0-9a-f]{0,4}(?![\w:])"
 _URL_TAIL = ".,;:!?'\"*"
 
 
-@dataclass(frozen=True)
-class Policy:
-    """Which TLDs count, from the manifest config (so changing them changes the cache key)."""
+# How the checks compare TLDs and extensions: lower case, no dot (`.EXE` in the config fails at start).
+Label = Annotated[str, msgspec.Meta(pattern="^[a-z0-9-]+$")]
 
-    tlds: frozenset[str]
-    suspicious: frozenset[str]
-    file_like: frozenset[str]  # TLDs that are also file extensions: `notes.md`, `archive.zip`
-    exe_extensions: tuple[str, ...]
 
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Policy:
-        def words(key: str) -> frozenset[str]:
-            return frozenset(str(w).lower().lstrip(".") for w in config.get(key, []))
+class Policy(msgspec.Struct, frozen=True):
+    """Which TLDs and extensions count; the field names are the manifest's config keys, whose
+    lists live in the manifest (so changing them changes the cache key)."""
 
-        suspicious = words("suspicious_tlds")
-        return cls(
-            tlds=words("tlds") | suspicious,
-            suspicious=suspicious,
-            file_like=words("file_extension_tlds"),
-            exe_extensions=tuple("." + e for e in words("executable_extensions")),
-        )
+    tlds: frozenset[Label]  # a bare word is a domain only under one of these (or a suspicious one)
+    suspicious_tlds: frozenset[Label]
+    file_extension_tlds: frozenset[Label]  # TLDs that are also file extensions: `notes.md`, `archive.zip`
+    executable_extensions: frozenset[Label]
+
+    @property
+    def exe_suffixes(self) -> tuple[str, ...]:
+        return tuple(f".{e}" for e in self.executable_extensions)
 
     def domain_ok(self, domain: str, bare: bool) -> bool:
         """A known TLD written in one case; a bare word needs more (see below).
@@ -71,11 +67,12 @@ class Policy:
         """
         labels = domain.split(".")
         tld = labels[-1]
-        if tld.lower() not in self.tlds or not (tld.islower() or tld.isupper()):
+        known = tld.lower() in self.tlds or tld.lower() in self.suspicious_tlds
+        if not known or not (tld.islower() or tld.isupper()):
             return False
         if not bare:
             return True
-        return tld.islower() and tld not in self.file_like and (len(labels) > 2 or len(labels[0]) > 2)
+        return tld.islower() and tld not in self.file_extension_tlds and (len(labels) > 2 or len(labels[0]) > 2)
 
 
 def _valid(kind: str, value: str) -> bool:
@@ -200,8 +197,8 @@ def url_downloads_executable(url: str, policy: Policy) -> bool:
         path = urlsplit(url).path.lower()
     except ValueError:
         return False
-    return path.endswith(policy.exe_extensions)
+    return path.endswith(policy.exe_suffixes)
 
 
 def has_suspicious_tld(domain: str, policy: Policy) -> bool:
-    return domain.rsplit(".", 1)[-1] in policy.suspicious
+    return domain.rsplit(".", 1)[-1] in policy.suspicious_tlds

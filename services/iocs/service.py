@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import msgspec
+
 from services.iocs.indicators import (
     DOMAIN,
     EMAIL,
@@ -46,12 +48,18 @@ class Bucket:
             self.overflow.add(value)
 
 
+class Limits(msgspec.Struct, frozen=True):
+    """Bounds on the work per file; the field names are the manifest's config keys."""
+
+    max_per_kind: int = 200  # distinct values tagged per kind; more are counted, not tagged
+    max_scan_chars: int = 64 * 1024 * 1024  # characters of strings scanned (a time bound)
+
+
 class IOCs(ServiceBase):
     def __init__(self, config: dict | None = None) -> None:
         super().__init__(config)
-        self.policy = Policy.from_config(self.config)
-        self.cap = int(self.config.get("max_per_kind", 200))
-        self.max_chars = int(self.config.get("max_scan_chars", 64 * 1024 * 1024))
+        self.policy = self.config_as(Policy)
+        self.limits = self.config_as(Limits)
         # (kind, heuristic, title, test): a subsection listing the values of `kind` that pass `test`.
         self.checks: list[tuple[str, int, str, Callable[[str], bool]]] = [
             (URI, 2, "URL to raw IP address", url_uses_ip),
@@ -63,10 +71,10 @@ class IOCs(ServiceBase):
     def execute(self, request: Request) -> None:
         request.result = result = Result()
         finder = Finder(self.policy)
-        buckets = {kind: Bucket(self.cap) for kind in TITLES}
+        buckets = {kind: Bucket(self.limits.max_per_kind) for kind in TITLES}
         scanned = 0
         for text in text_batches(request.file_contents):
-            if scanned >= self.max_chars:
+            if scanned >= self.limits.max_scan_chars:
                 # A bound on time, not on what is kept: said in the result, never a silent cut.
                 note = f"Only the first {scanned:,} characters of the file's strings were scanned."
                 result.add_section(ResultSection("Scan limit reached", note))

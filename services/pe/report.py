@@ -7,8 +7,9 @@ are capped; a capped section says how many there are in its title.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
+
+import msgspec
 
 from services.pe.parse import PEInfo
 from services.pe.traits import Finding
@@ -18,23 +19,14 @@ T = TypeVar("T")
 MAX_FINDING_LINES = 50
 
 
-@dataclass(frozen=True)
-class Caps:
-    sections: int  # section rows
-    dlls: int  # import rows (one per DLL)
-    names_per_dll: int  # imported function names listed per DLL
-    exports: int  # export names listed and tagged
-    resources: int  # resource rows
+class Caps(msgspec.Struct, frozen=True):
+    """How much of each list is shown; the field names are the manifest's config keys."""
 
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Caps:
-        return cls(
-            sections=int(config.get("max_sections", 96)),
-            dlls=int(config.get("max_import_dlls", 100)),
-            names_per_dll=int(config.get("max_import_names_per_dll", 50)),
-            exports=int(config.get("max_exports", 100)),
-            resources=int(config.get("max_resources", 100)),
-        )
+    max_sections: int = 96  # section rows (the Windows loader's own limit)
+    max_import_dlls: int = 100  # import rows, one per DLL...
+    max_import_names_per_dll: int = 50  # ...each naming at most this many functions
+    max_exports: int = 100  # export names listed and tagged
+    max_resources: int = 100  # resource rows
 
 
 def _capped(title: str, items: Sequence[T], cap: int) -> tuple[str, Sequence[T]]:
@@ -89,7 +81,7 @@ def header(info: PEInfo) -> ResultKeyValueSection:
 def sections(info: PEInfo, caps: Caps) -> ResultTableSection | None:
     if not info.sections:
         return None
-    title, shown = _capped("Sections", info.sections, caps.sections)
+    title, shown = _capped("Sections", info.sections, caps.max_sections)
     table = ResultTableSection(title)
     for s in shown:
         table.add_row({
@@ -106,11 +98,11 @@ def imports(info: PEInfo, caps: Caps) -> ResultSection | None:
         return ResultSection("Imports", "An import table is declared but pefile could not read it.")
     if not info.imports:
         return None
-    title, shown = _capped("Imports: DLLs", info.imports, caps.dlls)
+    title, shown = _capped("Imports: DLLs", info.imports, caps.max_import_dlls)
     table = ResultTableSection(f"{title}, {sum(len(i.functions) for i in info.imports)} functions")
     for imp in shown:
-        more = len(imp.functions) - caps.names_per_dll
-        names = ", ".join(imp.functions[:caps.names_per_dll]) + (f", … (+{more})" if more > 0 else "")
+        more = len(imp.functions) - caps.max_import_names_per_dll
+        names = ", ".join(imp.functions[:caps.max_import_names_per_dll]) + (f", … (+{more})" if more > 0 else "")
         table.add_row({"dll": imp.dll, "count": len(imp.functions), "functions": names})
     if info.imphash:
         table.add_tag("file.pe.imports.imphash", info.imphash)
@@ -120,7 +112,7 @@ def imports(info: PEInfo, caps: Caps) -> ResultSection | None:
 def exports(info: PEInfo, caps: Caps) -> ResultSection | None:
     if not info.exports and not info.ordinal_exports:
         return None
-    title, shown = _capped("Exports by name", info.exports, caps.exports)
+    title, shown = _capped("Exports by name", info.exports, caps.max_exports)
     section = ResultSection(f"{title}, {info.ordinal_exports} by ordinal only")
     if info.export_name:
         section.add_line(f"Module name: {info.export_name}")
@@ -134,7 +126,7 @@ def exports(info: PEInfo, caps: Caps) -> ResultSection | None:
 def resources(info: PEInfo, caps: Caps) -> ResultTableSection | None:
     if not info.resources:
         return None
-    title, shown = _capped("Resources", info.resources, caps.resources)
+    title, shown = _capped("Resources", info.resources, caps.max_resources)
     table = ResultTableSection(title)
     for res in shown:
         table.add_row({"type": res.type, "name": res.name, "language": res.language, "size": res.size})

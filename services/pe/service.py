@@ -18,8 +18,8 @@ from services.sdk import Request, Result, ServiceBase
 class PortableExecutable(ServiceBase):
     def __init__(self, config: dict | None = None) -> None:
         super().__init__(config)
-        self.policy = traits.Policy.from_config(self.config)
-        self.caps = report.Caps.from_config(self.config)
+        self.policy = self.config_as(traits.Policy)
+        self.caps = self.config_as(report.Caps)
 
     def get_tool_version(self) -> str:
         return f"pefile-{pefile.__version__}"

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+
+import msgspec
 
 from services.pe.parse import PEInfo
 
@@ -32,25 +33,15 @@ class Finding:
     signatures: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Policy:
-    packer_sections: dict[str, str]  # section name → packer
-    few_imports: int  # an EXE importing at most this many functions has a "tiny" import table
-    section_entropy: float  # bits per byte above which a section looks packed or encrypted...
-    section_entropy_min_bytes: int  # ...once it holds at least this many bytes
-    overlay_min_bytes: int  # an overlay is "large" from this size...
-    overlay_min_ratio: float  # ...when it is also at least this fraction of the file
+class Policy(msgspec.Struct, frozen=True, kw_only=True):
+    """The checks' thresholds; the field names are the manifest's config keys."""
 
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Policy:
-        return cls(
-            packer_sections={str(k): str(v) for k, v in config.get("packer_sections", {}).items()},
-            few_imports=int(config.get("few_imports", 3)),
-            section_entropy=float(config.get("section_entropy", 7.2)),
-            section_entropy_min_bytes=int(config.get("section_entropy_min_bytes", 1024)),
-            overlay_min_bytes=int(config.get("large_overlay_min_bytes", 65536)),
-            overlay_min_ratio=float(config.get("large_overlay_min_ratio", 0.5)),
-        )
+    packer_sections: dict[str, str]  # section name → packer (the list lives in the manifest)
+    few_imports: int = 3  # an EXE importing at most this many functions has a "tiny" import table
+    section_entropy: float = 7.2  # bits per byte above which a section looks packed or encrypted...
+    section_entropy_min_bytes: int = 1024  # ...once it holds at least this many bytes
+    large_overlay_min_bytes: int = 65536  # an overlay is "large" from this size...
+    large_overlay_min_ratio: float = 0.5  # ...when it is also at least this fraction of the file
 
 
 def malformed(lines: list[str]) -> Finding:
@@ -117,7 +108,7 @@ def _high_entropy_sections(info: PEInfo, policy: Policy) -> Finding | None:
 
 def _large_overlay(info: PEInfo, file_size: int, policy: Policy) -> Finding | None:
     overlay = info.overlay
-    if overlay is None or overlay.size < policy.overlay_min_bytes or overlay.size < policy.overlay_min_ratio * file_size:
+    if overlay is None or overlay.size < max(policy.large_overlay_min_bytes, policy.large_overlay_min_ratio * file_size):
         return None
     share = overlay.size / file_size
     return Finding(LARGE_OVERLAY, "Large overlay",

@@ -7,9 +7,11 @@ import hashlib
 import inspect
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from services.sdk.manifest import Manifest
+import msgspec
+
+from services.sdk.manifest import Manifest, ManifestError
 from services.sdk.request import Request
 
 if TYPE_CHECKING:
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
 # The manifest of the service being built by the loader: Assemblyline services call
 # `super().__init__(config)` with no manifest, so the base class finds it here.
 building_manifest: contextvars.ContextVar[Manifest] = contextvars.ContextVar("building_manifest")
+
+T = TypeVar("T", bound=msgspec.Struct)
 
 
 def rules_digest(files: dict[str, bytes]) -> str:
@@ -60,6 +64,22 @@ class ServiceBase:
         self.log = logging.getLogger(f"sluice.service.{manifest.name}")
         self.rules_list: list[str] = []
         self._rules_hash = ""
+
+    def config_as(self, model: type[T]) -> T:
+        """`self.config` as a typed `model` (a msgspec Struct whose field names are config keys).
+
+        Why: typed values instead of `int(config.get(key, default))` scattered over a service;
+        validated at start when called from `__init__` (a bad deployment override fails as the
+        service is built, naming the key, not at the first file); and one place for the
+        defaults, the model's fields. Lenient about form (a YAML int for a float field is fine).
+        Keys the model does not declare are ignored, since a service may read other keys
+        directly, unless the model sets `forbid_unknown_fields`. Nothing is cached: keep the
+        result.
+        """
+        try:
+            return msgspec.convert(self.config, model, strict=False)
+        except msgspec.ValidationError as exc:  # its message ends with the key: "- at `$.max_sections`"
+            raise ManifestError(f"service {self.manifest.name}: config for {model.__name__}: {exc}") from None
 
     def start(self) -> None:
         """Warm up once before the first task (load models, open handles)."""

@@ -129,7 +129,15 @@ class Manifest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
 def parse_manifest(raw: dict[str, Any], source: str, overrides: dict[str, Any] | None = None) -> Manifest:
     """Validate a manifest mapping; `overrides` replace keys of its `config` block (per deployment)."""
     if overrides:
-        raw = {**raw, "config": {**raw.get("config", {}), **overrides}}
+        # A deployment can change keys the manifest declares, not add new ones: a misspelled
+        # key would otherwise be dropped without a word and the default used instead.
+        declared = raw.get("config") or {}
+        unknown = sorted(set(overrides) - set(declared))
+        if unknown:
+            known = ", ".join(sorted(declared)) or "none"
+            raise ManifestError(f"{source}: config override {', '.join(map(repr, unknown))} is not a key of the "
+                                f"manifest's config block (keys: {known})")
+        raw = {**raw, "config": {**declared, **overrides}}
     try:
         return msgspec.convert(raw, Manifest)
     except (msgspec.ValidationError, ValueError) as exc:
