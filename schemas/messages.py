@@ -264,6 +264,7 @@ class ServiceRecord(msgspec.Struct, omit_defaults=True):
     tool_version: str = ""
     config_hash: str = ""
     disable_cache: bool = False
+    enabled: bool = True  # False: runs only for submissions that select it by name
     heartbeat: float = 0.0
     instances: int = 1
 

@@ -15,7 +15,7 @@ from bus.connect import close, connect
 from bus.provision import provision
 from bus.subjects import Names
 from dispatcher.identify import identify
-from schemas.messages import FileNode, ResultView
+from schemas.messages import FileNode, FileRef, ResultView, StoredObject
 from services.sdk.harness import LocalRun, run_service_once_async
 from services.sdk.loader import builtin_services, load_service, service_folder
 from services.sdk.manifest import ManifestError, UpdateConfig, UpdateSource, load_manifest
@@ -58,7 +58,10 @@ def _local_node(run: LocalRun, name: str, data: bytes, file_type: str) -> FileNo
     ]
     return FileNode(
         hashlib.sha256(data).hexdigest(), name, file_type, len(data), 0, score=result.score, dropped=result.drop,
-        results=[ResultView(result.service, result.score, result.sections)],
+        results=[ResultView(result.service, result.score, result.sections, metadata=result.metadata, objects=[
+            StoredObject(p.name, p.kind, FileRef(hashlib.sha256(p.data).hexdigest(), len(p.data), p.name), p.description)
+            for p in run.produced
+        ])],
         errors=[result.error] if result.error else [], children=children,
     )
 

@@ -184,7 +184,7 @@ class Typed(ServiceBase):
         table.add_row(TableRow(name=".text", entropy=6.1))
         table.add_row(TableRow({"name": ".rsrc", "entropy": 7.9}))
         table.set_heuristic(1, signature="packed")
-        table.set_heuristic(1, attack_id="T1027.002")
+        table.set_heuristic(1, attack_id="T1027.002", signature="other")
         urls = ResultURLSection("Links", parent=result)
         urls.add_url("https://attack.mitre.org/techniques/T1027/", "T1027")
         ResultMemoryDumpSection("Head", data=request.file_contents[:20], parent=result)
@@ -199,7 +199,7 @@ TYPED_MANIFEST = '''
 name: typed
 version: "1"
 heuristics:
-  - {heur_id: 1, name: Packed, score: 10, signature_score_map: {packed: 300}, max_score: 250}
+  - {heur_id: 1, name: Packed, score: 10, signature_score_map: {packed: 200}, max_score: 250}
 '''
 
 
@@ -211,9 +211,9 @@ def test_typed_sections_heuristic_signatures_and_bad_tags(tmp_path):
     assert facts.body_format == "KEY_VALUE" and json.loads(facts.body) == {"size": 44}
     assert rows.depth == 1 and rows.body_format == "TABLE"
     assert json.loads(rows.body) == [{"name": ".text", "entropy": 6.1}, {"name": ".rsrc", "entropy": 7.9}]
-    # signature_score_map lifts 10 to 300, max_score caps it at 250; both ids kept on one heuristic
-    assert rows.heuristic.score == 250 and run.result.score == 250
-    assert rows.heuristic.signatures == ["packed"] and rows.heuristic.attack_ids == ["T1027.002"]
+    # signatures add up (packed 200 from the map, other the heuristic's 10) and max_score caps them
+    assert rows.heuristic.score == 210 and run.result.score == 210
+    assert rows.heuristic.signatures == ["packed", "other"] and rows.heuristic.attack_ids == ["T1027.002"]
     assert json.loads(run.section("Links").body) == [{"url": "https://attack.mitre.org/techniques/T1027/", "name": "T1027"}]
     assert run.section("Head").body.startswith("00000000  4d 5a 90 00")
     assert run.tags("network.static.ip") == {"10.0.0.1"} and run.tags("network.static.domain") == set()
@@ -340,3 +340,41 @@ async def test_a_file_that_cannot_be_fetched_is_an_unreachable_error(tmp_path):
                 targets=["lazy"], deadline=time.time() + 30, reply_to="")
     outcome = await execute_task(load_service(folder), task, fetch, tmp_path, 10)
     assert outcome.result.error.type == ErrorType.UNREACHABLE and "gone from the store" in outcome.result.error.message
+
+
+def test_max_score_caps_the_signatures_sum(tmp_path):
+    code = TYPED.replace('signature="other"', 'signature="packed2"')
+    folder = write_service(tmp_path / "typed", code, TYPED_MANIFEST.replace("{packed: 200}", "{packed: 200, packed2: 200}"))
+    assert run_service_once(folder, b"x" * 44).section("Rows").heuristic.score == 250
+
+
+def test_a_custom_service_imports_its_own_modules(tmp_path, capsys):
+    folder = write_service(tmp_path / "helped", "from helper import shout\nfrom services.sdk import *\n\n"
+                           "class Helped(ServiceBase):\n    def execute(self, request):\n"
+                           "        request.result = Result([ResultSection(shout('hi'))])\n",
+                           "name: helped\nversion: 1\n")
+    (folder / "helper.py").write_text("def shout(text):\n    return text.upper() + '!'\n")
+    sample = tmp_path / "x.txt"
+    sample.write_text("x")
+    assert main(["service", "test", str(folder), str(sample)]) == 0
+    assert "HI!" in capsys.readouterr().out
+
+
+def test_service_test_shows_metadata_and_report_objects(tmp_path, capsys):
+    folder = write_service(tmp_path / "size", MASS_SIZE, "name: size_analysis\nversion: '1.0'\n")
+    sample = tmp_path / "x.bin"
+    sample.write_bytes(b"z" * 321)
+    assert main(["service", "test", str(folder), str(sample), "--json"]) == 0
+    [view] = json.loads(capsys.readouterr().out)["results"]
+    assert view["metadata"] == {"file size": 321}
+    assert {o["name"]: o["file"]["size"] for o in view["objects"]} == {"file size analysis": 22, "size.txt": 3}
+
+
+async def test_disabled_service_runs_only_when_selected(sluice_mesh, tmp_path):
+    from schemas.messages import SubmissionParams
+    folder = write_service(tmp_path / "sample", AL4_SAMPLE, AL4_MANIFEST.replace("enabled: true", "enabled: false"))
+    async with sluice_mesh([folder, "iocs"]) as mesh:
+        plain = await mesh.scan("a.txt", b"plain text\n")
+        chosen = await mesh.scan("b.txt", b"other text\n", SubmissionParams(services=["Sample"]))
+    assert [v.service for v in plain.files[0].results] == ["iocs"]
+    assert [v.service for v in chosen.files[0].results] == ["Sample"]

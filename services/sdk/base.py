@@ -55,7 +55,7 @@ class ServiceBase:
             try:
                 manifest = building_manifest.get()
             except LookupError:
-                raise TypeError(f"build {type(self).__name__} with services.sdk.load_service(folder), "
+                raise TypeError(f"build {type(self).__name__} with services.sdk.loader.load_service(folder), "
                                 "or pass it its Manifest") from None
             overrides = dict(config or {})
         self.manifest = manifest

@@ -43,9 +43,10 @@ def flatten(result: Result | None, service: ServiceBase) -> tuple[list[Section],
             if spec is None:
                 warnings.append(f"section {section.title_text!r}: heuristic {fired.heur_id} is not in the manifest")
             else:
-                score = spec.score
-                for sig in fired.signatures:
-                    score = spec.signature_score_map.get(sig, score)
+                # As Assemblyline: each signature scores (its own score, or the heuristic's) and
+                # they add up; no signature, the heuristic's score once.
+                score = sum(spec.signature_score_map.get(sig, spec.score) for sig in fired.signatures) \
+                    if fired.signatures else spec.score
                 if spec.max_score is not None:
                     score = min(score, spec.max_score)
                 total += score

@@ -39,6 +39,9 @@ def _service_class(folder: Path) -> type[ServiceBase]:
         module = importlib.import_module(f"services.{folder.name}.service")
     else:
         mod_name = f"sluice_custom_{folder.name}"
+        # As `python service.py` would: the folder's own modules import by their plain names.
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
         spec = importlib.util.spec_from_file_location(mod_name, module_file)
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)

@@ -27,6 +27,7 @@ class HeuristicSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tr
     attack_id: str | list[str] | None = None
     max_score: int | None = None
     signature_score_map: dict[str, int] = {}
+    classification: str = ""  # Assemblyline's; accepted, no effect here
 
     @property
     def attack_ids(self) -> list[str]:
@@ -51,12 +52,29 @@ class UpdateSource(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     name: str
     uri: str
     pattern: str = ".*"  # for a folder: which file names to take
-    headers: dict[str, str] = {}
+    headers: dict[str, str] | list[dict[str, str]] = {}  # a mapping, or Assemblyline's [{name, value}]
     username: str | None = None
     password: str | None = None
     ssl_ignore_errors: bool = False
+    # Assemblyline source fields accepted so its manifests load; Sluice does not use them yet.
+    ca_cert: str | None = None
+    private_key: str | None = None
+    proxy: str | None = None
+    default_classification: str = ""
+    git_branch: str | None = None
+    sync: bool = False
+    fetch_method: str = "GET"
+    configuration: dict[str, Any] = {}
+
+    @property
+    def header_map(self) -> dict[str, str]:
+        if isinstance(self.headers, dict):
+            return dict(self.headers)
+        return {h["name"]: h.get("value", "") for h in self.headers}
 
     def __post_init__(self) -> None:
+        if isinstance(self.headers, list) and not all("name" in h for h in self.headers):
+            raise ValueError(f"update source {self.name}: each header in a list needs a `name`")
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.name):
             raise ValueError(f"update source name {self.name!r}: letters, digits, '_', '-', '.' only (it names a file)")
         if not self.uri.startswith(("http://", "https://", "file://")):
@@ -83,7 +101,7 @@ class Manifest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     file_required: bool = True
     timeout: float = 60.0
     enabled: bool = True
-    concurrency: int = 4
+    concurrency: int = 1  # tasks at once per instance; 1 as Assemblyline, so ported services need no locks
     disable_cache: bool = False
     heuristics: list[HeuristicSpec] = []
     config: dict[str, Any] = {}
@@ -101,6 +119,12 @@ class Manifest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     uses_tags: bool = False
     uses_metadata: bool = False
     uses_temp_submission_data: bool = False
+    uses_tag_scores: bool = False
+    max_queue_length: int = 0
+    min_instances: int = 0
+    monitored_keys: list[str] = []
+    update_channel: str = ""
+    privileged_mode: bool = False
 
     def __post_init__(self) -> None:
         for field in ("accepts", "rejects"):
@@ -121,13 +145,16 @@ class Manifest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
 
     @property
     def config_hash(self) -> str:
-        """Part of the result-cache key: a config change must not reuse old results."""
-        blob = orjson.dumps(self.config, option=orjson.OPT_SORT_KEYS, default=str)
+        """Part of the result-cache key: a change of config or of heuristic scores must not reuse
+        old results (a change of code must bump `version`)."""
+        blob = orjson.dumps([self.config, msgspec.to_builtins(self.heuristics)], option=orjson.OPT_SORT_KEYS, default=str)
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def parse_manifest(raw: dict[str, Any], source: str, overrides: dict[str, Any] | None = None) -> Manifest:
     """Validate a manifest mapping; `overrides` replace keys of its `config` block (per deployment)."""
+    if isinstance(raw.get("version"), (int, float)):  # `version: 1` in YAML is a number
+        raw = {**raw, "version": str(raw["version"])}
     if overrides:
         # A deployment can change keys the manifest declares, not add new ones: a misspelled
         # key would otherwise be dropped without a word and the default used instead.

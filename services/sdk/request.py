@@ -189,5 +189,5 @@ class Request:
             self.produced.append(Produced(_read(raw), str(name), ObjectKind.RAW_REPORT, ""))
 
     def drop(self) -> None:
-        """Stop later stages from running on this file (FILTER and EXTRACT services)."""
+        """Stop later stages from running on this file (what FILTER and EXTRACT services are for)."""
         self.dropped = True

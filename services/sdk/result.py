@@ -75,16 +75,26 @@ class ResultSection:
             parent.add_subsection(self) if isinstance(parent, ResultSection) else parent.add_section(self)
 
     def add_line(self, text: str | list[str]) -> None:
-        self._lines.append("".join(text) if isinstance(text, list) else str(text))
+        self._text_lines().append("".join(text) if isinstance(text, list) else str(text))
+
+    def _text_lines(self) -> list[str]:
+        """The lines of a text body; a structured body (key-value, table, ...) has none to add to."""
+        if isinstance(self._body, str):
+            self._lines, self._body = self._body.splitlines(), None
+        elif self._body is not None:
+            raise TypeError(f"section {self.title_text!r} has a {self.body_format} body: add_line is for text "
+                            f"sections (use the typed section's own methods, or a text subsection)")
+        return self._lines
 
     def add_lines(self, lines: Iterable[str], limit: int | None = None) -> ResultSection:
         """Add lines; with `limit`, at most that many and then a line saying how many more there were
         (a hostile file can make any list huge). Returns the section, so calls chain."""
         lines = [str(line) for line in lines]
         shown = lines if limit is None else lines[:limit]
-        self._lines.extend(shown)
+        target = self._text_lines()
+        target.extend(shown)
         if len(lines) > len(shown):
-            self._lines.append(f"… and {len(lines) - len(shown)} more")
+            target.append(f"… and {len(lines) - len(shown)} more")
         return self
 
     def set_body(self, body: Any, body_format: str | None = None) -> None:

@@ -52,7 +52,7 @@ class UpdateOutcome:
 
 
 def _fetch_http(source: UpdateSource) -> bytes:
-    request = urllib.request.Request(source.uri, headers=dict(source.headers))
+    request = urllib.request.Request(source.uri, headers=source.header_map)
     if source.username is not None:
         token = b64encode(f"{source.username}:{source.password or ''}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
