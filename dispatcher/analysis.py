@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
+import msgspec
 from nats.js import JetStreamContext
 
 from bus.blobs import BlobError, BlobStore
@@ -61,6 +62,7 @@ class Mesh:
 class FileAnalysis:
     node: FileNode
     extracted: list[ExtractedFile]
+    temp_data: dict[str, object] = field(default_factory=dict)  # after this file's services: its children start here
 
 
 async def analyse_file(mesh: Mesh, sid: str, file: FileRef, depth: int, relation: str, params: SubmissionParams) -> FileAnalysis:
@@ -69,7 +71,7 @@ async def analyse_file(mesh: Mesh, sid: str, file: FileRef, depth: int, relation
         data = await mesh.blobs.get(file)
     except BlobError as exc:
         node.errors.append(ServiceError("dispatcher", ErrorType.BAD_INPUT, str(exc)))
-        return FileAnalysis(node, [])
+        return FileAnalysis(node, [], params.temp_data)
     node.type = await anyio.to_thread.run_sync(identify, data)
     schedule, missing = mesh.directory.plan(node.type, params, depth)
     for name in missing:
@@ -84,6 +86,8 @@ async def analyse_file(mesh: Mesh, sid: str, file: FileRef, depth: int, relation
             if result.error:
                 node.errors.append(result.error)
                 continue
+            if result.temp_data:  # later stages (and the children) see what this stage added
+                params = msgspec.structs.replace(params, temp_data={**params.temp_data, **result.temp_data})
             node.results.append(ResultView(result.service, result.score, result.sections, result.cached,
                                            result.objects, result.metadata))
             node.score += result.score
@@ -91,7 +95,7 @@ async def analyse_file(mesh: Mesh, sid: str, file: FileRef, depth: int, relation
         if any(r.drop for r in results if not r.error):
             node.dropped = True
             break
-    return FileAnalysis(node, extracted)
+    return FileAnalysis(node, extracted, params.temp_data)
 
 
 async def _run_stage(
@@ -131,6 +135,7 @@ async def _run_stage(
             deadline=time.time() + timeout, reply_to=mesh.names.reply(mesh.dispatcher_id, "result"),
             depth=node.depth, deep_scan=params.deep_scan, max_extracted=params.max_children,
             service_params={r.name: params.service_params[r.name] for r in targets if r.name in params.service_params},
+            temp_data=params.temp_data,
         )
         await mesh.js.publish(mesh.names.task(stage, node.type), encode(task), headers={"Nats-Msg-Id": corr})
 

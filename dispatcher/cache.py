@@ -22,7 +22,7 @@ log = logging.getLogger("sluice.dispatcher")
 def cache_key(sha256: str, record: ServiceRecord, params: SubmissionParams) -> str:
     salt = orjson.dumps(
         [record.version, record.tool_version, record.config_hash, params.deep_scan,
-         params.service_params.get(record.name, {})],
+         params.service_params.get(record.name, {}), params.temp_data if record.uses_temp_data else None],
         option=orjson.OPT_SORT_KEYS, default=str,
     )
     return f"{sha256}.{record.name}.{hashlib.sha256(salt).hexdigest()[:20]}"

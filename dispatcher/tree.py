@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 
 import anyio
+import msgspec
 
 from bus.codec import encode
 from dispatcher.analysis import FileAnalysis, Mesh, analyse_file
@@ -78,7 +79,7 @@ class Tree:
             for report in reports:
                 if self.pending.pop(report.node.sha256, None) is not None:
                     self.nodes[report.parent_sha256].children.append(report.node)
-                    await self._attach(FileAnalysis(report.node, report.extracted))
+                    await self._attach(FileAnalysis(report.node, report.extracted, report.temp_data))
 
     async def _attach(self, analysis: FileAnalysis) -> None:
         """Record a finished node and send its children for analysis, within the tree's bounds."""
@@ -99,7 +100,7 @@ class Tree:
             else:
                 accepted += 1
                 self.seen.add(child.file.sha256)
-                await self._send_child(node, child)
+                await self._send_child(node, child, analysis.temp_data)
         limits = {ErrorType.MAX_DEPTH: f"depth limit {params.max_depth}", ErrorType.MAX_FILES: f"{params.max_files} files per tree",
                   ErrorType.MAX_CHILDREN: f"{params.max_children} children per file"}
         for kind, labels in refused.items():
@@ -112,10 +113,13 @@ class Tree:
         return FileNode(file.sha256, file.name or file.sha256, original.type if original else "", file.size, depth,
                         relation=relation, duplicate=True)
 
-    async def _send_child(self, parent: FileNode, child: ExtractedFile) -> None:
+    async def _send_child(self, parent: FileNode, child: ExtractedFile, temp_data: dict[str, object]) -> None:
+        params = self.sub.params
+        if temp_data != params.temp_data:
+            params = msgspec.structs.replace(params, temp_data=temp_data)
         sub = ChildSubmission(
             sid=self.sub.sid, attempt=self.attempt, file=child.file, parent_sha256=parent.sha256,
-            depth=parent.depth + 1, relation=child.relation, params=self.sub.params,
+            depth=parent.depth + 1, relation=child.relation, params=params,
             reply_to=self.mesh.names.reply(self.mesh.dispatcher_id, "node"),
         )
         self.pending[child.file.sha256] = sub
@@ -126,5 +130,5 @@ class Tree:
 async def analyse_child(mesh: Mesh, child: ChildSubmission) -> NodeReport:
     """A child's own analysis (on whichever dispatcher took it); its children are the owner's call."""
     analysis = await analyse_file(mesh, child.sid, child.file, child.depth, child.relation, child.params)
-    return NodeReport(child.sid, child.attempt, child.parent_sha256, analysis.node, analysis.extracted)
+    return NodeReport(child.sid, child.attempt, child.parent_sha256, analysis.node, analysis.extracted, analysis.temp_data)
 

@@ -57,6 +57,9 @@ class SubmissionParams(msgspec.Struct, omit_defaults=True):
     exclude: list[str] = []
     priority: int = 1000
     service_params: dict[str, dict[str, object]] = {}
+    # Assemblyline's temporary submission data: what the submitter starts with (e.g. passwords),
+    # plus what services add on the way; each file's tasks see what its ancestors' services added.
+    temp_data: dict[str, object] = {}
 
 
 class Submission(msgspec.Struct, omit_defaults=True):
@@ -184,6 +187,7 @@ class ServiceResult(msgspec.Struct, omit_defaults=True):
     extracted: list[ExtractedFile] = []
     objects: list[StoredObject] = []
     metadata: dict[str, str | int | float | bool] = {}
+    temp_data: dict[str, object] = {}  # keys the service set or changed in temp_submission_data
     error: ServiceError | None = None
     elapsed: float = 0.0
     cached: bool = False
@@ -232,6 +236,7 @@ class NodeReport(msgspec.Struct, omit_defaults=True):
     parent_sha256: str
     node: FileNode
     extracted: list[ExtractedFile] = []
+    temp_data: dict[str, object] = {}  # the child's temp data after its services, for its own children
 
 
 class Summary(msgspec.Struct, omit_defaults=True):
@@ -265,6 +270,7 @@ class ServiceRecord(msgspec.Struct, omit_defaults=True):
     config_hash: str = ""
     disable_cache: bool = False
     enabled: bool = True  # False: runs only for submissions that select it by name
+    uses_temp_data: bool = False  # its results depend on temp data, so the cache key includes it
     heartbeat: float = 0.0
     instances: int = 1
 

@@ -1,7 +1,8 @@
-"""The Extract service on real archives built in memory: formats, limits, hostile names, damage.
+"""The Extract service on real archives built in memory: formats, limits, hostile names, damage,
+passwords.
 
 No NATS: `run_service_once` runs the service the way the runner does. Bombs are built by
-streaming zeros through zipfile/gzip, so they stay small on disk and in memory.
+streaming zeros through zipfile/gzip/py7zr, so they stay small on disk and in memory.
 """
 
 from __future__ import annotations
@@ -11,12 +12,21 @@ import gzip
 import io
 import lzma
 import random
+import shutil
+import struct
+import subprocess
 import tarfile
 import time
+import tracemalloc
 import zipfile
+import zlib
+from pathlib import Path
 
+import py7zr
 import pytest
+import pyzipper
 
+from services.extract.passwords import Keyring
 from services.sdk.harness import run_service_once
 from services.sdk.loader import load_service
 
@@ -282,3 +292,303 @@ def test_truncated_plain_gz_is_corrupt():
     assert_clean(run)
     assert run.extracted == []
     assert run.section("Corrupt archive")
+
+
+# -- 7z -------------------------------------------------------------------------------------------
+MiB = 1024 * 1024
+
+
+def make_7z(members: dict[str, bytes], **options) -> bytes:
+    """A 7z (solid, LZMA2) of `members`; options go to SevenZipFile (password=, header_encryption=).
+
+    `_writestr` skips py7zr's own refusal of hostile names, which a test of them needs.
+    """
+    buf = io.BytesIO()
+    with py7zr.SevenZipFile(buf, "w", **options) as sz:
+        for name, data in members.items():
+            sz._writestr(data, name)
+    return buf.getvalue()
+
+
+class Zeros(io.BufferedIOBase):
+    """`size` zero bytes read on demand, so py7zr can compress a bomb without holding it."""
+
+    def __init__(self, size: int) -> None:
+        self._size, self._pos = size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._pos = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence] + offset
+        return self._pos
+
+    def read(self, n: int | None = -1) -> bytes:
+        n = self._size - self._pos if n is None or n < 0 else min(n, self._size - self._pos)
+        self._pos += n
+        return bytes(n)
+
+
+def test_7z_with_two_files_is_extracted_listed_and_dropped():
+    run = extract(make_7z({"a.txt": b"alpha", "docs/b.txt": b"bravo"}), "archive/7zip", "two.7z")
+    assert_clean(run)
+    assert extracted(run) == {"a.txt": b"alpha", "b.txt": b"bravo"}
+    listing = run.section("Extracted 2 files")
+    assert listing.heuristic.heur_id == 1 and "docs/b.txt" in listing.body
+    assert run.result.drop is True
+    assert run.heuristics == {1}
+
+
+def test_7z_is_recognised_by_magic_whatever_the_type_says():
+    run = extract(make_7z({"a.txt": b"alpha"}), "archive/unknown-kind")
+    assert extracted(run) == {"a.txt": b"alpha"}
+
+
+def test_7z_traversal_names_are_refused_and_nothing_is_written(tmp_path, monkeypatch):
+    workdir = tmp_path / "a" / "b"
+    workdir.mkdir(parents=True)
+    monkeypatch.chdir(workdir)
+    run = extract(make_7z({"../evil.txt": b"evil", "ok.txt": b"ok"}), "archive/7zip", "evil.7z")
+    assert_clean(run)
+    assert extracted(run) == {"ok.txt": b"ok"}
+    section = run.section("Path traversal")
+    assert section.heuristic.heur_id == 3 and section.heuristic.score == 500
+    assert "'../evil.txt'" in section.body and "not extracted" in section.body
+    assert "ok.txt" not in section.body
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []  # nothing written anywhere
+
+
+def test_7z_bomb_is_stopped_without_expanding_in_memory():
+    buf = io.BytesIO()
+    with py7zr.SevenZipFile(buf, "w", filters=[{"id": py7zr.FILTER_LZMA2, "preset": 0}]) as sz:
+        sz.writef(Zeros(64 * MiB), "zeros.bin")
+        sz.writestr(b"fine", "fine.txt")
+    bomb = buf.getvalue()
+    assert len(bomb) < 64 * 1024
+    started = time.monotonic()
+    tracemalloc.start()
+    try:
+        run = extract(bomb, "archive/7zip", "bomb.7z")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.monotonic() - started < 10
+    # About 16 MiB is the LZMA dictionary py7zr's header decoder reserves, whatever the archive;
+    # left to itself py7zr would hand over the 64 MiB member as one chunk (a peak near 130 MiB).
+    assert peak < 32 * MiB
+    assert_clean(run)
+    assert run.extracted == []  # the solid stream is abandoned at the bomb
+    section = run.section("Compression bomb")
+    assert section.heuristic.heur_id == 2 and "zeros.bin" in section.body
+
+
+def test_7z_member_size_limit_skips_that_member_only():
+    data = make_7z({"big.bin": noise(5000), "small.txt": b"small"})
+    run = extract(data, "archive/7zip", max_member_bytes=1000)
+    assert_clean(run)
+    assert extracted(run) == {"small.txt": b"small"}  # decompressed through big.bin, still kept
+    section = run.section("Size limit reached")
+    assert section.heuristic.heur_id == 8 and "big.bin" in section.body
+
+
+def test_7z_total_size_limit_stops_the_archive():
+    data = make_7z({"first.bin": noise(800, 1), "second.bin": noise(800, 2), "third.txt": b"t"})
+    run = extract(data, "archive/7zip", max_total_bytes=1000)
+    assert set(extracted(run)) == {"first.bin"}
+    assert "total limit" in run.section("Size limit reached").body
+
+
+def test_7z_entry_limit():
+    run = extract(make_7z({f"f{i}.txt": b"x%d" % i for i in range(5)}), "archive/7zip", max_entries=3)
+    assert set(extracted(run)) == {"f0.txt", "f1.txt", "f2.txt"}
+    assert run.section("Too many entries").heuristic.heur_id == 4
+
+
+@pytest.mark.parametrize("header_encryption", [False, True])
+def test_encrypted_7z_opens_with_a_listed_password(header_encryption):
+    members = {"dropper.exe": b"MZ" + noise(3000), "readme.txt": b"run me"}
+    data = make_7z(members, password="infected", header_encryption=header_encryption)
+    run = extract(data, "archive/7zip", "sample.7z")
+    assert_clean(run)
+    assert extracted(run) == members
+    section = run.section("Password protected archive")
+    assert section.heuristic.heur_id == 5 and "'infected'" in section.body
+    assert run.tags("info.password") == {"infected"}
+    assert run.heuristics == {1, 5}
+
+
+@pytest.mark.parametrize("header_encryption", [False, True])
+def test_7z_with_an_unknown_password_stays_shut(header_encryption):
+    data = make_7z({"secret.doc": noise(2000)}, password="nobody-knows-it", header_encryption=header_encryption)
+    run = extract(data, "archive/7zip", "locked.7z")
+    assert_clean(run)
+    assert run.extracted == [] and run.result.drop is False
+    section = run.section("Password-protected members not extracted")
+    assert section.heuristic.heur_id == 5 and "passwords tried" in section.body
+    assert ("secret.doc" in section.body) is not header_encryption  # encrypted headers hide names
+    assert run.tags("info.password") == set()
+
+
+def with_key_cycles(data: bytes, cycles: int) -> bytes:
+    """`data` with its 7zAES coder asking for 2**cycles key rounds, CRCs fixed so py7zr reads it.
+
+    The coder sits in the plain (not LZMA-encoded) next header: flags, method id 06F10701, the
+    properties' size, then the properties, whose first byte holds the cycles in its low 6 bits.
+    """
+    buf = bytearray(data)
+    offset, size = struct.unpack_from("<QQ", buf, 12)  # start header: next header offset and size
+    header = buf[32 + offset : 32 + offset + size]
+    at = header.index(b"\x06\xf1\x07\x01") + 5
+    header[at] = header[at] & 0xC0 | cycles
+    buf[32 + offset : 32 + offset + size] = header
+    struct.pack_into("<I", buf, 28, zlib.crc32(header))
+    struct.pack_into("<I", buf, 8, zlib.crc32(buf[12:32]))
+    return bytes(buf)
+
+
+@pytest.mark.parametrize("header_encryption", [False, True])
+def test_7z_asking_for_a_huge_key_derivation_is_not_tried(header_encryption):
+    buf = io.BytesIO()
+    with py7zr.SevenZipFile(buf, "w", password="infected", header_encryption=header_encryption) as sz:
+        if not header_encryption:
+            sz.set_encoded_header_mode(False)  # keep the coder readable in the header
+        sz.writestr(b"secret" * 100, "a.txt")
+    assert extracted(extract(with_key_cycles(buf.getvalue(), 19), "archive/7zip")) == {"a.txt": b"secret" * 100}
+    started = time.monotonic()
+    run = extract(with_key_cycles(buf.getvalue(), 62), "archive/7zip")  # 2**62 rounds: never ends
+    assert time.monotonic() - started < 5
+    assert_clean(run)
+    assert run.extracted == []
+    section = run.section("Password-protected members not extracted")
+    assert section.heuristic.heur_id == 5 and "2^62" in section.body
+
+
+def test_truncated_7z_is_corrupt_not_a_crash():
+    data = make_7z({"a.txt": noise(4000), "b.txt": noise(4000, 1)})
+    run = extract(data[: len(data) // 2], "archive/7zip", "cut.7z")
+    assert_clean(run)
+    assert run.extracted == []
+    section = run.section("Corrupt archive")
+    assert section.heuristic.heur_id == 6 and "Bad7zFile" in section.body
+
+
+def test_damaged_7z_keeps_the_members_before_the_damage():
+    data = bytearray(make_7z({"first.bin": noise(4000), "second.bin": noise(200_000, 1)}))
+    data[32 + 150_000] ^= 0xFF  # inside second.bin's part of the solid stream (after the 32-byte start header)
+    run = extract(bytes(data), "archive/7zip", "damaged.7z")
+    assert_clean(run)
+    assert extracted(run) == {"first.bin": noise(4000)}
+    assert run.section("Corrupt archive").heuristic.heur_id == 6
+
+
+# -- password-protected zip -------------------------------------------------------------------------
+def make_aes_zip(members: dict[str, bytes], password: bytes) -> bytes:
+    buf = io.BytesIO()
+    with pyzipper.AESZipFile(buf, "w", compression=pyzipper.ZIP_DEFLATED, encryption=pyzipper.WZ_AES) as zf:
+        zf.setpassword(password)
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def make_zipcrypto_zip(members: dict[str, bytes], password: str, tmp_path: Path) -> bytes:
+    """Info-ZIP's `zip -P`: the classic ZipCrypto encryption (no Python library writes it)."""
+    for name, data in members.items():
+        (tmp_path / name).write_bytes(data)
+    subprocess.run(["zip", "-q", "-P", password, "locked.zip", *members], cwd=tmp_path, check=True)
+    return (tmp_path / "locked.zip").read_bytes()
+
+
+def test_aes_zip_opens_with_infected():
+    members = {"payload.exe": b"MZ" + noise(5000), "note.txt": b"open me"}
+    run = extract(make_aes_zip(members, b"infected"), "archive/zip", "sample.zip")
+    assert_clean(run)
+    assert extracted(run) == members
+    assert run.tags("info.password") == {"infected"}
+    section = run.section("Password protected archive")
+    assert section.heuristic.heur_id == 5 and section.heuristic.score == 100
+    assert run.result.drop is True
+
+
+def test_zip_password_from_the_submission_parameter():
+    data = make_aes_zip({"a.txt": b"alpha" * 100}, b"hunter2")
+    run = run_service_once("extract", data, file_type="archive/zip", service_params={"password": "hunter2"})
+    assert_clean(run)
+    assert extracted(run) == {"a.txt": b"alpha" * 100}
+    assert run.tags("info.password") == {"hunter2"}
+
+
+@pytest.mark.skipif(shutil.which("zip") is None, reason="needs Info-ZIP's zip to write ZipCrypto")
+@pytest.mark.parametrize(
+    "temp_data",
+    [{"passwords": ["s3cret"]}, {"password": "s3cret"}, {"passwords": [7, None, "", "s3cret"]}],
+)
+def test_zipcrypto_zip_with_a_password_from_temp_data(tmp_path, temp_data):
+    members = {"a.txt": b"alpha" * 100, "b.bin": noise(3000)}
+    data = make_zipcrypto_zip(members, "s3cret", tmp_path)
+    assert extracted(extract(data, "archive/zip")) == {}  # not in the configured list
+    run = run_service_once("extract", data, file_type="archive/zip", temp_data=temp_data)
+    assert_clean(run)
+    assert extracted(run) == members
+    assert run.tags("info.password") == {"s3cret"}
+
+
+def test_zip_with_an_unknown_password_stays_shut():
+    data = make_aes_zip({"secret.doc": noise(2000), "other.doc": b"other"}, b"nobody-knows-it")
+    run = extract(data, "archive/zip", "locked.zip")
+    assert_clean(run)
+    assert run.extracted == [] and run.result.drop is False
+    section = run.section("Password-protected members not extracted")
+    assert section.heuristic.heur_id == 5
+    assert "secret.doc" in section.body and "other.doc" in section.body
+    assert "none of the 9 passwords tried worked" in section.body
+    assert run.tags("info.password") == set()
+
+
+def test_no_password_to_try_is_said():
+    data = make_aes_zip({"secret.doc": b"x"}, b"infected")
+    run = extract(data, "archive/zip", passwords=[])
+    assert extracted(run) == {}
+    assert "no password to try" in run.section("Password-protected").body
+
+
+def test_encrypted_zip_bomb_is_still_capped():
+    buf = io.BytesIO()
+    with pyzipper.AESZipFile(buf, "w", compression=pyzipper.ZIP_DEFLATED, encryption=pyzipper.WZ_AES) as zf:
+        zf.setpassword(b"infected")
+        with zf.open("zeros.bin", "w", force_zip64=True) as member:
+            for _ in range(50):
+                member.write(bytes(MiB))
+    run = extract(buf.getvalue(), "archive/zip", "bomb.zip")
+    assert_clean(run)
+    assert run.extracted == []
+    assert run.section("Compression bomb").heuristic.heur_id == 2
+    assert run.tags("info.password") == {"infected"}
+
+
+def test_many_members_with_an_unknown_password_make_one_bounded_section():
+    data = make_aes_zip({f"doc{i}.txt": b"x%d" % i for i in range(120)}, b"nobody-knows-it")
+    run = extract(data, "archive/zip", "many.zip")
+    assert_clean(run)
+    assert run.extracted == []
+    body = run.section("Password-protected members not extracted").body
+    assert "doc0.txt" in body and "… and 70 more" in body
+
+
+def test_keyring_tries_what_worked_first_and_stops_guessing_after_a_full_miss():
+    keyring = Keyring(["a", "b", "c"])
+    assert keyring.first(lambda p: p.upper() if p == "b" else None) == ("b", "B")
+    tried: list[str] = []
+    keyring.first(lambda p: tried.append(p))  # append returns None: nothing fits
+    assert tried == ["b", "a", "c"]
+    tried.clear()
+    assert keyring.first(lambda p: tried.append(p)) is None
+    assert tried == ["b"]  # only what worked before: the others already missed on a member
+    assert keyring.worked == ["b"]
+    assert Keyring([]).refusal() == "no password to try"

@@ -2,7 +2,9 @@
 
 The service applies a single set of safety rules to every format, so the readers here only
 describe members (name, kind, compressed size) and hand out a way to read their bytes; they
-never write anything to disk and never follow links.
+never write anything to disk and never follow links. Zip goes through pyzipper, the stdlib
+zipfile with AES added, so encrypted members open like the others once a password fits.
+(7z pushes bytes instead of handing out streams: see sevenzip.py.)
 """
 
 from __future__ import annotations
@@ -15,11 +17,15 @@ import lzma
 import stat
 import struct
 import tarfile
-import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO
+
+import py7zr.exceptions
+import pyzipper
+
+from services.extract.passwords import Keyring
 
 
 class Kind(enum.Enum):
@@ -36,14 +42,15 @@ class Member:
     kind: Kind
     open: Callable[[], IO[bytes]] | None = None
     packed_size: int | None = None  # this member's own compressed bytes, when the format has them
-    detail: str = ""  # link target or device type
+    detail: str = ""  # link target, device type, or why an encrypted member stayed shut
     independent: bool = True  # False: members share one stream, a read error ends the archive
 
 
 # Errors that mean "this archive (or member) is damaged", as opposed to a bug in this service.
 CORRUPT_ERRORS = (
-    zipfile.BadZipFile,
-    zipfile.LargeZipFile,
+    pyzipper.BadZipFile,
+    pyzipper.LargeZipFile,
+    py7zr.exceptions.ArchiveError,  # Bad7zFile, CrcError, DecompressionError, unsupported method
     tarfile.TarError,
     EOFError,
     OSError,
@@ -66,8 +73,9 @@ _MAGIC = [
     (b"\x1f\x8b", "gzip"),
     (b"BZh", "bzip2"),
     (b"\xfd7zXZ\x00", "xz"),
+    (b"7z\xbc\xaf\x27\x1c", "7zip"),
 ]
-SUPPORTED = ("zip", "tar", *_COMPRESSED)
+SUPPORTED = ("zip", "tar", "7zip", *_COMPRESSED)
 SUFFIXES = {"gzip": (".gz", ".gzip", ".z"), "bzip2": (".bz2", ".bzip2", ".bz"), "xz": (".xz",)}
 
 
@@ -82,10 +90,10 @@ def detect(data: bytes, file_type: str) -> str | None:
     return fmt if file_type.startswith("archive/") and fmt in SUPPORTED else None
 
 
-def members(data: bytes, fmt: str, archive_name: str) -> tuple[Iterator[Member], int | None]:
+def members(data: bytes, fmt: str, archive_name: str, keyring: Keyring) -> tuple[Iterator[Member], int | None]:
     """The members of `data`, and the compressed size of the stream they share (None for zip/tar)."""
     if fmt == "zip":
-        return _zip_members(data), None
+        return _zip_members(data, keyring), None
     if fmt == "tar":
         return _tar_members(_open_tar(data)), None
     tar = _open_tar(data, quiet=True)
@@ -94,18 +102,43 @@ def members(data: bytes, fmt: str, archive_name: str) -> tuple[Iterator[Member],
     return _single_stream(data, fmt, archive_name), len(data)
 
 
-def _zip_members(data: bytes) -> Iterator[Member]:
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+def _zip_members(data: bytes, keyring: Keyring) -> Iterator[Member]:
+    with pyzipper.AESZipFile(io.BytesIO(data)) as zf:
         for info in zf.infolist():
             mode = info.external_attr >> 16
-            if info.is_dir():
+            if info.filename.endswith("/"):  # not is_dir(): that fails on an empty name
                 yield Member(info.filename, Kind.DIR)
             elif info.flag_bits & 0x1:
-                yield Member(info.filename, Kind.ENCRYPTED)
+                yield _encrypted_zip_member(zf, info, keyring)
             elif stat.S_ISLNK(mode):
                 yield Member(info.filename, Kind.LINK, detail="symlink")
             else:
                 yield Member(info.filename, Kind.FILE, lambda info=info: zf.open(info), info.compress_size)
+
+
+def _encrypted_zip_member(zf: pyzipper.AESZipFile, info: pyzipper.ZipInfo, keyring: Keyring) -> Member:
+    """A readable member if a password fits (ZipCrypto or AES), else an ENCRYPTED one."""
+    found = keyring.first(lambda password: _zip_unlock(zf, info, password.encode()))
+    if found is None:
+        return Member(info.filename, Kind.ENCRYPTED, detail=keyring.refusal())
+    pwd = found[1]
+    return Member(info.filename, Kind.FILE, lambda: zf.open(info, pwd=pwd), info.compress_size)
+
+
+def _zip_unlock(zf: pyzipper.AESZipFile, info: pyzipper.ZipInfo, pwd: bytes) -> bytes | None:
+    """`pwd` if it opens the member, else None.
+
+    Opening checks one byte of the encryption header for ZipCrypto (two for AES), so a wrong
+    password passes 1 time in 256; reading one byte more makes the decompressor (or, for a
+    small member, the CRC) reject almost all of those. That read is bounded: one input block.
+    """
+    try:
+        with zf.open(info, pwd=pwd) as fh:
+            fh.read(1)
+    # RuntimeError: pyzipper's "Bad password for file"; KeyError: an AES strength it does not know.
+    except (RuntimeError, KeyError, *CORRUPT_ERRORS):
+        return None
+    return pwd
 
 
 def _open_tar(data: bytes, quiet: bool = False) -> tarfile.TarFile | None:

@@ -70,24 +70,29 @@ class Budget:
             if not chunk:
                 return b"".join(chunks)
             size += len(chunk)
-            self.used += len(chunk)
-            self._check_ratio(size, packed)
-            if self.used > caps.total_bytes:
-                message = f"archive expands past the {caps.total_bytes:,}-byte total limit"
-                raise LimitHit("size", message, stop=True)
-            if size > caps.member_bytes:
-                raise LimitHit("size", f"member expands past the {caps.member_bytes:,}-byte member limit")
+            self.charge(len(chunk), size, packed)
             chunks.append(chunk)
 
-    def _check_ratio(self, size: int, packed: int | None) -> None:
+    def charge(self, added: int, size: int | None = None, packed: int | None = None) -> None:
+        """Count `added` more decompressed bytes; LimitHit once a limit is passed.
+
+        `size` is the member's length so far and `packed` its compressed size. Formats that push
+        bytes (py7zr) call this per chunk; they pass size=None for the rest of a member already
+        given up, which a solid stream must still decompress through: that work counts too.
+        """
         caps = self.caps
-        if packed and size > caps.ratio_min_bytes and size > packed * caps.ratio:
+        self.used += added
+        if size is not None and packed and size > caps.ratio_min_bytes and size > packed * caps.ratio:
             raise LimitHit("ratio", f"member expands past {caps.ratio:g}x its {packed:,} compressed bytes")
         shared = self.stream_packed
         if shared and self.used > caps.ratio_min_bytes and self.used > shared * caps.ratio:
             raise LimitHit(
                 "ratio", f"compressed stream expands past {caps.ratio:g}x its {shared:,} bytes", stop=True
             )
+        if self.used > caps.total_bytes:
+            raise LimitHit("size", f"archive expands past the {caps.total_bytes:,}-byte total limit", stop=True)
+        if size is not None and size > caps.member_bytes:
+            raise LimitHit("size", f"member expands past the {caps.member_bytes:,}-byte member limit")
 
 
 _SEPARATORS = re.compile(r"[\\/]")

@@ -131,6 +131,7 @@ async def execute_task(
         score=score,
         drop=request.dropped and error is None,
         metadata=request.metadata if error is None else {},
+        temp_data=request.temp_data_changes() if error is None else {},
         error=error,
         elapsed=time.monotonic() - started,
     )

@@ -103,6 +103,7 @@ class Manifest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     enabled: bool = True
     concurrency: int = 1  # tasks at once per instance; 1 as Assemblyline, so ported services need no locks
     disable_cache: bool = False
+    uses_temp_submission_data: bool = False  # reads temp data: the result cache keys on it too
     heuristics: list[HeuristicSpec] = []
     config: dict[str, Any] = {}
     submission_params: list[SubmissionParam] = []
@@ -118,7 +119,6 @@ class Manifest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     licence_count: int = 0
     uses_tags: bool = False
     uses_metadata: bool = False
-    uses_temp_submission_data: bool = False
     uses_tag_scores: bool = False
     max_queue_length: int = 0
     min_instances: int = 0

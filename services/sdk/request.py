@@ -139,6 +139,12 @@ class Request:
         if self._work_dir is not None:
             shutil.rmtree(self._work_dir, ignore_errors=True)
 
+    def temp_data_changes(self) -> dict[str, Any]:
+        """Keys of `temp_submission_data` this service set or changed (they go on to later
+        stages and to this file's children)."""
+        before = self.task.temp_data
+        return {k: v for k, v in self.temp_submission_data.items() if k not in before or before[k] != v}
+
     def get_param(self, name: str) -> Any:
         """A submission parameter for this service, falling back to the manifest's default."""
         given = self.task.service_params.get(self._manifest.name, {})

@@ -83,7 +83,8 @@ class ServiceRunner:
             name=self.m.name, version=self.m.version, stage=self.m.stage, accepts=self.m.accepts,
             rejects=self.m.rejects, timeout=self.m.timeout, consumer=self.names.service_consumer(self.m.name),
             tool_version=self.service.get_tool_version(), config_hash=self.m.config_hash,
-            disable_cache=self.m.disable_cache, enabled=self.m.enabled, heartbeat=time.time(),
+            disable_cache=self.m.disable_cache, enabled=self.m.enabled,
+            uses_temp_data=self.m.uses_temp_submission_data, heartbeat=time.time(),
         )
 
     async def run(self, stop: anyio.Event) -> None:
