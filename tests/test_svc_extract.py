@@ -11,7 +11,6 @@ import bz2
 import gzip
 import io
 import lzma
-import random
 import shutil
 import struct
 import subprocess
@@ -26,35 +25,10 @@ import py7zr
 import pytest
 import pyzipper
 
+from archives import Zeros, make_7z, make_aes_zip, make_tar, make_zip, noise
 from services.extract.passwords import Keyring
 from services.sdk.harness import run_service_once
 from services.sdk.loader import load_service
-
-
-def make_zip(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
-def make_tar(entries: list[tarfile.TarInfo | tuple[str, bytes]], mode: str = "w:gz") -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode=mode) as tf:
-        for entry in entries:
-            if isinstance(entry, tarfile.TarInfo):
-                tf.addfile(entry)
-            else:
-                info = tarfile.TarInfo(entry[0])
-                info.size = len(entry[1])
-                tf.addfile(info, io.BytesIO(entry[1]))
-    return buf.getvalue()
-
-
-def noise(size: int, seed: int = 0) -> bytes:
-    """Incompressible bytes: no ratio heuristic can fire on them."""
-    return random.Random(seed).randbytes(size)
 
 
 def extract(data: bytes, file_type: str, name: str = "sample", **config):
@@ -236,9 +210,10 @@ def test_member_size_limit_skips_that_member_only():
     assert section.heuristic.heur_id == 8 and "big.bin" in section.body
 
 
-def test_total_size_limit_stops_the_archive():
-    data = make_zip({"first.bin": noise(800, 1), "second.bin": noise(800, 2), "third.txt": b"t"})
-    run = extract(data, "archive/zip", max_total_bytes=1000)
+@pytest.mark.parametrize("build, file_type", [(make_zip, "archive/zip"), (make_7z, "archive/7zip")])
+def test_total_size_limit_stops_the_archive(build, file_type):
+    data = build({"first.bin": noise(800, 1), "second.bin": noise(800, 2), "third.txt": b"t"})
+    run = extract(data, file_type, max_total_bytes=1000)
     assert set(extracted(run)) == {"first.bin"}
     assert "total limit" in run.section("Size limit reached").body
 
@@ -298,41 +273,7 @@ def test_truncated_plain_gz_is_corrupt():
 MiB = 1024 * 1024
 
 
-def make_7z(members: dict[str, bytes], **options) -> bytes:
-    """A 7z (solid, LZMA2) of `members`; options go to SevenZipFile (password=, header_encryption=).
 
-    `_writestr` skips py7zr's own refusal of hostile names, which a test of them needs.
-    """
-    buf = io.BytesIO()
-    with py7zr.SevenZipFile(buf, "w", **options) as sz:
-        for name, data in members.items():
-            sz._writestr(data, name)
-    return buf.getvalue()
-
-
-class Zeros(io.BufferedIOBase):
-    """`size` zero bytes read on demand, so py7zr can compress a bomb without holding it."""
-
-    def __init__(self, size: int) -> None:
-        self._size, self._pos = size, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        self._pos = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence] + offset
-        return self._pos
-
-    def read(self, n: int | None = -1) -> bytes:
-        n = self._size - self._pos if n is None or n < 0 else min(n, self._size - self._pos)
-        self._pos += n
-        return bytes(n)
 
 
 def test_7z_with_two_files_is_extracted_listed_and_dropped():
@@ -395,13 +336,6 @@ def test_7z_member_size_limit_skips_that_member_only():
     assert extracted(run) == {"small.txt": b"small"}  # decompressed through big.bin, still kept
     section = run.section("Size limit reached")
     assert section.heuristic.heur_id == 8 and "big.bin" in section.body
-
-
-def test_7z_total_size_limit_stops_the_archive():
-    data = make_7z({"first.bin": noise(800, 1), "second.bin": noise(800, 2), "third.txt": b"t"})
-    run = extract(data, "archive/7zip", max_total_bytes=1000)
-    assert set(extracted(run)) == {"first.bin"}
-    assert "total limit" in run.section("Size limit reached").body
 
 
 def test_7z_entry_limit():
@@ -488,13 +422,7 @@ def test_damaged_7z_keeps_the_members_before_the_damage():
 
 
 # -- password-protected zip -------------------------------------------------------------------------
-def make_aes_zip(members: dict[str, bytes], password: bytes) -> bytes:
-    buf = io.BytesIO()
-    with pyzipper.AESZipFile(buf, "w", compression=pyzipper.ZIP_DEFLATED, encryption=pyzipper.WZ_AES) as zf:
-        zf.setpassword(password)
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
+
 
 
 def make_zipcrypto_zip(members: dict[str, bytes], password: str, tmp_path: Path) -> bytes:
