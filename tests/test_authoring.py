@@ -378,3 +378,11 @@ async def test_disabled_service_runs_only_when_selected(sluice_mesh, tmp_path):
         chosen = await mesh.scan("b.txt", b"other text\n", SubmissionParams(services=["Sample"]))
     assert [v.service for v in plain.files[0].results] == ["iocs"]
     assert [v.service for v in chosen.files[0].results] == ["Sample"]
+
+
+def test_mass_client_can_reach_the_whole_request(tmp_path):
+    code = MASS_SIZE.replace("            self.submit_report(", "            self.request.result = Result([ResultSection('sized', heuristic=1)])\n            self.submit_report(")
+    code = "from services.sdk import Result, ResultSection\n" + code
+    folder = write_service(tmp_path / "size", code, "name: size_analysis\nversion: '1.0'\nheuristics: [{heur_id: 1, name: Sized, score: 5}]\n")
+    run = run_service_once(folder, b"abc")
+    assert run.result.score == 5 and run.result.metadata == {"file size": 3}

@@ -53,6 +53,11 @@ class FileAnalysisClient(ServiceBase):
             _current.reset(token)
 
     @property
+    def request(self) -> Request:
+        """The task's whole `Request`, for what MASS has no word for (sections, scores, children)."""
+        return _request()
+
+    @property
     def sample_dict(self) -> dict[str, Any]:
         """The sample's meta-information, as MASS gives it."""
         r = _request()
