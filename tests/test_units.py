@@ -5,8 +5,10 @@ from __future__ import annotations
 import gzip
 import io
 import zipfile
+from pathlib import Path
 
 import pytest
+import yaml
 
 from bus.codec import BadMessage, decode, encode
 from bus.subjects import Names
@@ -15,6 +17,7 @@ from schemas.messages import FileRef, Submission
 from schemas.tags import tag_problem
 from schemas.taxonomy import matching_types, taxonomy
 from schemas.verdict import verdict_for
+from services.sdk.loader import builtin_services
 from services.sdk.manifest import ManifestError, load_manifest, parse_manifest
 
 
@@ -105,7 +108,7 @@ def test_codec_round_trip_and_rejects():
 
 
 def test_every_builtin_service_loads():
-    from services.sdk.loader import builtin_services, load_service
+    from services.sdk.loader import load_service
 
     names = builtin_services()
     assert {"extract", "iocs"} <= set(names)
@@ -126,3 +129,10 @@ def test_extraction_limit_is_said_in_the_result():
     run = run_service_once(service, b"parent", max_extracted=2)
     assert [e.name for e in run.extracted] == ["c0.txt", "c1.txt"]
     assert "more than 2" in run.section("Extraction limit reached").body
+
+
+def test_compose_runs_every_builtin_service():
+    compose = yaml.safe_load((Path(__file__).resolve().parent.parent / "compose.yaml").read_text())
+    commands = {name: svc.get("command") for name, svc in compose["services"].items()}
+    for name in builtin_services():
+        assert commands.get(name) == ["service", "run", name], f"compose.yaml has no container for {name}"
