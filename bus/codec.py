@@ -28,5 +28,7 @@ def _decoder(cls: type[T]) -> msgspec.msgpack.Decoder:
 def decode(data: bytes, cls: type[T]) -> T:
     try:
         return _decoder(cls).decode(data)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
+        # msgspec lets a string that is not UTF-8 through as UnicodeDecodeError (found by
+        # tests/test_properties.py): as bad as any other malformed message.
         raise BadMessage(f"not a valid {cls.__name__}: {exc}") from None

@@ -7,7 +7,7 @@ import pytest
 from nats.js.api import DeliverPolicy
 
 from bus.codec import decode, encode
-from schemas.messages import ChildSubmission, DeadLetter, FileRef, SubmissionParams, Task
+from schemas.messages import ChildSubmission, DeadLetter, FileRef, Submission, SubmissionParams, Task
 from sluice.client import Client
 from sluice.onebox import onebox
 from svcs import Echo, make
@@ -27,7 +27,7 @@ async def test_malformed_message_on_every_subject(nats_url, prefix):
 
         async def on_letter(msg) -> None:
             letters.append(decode(msg.data, DeadLetter))
-            if len(letters) == 7:
+            if len(letters) == 8:
                 arrived.set()
 
         sub = await js.subscribe(f"{prefix}.dlq.>", cb=on_letter, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
@@ -36,6 +36,8 @@ async def test_malformed_message_on_every_subject(nats_url, prefix):
         hostile_task = Task("corr", "sid", ref, "text/plain", "CORE", ["echo"], 9e12, reply_to="elsewhere.steal")
         await js.publish(names.submit_root, GARBAGE)
         await js.publish(names.submit_root, encode(hostile_task))  # valid msgpack, wrong shape
+        good = encode(Submission("0123456789abcdef", [ref], SubmissionParams()))
+        await js.publish(names.submit_root, good.replace(b"0123456789abcdef", b"\xff123456789abcdef"))  # a str not UTF-8
         await js.publish(names.submit_child, GARBAGE)
         await js.publish(names.submit_child, encode(hostile_child))
         await js.publish(names.task("CORE", "text/plain"), GARBAGE)
