@@ -87,7 +87,7 @@ class ServiceDirectory:
         missing = sorted(selected - self.services.keys())
         schedule: dict[Stage, list[ServiceRecord]] = {stage: [] for stage in STAGES}
         for record in self.services.values():
-            if (selected and record.name not in selected) or (not record.enabled and record.name not in selected):
+            if record.name not in selected and (selected or not record.enabled):
                 continue
             if record.name in params.exclude or not self._accepts(record, file_type):
                 continue

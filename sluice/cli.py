@@ -33,8 +33,8 @@ from schemas.limits import Limits
 from schemas.messages import SID, SubmissionParams, Summary
 from services.sdk.loader import builtin_services
 from services.sdk.manifest import ManifestError
-from sluice.client import Client, SubmitError
 from sluice import safelist_cli, service_cli
+from sluice.client import Client, SubmitError
 from sluice.console import ERR, OUT, CliError, cancel_on, connect_client, key_values, require_url, until_signal
 from sluice.onebox import onebox, run_dispatcher
 from sluice.render import clean, summary_line, summary_tree, to_json
@@ -42,7 +42,6 @@ from sluice.render import clean, summary_line, summary_tree, to_json
 log = logging.getLogger("sluice.cli")
 
 DEFAULT_DATA_DIR = Path(".sluice") / "data"
-
 
 
 # -- plumbing shared by the subcommands -----------------------------------------------------------

@@ -21,6 +21,7 @@ from bus.subjects import Names
 from dispatcher.dispatcher import Dispatcher
 from services.sdk.base import ServiceBase
 from services.sdk.loader import builtin_services, fresh_instance, load_service
+from services.sdk.manifest import UpdateConfig
 from services.sdk.runner import ServiceRunner
 from services.sdk.updater import Updater
 
@@ -66,15 +67,23 @@ class Box:
     dispatcher: Dispatcher | None = None
 
 
-async def run_updater(service: ServiceBase, url: str, names: Names, stop: anyio.Event) -> None:
-    """Keep `service`'s rules current (its manifest has update_config) until `stop`."""
+@asynccontextmanager
+async def connected_updater(service: ServiceBase, url: str, names: Names,
+                            config: UpdateConfig | None = None) -> AsyncIterator[Updater]:
+    """An `Updater` for `service` on its own connection, closed when the block exits."""
     nc = await connect(url, name=f"sluice-updater-{service.manifest.name}")
     try:
         js = nc.jetstream()
-        await Updater(service, js, names, await provision(js, names)).run(stop)
+        yield Updater(service, js, names, await provision(js, names), config)
     finally:
         with anyio.CancelScope(shield=True):
             await close(nc)
+
+
+async def run_updater(service: ServiceBase, url: str, names: Names, stop: anyio.Event) -> None:
+    """Keep `service`'s rules current (its manifest has update_config) until `stop`."""
+    async with connected_updater(service, url, names) as updater:
+        await updater.run(stop)
 
 
 @asynccontextmanager

@@ -11,17 +11,15 @@ import msgspec
 from rich.table import Table
 from rich.text import Text
 
-from bus.connect import close, connect
-from bus.provision import provision
 from bus.subjects import Names
 from dispatcher.identify import identify
 from schemas.messages import FileNode, FileRef, ResultView, StoredObject
 from services.sdk.harness import LocalRun, run_service_once_async
 from services.sdk.loader import builtin_services, load_service, service_folder
 from services.sdk.manifest import ManifestError, UpdateConfig, UpdateSource, load_manifest
-from services.sdk.updater import UpdateError, UpdateOutcome, Updater
+from services.sdk.updater import UpdateError, UpdateOutcome
 from sluice.console import OUT, CliError, key_values, require_url, until_signal
-from sluice.onebox import run_service
+from sluice.onebox import connected_updater, run_service
 from sluice.render import node_tree, to_json
 from sluice.scaffold import new_service
 
@@ -123,10 +121,7 @@ async def cmd_service_update(args: argparse.Namespace) -> int:
             OUT.print(f"{service.manifest.name}: rule set {outcome.version} {state} ({len(outcome.files)} files)")
 
     async def run(stop: anyio.Event) -> None:
-        nc = await connect(url, name=f"sluice-updater-{service.manifest.name}")
-        try:
-            js = nc.jetstream()
-            updater = Updater(service, js, names, await provision(js, names), config)
+        async with connected_updater(service, url, names, config) as updater:
             if args.once:
                 try:
                     report(await updater.update_once())
@@ -134,9 +129,6 @@ async def cmd_service_update(args: argparse.Namespace) -> int:
                     raise CliError(str(exc), code=1) from None
             else:
                 await updater.run(stop, on_update=report)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await close(nc)
 
     await until_signal(run)
     return 0

@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import textwrap
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import anyio
 import pytest
+import pytest_asyncio
+from nats.js import JetStreamContext
 
 from bus.blobs import BlobStore
 from bus.codec import encode
 from bus.connect import close, connect
-from bus.provision import provision
+from bus.provision import Stores, provision
 from bus.subjects import Names
 from schemas.messages import FileRef, RuleSet, RulesAnnouncement
 from services.sdk.base import rules_digest
@@ -85,6 +87,17 @@ def rule_server() -> Iterator[RuleServer]:
     thread.join(5)
 
 
+@pytest_asyncio.fixture(loop_scope="session")
+async def bus(nats_url: str, prefix: str) -> AsyncIterator[tuple[JetStreamContext, Names, Stores]]:
+    """A connection with this test's prefix provisioned."""
+    nc = await connect(nats_url)
+    try:
+        js, names = nc.jetstream(), Names(prefix)
+        yield js, names, await provision(js, names)
+    finally:
+        await close(nc)
+
+
 @pytest.fixture
 def ruled(tmp_path: Path, rule_server: RuleServer) -> Path:
     folder = tmp_path / "ruled"
@@ -104,78 +117,66 @@ def ruled(tmp_path: Path, rule_server: RuleServer) -> Path:
     return folder
 
 
-async def test_rules_flow_from_source_to_running_service(nats_url, prefix, ruled, rule_server):
-    names = Names(prefix)
-    nc = await connect(nats_url)
-    try:
-        js = nc.jetstream()
-        stores = await provision(js, names)
-        updater = Updater(load_service(ruled), js, names, stores)
-        first = await updater.update_once()
-        assert first.published and first.files == ["words.txt"]
-        assert first.version == rules_digest({"words.txt": b"alpha"})
-        again = await updater.update_once()
-        assert not again.published and again.version == first.version  # unchanged: nothing stored again
+async def test_rules_flow_from_source_to_running_service(nats_url, prefix, ruled, rule_server, bus):
+    js, names, stores = bus
+    updater = Updater(load_service(ruled), js, names, stores)
+    first = await updater.update_once()
+    assert first.published and first.files == ["words.txt"]
+    assert first.version == rules_digest({"words.txt": b"alpha"})
+    again = await updater.update_once()
+    assert not again.published and again.version == first.version  # unchanged: nothing stored again
 
-        async with onebox(nats_url, prefix, [ruled]) as box, await Client.connect(nats_url, prefix) as client:
-            sid = await client.submit_bytes([("a.txt", b"some text\n")])
-            summary = await client.wait(sid, timeout=30)
-            [view] = summary.files[0].results
-            assert view.sections[0].body == "alpha"
+    async with onebox(nats_url, prefix, [ruled]) as box, await Client.connect(nats_url, prefix) as client:
+        sid = await client.submit_bytes([("a.txt", b"some text\n")])
+        summary = await client.wait(sid, timeout=30)
+        [view] = summary.files[0].results
+        assert view.sections[0].body == "alpha"
 
-            rule_server.body = b"beta gamma"
-            second = await updater.update_once()
-            assert second.published and second.version != first.version
-            # The running instance picks the new set up on its next heartbeat and says so in the registry.
-            with anyio.fail_after(15):
-                while not box.dispatcher.directory.services["ruled"].tool_version.endswith(second.version):
-                    await box.dispatcher.directory.changed.wait()
-            sid = await client.submit_bytes([("a.txt", b"some text\n")])
-            summary = await client.wait(sid, timeout=30)
-            [view] = summary.files[0].results
-            assert view.sections[0].body == "beta gamma"
-            assert not view.cached  # a new tool version: the old rules' result is not reused
+        rule_server.body = b"beta gamma"
+        second = await updater.update_once()
+        assert second.published and second.version != first.version
+        # The running instance picks the new set up on its next heartbeat and says so in the registry.
+        with anyio.fail_after(15):
+            while not box.dispatcher.directory.services["ruled"].tool_version.endswith(second.version):
+                await box.dispatcher.directory.changed.wait()
+        sid = await client.submit_bytes([("a.txt", b"some text\n")])
+        summary = await client.wait(sid, timeout=30)
+        [view] = summary.files[0].results
+        assert view.sections[0].body == "beta gamma"
+        assert not view.cached  # a new tool version: the old rules' result is not reused
 
-            rule_server.body = b"BROKEN rules"
-            with pytest.raises(UpdateError, match="refused"):
-                await updater.update_once()
-            assert (await current_rules(stores, "ruled")).version == second.version
-    finally:
-        await close(nc)
+        rule_server.body = b"BROKEN rules"
+        with pytest.raises(UpdateError, match="refused"):
+            await updater.update_once()
+        assert (await current_rules(stores, "ruled")).version == second.version
 
 
-async def test_running_service_keeps_last_good_rules(nats_url, prefix, ruled, tmp_path):
+async def test_running_service_keeps_last_good_rules(ruled, tmp_path, bus):
     """A broken set that reaches the store anyway (published by hand) is refused by the service."""
-    names = Names(prefix)
-    nc = await connect(nats_url)
-    try:
-        js = nc.jetstream()
-        stores = await provision(js, names)
-        blobs = BlobStore(js, stores.rulesets, names.ruleset_store, inline_max=0)
+    js, names, stores = bus
+    blobs = BlobStore(js, stores.rulesets, names.ruleset_store, inline_max=0)
 
-        async def announce(files: dict[str, bytes]) -> str:
-            version = rules_digest(files)
-            ref = await blobs.put(encode(RuleSet("ruled", version, files)))
-            await stores.rules.put("ruled", encode(RulesAnnouncement(version, FileRef(ref.sha256, ref.size))))
-            return version
+    async def announce(files: dict[str, bytes]) -> str:
+        version = rules_digest(files)
+        ref = await blobs.put(encode(RuleSet("ruled", version, files)))
+        await stores.rules.put("ruled", encode(RulesAnnouncement(version, FileRef(ref.sha256, ref.size))))
+        return version
 
-        service = load_service(ruled)
-        follower = RulesFollower(service, js, names, stores, tmp_path)
-        good = await announce({"words.txt": b"one two"})
-        assert await follower.refresh()
-        assert service.words == ["one", "two"] and service.get_tool_version() == good
-        assert not await follower.refresh()  # same version: nothing to do
+    service = load_service(ruled)
+    follower = RulesFollower(service, js, names, stores, tmp_path)
+    good = await announce({"words.txt": b"one two"})
+    assert await follower.refresh()
+    assert service.words == ["one", "two"] and service.get_tool_version() == good
+    assert not await follower.refresh()  # same version: nothing to do
 
-        bad = await announce({"words.txt": b"BROKEN"})
-        assert not await follower.refresh()
-        assert bad in follower.refused
-        assert service.words == ["one", "two"] and service.rules_version == good
+    bad = await announce({"words.txt": b"BROKEN"})
+    assert not await follower.refresh()
+    assert bad in follower.refused
+    assert service.words == ["one", "two"] and service.rules_version == good
 
-        hostile = await announce({"../escape.txt": b"x"})
-        assert not await follower.refresh()
-        assert hostile in follower.refused and not (tmp_path.parent / "escape.txt").exists()
-    finally:
-        await close(nc)
+    hostile = await announce({"../escape.txt": b"x"})
+    assert not await follower.refresh()
+    assert hostile in follower.refused and not (tmp_path.parent / "escape.txt").exists()
 
 
 def test_manifest_rejects_bad_update_sources(tmp_path):

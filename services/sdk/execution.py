@@ -18,7 +18,6 @@ import anyio.from_thread
 import anyio.to_thread
 
 from bus.blobs import BlobError
-
 from schemas.messages import ErrorType, HeuristicHit, Section, ServiceError, ServiceResult, Tag, Task
 from schemas.tags import tag_problem
 from services.sdk.base import RecoverableError, ServiceBase

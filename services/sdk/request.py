@@ -6,9 +6,10 @@ import hashlib
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
-from pathlib import Path
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -103,11 +104,11 @@ class Request:
             self._file_path = path
         return self._file_path
 
-    @property
+    @cached_property  # services (and the MASS adapter's sample_dict) ask more than once
     def md5(self) -> str:
         return hashlib.md5(self.file_contents).hexdigest()
 
-    @property
+    @cached_property
     def sha1(self) -> str:
         return hashlib.sha1(self.file_contents).hexdigest()
 
