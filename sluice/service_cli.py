@@ -14,6 +14,7 @@ from rich.text import Text
 from bus.subjects import Names
 from dispatcher.identify import identify
 from schemas.messages import FileNode, FileRef, ResultView, StoredObject
+from schemas.samples import sample_type
 from services.sdk.harness import LocalRun, run_service_once_async
 from services.sdk.loader import builtin_services, load_service, service_folder
 from services.sdk.manifest import ManifestError, UpdateConfig, UpdateSource, load_manifest
@@ -53,6 +54,9 @@ def _local_node(run: LocalRun, name: str, data: bytes, file_type: str) -> FileNo
     children = [
         FileNode(hashlib.sha256(x.data).hexdigest(), x.name, identify(x.data), len(x.data), 1, relation=x.relation)
         for x in run.extracted
+    ] + [
+        FileNode(r.ref.sha256, r.ref.name, sample_type(r.ref.kind, r.ref.name), r.ref.size, 1, relation=r.relation, kind=r.ref.kind)
+        for r in run.related
     ]
     return FileNode(
         hashlib.sha256(data).hexdigest(), name, file_type, len(data), 0, score=result.score, dropped=result.drop,

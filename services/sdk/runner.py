@@ -44,7 +44,7 @@ INLINE_BUDGET = 1024 * 1024  # inline child bytes per result message; the rest i
 
 def consumer_filters(service: ServiceBase, names: Names) -> list[str]:
     m = service.manifest
-    types = matching_types(m.accepts, m.rejects)
+    types = matching_types(m.accepts, m.rejects, m.kinds)
     if not types:
         raise ManifestError(f"{m.name}: accepts {m.accepts!r} / rejects {m.rejects!r} match no known file type")
     if len(types) == len(taxonomy().types):
@@ -83,7 +83,7 @@ class ServiceRunner:
             name=self.m.name, version=self.m.version, stage=self.m.stage, accepts=self.m.accepts,
             rejects=self.m.rejects, timeout=self.m.timeout, consumer=self.names.service_consumer(self.m.name),
             tool_version=self.service.get_tool_version(), config_hash=self.m.config_hash,
-            disable_cache=self.m.disable_cache, enabled=self.m.enabled,
+            disable_cache=self.m.disable_cache, enabled=self.m.enabled, kinds=self.m.kinds,
             uses_temp_data=self.m.uses_temp_submission_data, heartbeat=time.time(),
         )
 
@@ -148,6 +148,8 @@ class ServiceRunner:
                 if budget < 0:
                     ref = FileRef(ref.sha256, ref.size, ref.name)
             result.extracted.append(ExtractedFile(ref, item.description, item.relation))
+        for sample in outcome.related:  # URIs, domains, IPs: small, always inline, nothing to store
+            result.extracted.append(ExtractedFile(sample.ref, sample.description, sample.relation))
         for obj in outcome.produced:  # never inline: the summary keeps only a reference
             ref = await self.blobs.put(obj.data, obj.name)
             result.objects.append(StoredObject(obj.name, obj.kind, FileRef(ref.sha256, ref.size, ref.name), obj.description))
