@@ -15,6 +15,7 @@ from schemas.samples import KIND_TYPES, SampleError, canonical
 from schemas.taxonomy import matching_types
 from services.sdk.harness import run_service_once
 from services.sdk.loader import load_service
+from services.sdk.manifest import ManifestError
 from services.uri.findings import Policy, findings
 from services.uri.hosts import label_concern, numeric_ipv4
 from services.uri.parse import parse_uri
@@ -147,6 +148,8 @@ def test_usual_script_mixes_and_plain_idn_are_not_look_alikes():
     assert label_concern("例えば") is None and label_concern("ドメイン名例") is None  # Japanese mixes scripts
     assert label_concern("яндекс") is None  # Cyrillic that does not read as Latin
     assert label_concern("pаypal").scripts == ["CYRILLIC", "LATIN"]
+    assert uri("https://ехо.рф/").heuristics == {5}  # Cyrillic that reads as Latin, under a Cyrillic TLD
+    assert uri("https://ехо.com/").heuristics == {5, 6}
 
 
 @pytest.mark.parametrize(
@@ -195,3 +198,13 @@ def test_a_file_handed_to_it_by_hand_is_not_a_crash():
     """`sluice service test uri FILE` ignores `accepts`: the sample is then the file's name."""
     run = run_service_once(SERVICE, b"\xff\xfe\x00", name="x.bin", file_type="unknown")
     assert run.result.error is None and run.related == []
+
+
+def test_the_lists_are_config_and_a_bad_override_fails_at_load():
+    custom = load_service("uri", config_overrides={"suspicious_tlds": ["example"], "suspicious_ports": [8080]})
+    run = run_service_once(custom, b"http://shop.example:8080/", file_type="uri/http")
+    assert {7, 9} <= run.heuristics
+    with pytest.raises(ManifestError, match=r"service uri: .*suspicious_tlds"):
+        load_service("uri", config_overrides={"suspicious_tlds": [".TOP"]})
+    with pytest.raises(ManifestError, match=r"service uri: .*suspicious_ports"):
+        load_service("uri", config_overrides={"suspicious_ports": [70000]})

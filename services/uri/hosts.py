@@ -102,12 +102,16 @@ def _latin_twin(label: str) -> str:
     return "".join(twins.get(c, c) for c in label)
 
 
+def _scripts(label: str) -> list[str]:
+    return sorted(categories.unique_aliases(label) - _NEUTRAL)
+
+
 def label_concern(label: str) -> LabelConcern | None:
     """Why this (Unicode) label could deceive, or None: mixed scripts outside the usual
     combinations, or a whole label in another script that reads as a Latin word."""
     if label.isascii():
         return None
-    scripts = sorted(categories.unique_aliases(label) - _NEUTRAL)
+    scripts = _scripts(label)
     if len(scripts) > 1 and not any(set(scripts) <= usual for usual in _USUAL_MIXES):
         return LabelConcern(label, scripts)
     if len(scripts) == 1 and scripts[0] != "LATIN":
@@ -145,5 +149,8 @@ def host_facts(host: str) -> HostFacts:
     if numeric is not None:
         return HostFacts(host, numeric, encoded_ip=True)
     display = unicode_host(host)
-    concerns = [c for c in map(label_concern, display.split(".")) if c]
+    labels = display.split(".")
+    # A name wholly in one script under a TLD of that script is the normal case (`ехо.рф`).
+    tld_scripts = _scripts(labels[-1])
+    concerns = [c for c in map(label_concern, labels) if c and not (c.looks_like and c.scripts == tld_scripts)]
     return HostFacts(host, display=display if display != host else "", concerns=concerns)
