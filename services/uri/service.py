@@ -40,7 +40,8 @@ class Uri(ServiceBase):
         except ValueError as exc:  # the sample check refuses these first; a file of another kind may not
             result.add_section(ResultSection("Not a URI", f"{request.sample[:200]!r}: {exc}"))
             return
-        result.add_section(self._parts(facts))
+        host_sample = _host_sample(facts)
+        result.add_section(self._parts(facts, host_sample))
         if facts.parts.query:
             result.add_section(self._query(facts))
         for found in findings(facts, self.policy):
@@ -50,9 +51,10 @@ class Uri(ServiceBase):
             result.add_section(ResultSection("Script code", code[:SHOWN_SCRIPT] + ("…" if len(code) > SHOWN_SCRIPT else "")))
         if facts.scheme == "data":
             self._extract_data(facts, request, result)
-        self._relate_host(facts, request)
+        if host_sample:
+            request.add_related(*host_sample, description=f"host of {facts.redacted[:200]}")
 
-    def _parts(self, f: UriFacts) -> ResultKeyValueSection:
+    def _parts(self, f: UriFacts, host_sample: tuple[SampleKind, str] | None) -> ResultKeyValueSection:
         section = ResultKeyValueSection("URI")
         redacted = f.redacted
         section.set_item("uri", redacted)
@@ -70,9 +72,8 @@ class Uri(ServiceBase):
             section.set_item("port", f.port if f.port is not None else f"{f.default_port} (default)" if f.default_port else "none")
             if f.port is not None:
                 section.add_tag("network.port", f.port)
-        related = _related_host(f)
-        if related:
-            kind, value = related
+        if host_sample:
+            kind, value = host_sample
             section.add_tag("network.static.ip" if kind is SampleKind.IP else "network.static.domain", value)
         for name in ("path", "query", "fragment"):
             if value := getattr(f.parts, name):
@@ -102,15 +103,8 @@ class Uri(ServiceBase):
         result.add_section(facts)
         request.add_extracted(payload.data, "data-uri-content", f"content of a data: URI ({payload.media_type})")
 
-    @staticmethod
-    def _relate_host(f: UriFacts, request: Request) -> None:
-        related = _related_host(f)
-        if related:
-            kind, value = related
-            request.add_related(kind, value, description=f"host of {f.redacted[:200]}")
 
-
-def _related_host(f: UriFacts) -> tuple[SampleKind, str] | None:
+def _host_sample(f: UriFacts) -> tuple[SampleKind, str] | None:
     """The host as a sample: the address (decoded, if disguised) or the canonical domain; None
     when there is no host or it is not a valid name."""
     if f.host is None:
