@@ -21,8 +21,8 @@ Run = Callable[[anyio.Event], Awaitable[None]]
 
 
 def add_metrics_args(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    port = os.environ.get(telemetry.METRICS_PORT_ENV) or None
-    p.add_argument("--metrics-port", type=int, default=int(port) if port else None, metavar="PORT",
+    # A string default goes through `type` too, so a bad SLUICE_METRICS_PORT is a usage error, said as one.
+    p.add_argument("--metrics-port", type=int, default=os.environ.get(telemetry.METRICS_PORT_ENV) or None, metavar="PORT",
                    help=f"serve /metrics, /healthz, /readyz on this port (default: ${telemetry.METRICS_PORT_ENV}; none: off)")
     p.add_argument("--metrics-host", default=os.environ.get(telemetry.METRICS_HOST_ENV, "127.0.0.1"), metavar="ADDR",
                    help=f"address the endpoint listens on (default: ${telemetry.METRICS_HOST_ENV} or 127.0.0.1)")

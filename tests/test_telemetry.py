@@ -9,6 +9,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
+import signal
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
@@ -16,6 +20,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 import pytest
+from anyio.streams.text import TextReceiveStream
 from prometheus_client.parser import text_string_to_metric_families
 
 from bus import telemetry
@@ -225,3 +230,29 @@ async def test_json_logs_carry_the_submission_id(nats_url, prefix):
 def test_status_of_an_empty_prefix_says_so(nats_url, capsys):
     assert main(["status", "--nats", nats_url, "--prefix", "tnothinghere"]) == 1
     assert "nothing under prefix 'tnothinghere'" in capsys.readouterr().err
+
+
+async def test_dispatcher_command_serves_the_endpoint_until_sigterm(nats_url, prefix):
+    """`sluice dispatcher --metrics-port 0`: the endpoint is up (its JSON log line says where), ready,
+    and gone with the process after one SIGTERM."""
+    command = [sys.executable, "-m", "sluice", "dispatcher", "-v", "--nats", nats_url, "--prefix", prefix, "--metrics-port", "0"]
+    async with await anyio.open_process(command, stdout=subprocess.DEVNULL) as proc:
+        lines = TextReceiveStream(proc.stderr)
+        port = None
+        with anyio.fail_after(30):
+            buffered = ""
+            while port is None:
+                buffered += await lines.receive()
+                for line in buffered.splitlines():
+                    found = re.search(r"http://127\.0\.0\.1:(\d+)/metrics", line)
+                    if found:
+                        assert json.loads(line)["component"] == "sluice"
+                        port = int(found.group(1))
+            while (await get(port, "/readyz"))[0] != 200:  # ready once its consumers are bound
+                await anyio.sleep(0.05)
+        assert (await scrape(port))("sluice_dispatcher_submissions_in_flight") == 0
+        proc.send_signal(signal.SIGTERM)
+        with anyio.fail_after(15):
+            assert await proc.wait() == 0
+    with pytest.raises(OSError):
+        await anyio.connect_tcp("127.0.0.1", port)
