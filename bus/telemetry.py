@@ -64,11 +64,8 @@ class Probes:
             self._components.remove(component)
             watched = {pair for c in self._components for pair in c.consumers}
             for pair in set(component.consumers) - watched:  # a stopped component's queues are not ours to report
-                for gauge in (CONSUMER_PENDING, CONSUMER_ACK_PENDING):
-                    try:
-                        gauge.remove(*pair)
-                    except KeyError:
-                        pass
+                CONSUMER_PENDING.remove(*pair)  # (a label set never sampled is no error)
+                CONSUMER_ACK_PENDING.remove(*pair)
 
     def readiness(self) -> dict[str, bool]:
         states: dict[str, bool] = {}

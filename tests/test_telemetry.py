@@ -53,8 +53,11 @@ class Metrics:
     def __init__(self, text: str) -> None:
         self.samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
 
+    def series(self, name: str | None = None, **labels: str) -> list:
+        return [s for s in self.samples if name in (None, s.name) and labels.items() <= s.labels.items()]
+
     def __call__(self, name: str, **labels: str) -> float:
-        return sum(s.value for s in self.samples if s.name == name and labels.items() <= s.labels.items())
+        return sum(s.value for s in self.series(name, **labels))
 
 
 async def scrape(port: int) -> Metrics:
@@ -108,7 +111,7 @@ async def test_counters_move_for_the_services_that_ran(nats_url, prefix):
     assert moved("sluice_dispatcher_stage_seconds_count", stage="CORE") == 2
     assert after("sluice_service_tasks_in_progress", service="tm-echo") == 0
     # Queue depth comes from consumer info at scrape time: the service's consumer, drained.
-    depth = [s for s in after.samples if s.name == "sluice_consumer_pending_messages" and s.labels["consumer"] == "svc-tm-echo"]
+    depth = after.series("sluice_consumer_pending_messages", consumer="svc-tm-echo")
     assert [(s.labels["stream"], s.value) for s in depth] == [(Names(prefix).task_stream, 0)]
 
 
@@ -171,13 +174,18 @@ async def test_health_and_readiness(nats_url, prefix):
         assert await get(port, "/healthz") == (200, "ok\n")
         status, body = await get(port, "/readyz")
         assert status == 503 and json.loads(body) == {"ready": False, "components": {}}
-    async with endpoint() as port, onebox(nats_url, prefix, [make(Echo, "tm-ready")]):
-        status, body = await get(port, "/readyz")
-        assert status == 200
-        components = json.loads(body)["components"]
-        assert components["svc-tm-ready"] is True and components["dispatcher"] is True
-        assert (await get(port, "/nowhere"))[0] == 404
-    assert "svc-tm-ready" not in telemetry.PROBES.readiness()  # a stopped component leaves
+    async with endpoint() as port:
+        async with onebox(nats_url, prefix, [make(Echo, "tm-ready")]):
+            status, body = await get(port, "/readyz")
+            assert status == 200
+            components = json.loads(body)["components"]
+            assert components["svc-tm-ready"] is True and components["dispatcher"] is True
+            [depth] = (await scrape(port)).series("sluice_consumer_pending_messages", consumer="svc-tm-ready")
+            assert depth.value == 0
+            assert (await get(port, "/nowhere"))[0] == 404
+        # A stopped component leaves: not asked for readiness, its queue no longer reported.
+        assert "svc-tm-ready" not in telemetry.PROBES.readiness()
+        assert (await scrape(port)).series(consumer="svc-tm-ready") == []
 
 
 async def test_a_component_not_ready_fails_readyz_and_bad_requests_do_not_stop_the_endpoint():
