@@ -57,6 +57,8 @@ class ServiceState(msgspec.Struct):
     version: str
     alive: int  # instances with a fresh heartbeat
     instances: list[InstanceState]
+    queued: int = 0  # its consumer's pending tasks
+    working: int = 0  # its consumer's ack-pending tasks: being executed (or held by a dead instance until ack_wait)
 
 
 class Submissions(msgspec.Struct):
@@ -139,8 +141,12 @@ async def gather(js: JetStreamContext, names: Names) -> Status:
         children_in_flight=child.ack_pending if child else 0, children_waiting=child.pending if child else 0,
         dispatchers=sum(c.stream == names.reply_stream for c in consumers),
     )
-    return Status(names.prefix, await _streams(js, names), consumers, await _services(js, names), submissions,
-                  dlq.state.messages)
+    services = await _services(js, names)
+    for svc in services:
+        queue = by_name.get((names.task_stream, names.service_consumer(svc.name)))
+        if queue:
+            svc.queued, svc.working = queue.pending, queue.ack_pending
+    return Status(names.prefix, await _streams(js, names), consumers, services, submissions, dlq.state.messages)
 
 
 def _table(title: str, *columns: str) -> Table:
@@ -158,11 +164,11 @@ def render(status: Status) -> None:
         f"{s.children_waiting} waiting; {s.dispatchers} dispatcher(s); ",
         (f"{status.dead_letters} dead letter(s)", "red" if status.dead_letters else ""),
     ), soft_wrap=True)
-    services = _table("services", "name", "stage", "version", "alive", "instances", "last heartbeat")
+    services = _table("services", "name", "stage", "version", "alive", "instances", "last heartbeat", "queued", "working")
     for svc in status.services:
         age = min((i.heartbeat_age for i in svc.instances), default=0.0)
         services.add_row(Text(svc.name, style="bold" if svc.alive else "red"), svc.stage, clean(svc.version),
-                         str(svc.alive), str(len(svc.instances)), f"{age:.1f} s ago")
+                         str(svc.alive), str(len(svc.instances)), f"{age:.1f} s ago", str(svc.queued), str(svc.working))
     consumers = _table("consumers", "consumer", "pending", "ack pending", "redelivered", "waiting pulls")
     for c in status.consumers:
         consumers.add_row(Text(f"{c.stream}/{c.name}", overflow="fold"), str(c.pending), str(c.ack_pending), str(c.redelivered), str(c.waiting))

@@ -124,17 +124,22 @@ async def test_in_flight_gauge_and_status_while_a_submission_is_held(nats_url, p
         assert (await scrape(port))("sluice_dispatcher_submissions_in_flight") == 1
         assert await anyio.to_thread.run_sync(main, ["status", "--json", "--nats", nats_url, "--prefix", prefix]) == 0
         status = json.loads(capsys.readouterr().out)
+        assert await anyio.to_thread.run_sync(main, ["status", "--nats", nats_url, "--prefix", prefix]) == 0
+        table = capsys.readouterr().out
         gated.release.set()
         await client.wait(sid, timeout=30)
         await until_in_flight(port, 0)
 
     names = Names(prefix)
+    assert "1 in flight, 0 waiting" in table and "0 dead letter(s)" in table
+    assert "tm-gated" in table and f"{names.task_stream}/svc-tm-gated" in table
     assert status["prefix"] == prefix
     assert status["submissions"]["in_flight"] == 1 and status["submissions"]["waiting"] == 0
     assert status["submissions"]["dispatchers"] == 1
     assert status["dead_letters"] == 0
     [svc] = status["services"]
     assert (svc["name"], svc["stage"], svc["version"], svc["alive"]) == ("tm-gated", "CORE", "1.0", 1)
+    assert (svc["queued"], svc["working"]) == (0, 1)
     assert svc["instances"][0]["alive"] and 0 <= svc["instances"][0]["heartbeat_age"] < 8
     consumers = {(c["stream"], c["name"]): c for c in status["consumers"]}
     assert consumers[(names.task_stream, "svc-tm-gated")]["ack_pending"] == 1  # the held task
