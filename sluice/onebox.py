@@ -56,7 +56,8 @@ async def run_dispatcher(url: str, names: Names, stop: anyio.Event,
     dispatcher = Dispatcher(nc, names, **kwargs)
     try:
         with PROBES.registered("dispatcher", lambda: nc.is_connected and dispatcher.ready.is_set(), nc.jetstream(),
-                               [(names.submit_stream, names.ROOT_CONSUMER), (names.submit_stream, names.CHILD_CONSUMER)]):
+                               [(names.submit_stream, names.ROOT_CONSUMER), (names.submit_stream, names.CHILD_CONSUMER),
+                                (names.reply_stream, names.dispatcher_consumer(dispatcher.id))]):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(dispatcher.run, stop)
                 await dispatcher.ready.wait()
