@@ -25,28 +25,34 @@ disable_created_metrics()
 SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, float("inf"))
 
 # -- services (the runner) ------------------------------------------------------------------------
-TASKS_RECEIVED = Counter("sluice_service_tasks_received", "Tasks a service took on (targeted at it, within their deadline)", ["service"])
+TASKS_RECEIVED = Counter("sluice_service_tasks_received",
+                         "Tasks a service took on (targeted at it, within their deadline)", ["service"])
 TASKS_COMPLETED = Counter("sluice_service_tasks_completed", "Tasks that ended with a result", ["service"])
-TASKS_FAILED = Counter("sluice_service_tasks_failed", "Tasks that ended with an error result, or crashed the runner", ["service"])
+TASKS_FAILED = Counter("sluice_service_tasks_failed",
+                       "Tasks that ended with an error result, or crashed the runner", ["service"])
 TASKS_TIMED_OUT = Counter("sluice_service_tasks_timed_out", "Tasks cut off at the service's timeout", ["service"])
 TASKS_IN_PROGRESS = Gauge("sluice_service_tasks_in_progress", "Tasks being executed right now", ["service"])
 EXECUTE_SECONDS = Histogram("sluice_service_execute_seconds", "One task: fetch, execute, store what it produced",
                             ["service"], buckets=SECONDS)
 
 # -- the dispatcher -------------------------------------------------------------------------------
-TASKS_EXPIRED = Counter("sluice_dispatcher_tasks_expired", "Task attempts with no result by their deadline (instance died or hung; retried or recorded)", ["service"])
+TASKS_EXPIRED = Counter("sluice_dispatcher_tasks_expired",
+                        "Task attempts with no result by their deadline (an instance died or hung)", ["service"])
 CACHE_HITS = Counter("sluice_dispatcher_cache_hits", "Results taken from the result cache", ["service"])
 CACHE_MISSES = Counter("sluice_dispatcher_cache_misses", "Cache look-ups that found nothing (the service runs)", ["service"])
 STAGE_SECONDS = Histogram("sluice_dispatcher_stage_seconds", "One file through one stage: cache, tasks, results",
                           ["stage"], buckets=SECONDS)
 SUBMISSIONS_IN_FLIGHT = Gauge("sluice_dispatcher_submissions_in_flight", "Root submissions this dispatcher is analysing")
 SUBMISSIONS_COMPLETED = Counter("sluice_dispatcher_submissions_completed", "Verdicts published", ["verdict"])
-TREE_SECONDS = Histogram("sluice_dispatcher_tree_seconds", "Taking a submission to publishing its verdict (whole tree)", buckets=SECONDS)
+TREE_SECONDS = Histogram("sluice_dispatcher_tree_seconds", "Taking a submission to publishing its verdict (whole tree)",
+                         buckets=SECONDS)
 SUBMISSION_SECONDS = Histogram("sluice_submission_seconds", "Submitted to verdict, queueing included", buckets=SECONDS)
 
 # -- queues (sampled from consumer info when /metrics is read) ------------------------------------
-CONSUMER_PENDING = Gauge("sluice_consumer_pending_messages", "Messages not yet delivered to the consumer", ["stream", "consumer"])
-CONSUMER_ACK_PENDING = Gauge("sluice_consumer_ack_pending_messages", "Messages delivered and not yet acknowledged", ["stream", "consumer"])
+CONSUMER_PENDING = Gauge("sluice_consumer_pending_messages", "Messages not yet delivered to the consumer",
+                         ["stream", "consumer"])
+CONSUMER_ACK_PENDING = Gauge("sluice_consumer_ack_pending_messages", "Messages delivered and not yet acknowledged",
+                             ["stream", "consumer"])
 
 
 @functools.cache

@@ -92,6 +92,7 @@ async def connected_updater(service: ServiceBase, url: str, names: Names,
 
 async def run_updater(service: ServiceBase, url: str, names: Names, stop: anyio.Event) -> None:
     """Keep `service`'s rules current (its manifest has update_config) until `stop`."""
+    COMPONENT.set(f"updater-{service.manifest.name}")
     async with connected_updater(service, url, names) as updater:
         await updater.run(stop)
 
