@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
@@ -24,13 +25,17 @@ from anyio.streams.text import TextReceiveStream
 from prometheus_client.parser import text_string_to_metric_families
 
 from bus import telemetry
+from bus.codec import encode
+from bus.connect import close, connect
+from bus.provision import provision
 from bus.subjects import Names
-from schemas.messages import ErrorType, SubmissionParams
+from schemas.messages import ErrorType, ServiceRecord, Stage, SubmissionParams
 from services.sdk import Result, ResultSection, ServiceBase
 from sluice.cli import main
 from sluice.client import Client
 from sluice.logs import log_handler
 from sluice.onebox import onebox
+from sluice.status_cli import gather
 from tests.svcs import Echo, Gated, Hanger, Raiser, make
 
 
@@ -269,3 +274,28 @@ async def test_dispatcher_command_serves_the_endpoint_until_sigterm(nats_url, pr
             assert await proc.wait() == 0
     with pytest.raises(OSError):
         await anyio.connect_tcp("127.0.0.1", port)
+
+
+async def test_status_shows_a_crashed_instance_as_stale(nats_url, prefix):
+    """A registry entry whose heartbeat stopped (the instance died without removing it): listed, not alive."""
+    names = Names(prefix)
+    nc = await connect(nats_url)
+    try:
+        stores = await provision(nc.jetstream(), names)
+        record = ServiceRecord(name="tm-ghost", version="2.0", stage=Stage.CORE, accepts=".*", rejects="",
+                               timeout=10.0, consumer="svc-tm-ghost", heartbeat=time.time() - 60)
+        await stores.registry.put("tm-ghost.host-1-abc", encode(record))
+        status = await gather(nc.jetstream(), names)
+    finally:
+        await close(nc)
+    [ghost] = status.services
+    assert (ghost.name, ghost.version, ghost.alive) == ("tm-ghost", "2.0", 0)
+    [instance] = ghost.instances
+    assert (instance.instance, instance.alive) == ("host-1-abc", False) and instance.heartbeat_age >= 60
+    assert status.submissions.in_flight == 0 and status.submissions.dispatchers == 0
+
+
+def test_a_bad_log_level_is_a_usage_error(monkeypatch, capsys):
+    monkeypatch.setenv("SLUICE_LOG_LEVEL", "loud")
+    assert main(["service", "list"]) == 2
+    assert "SLUICE_LOG_LEVEL='loud'" in capsys.readouterr().err
