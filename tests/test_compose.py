@@ -124,6 +124,15 @@ def test_images_build_from_files_that_exist():
         for source in sources:
             assert (context / source).exists(), f"{dockerfile}: COPY {source}: not in the build context"
         assert 'ENTRYPOINT ["sluice"]' in dockerfile.read_text()
+        ignored = _ignored(context)
+        assert {".venv", ".sluice", ".git"} <= ignored, "the build context would upload a virtualenv or a data store"
+        assert not ignored & {s.rstrip("/") for s in sources}, "a COPY source is in .dockerignore"
+
+
+def _ignored(context: Path) -> set[str]:
+    path = context / ".dockerignore"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return {line.strip() for line in lines if line.strip() and not line.startswith("#")}
 
 
 async def test_the_health_check_command_tells_live_from_dead():
