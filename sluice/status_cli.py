@@ -15,7 +15,7 @@ import time
 import anyio
 import msgspec
 from nats.js import JetStreamContext
-from nats.js.errors import NoKeysError, NotFoundError
+from nats.js.errors import KeyNotFoundError, NoKeysError, NotFoundError
 from rich.table import Table
 from rich.text import Text
 
@@ -115,9 +115,10 @@ async def _services(js: JetStreamContext, names: Names) -> list[ServiceState]:
     now = time.time()
     services: dict[str, ServiceState] = {}
     for key in sorted(keys):
-        entry = await registry.get(key)
         try:
-            record = decode(entry.value or b"", ServiceRecord)
+            record = decode((await registry.get(key)).value or b"", ServiceRecord)
+        except KeyNotFoundError:
+            continue  # the instance stopped (and removed itself) since the key listing
         except BadMessage:
             continue
         age = max(0.0, now - record.heartbeat)
