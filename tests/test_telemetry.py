@@ -260,8 +260,8 @@ async def test_dispatcher_command_serves_the_endpoint_until_sigterm(nats_url, pr
         with anyio.fail_after(30):
             buffered = ""
             while port is None:
-                buffered += await lines.receive()
-                for line in buffered.splitlines():
+                *complete, buffered = (buffered + await lines.receive()).split("\n")
+                for line in complete:
                     found = re.search(r"http://127\.0\.0\.1:(\d+)/metrics", line)
                     if found:
                         assert json.loads(line)["component"] == "sluice"
