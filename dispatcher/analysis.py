@@ -17,6 +17,7 @@ import anyio
 import msgspec
 from nats.js import JetStreamContext
 
+from bus import metrics
 from bus.blobs import BlobError, BlobStore
 from bus.codec import encode
 from bus.subjects import Names
@@ -81,7 +82,8 @@ async def analyse_file(mesh: Mesh, sid: str, file: FileRef, depth: int, relation
         records = schedule.get(stage)
         if not records:
             continue
-        results = await _run_stage(mesh, sid, file, node, stage, records, params)
+        with metrics.STAGE_SECONDS.labels(stage.value).time():
+            results = await _run_stage(mesh, sid, file, node, stage, records, params)
         for result in results:
             if result.error:
                 node.errors.append(result.error)
@@ -108,6 +110,7 @@ async def _run_stage(
             if record.disable_cache:
                 continue
             hit = await mesh.cache.get(keys[record.name])
+            metrics.cache_lookup(record.name, hit is not None)
             if hit is not None:
                 hit.cached = True
                 done[record.name] = hit
@@ -150,6 +153,8 @@ async def _run_stage(
                 result = waiter.results.get(name)
                 expired = result is None and now >= deadlines[name]
                 failed = result is not None and result.error is not None and result.error.type in RETRYABLE
+                if expired:
+                    metrics.TASKS_EXPIRED.labels(name).inc()
                 if (expired or failed) and attempts[name] < Limits.attempts:
                     retry.append(record)
                     log.info("%s %s: retrying %s (attempt %d)", sid, file.sha256[:12], name, attempts[name] + 1)

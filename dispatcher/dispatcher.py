@@ -18,9 +18,11 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig
 
+from bus import metrics
 from bus.blobs import BlobStore
 from bus.codec import BadMessage, encode
 from bus.deadletter import dead_letter, decode_or_reject
+from bus.logcontext import CURRENT_SID
 from bus.provision import provision
 from bus.subjects import Names
 from bus.worker import pull_loop
@@ -136,6 +138,7 @@ class Dispatcher:
         sub = await decode_or_reject(self.js, self.names, msg, Submission, "dispatcher", check_submission)
         if sub is None:
             return
+        CURRENT_SID.set(sub.sid)  # this submission's log lines carry it
 
         log.debug("taking %s (delivery %d)", sub.sid, msg.metadata.num_delivered)
 
@@ -144,18 +147,21 @@ class Dispatcher:
             summary = summarise(sub, await tree.run())
             data = encode(summary)
             self.completed += 1
+            metrics.submission_completed(summary)
             await self.js.publish(self.names.summary(sub.sid), data, headers={"Nats-Msg-Id": f"summary:{sub.sid}"})
             if summary.score >= self.alert_threshold:
                 await self.js.publish(self.names.alert(sub.sid), data, headers={"Nats-Msg-Id": f"alert:{sub.sid}"})
             log.info("%s complete: score %d (%s), %d files", sub.sid, summary.score, summary.verdict, summary.file_count)
 
-        await _holding(msg, work)
+        with metrics.tree_in_flight():
+            await _holding(msg, work)
         await msg.ack_sync()
 
     async def _handle_child(self, msg: Msg) -> None:
         child = await decode_or_reject(self.js, self.names, msg, ChildSubmission, "dispatcher")
         if child is None:
             return
+        CURRENT_SID.set(child.sid)
 
         async def work() -> None:
             report = await analyse_child(self.mesh, child)

@@ -22,7 +22,6 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import anyio
-from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
@@ -33,9 +32,11 @@ from schemas.limits import Limits
 from schemas.messages import SID, SubmissionParams, Summary
 from services.sdk.loader import builtin_services
 from services.sdk.manifest import ManifestError
-from sluice import safelist_cli, service_cli
+from sluice import safelist_cli, service_cli, status_cli
 from sluice.client import Client, SubmitError
 from sluice.console import ERR, OUT, CliError, cancel_on, connect_client, key_values, require_url, until_signal
+from sluice.logs import log_handler, log_level
+from sluice.observe import add_metrics_args, with_endpoint
 from sluice.onebox import onebox, run_dispatcher
 from sluice.render import clean, summary_line, summary_tree, to_json
 
@@ -278,13 +279,13 @@ async def cmd_up(args: argparse.Namespace) -> int:
             ERR.print(Text("sluice is up: dispatcher and " + ", ".join(builtin_services()) + "; Ctrl-C to stop", style="green"))
             await stop.wait()
 
-    await until_signal(serve)
+    await until_signal(with_endpoint(args, serve))
     return 0
 
 
 async def cmd_dispatcher(args: argparse.Namespace) -> int:
     url = require_url(args)
-    await until_signal(lambda stop: run_dispatcher(url, Names(args.prefix), stop))
+    await until_signal(with_endpoint(args, lambda stop: run_dispatcher(url, Names(args.prefix), stop)))
     return 0
 
 
@@ -297,6 +298,7 @@ def _globals_parser() -> argparse.ArgumentParser:
                    help=f"NATS server(s), comma-separated (default: ${DEFAULT_URL_ENV}; none: embedded)")
     p.add_argument("--prefix", default=argparse.SUPPRESS, help="subject/stream prefix of this Sluice (default: sluice)")
     p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log progress to stderr")
+    p.add_argument("--log-json", action="store_true", default=argparse.SUPPRESS, help="JSON log lines even on a terminal")
     return p
 
 
@@ -323,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     # top parser would otherwise hand its defaults to the subcommands, masking `sluice --nats URL cmd`.
     common, params = _globals_parser(), _params_parser()
     parser = argparse.ArgumentParser(prog="sluice", parents=[_globals_parser()], description="File analysis over NATS JetStream.")
-    parser.set_defaults(nats=os.environ.get(DEFAULT_URL_ENV) or None, prefix="sluice", verbose=False)
+    parser.set_defaults(nats=os.environ.get(DEFAULT_URL_ENV) or None, prefix="sluice", verbose=False, log_json=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, func, help: str, *parents: argparse.ArgumentParser, under=sub) -> argparse.ArgumentParser:
@@ -346,10 +348,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("up", cmd_up, "run nats-server, the dispatcher and all built-in services until Ctrl-C")
     _data_dir_arg(p)
     p.add_argument("--port", type=int, help="client port of the embedded server (default: a free one)")
-    command("dispatcher", cmd_dispatcher, "run one dispatcher against --nats until SIGTERM")
+    add_metrics_args(p)
+    add_metrics_args(command("dispatcher", cmd_dispatcher, "run one dispatcher against --nats until SIGTERM"))
 
     service_cli.register(command("service", None, "run, list, test, scaffold or update services"), command)
     safelist_cli.register(command("safelist", None, "add, remove or list known-good hashes"), command)
+    status_cli.register(command("status", status_cli.cmd_status, "streams, consumers, live services, submissions in flight"))
     return parser
 
 
@@ -369,15 +373,15 @@ class _Repeats(logging.Filter):
 
 
 @contextlib.contextmanager
-def _logging(verbose: bool):
+def _logging(verbose: bool, json_lines: bool):
     """Logs to stderr (stdout is for results) for the length of one command; undone after, so
     calling `main` twice in one process (tests) neither stacks handlers nor leaves levels changed."""
     root = logging.getLogger()
-    handler = RichHandler(console=ERR, show_time=False, show_path=False, markup=False)
+    handler = log_handler(json_lines)
     handler.addFilter(_Repeats())
     level = root.level
     root.addHandler(handler)
-    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    root.setLevel(log_level(verbose))
     try:
         yield
     finally:
@@ -407,7 +411,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     backend = {"use_uvloop": True} if importlib.util.find_spec("uvloop") else {}
     try:
-        with _logging(args.verbose):
+        with _logging(args.verbose, args.log_json or not ERR.is_terminal):
             return anyio.run(args.func, args, backend_options=backend)
     except BaseException as exc:  # noqa: BLE001 - sorted below: user errors print, the rest re-raise
         known = _user_error(exc)

@@ -20,6 +20,7 @@ from services.sdk.loader import builtin_services, load_service, service_folder
 from services.sdk.manifest import ManifestError, UpdateConfig, UpdateSource, load_manifest
 from services.sdk.updater import UpdateError, UpdateOutcome
 from sluice.console import OUT, CliError, key_values, require_url, until_signal
+from sluice.observe import add_metrics_args, with_endpoint
 from sluice.onebox import connected_updater, run_service
 from sluice.render import node_tree, to_json
 from sluice.scaffold import new_service
@@ -28,7 +29,7 @@ from sluice.scaffold import new_service
 async def cmd_service_run(args: argparse.Namespace) -> int:
     url = require_url(args)
     service = load_service(args.name, key_values(args.config, "--config"))  # a bad manifest fails here, before connecting
-    await until_signal(lambda stop: run_service(service, url, Names(args.prefix), stop, concurrency=args.concurrency))
+    await until_signal(with_endpoint(args, lambda stop: run_service(service, url, Names(args.prefix), stop, concurrency=args.concurrency)))
     return 0
 
 
@@ -149,6 +150,7 @@ def register(service_parser: argparse.ArgumentParser, command) -> None:
     p = command("run", cmd_service_run, "run one service (built-in name or folder) against --nats", under=under)
     p.add_argument("name", metavar="NAME_OR_PATH")
     p.add_argument("--concurrency", type=int, help="tasks at once (default: the manifest's)")
+    add_metrics_args(p)
     _config_arg(p)
     command("list", cmd_service_list, "list the built-in services", under=under)
     p = command("test", cmd_service_test, "run a service once on a file, without NATS", under=under)

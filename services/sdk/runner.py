@@ -22,9 +22,11 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from bus import metrics
 from bus.blobs import BlobStore
 from bus.codec import encode
 from bus.deadletter import decode_or_reject
+from bus.logcontext import CURRENT_SID
 from bus.provision import provision
 from bus.subjects import Names
 from bus.worker import pull_loop
@@ -128,11 +130,12 @@ class ServiceRunner:
         task = await decode_or_reject(self.js, self.names, msg, Task, f"svc-{self.m.name}")
         if task is None:
             return
+        CURRENT_SID.set(task.sid)  # this task's log lines carry it
         log.debug("%s: task %s for %s", self.m.name, task.corr, task.targets)
         if self.m.name not in task.targets or time.time() > task.deadline:
             await msg.ack()  # not ours, or the dispatcher has given up on it already
             return
-        result = await self._execute(task)
+        result = await metrics.observe_task(self.m.name, self._execute(task))
         await self.js.publish(task.reply_to, encode(result), headers={"Nats-Msg-Id": f"{task.corr}:{self.m.name}"})
         await msg.ack()
 
