@@ -149,10 +149,11 @@ def error_label(error: ServiceError) -> Text:
 
 
 def node_label(node: FileNode) -> Text:
-    """`name  type  score`, with the relation for a child and flags that change how to read it."""
+    """`name  type  score`, with the relation for a child (`retrieved-by  https://…  uri/https  0`)
+    and flags that change how to read it. A URI's, domain's or IP's type says its kind."""
     label = Text()
     if node.depth > 0:
-        label.append_text(_text(node.relation, "dim")).append(" ")
+        label.append_text(_text(node.relation, "dim")).append("  ")
     label.append_text(_text(node.name or node.sha256[:16], "bold"))
     label.append("  ").append_text(_text(node.type, "cyan"))
     label.append(f"  {node.score}", style=_score_style(node.score))
