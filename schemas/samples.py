@@ -13,6 +13,7 @@ import hashlib
 import ipaddress
 import re
 import string
+import unicodedata
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import idna
@@ -28,6 +29,8 @@ _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
 _UNSAFE = set(string.whitespace) | {chr(c) for c in range(32)} | {"\x7f"}
 _NETWORK_SCHEMES = {"http", "https", "ftp", "ftps", "ws", "wss"}
 _URI_TYPES = {"http": "uri/http", "https": "uri/https", "ftp": "uri/ftp"}
+# Controls, lone surrogates (not even encodable), line and paragraph separators: never in any kind.
+_REFUSED_CATEGORIES = {"Cc", "Cs", "Zl", "Zp"}
 
 # Each kind's types in the taxonomy, and the relation a found sample of that kind has to its finder.
 KIND_TYPES = {
@@ -145,6 +148,9 @@ def canonical(kind: SampleKind | str, value: str) -> str:
         raise SampleError("files are submitted as bytes, not as a value")
     if not isinstance(value, str):
         raise SampleError(f"a {kind.value} must be given as text, not {type(value).__name__}")
+    refused = next((c for c in value.strip() if unicodedata.category(c) in _REFUSED_CATEGORIES), None)
+    if refused is not None:
+        raise SampleError(f"{_shown(value)} contains a control character or a lone surrogate (U+{ord(refused):04X})")
     return _CANONICAL[kind](value)
 
 
