@@ -318,3 +318,38 @@ def test_tree_shows_relation_kind_and_type_escaped() -> None:
     doc = json.loads(to_json(summary))
     assert doc["files"][0]["kind"] == "domain"
     assert [(c["kind"], c["relation"]) for c in doc["files"][0]["children"]] == [("uri", "retrieved-by")] * 2
+
+
+DNS_MANIFEST = """\
+name: dns
+version: "1.0"
+kinds: [domain]
+heuristics:
+  - {heur_id: 1, name: Sinkholed, score: 100}
+"""
+DNS_SERVICE = """\
+from services.sdk import Result, ResultSection, ServiceBase
+
+
+class Dns(ServiceBase):
+    def execute(self, request):
+        request.add_related("ip", "192.0.2.7")
+        request.result = Result([ResultSection(f"{request.sample} resolves to 192.0.2.7", heuristic=1)])
+"""
+
+
+def test_service_test_runs_a_service_on_a_sample(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "dns"
+    folder.mkdir()
+    (folder / "service_manifest.yml").write_text(DNS_MANIFEST)
+    (folder / "service.py").write_text(DNS_SERVICE)
+    assert main(["service", "test", str(folder), "--domain", "Bücher.Example", "--json"]) == 0
+    node = json.loads(capsys.readouterr().out)
+    assert (node["kind"], node["type"], node["name"], node["score"]) == ("domain", "network/domain", "xn--bcher-kva.example", 100)
+    assert [(c["relation"], c["kind"], c["type"], c["name"]) for c in node["children"]] == [
+        ("contacted-by", "ip", "network/ip", "192.0.2.7")]
+    assert main(["service", "test", str(folder), "--uri", URI]) == 2
+    assert "dns takes no uri samples (its manifest's kinds: [domain])" in capsys.readouterr().err
+    for argv in ([], ["--domain", DOMAIN, "--domain", "b.example"], [str(folder / "service.py"), "--domain", DOMAIN]):
+        assert main(["service", "test", str(folder), *argv]) == 2
+        assert "takes one FILE, or one --uri, --domain or --ip VALUE" in capsys.readouterr().err
