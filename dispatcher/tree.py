@@ -3,11 +3,13 @@
 The dispatcher that took the submission owns the tree. Children go back on the submit stream
 as `ChildSubmission`s (any dispatcher may analyse them) and their node reports come back to
 the owner, who alone decides which grandchildren are analysed: depth, files per tree, children
-per file, and a sample already in the tree (which ends cycles). A sample is known by its
-`ref_key`: a file by its sha256, a URI, domain or IP by its kind and sha256, so a domain and a text
-file holding the same name are two samples, and a URI met again is a duplicate. The owner holds only the root's
+per file, and a sample already in the tree (which ends cycles). The owner holds only the root's
 message while it waits; children ride another consumer, so waiting parents never hold the slots
 their children need.
+
+A sample is known by its `ref_key`: a file by its sha256, a URI, domain or IP by its kind and
+sha256. So a domain and a text file holding the same name are two samples, and a URI met again
+is a duplicate.
 """
 
 from __future__ import annotations
@@ -131,7 +133,8 @@ class Tree:
                   ErrorType.MAX_CHILDREN: f"{params.max_children} children per file"}
         for kind, labels in refused.items():
             shown = ", ".join(labels[:5]) + (f" and {len(labels) - 5} more" if len(labels) > 5 else "")
-            node.errors.append(ServiceError("dispatcher", kind, f"{len(labels)} child sample(s) not analysed ({limits[kind]}): {shown}"))
+            node.errors.append(ServiceError("dispatcher", kind,
+                                            f"{len(labels)} child sample(s) not analysed ({limits[kind]}): {shown}"))
 
     def _duplicate(self, file: FileRef, depth: int, relation: Relation) -> FileNode:
         """A stub for a sample already in the tree: shown where it was found, analysed once elsewhere."""

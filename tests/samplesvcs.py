@@ -16,8 +16,8 @@ class Relater(ServiceBase):
     """Relates what its config's `links` list for the sample it is given (by value, or a file's name).
 
     A link is `[kind, value]` or `[kind, value, relation]`, related with `add_related` as it is (so
-    a test can hand it a bad kind too); an `extract` link is a file, `value` its name and its bytes. What it saw and what `add_related` answered are kept
-    for the test to read.
+    a test can hand it a bad kind too); an `extract` link is a file, `value` its name and its
+    bytes. What it saw and what `add_related` answered are kept for the test to read.
     """
 
     def __init__(self, manifest) -> None:
