@@ -307,17 +307,19 @@ def test_tree_shows_relation_kind_and_type_escaped() -> None:
     hostile = "http://x.example/\x1b[2J"
     child = FileNode("b" * 64, URI, "uri/https", len(URI), 1, relation=Relation.RETRIEVED_BY, kind=SampleKind.URI)
     odd = FileNode("c" * 64, hostile, "uri/http", len(hostile), 1, relation=Relation.RETRIEVED_BY, kind=SampleKind.URI)
-    root = FileNode("a" * 64, DOMAIN, "network/domain", len(DOMAIN), 0, kind=SampleKind.DOMAIN, children=[child, odd])
-    summary = Summary("sid1", 0, "safe", [root], file_count=3)
+    bad = FileNode("d" * 64, "not-a-uri", "unknown", 9, 1, relation=Relation.RETRIEVED_BY, kind=SampleKind.URI)
+    root = FileNode("a" * 64, DOMAIN, "network/domain", len(DOMAIN), 0, kind=SampleKind.DOMAIN, children=[child, odd, bad])
+    summary = Summary("sid1", 0, "safe", [root], file_count=4)
     buffer = io.StringIO()
     Console(file=buffer, width=200, color_system=None).print(summary_tree(summary))
     out = buffer.getvalue()
     assert f"{DOMAIN}  network/domain  0" in out
-    assert f"retrieved-by  {URI}  uri/https  0" in out
+    assert f"retrieved-by  {URI}  uri/https  0\n" in out  # the type says the kind...
+    assert "retrieved-by  not-a-uri  unknown  0  (uri)\n" in out  # ...and where it cannot, the kind is shown
     assert "\x1b[2J" not in out and "\\x1b[2J" in out
     doc = json.loads(to_json(summary))
     assert doc["files"][0]["kind"] == "domain"
-    assert [(c["kind"], c["relation"]) for c in doc["files"][0]["children"]] == [("uri", "retrieved-by")] * 2
+    assert [(c["kind"], c["relation"]) for c in doc["files"][0]["children"]] == [("uri", "retrieved-by")] * 3
 
 
 DNS_MANIFEST = """\
