@@ -113,6 +113,15 @@ async def test_files_still_go_to_file_services_only(nats_url, prefix):
     assert rel.seen == []
 
 
+async def test_a_sample_resubmitted_is_answered_from_the_cache(nats_url, prefix):
+    rel = relater()
+    async with onebox(nats_url, prefix, [rel]), await Client.connect(nats_url, prefix) as client:
+        first, second = [await client.wait(await client.submit_sample("domain", DOMAIN), timeout=30) for _ in range(2)]
+    assert [r.cached for r in first.files[0].results] == [False]
+    assert [r.cached for r in second.files[0].results] == [True] and second.cached_results == 1
+    assert rel.seen == [("domain", "network/domain", DOMAIN)]  # ran once
+
+
 # -- relations ------------------------------------------------------------------------------------
 
 async def test_every_relation_in_the_tree_and_a_cycle_ends(nats_url, prefix):
