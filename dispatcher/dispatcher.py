@@ -33,7 +33,8 @@ from dispatcher.replies import ReplyRouter
 from dispatcher.scoring import summarise
 from dispatcher.tree import Tree, analyse_child
 from schemas.limits import Limits
-from schemas.messages import SID, ChildSubmission, Submission
+from schemas.messages import SID, ChildSubmission, SampleKind, Submission
+from schemas.samples import SampleError, ref_key, sample_value
 
 log = logging.getLogger("sluice.dispatcher")
 
@@ -46,6 +47,12 @@ def check_submission(sub: Submission) -> None:
         raise BadMessage(f"sid {sub.sid[:80]!r} must be 1-64 letters, digits, '_' or '-'")
     if not sub.files:
         raise BadMessage("a submission needs at least one file")
+    for number, ref in enumerate(sub.files, 1):
+        if ref.kind is not SampleKind.FILE:
+            try:
+                sample_value(ref)
+            except SampleError as exc:
+                raise BadMessage(f"sample {number}: {exc}") from None
 
 
 async def _keep_alive(msg: Msg) -> None:
@@ -166,7 +173,7 @@ class Dispatcher:
         async def work() -> None:
             report = await analyse_child(self.mesh, child)
             await self.js.publish(child.reply_to, encode(report),
-                                  headers={"Nats-Msg-Id": f"node:{child.sid}:{child.attempt}:{child.file.sha256}"})
+                                  headers={"Nats-Msg-Id": f"node:{child.sid}:{child.attempt}:{ref_key(child.file)}"})
 
         await _holding(msg, work)
         await msg.ack()

@@ -13,6 +13,7 @@ import hashlib
 import ipaddress
 import re
 import string
+import unicodedata
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import idna
@@ -28,6 +29,8 @@ _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
 _UNSAFE = set(string.whitespace) | {chr(c) for c in range(32)} | {"\x7f"}
 _NETWORK_SCHEMES = {"http", "https", "ftp", "ftps", "ws", "wss"}
 _URI_TYPES = {"http": "uri/http", "https": "uri/https", "ftp": "uri/ftp"}
+# Controls, lone surrogates (not even encodable), line and paragraph separators: never in any kind.
+_REFUSED_CATEGORIES = {"Cc", "Cs", "Zl", "Zp"}
 
 # Each kind's types in the taxonomy, and the relation a found sample of that kind has to its finder.
 KIND_TYPES = {
@@ -143,6 +146,11 @@ def canonical(kind: SampleKind | str, value: str) -> str:
         raise SampleError(f"unknown sample kind {kind!r} (known: uri, domain, ip)") from None
     if kind is SampleKind.FILE:
         raise SampleError("files are submitted as bytes, not as a value")
+    if not isinstance(value, str):
+        raise SampleError(f"a {kind.value} must be given as text, not {type(value).__name__}")
+    refused = next((c for c in value.strip() if unicodedata.category(c) in _REFUSED_CATEGORIES), None)
+    if refused is not None:
+        raise SampleError(f"{_shown(value)} contains a control character or a lone surrogate (U+{ord(refused):04X})")
     return _CANONICAL[kind](value)
 
 
@@ -163,9 +171,8 @@ def kind_of_type(file_type: str) -> SampleKind:
 
 def sample_ref(kind: SampleKind | str, value: str) -> FileRef:
     """A checked sample as it travels: named by its value, carried inline, hashed like a file."""
-    kind = SampleKind(kind)
-    data = canonical(kind, value).encode()
-    return FileRef(hashlib.sha256(data).hexdigest(), len(data), data.decode(), data, kind)
+    data = canonical(kind, value).encode()  # first: it refuses an unknown kind with a SampleError
+    return FileRef(hashlib.sha256(data).hexdigest(), len(data), data.decode(), data, SampleKind(kind))
 
 
 def ref_key(ref: FileRef) -> str:
@@ -176,3 +183,25 @@ def ref_key(ref: FileRef) -> str:
 
 def node_key(kind: SampleKind, sha256: str) -> str:
     return sha256 if kind is SampleKind.FILE else f"{kind.value}:{sha256}"
+
+
+def sample_value(ref: FileRef) -> str:
+    """The value of a URI, domain or IP sample as it arrived, or SampleError unless the ref is one
+    `sample_ref` would make: value inline, matching its sha256 and size, already canonical.
+
+    The dispatcher checks this where a sample enters (a hand-published message need not have come
+    through `sample_ref`), so a routed sample is always one the services can trust to be well formed.
+    """
+    kind = ref.kind.value
+    if ref.data is None:
+        raise SampleError(f"a {kind} sample must carry its value inline")
+    if len(ref.data) != ref.size or hashlib.sha256(ref.data).hexdigest() != ref.sha256:
+        raise SampleError(f"the {kind} sample's inline value does not match its sha256 and size")
+    try:
+        value = ref.data.decode()
+    except UnicodeDecodeError:
+        raise SampleError(f"a {kind} sample's value must be UTF-8 text") from None
+    expected = canonical(ref.kind, value)
+    if expected != value:
+        raise SampleError(f"{_shown(value)} is not in canonical form (expected {_shown(expected)})")
+    return value

@@ -32,7 +32,7 @@ from schemas.limits import Limits
 from schemas.messages import SID, SubmissionParams, Summary
 from services.sdk.loader import builtin_services
 from services.sdk.manifest import ManifestError
-from sluice import safelist_cli, service_cli, status_cli
+from sluice import safelist_cli, sample_args, service_cli, status_cli
 from sluice.client import Client, SubmitError
 from sluice.console import ERR, OUT, CliError, cancel_on, connect_client, key_values, require_url, until_signal
 from sluice.logs import log_handler, log_level
@@ -148,12 +148,20 @@ def _collect(paths: Sequence[Path], exclude: Path | None = None) -> list[Path]:
             raise CliError(f"{path}: not readable")
         else:
             files.append(path)
-    if not files:
+    if paths and not files:
         raise CliError("nothing to scan: no readable files in " + ", ".join(map(str, paths)))
     for path in files:
         if path.stat().st_size > Limits.max_file_size:
             raise CliError(f"{path}: {path.stat().st_size} bytes is over the {Limits.max_file_size}-byte file size limit")
     return files
+
+
+def _targets(args: argparse.Namespace, exclude: Path | None = None) -> list[Path | sample_args.Sample]:
+    """The files, then the URIs, domains and IPs to submit, each as its own submission."""
+    targets = [*_collect(args.paths, exclude), *args.samples]
+    if not targets:
+        raise CliError("nothing to submit: give files or directories, or --uri, --domain or --ip VALUE")
+    return targets
 
 
 def _params(args: argparse.Namespace) -> SubmissionParams:
@@ -185,11 +193,12 @@ def _progress(count: int) -> Progress:
     )
 
 
-async def _submit_all(client: Client, files: list[Path], params: SubmissionParams, progress: Progress) -> list[str]:
-    task = progress.add_task("submitting", total=len(files))
+async def _submit_all(client: Client, targets: list[Path | sample_args.Sample], params: SubmissionParams,
+                      progress: Progress) -> list[str]:
+    task = progress.add_task("submitting", total=len(targets))
     sids = []
-    for path in files:
-        sids.append(await client.submit(path, params))
+    for target in targets:
+        sids.append(await sample_args.submit(client, target, params))
         progress.advance(task)
     return sids
 
@@ -203,30 +212,30 @@ async def _wait_all(client: Client, sids: list[str], timeout: float, progress: P
 # -- subcommands ----------------------------------------------------------------------------------
 
 async def cmd_scan(args: argparse.Namespace) -> int:
-    """Submit files, wait for their verdicts, print them (in the order given)."""
-    files = _collect(args.paths, exclude=None if args.nats else args.data_dir)
+    """Submit files (and URIs, domains, IPs), wait for their verdicts, print them (in the order given)."""
+    targets = _targets(args, exclude=None if args.nats else args.data_dir)
     params = _params(args)
     async with _mesh(args, services=not args.nats) as url, connect_client(url, args.prefix) as client:
-        with _progress(len(files)) as progress:
-            sids = await _submit_all(client, files, params, progress)
+        with _progress(len(targets)) as progress:
+            sids = await _submit_all(client, targets, params, progress)
             done = await _wait_all(client, sids, args.timeout, progress)
-        for path, sid in zip(files, sids):
+        for target, sid in zip(targets, sids):
             if sid in done:
                 _emit(done[sid], args.json)
             else:
-                ERR.print(Text(f"sluice: {clean(path)} ({sid}): no verdict within {args.timeout:g} s", style="red"))
+                ERR.print(Text(f"sluice: {clean(target)} ({sid}): no verdict within {args.timeout:g} s", style="red"))
     return 0 if len(done) == len(sids) else 1
 
 
 async def cmd_submit(args: argparse.Namespace) -> int:
     """Submit and return at once: the ids are for `sluice result` or for matching `watch` output."""
     url = require_url(args)
-    files = _collect(args.paths)
+    targets = _targets(args)
     params = _params(args)
     async with connect_client(url, args.prefix) as client:
-        for path in files:
-            sid = await client.submit(path, params)
-            print(to_json({"sid": sid, "path": str(path)}) if args.json else sid, flush=True)
+        for target in targets:
+            sid = await sample_args.submit(client, target, params)
+            print(to_json({"sid": sid, **sample_args.described(target)}) if args.json else sid, flush=True)
     return 0
 
 
@@ -304,7 +313,8 @@ def _globals_parser() -> argparse.ArgumentParser:
 
 def _params_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files, or directories to scan recursively")
+    p.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files, or directories to scan recursively")
+    sample_args.add_arguments(p)
     p.add_argument("--json", action="store_true", help="JSON Lines on stdout")
     p.add_argument("--deep-scan", action="store_true", help="ask services for their slower, deeper analysis")
     p.add_argument("--ignore-cache", action="store_true", help="analyse again even if results are cached")
@@ -333,10 +343,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    p = command("scan", cmd_scan, "submit files, wait for their verdicts and print them", params)
+    p = command("scan", cmd_scan, "submit files, URIs, domains or IPs, wait for their verdicts and print them", params)
     _data_dir_arg(p)
     p.add_argument("--timeout", type=float, default=300.0, metavar="S", help="seconds to wait for the verdicts (default 300)")
-    command("submit", cmd_submit, "submit files and print their submission ids", params)
+    command("submit", cmd_submit, "submit files, URIs, domains or IPs and print their submission ids", params)
     p = command("result", cmd_result, "print a finished submission's verdict tree, or one of its stored objects")
     p.add_argument("sid")
     p.add_argument("--json", action="store_true")
