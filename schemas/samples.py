@@ -112,9 +112,57 @@ def canonical_uri(value: str) -> str:
     return urlunsplit(SplitResult(scheme, _netloc(parts, host, port), parts.path, parts.query, parts.fragment))
 
 
+# WHATWG's IPv4 parser, which browsers follow: `ipaddress` refuses these forms on purpose, and
+# `socket.inet_aton` differs between C libraries. A host whose last label is a number is an IPv4
+# address to a browser, or nothing.
+_HEX = re.compile(r"0[xX][0-9a-fA-F]*")
+_OCTAL = re.compile(r"0[0-7]+")
+_DECIMAL = re.compile(r"0|[1-9][0-9]{0,11}")
+_NUMBER = re.compile(r"0[xX][0-9a-fA-F]*|[0-9]+")
+
+
+def _ipv4_part(part: str) -> int | None:
+    """One dotted part as WHATWG reads it: `0x` hex, a leading `0` octal, else decimal."""
+    if _HEX.fullmatch(part):
+        return int(part[2:] or "0", 16)
+    if _OCTAL.fullmatch(part):
+        return int(part, 8)
+    if _DECIMAL.fullmatch(part):
+        return int(part)
+    return None
+
+
+def numeric_ipv4(host: str) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a browser would contact for `host`, if `host` is one in any numeric form.
+
+    One to four parts; every part but the last is one byte, the last fills the bytes left
+    (`127.1` is 127.0.0.1, `3232235777` is 192.168.1.1). None for anything else.
+    """
+    parts = host.split(".")
+    if parts[-1] == "" and len(parts) > 1:  # a trailing dot is allowed
+        parts.pop()
+    if not 1 <= len(parts) <= 4 or len(host) > 64:
+        return None
+    numbers = [_ipv4_part(p) for p in parts]
+    if any(n is None for n in numbers):
+        return None
+    *head, last = numbers
+    if any(n > 255 for n in head) or last >= 256 ** (5 - len(numbers)):
+        return None
+    value = last + sum(n << (8 * (3 - i)) for i, n in enumerate(head))
+    return ipaddress.IPv4Address(value)
+
+
+
 def _canonical_host(host: str, uri: str) -> str:
     if _is_ip(host):
         return canonical_ip(host)
+    if _NUMBER.fullmatch(host.rstrip(".").rpartition(".")[2]):
+        # `0x7f.1`, `3232235777`: kept as written (that it is written so is the finding) but
+        # checked, since a browser goes to the address or nowhere (`1.2.3.4.5` is nowhere).
+        if numeric_ipv4(host) is None:
+            raise SampleError(f"{_shown(uri)}: host {_shown(host)} ends in a number but is no IPv4 address")
+        return host.lower()
     try:
         return canonical_domain(host)
     except SampleError as exc:

@@ -364,3 +364,28 @@ def test_service_test_runs_a_service_on_a_sample(tmp_path: Path, capsys: pytest.
     for argv in ([], ["--domain", DOMAIN, "--domain", "b.example"], [str(folder / "service.py"), "--domain", DOMAIN]):
         assert main(["service", "test", str(folder), *argv]) == 2
         assert "takes one FILE, or one --uri, --domain or --ip VALUE" in capsys.readouterr().err
+
+
+# -- the built-ins together -----------------------------------------------------------------------
+
+async def test_built_ins_relate_the_urls_in_a_file_and_their_hosts(nats_url, prefix):
+    """iocs, asked to, relates the URLs it finds in a text file (retrieved-by); uri takes each
+    apart and relates its host: a domain (resolved-by), or the IP address it names
+    (contacted-by). Not asked, iocs relates nothing."""
+    text = b"beacon to http://203.0.113.9:4444/stage2.exe then https://cdn.example.org/lib.js\n"
+    asked = SubmissionParams(service_params={"iocs": {"relate_uris": True}})
+    summary = await scan(nats_url, prefix, ["iocs", "uri"], files={"note.txt": text}, params=asked)
+    [root] = summary.files
+    uris = {node.name: node for node in root.children}
+    assert set(uris) == {"http://203.0.113.9:4444/stage2.exe", "https://cdn.example.org/lib.js"}
+    for node in uris.values():
+        assert (node.relation, node.kind) == (Relation.RETRIEVED_BY, SampleKind.URI)
+        assert [r.service for r in node.results] == ["uri"] and not node.errors
+    hidden = uris["http://203.0.113.9:4444/stage2.exe"]
+    assert hidden.score > 0  # a raw IP host, an odd port, an executable download
+    assert [(n.relation, n.kind, n.name) for n in hidden.children] == [(Relation.CONTACTED_BY, SampleKind.IP, "203.0.113.9")]
+    plain = uris["https://cdn.example.org/lib.js"]
+    assert [(n.relation, n.kind, n.name) for n in plain.children] == [(Relation.RESOLVED_BY, SampleKind.DOMAIN, "cdn.example.org")]
+
+    quiet = await scan(nats_url, prefix + "q", ["iocs", "uri"], files={"note.txt": text})
+    assert quiet.files[0].children == [] and quiet.file_count == 1

@@ -12,15 +12,12 @@ between C libraries (glibc ignores whatever follows a space). The second is judg
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass, field
 
 import idna
 from confusable_homoglyphs import categories, confusables
 
-_HEX = re.compile(r"0[xX][0-9a-fA-F]*")
-_OCTAL = re.compile(r"0[0-7]+")
-_DECIMAL = re.compile(r"0|[1-9][0-9]{0,11}")
+from schemas.samples import numeric_ipv4
 
 # Scripts that a language writes together, so mixing them is normal (UTS 39's "highly
 # restrictive" level): Japanese, Chinese and Korean with Latin. Any other mix is suspicious.
@@ -30,38 +27,6 @@ _USUAL_MIXES = (
     frozenset({"LATIN", "HAN", "HANGUL"}),
 )
 _NEUTRAL = {"COMMON", "INHERITED"}  # digits, hyphens, combining marks belong to no script
-
-
-def _ipv4_part(part: str) -> int | None:
-    """One dotted part as WHATWG reads it: `0x` hex, a leading `0` octal, else decimal."""
-    if _HEX.fullmatch(part):
-        return int(part[2:] or "0", 16)
-    if _OCTAL.fullmatch(part):
-        return int(part, 8)
-    if _DECIMAL.fullmatch(part):
-        return int(part)
-    return None
-
-
-def numeric_ipv4(host: str) -> ipaddress.IPv4Address | None:
-    """The IPv4 address a browser would contact for `host`, if `host` is one in any numeric form.
-
-    One to four parts; every part but the last is one byte, the last fills the bytes left
-    (`127.1` is 127.0.0.1, `3232235777` is 192.168.1.1). None for anything else.
-    """
-    parts = host.split(".")
-    if parts[-1] == "" and len(parts) > 1:  # a trailing dot is allowed
-        parts.pop()
-    if not 1 <= len(parts) <= 4 or len(host) > 64:
-        return None
-    numbers = [_ipv4_part(p) for p in parts]
-    if any(n is None for n in numbers):
-        return None
-    *head, last = numbers
-    if any(n > 255 for n in head) or last >= 256 ** (5 - len(numbers)):
-        return None
-    value = last + sum(n << (8 * (3 - i)) for i, n in enumerate(head))
-    return ipaddress.IPv4Address(value)
 
 
 def unicode_host(host: str) -> str:
