@@ -22,8 +22,10 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from bus.auth import service_role
 from bus.blobs import BlobStore
 from bus.codec import encode
+from bus.connect import provisions
 from bus.deadletter import decode_or_reject
 from bus.provision import provision
 from bus.subjects import Names
@@ -88,7 +90,7 @@ class ServiceRunner:
         )
 
     async def run(self, stop: anyio.Event) -> None:
-        stores = await provision(self.js, self.names)
+        stores = await provision(self.js, self.names, create=provisions(service_role(self.m.name)))
         self.blobs = BlobStore(self.js, stores.files, self.names.file_bucket)
         await self.ensure_consumer()
         await self.service.attach(self.js, self.names)
@@ -133,7 +135,7 @@ class ServiceRunner:
             await msg.ack()  # not ours, or the dispatcher has given up on it already
             return
         result = await self._execute(task)
-        await self.js.publish(task.reply_to, encode(result), headers={"Nats-Msg-Id": f"{task.corr}:{self.m.name}"})
+        await self.js.publish(self.names.result_reply(task.reply_to, self.m.name), encode(result), headers={"Nats-Msg-Id": f"{task.corr}:{self.m.name}"})
         await msg.ack()
 
     async def _execute(self, task: Task) -> ServiceResult:
