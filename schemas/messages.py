@@ -280,8 +280,10 @@ class DeadLetter(msgspec.Struct):
 
     subject: str
     reason: str
-    data: bytes
+    data: bytes  # the first MiB of the message; `size` says whether that is all of it
     at: float
+    size: int = -1  # the message's length (-1: not recorded, letters from before it was)
+    replays: int = 0  # how often an operator has replayed this message (`sluice dlq replay`)
 
 
 class RuleSet(msgspec.Struct, omit_defaults=True):

@@ -33,7 +33,7 @@ from schemas.limits import Limits
 from schemas.messages import SID, SubmissionParams, Summary
 from services.sdk.loader import builtin_services
 from services.sdk.manifest import ManifestError
-from sluice import safelist_cli, service_cli
+from sluice import dlq_cli, safelist_cli, service_cli
 from sluice.client import Client, SubmitError
 from sluice.console import ERR, OUT, CliError, cancel_on, connect_client, key_values, require_url, until_signal
 from sluice.onebox import onebox, run_dispatcher
@@ -350,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     service_cli.register(command("service", None, "run, list, test, scaffold or update services"), command)
     safelist_cli.register(command("safelist", None, "add, remove or list known-good hashes"), command)
+    dlq_cli.register(command("dlq", None, "list, show, replay or purge dead letters (messages Sluice could not use)"), command)
     return parser
 
 
