@@ -65,6 +65,16 @@ def creds_file_name(role: str) -> str:
     return f"{name}.nk"
 
 
+def role_of(file_name: str) -> str | None:
+    """The role a credentials file is for (the inverse of `creds_file_name`), or None."""
+    if not file_name.endswith(".nk"):
+        return None
+    stem = file_name[:-3]
+    if stem.startswith("service-"):
+        return service_role(stem[len("service-"):])
+    return stem if stem in (ADMIN, DISPATCHER, SUBMITTER, UPDATER) else None
+
+
 def inbox_prefix(public_key: str) -> str:
     """The identity's own inbox space; distinct from `_INBOX.` so a client left on the default fails loudly."""
     return f"_INBOX_{public_key}"
@@ -209,9 +219,8 @@ def server_config(names: Names, keys: dict[str, str]) -> str:
              "accounts {", f"  {ACCOUNT} {{", "    jetstream: enabled", "    users: ["]
     for role, public in keys.items():
         perms = permissions(role, names, public)
-        lines += [f"      # {role}",
-                  f"      {{nkey: {q(public)}, permissions: {{",
-                  f"        publish: {{allow: {q(list(perms.publish))}}},",
+        lines += [f"      # {role}", f"      {{nkey: {q(public)}, permissions: {{",
+                  "        publish: {allow: [", *(f"          {q(s)}" for s in perms.publish), "        ]},",
                   f"        subscribe: {{allow: {q(list(perms.subscribe))}}}}}}}"]
     lines += ["    ]", "  }", "}", ""]
     return "\n".join(lines)
@@ -225,12 +234,17 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def init(out: Path, names: Names, services: Iterable[str]) -> dict[str, Path]:
-    """Write one seed per role (kept if already there, so re-running adds roles without
-    invalidating deployed credentials) and `auth.conf`; returns role -> credentials file."""
+    """Write one seed per role and `auth.conf` naming them all; returns role -> credentials file.
+
+    Seeds already in `out` are kept, and their roles stay in the config: re-running (or `sluice
+    up --auth`) adds roles without invalidating credentials already deployed.
+    """
     out.mkdir(parents=True, exist_ok=True)
+    os.chmod(out, 0o700)
     files: dict[str, Path] = {}
     keys: dict[str, str] = {}
-    for role in roles_for(services):
+    existing = sorted(role for role in map(role_of, os.listdir(out)) if role is not None)
+    for role in dict.fromkeys([*roles_for(services), *existing]):
         path = out / creds_file_name(role)
         if not path.exists():
             # A user seed: 32 random bytes, nkey-encoded with the user prefix ("SU...").

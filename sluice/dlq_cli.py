@@ -14,13 +14,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
+from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from rich.table import Table
 from rich.text import Text
 
 from bus import dlq
 from bus.auth import ADMIN
-from bus.connect import close, connect
+from bus.connect import CREDS_ENV, close, connect
 from bus.subjects import Names
 from sluice.console import ERR, OUT, CliError, require_url
 from sluice.render import clean, to_json
@@ -33,6 +34,9 @@ async def _dlq(args: argparse.Namespace) -> AsyncIterator[tuple[JetStreamContext
         yield nc.jetstream(), Names(args.prefix)
     except dlq.DlqError as exc:
         raise CliError(str(exc), code=1) from None
+    except NatsTimeout:  # under auth, what a refusal looks like (the server's reason is logged above)
+        raise CliError(f"NATS did not answer; dead letters are for the admin identity ({CREDS_ENV}=.../admin.nk)",
+                       code=1) from None
     finally:
         await close(nc)
 

@@ -24,6 +24,7 @@ import anyio
 import nats.errors
 import pytest
 import pytest_asyncio
+import yaml
 from nats.aio.client import Client as Nats
 from nats.js.api import ConsumerConfig, StreamConfig
 
@@ -35,6 +36,7 @@ from bus.provision import NotProvisioned, provision
 from bus.subjects import Names
 from dispatcher.replies import ReplyRouter
 from schemas.messages import FileRef, ServiceResult, Submission, walk
+from sluice.cli import main
 from sluice.client import Client
 from sluice.onebox import onebox
 from svcs import Echo, make
@@ -288,3 +290,36 @@ async def test_allowed_actions_still_work(authed: Authed) -> None:
                                  headers={"Nats-Msg-Id": secrets.token_hex(8)})
         assert ack.stream == authed.names.submit_stream
         assert not s.errors
+
+
+# -- how operators get it -------------------------------------------------------------------------
+
+def test_auth_init_command_says_how_to_use_the_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_dir = tmp_path / "creds"
+    assert main(["--prefix", "demo", "auth", "init", "--out", str(out_dir), "--services", "pe,yara"]) == 0
+    out = capsys.readouterr().out
+    assert f"{CREDS_ENV}={out_dir / 'service-pe.nk'}" in out
+    assert f"sluice up --auth {out_dir}" in out
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        "admin.nk", "auth.conf", "dispatcher.nk", "service-pe.nk", "service-yara.nk", "submitter.nk", "updater.nk"]
+    assert stat.S_IMODE(os.stat(out_dir).st_mode) == 0o700
+    assert '"demo.reply.*.result.yara"' in (out_dir / auth.CONF_NAME).read_text()
+
+
+def test_compose_auth_gives_each_container_its_own_identity() -> None:
+    root = Path(__file__).resolve().parent.parent
+    base = yaml.safe_load((root / "compose.yaml").read_text())
+    override = yaml.safe_load((root / "compose.auth.yaml").read_text())
+    for name, container in base["services"].items():
+        command = container.get("command", [])
+        if command[:1] == ["dispatcher"]:
+            role = auth.DISPATCHER
+        elif command[:2] == ["service", "run"]:
+            role = auth.service_role(command[2])
+        else:
+            continue  # nats itself
+        [secret] = override["services"][name]["secrets"]
+        assert override["secrets"][secret["source"]]["file"] == f"./.sluice/auth/{auth.creds_file_name(role)}", name
+        assert override["services"][name]["environment"][CREDS_ENV] == f"/run/secrets/{secret['target']}"
+    assert "./.sluice/auth/auth.conf:/etc/nats/auth.conf:ro" in override["services"]["nats"]["volumes"]
+    assert 'include "./auth.conf"' in (root / "compose.nats-auth.conf").read_text()
