@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 import stat
+import time
 import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -34,8 +35,9 @@ from bus.connect import CREDS_ENV, close, connect
 from bus.embedded import EmbeddedServer
 from bus.provision import NotProvisioned, provision
 from bus.subjects import Names
+from dispatcher.directory import ServiceDirectory
 from dispatcher.replies import ReplyRouter
-from schemas.messages import FileRef, ServiceResult, Submission, walk
+from schemas.messages import FileRef, ServiceRecord, ServiceResult, Stage, Submission, walk
 from sluice.cli import main
 from sluice.client import Client
 from sluice.onebox import onebox
@@ -212,6 +214,7 @@ SERVICE_REFUSED: dict[str, Forbidden] = {
     "publish a task": publish(lambda n: n.task("CORE", "text/plain")),
     "publish another service's result": publish(lambda n: n.result_reply(n.reply("d1", "result"), "extract")),
     "publish a node report": publish(lambda n: n.reply("d1", "node")),
+    "heartbeat as another service": publish(lambda n: f"$KV.{n.registry_bucket}.extract.i1"),
     "read another service's consumer": read_consumer("svc-extract"),
     "make a consumer on the task stream": tap_tasks,
     "delete a stream": delete_stream,
@@ -277,6 +280,21 @@ async def test_a_result_in_another_services_name_is_dead_lettered(authed: Authed
 
     await ReplyRouter(dead_letter).handle(Msg())
     assert letters == ["a result for 'extract' published as 'echo'"]
+
+
+async def test_a_heartbeat_in_its_own_key_cannot_claim_another_name(authed: Authed) -> None:
+    """The one registry write a service may do, its own key, still cannot make it another service."""
+    async with session(authed, "service:echo") as svc, session(authed, "dispatcher") as disp:
+        registry = (await provision(svc.js, authed.names, create=False)).registry
+        posing = ServiceRecord("extract", "1", Stage.EXTRACT, ".*", "", 10, "svc-extract", heartbeat=time.time())
+        honest = ServiceRecord("echo", "1", Stage.CORE, ".*", "", 10, "svc-echo", heartbeat=time.time())
+        await registry.put("echo.posing", encode(posing))
+        await registry.put("echo.honest", encode(honest))
+        directory = ServiceDirectory((await provision(disp.js, authed.names, create=False)).registry)
+        await directory.refresh()
+        assert set(directory.services) == {"echo"}
+        for key in ("echo.posing", "echo.honest"):
+            await registry.delete(key)
 
 
 async def test_allowed_actions_still_work(authed: Authed) -> None:
