@@ -12,8 +12,10 @@ only below it: with the default `_INBOX.>` any identity could read every other's
 and pulled messages. Publishing is allow-listed per role (deny by default):
 
 * dispatcher: provisions the prefix's streams, buckets and shared consumers (create and
-  update, never delete or purge), takes submissions, publishes tasks, child submissions,
-  summaries, alerts and its own node reports, reads the registry, reads/writes the cache.
+  update, never delete a stream or purge), takes submissions, publishes tasks, child
+  submissions, summaries, alerts and its own node reports, reads the registry, reads/writes
+  the cache, and dead-letters what consumers give up on (bus.exhausted: it reads those
+  messages and removes a stuck submission from its work queue).
 * service:NAME: creates and reads only its own durable consumer on the task stream, publishes
   only its own results (`...reply.<dispatcher>.result.NAME`) and dead letters, reads and
   writes the file store (extracted files), heartbeats its own registry keys, reads rules and
@@ -40,6 +42,7 @@ from pathlib import Path
 
 import nkeys
 
+from bus.exhausted import advisory_subject
 from bus.subjects import Names
 
 ADMIN = "admin"
@@ -158,7 +161,9 @@ def _dispatcher(n: Names) -> list[str]:
         *_create_consumer(n.reply_stream, own_replies), *_consume(n.reply_stream, own_replies),
         f"{API}.CONSUMER.DELETE.{n.reply_stream}.{own_replies}",
         f"{n.prefix}.task.>", n.submit_child, n.summaries, n.alerts, n.reply("*", "node"),
-        n.dead_letter("dispatcher"),
+        n.dead_letter(">"),  # its own letters, and those of the consumers that gave up (bus.exhausted)
+        *[f"{API}.STREAM.MSG.GET.{s}" for s in (n.submit_stream, n.task_stream)],
+        f"{API}.STREAM.MSG.DELETE.{n.submit_stream}",
         *_kv_watch(n.registry_bucket), *_kv_read(n.cache_bucket), f"$KV.{n.cache_bucket}.>",
         *_objects_read(n.file_bucket),
     ]
@@ -203,7 +208,10 @@ def permissions(role: str, names: Names, public: str) -> Permissions:
         publish = _service(names, role[len(SERVICE):])
     else:
         raise ValueError(f"unknown role {role!r}: admin, dispatcher, submitter, updater or service:NAME")
-    return Permissions(tuple(dict.fromkeys(publish)), (f"{inbox_prefix(public)}.>",))
+    subscribe = [f"{inbox_prefix(public)}.>"]
+    if role == DISPATCHER:
+        subscribe += [advisory_subject(s) for s in (names.submit_stream, names.task_stream)]
+    return Permissions(tuple(dict.fromkeys(publish)), tuple(subscribe))
 
 
 # -- files ----------------------------------------------------------------------------------------

@@ -286,6 +286,16 @@ class DeadLetter(msgspec.Struct):
     replays: int = 0  # how often an operator has replayed this message (`sluice dlq replay`)
 
 
+class MaxDeliveriesAdvisory(msgspec.Struct):
+    """nats-server's notice (JSON, on `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer>`)
+    that a consumer delivered a message as often as it may, never acknowledged; the fields we read."""
+
+    stream: str
+    consumer: str
+    stream_seq: int
+    deliveries: int
+
+
 class RuleSet(msgspec.Struct, omit_defaults=True):
     """A service's rule files as the updater fetched them, stored once in the rule-set store."""
 

@@ -30,14 +30,15 @@ from nats.aio.client import Client as Nats
 from nats.js.api import ConsumerConfig, StreamConfig
 
 from bus import auth
-from bus.codec import encode
+from bus.codec import decode, encode
 from bus.connect import CREDS_ENV, close, connect
 from bus.embedded import EmbeddedServer
+from bus.exhausted import watch_exhausted
 from bus.provision import NotProvisioned, provision
 from bus.subjects import Names
 from dispatcher.directory import ServiceDirectory
 from dispatcher.replies import ReplyRouter
-from schemas.messages import FileRef, ServiceRecord, ServiceResult, Stage, Submission, walk
+from schemas.messages import DeadLetter, FileRef, ServiceRecord, ServiceResult, Stage, Submission, walk
 from sluice.cli import main
 from sluice.client import Client
 from sluice.onebox import onebox
@@ -295,6 +296,35 @@ async def test_a_heartbeat_in_its_own_key_cannot_claim_another_name(authed: Auth
         assert set(directory.services) == {"echo"}
         for key in ("echo.posing", "echo.honest"):
             await registry.delete(key)
+
+
+async def test_the_dispatcher_may_dead_letter_what_a_consumer_gave_up_on(authed: Authed) -> None:
+    names = authed.names
+    async with session(authed, "dispatcher") as disp, session(authed, "admin") as admin:
+        watching = await watch_exhausted(disp.nc, disp.nc.jetstream(), names)
+        arrived: list[bytes] = []
+        got = anyio.Event()
+
+        async def on_letter(msg) -> None:
+            arrived.append(msg.data)
+            got.set()
+
+        await admin.nc.subscribe(names.dead_letter("svc-crashy"), cb=on_letter)
+        subject = names.task("CORE", "application/x-crash")
+        js = admin.nc.jetstream()
+        await js.add_consumer(names.task_stream, ConsumerConfig(
+            durable_name="svc-crashy", filter_subject=subject, ack_wait=0.3, max_deliver=1))
+        crashy = await js.pull_subscribe_bind("svc-crashy", stream=names.task_stream)
+        await js.publish(subject, b"task bytes")
+        await crashy.fetch(1, timeout=5)  # and never acknowledged
+        with pytest.raises(TimeoutError):
+            await crashy.fetch(1, timeout=1)  # the server gives up here, and says so
+        with anyio.fail_after(5):
+            await got.wait()
+        assert decode(arrived[0], DeadLetter).data == b"task bytes"
+        assert not disp.errors
+        for sub in watching:
+            await sub.unsubscribe()
 
 
 async def test_allowed_actions_still_work(authed: Authed) -> None:

@@ -7,13 +7,18 @@ import json
 
 import anyio
 import anyio.to_thread
+import msgspec
 import pytest
-from nats.js.api import DeliverPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 import dispatcher.dispatcher
 from bus.codec import BadMessage, decode, encode
+from bus.connect import close, connect
+from bus.exhausted import watch_exhausted
+from bus.provision import provision
 from bus.subjects import Names
-from schemas.messages import DeadLetter, Submission
+from schemas.messages import DeadLetter, FileRef, MaxDeliveriesAdvisory, Submission, Task
 from sluice.cli import main
 from sluice.client import Client
 from sluice.onebox import onebox
@@ -126,3 +131,62 @@ async def test_replay_refuses_truncated_and_unknown_letters(nats_url, prefix, ca
         assert "no dead letter 999999" in err
         code, out, _ = await cli(capsys, nats_url, prefix, "list", "--json")
         assert [r["seq"] for r in listed(out)] == [ack.seq]  # a refused replay keeps its letter
+
+
+async def test_a_task_its_consumer_gave_up_on_is_dead_lettered(nats_url, prefix, capsys):
+    """A component that dies on a message never acknowledges it nor dead-letters it itself: the
+    server's max-deliveries advisory does, through the dispatcher, with the message as it was."""
+    async with onebox(nats_url, prefix, [make(Echo, "echo")]) as box, await Client.connect(nats_url, prefix) as client:
+        names, js = box.names, client.js
+        letters = await watch_letters(client, names)
+        subject = names.task("CORE", "text/plain")
+        await js.add_consumer(names.task_stream, ConsumerConfig(
+            durable_name="svc-crashy", filter_subject=subject, ack_wait=0.3, max_deliver=2))
+        crashy = await js.pull_subscribe_bind("svc-crashy", stream=names.task_stream)
+        task = encode(Task("corr", "sid", FileRef("0" * 64, 1, "x", b"x"), "text/plain", "CORE", ["crashy"], 9e12,
+                           names.reply("d1", "result")))
+        await js.publish(subject, task)
+        for delivery in (1, 2):  # taken, then "crashed" on: never acknowledged
+            [msg] = await crashy.fetch(1, timeout=5)
+            assert msg.metadata.num_delivered == delivery
+        # The server notices on the next pull (an instance keeps pulling), and never delivers it again.
+        with pytest.raises(TimeoutError):
+            await crashy.fetch(1, timeout=1)
+        dead = await letters.next()
+        assert (dead.subject, dead.data, dead.size) == (subject, task, len(task))
+        assert dead.reason.startswith("delivered 2 times to svc-crashy and never acknowledged")
+        code, out, _ = await cli(capsys, nats_url, prefix, "list", "--json")
+        [row] = listed(out)
+        assert (row["origin"], row["subject"], row["replayable"]) == ("svc-crashy", subject, True)
+
+
+async def test_a_submission_given_up_on_leaves_its_work_queue_for_the_dlq(nats_url, prefix):
+    """On the work-queue submission stream an exhausted message would sit, undelivered, for good."""
+    names = Names(prefix)
+    nc = await connect(nats_url)
+    try:
+        js = nc.jetstream()
+        await provision(js, names)  # no dispatcher: the submission stays where it was published
+        letters = Letters()
+        await js.subscribe(names.dead_letter(">"), cb=letters.on_msg, stream=names.dlq_stream, ordered_consumer=True)
+        data = encode(Submission("stuck", [FileRef("0" * 64, 1, "x", b"x")]))
+        ack = await js.publish(names.submit_root, data)
+        subs = await watch_exhausted(nc, js, names)
+        # What the server sends when dispatch-root has delivered it max_deliver (5) times.
+        advisory = MaxDeliveriesAdvisory(names.submit_stream, names.ROOT_CONSUMER, ack.seq, 5)
+        await nc.publish(f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{names.submit_stream}.{names.ROOT_CONSUMER}",
+                         msgspec.json.encode(advisory))
+        dead = await letters.next()
+        assert (dead.subject, dead.data) == (names.submit_root, data)
+        assert dead.reason.startswith(f"delivered 5 times to {names.ROOT_CONSUMER}")
+        with anyio.fail_after(5):  # removed just after the letter is safely kept
+            while True:
+                try:
+                    await js.get_msg(names.submit_stream, ack.seq)
+                except NotFoundError:
+                    break
+                await anyio.sleep(0.02)
+        for sub in subs:
+            await sub.unsubscribe()
+    finally:
+        await close(nc)
