@@ -41,6 +41,9 @@ def provisions(role: str) -> bool:
 def _auth_options(creds: Path) -> dict:
     try:
         seed = creds.read_bytes()
+    except FileNotFoundError:
+        raise ValueError(f"NATS credentials {creds} do not exist: `sluice auth init` writes one file per component "
+                         "(--services NAME for a service of your own)") from None
     except OSError as exc:
         raise ValueError(f"NATS credentials {creds}: {exc.strerror}") from None
     # Each identity may subscribe only below its own inbox prefix (bus.auth).

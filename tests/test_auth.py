@@ -371,3 +371,9 @@ def test_compose_auth_gives_each_container_its_own_identity() -> None:
         assert override["services"][name]["environment"][CREDS_ENV] == f"/run/secrets/{secret['target']}"
     assert "./.sluice/auth/auth.conf:/etc/nats/auth.conf:ro" in override["services"]["nats"]["volumes"]
     assert 'include "./auth.conf"' in (root / "compose.nats-auth.conf").read_text()
+
+
+async def test_missing_credentials_say_how_to_make_them(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv(CREDS_ENV, str(tmp_path))  # a directory without this component's file
+    with pytest.raises(ValueError, match=r"service-mine\.nk do not exist: `sluice auth init`.*--services"):
+        await connect("nats://127.0.0.1:1", role=auth.service_role("mine"))
