@@ -13,7 +13,9 @@ import io
 import logging
 import os
 import secrets
+import signal
 import stat
+import sys
 import time
 import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
+import anyio.streams.text
 import nats.errors
 import pytest
 import pytest_asyncio
@@ -377,3 +380,35 @@ async def test_missing_credentials_say_how_to_make_them(tmp_path: Path, monkeypa
     monkeypatch.setenv(CREDS_ENV, str(tmp_path))  # a directory without this component's file
     with pytest.raises(ValueError, match=r"service-mine\.nk do not exist: `sluice auth init`.*--services"):
         await connect("nats://127.0.0.1:1", role=auth.service_role("mine"))
+
+
+async def test_sluice_up_auth_runs_the_mesh_on_its_identities(tmp_path: Path, monkeypatch) -> None:
+    """`sluice up --auth` as a user runs it: the exports it prints are all a submitter needs, and
+    its embedded server refuses anyone without credentials."""
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k not in (CREDS_ENV, "SLUICE_NATS_URL")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "sluice", "up", "--auth", str(tmp_path / "creds"), "--data-dir", str(tmp_path / "data")]
+    async with await anyio.open_process(command, env=env, cwd=tmp_path) as proc:
+        try:
+            exports: dict[str, str] = {}
+            with anyio.fail_after(90):
+                lines = anyio.streams.text.TextReceiveStream(proc.stdout)
+                buffered = ""
+                while "SLUICE_NATS_URL" not in exports:
+                    buffered += await lines.receive()
+                    *done, buffered = buffered.split("\n")
+                    exports.update(line.removeprefix("export ").split("=", 1) for line in done if line.startswith("export "))
+            assert exports[CREDS_ENV] == str((tmp_path / "creds" / "submitter.nk").resolve())
+            url = exports["SLUICE_NATS_URL"].split()[0]
+            with pytest.raises(Exception, match="(?i)authorization"):
+                await connect(url, name="anonymous", allow_reconnect=False)
+            monkeypatch.setenv(CREDS_ENV, exports[CREDS_ENV])  # as the user's shell would have it
+            async with await Client.connect(url) as client:
+                sid = await client.submit_bytes([("note.txt", b"contact admin@example.com\n")])
+                summary = await client.wait(sid, timeout=60)
+            assert {r.service for r in summary.files[0].results} >= {"characterize", "iocs"}
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            with anyio.fail_after(30):
+                assert await proc.wait() == 0
