@@ -16,6 +16,7 @@ from nats.js.errors import NoKeysError
 from nats.js.kv import KeyValue
 
 from bus.codec import BadMessage, decode
+from schemas.samples import kind_of_type
 from schemas.messages import STAGES, ServiceRecord, Stage, SubmissionParams
 
 log = logging.getLogger("sluice.dispatcher")
@@ -84,7 +85,7 @@ class ServiceDirectory:
         if key not in self._patterns:
             self._patterns[key] = (re.compile(record.accepts), re.compile(record.rejects) if record.rejects else None)
         accepts, rejects = self._patterns[key]
-        return bool(accepts.match(file_type)) and not (rejects and rejects.match(file_type))
+        return kind_of_type(file_type) in record.kinds and bool(accepts.match(file_type)) and not (rejects and rejects.match(file_type))
 
     def plan(self, file_type: str, params: SubmissionParams, depth: int) -> tuple[dict[Stage, list[ServiceRecord]], list[str]]:
         """Services per stage for this file, and the selected services that are not running."""

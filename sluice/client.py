@@ -1,7 +1,8 @@
-"""The async Python client: submit files, wait for verdicts, watch them stream by.
+"""The async Python client: submit files (or URIs, domains, IPs), wait for verdicts, watch them stream by.
 
     async with await Client.connect(url) as client:
         summaries = await client.scan([Path("sample.exe")])
+        sid = await client.submit_sample("uri", "https://example.com/payload")
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ from bus.connect import close, connect, provisions
 from bus.provision import provision
 from bus.subjects import Names
 from schemas.limits import Limits
-from schemas.messages import SID, FileRef, StoredObject, Submission, SubmissionParams, Summary, walk
+from schemas.messages import SID, FileRef, SampleKind, StoredObject, Submission, SubmissionParams, Summary, walk
+from schemas.samples import SampleError, sample_ref
 
 
 class SubmitError(ValueError):
-    """A submission refused before it is sent (too large, unreadable, empty)."""
+    """A submission refused before it is sent (too large, unreadable, empty, a malformed URI/domain/IP)."""
 
 
 class Client:
@@ -87,6 +89,28 @@ class Client:
     async def submit_bytes(self, files: Iterable[tuple[str, bytes]], params: SubmissionParams | None = None,
                            metadata: dict[str, str] | None = None, sid: str | None = None) -> str:
         refs = [await self.store(data, name) for name, data in files]
+        return await self._publish(refs, params, metadata, sid)
+
+    async def submit_samples(self, samples: Iterable[tuple[SampleKind | str, str]], params: SubmissionParams | None = None,
+                             metadata: dict[str, str] | None = None, sid: str | None = None) -> str:
+        """URIs, domains and IPs (`(kind, value)` pairs) as one submission, i.e. one verdict tree.
+
+        Each value is checked and made canonical first; a malformed one raises SubmitError saying
+        why, and nothing is sent. Nothing goes to the file store: samples travel inline.
+        """
+        try:
+            refs = [sample_ref(kind, value) for kind, value in samples]
+        except SampleError as exc:
+            raise SubmitError(str(exc)) from None
+        return await self._publish(refs, params, metadata, sid)
+
+    async def submit_sample(self, kind: SampleKind | str, value: str, params: SubmissionParams | None = None,
+                            metadata: dict[str, str] | None = None, sid: str | None = None) -> str:
+        """One URI, domain or IP (`kind` "uri", "domain" or "ip") as its own submission."""
+        return await self.submit_samples([(kind, value)], params, metadata, sid)
+
+    async def _publish(self, refs: list[FileRef], params: SubmissionParams | None, metadata: dict[str, str] | None,
+                       sid: str | None) -> str:
         if not refs:
             raise SubmitError("nothing to submit")
         sub = Submission(sid or uuid.uuid4().hex, refs, params or SubmissionParams(), metadata or {}, time.time())

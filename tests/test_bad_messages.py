@@ -32,7 +32,7 @@ async def test_malformed_message_on_every_subject(nats_url, prefix):
 
         sub = await js.subscribe(f"{prefix}.dlq.>", cb=on_letter, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
         ref = FileRef("0" * 64, 1, "x", b"x")
-        hostile_child = ChildSubmission("sid", 1, ref, "0" * 64, 1, "extracted", SubmissionParams(), reply_to="elsewhere.steal")
+        hostile_child = ChildSubmission("sid", 1, ref, "0" * 64, 1, "dropped-by", SubmissionParams(), reply_to="elsewhere.steal")
         hostile_task = Task("corr", "sid", ref, "text/plain", "CORE", ["echo"], 9e12, reply_to="elsewhere.steal")
         await js.publish(names.submit_root, GARBAGE)
         await js.publish(names.submit_root, encode(hostile_task))  # valid msgpack, wrong shape
