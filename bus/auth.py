@@ -23,7 +23,7 @@ and pulled messages. Publishing is allow-listed per role (deny by default):
   service's consumer, or delete or purge anything.
 * submitter: publishes root submissions, writes and reads the file store, reads summaries.
 * updater: publishes rule sets (rules KV and rule-set store).
-* admin: everything (`sluice dlq`, `sluice safelist`, provisioning by hand).
+* admin: everything (`sluice dlq`, `sluice safelist`, `sluice status`, provisioning by hand).
 
 Limits of static permissions, said plainly: a service's consumer *filter* cannot be enforced
 (multi-filter consumers are created without a filter token in the API subject), so a service

@@ -33,7 +33,7 @@ def usage(out: Path, files: dict[str, Path]) -> str:
              "  (a directory of them serves a process that runs several, as `sluice up --auth` does):"]
     for role, path in files.items():
         lines.append(f"  {role:<20} {CREDS_ENV}={path.resolve()}")
-    lines += ["", "submitters use submitter.nk (submit, read results); admin.nk is for `sluice dlq` and `sluice safelist`.",
+    lines += ["", "submitters use submitter.nk (submit, read results); admin.nk is for `sluice dlq`, `sluice safelist` and `sluice status`.",
               "Keep the .nk files secret; auth.conf holds only public keys."]
     return "\n".join(lines)
 
