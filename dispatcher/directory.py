@@ -47,6 +47,11 @@ class ServiceDirectory:
             except BadMessage as exc:
                 log.warning("registry entry %s ignored: %s", key, exc)
                 continue
+            if not key.startswith(f"{record.name}."):
+                # Keys are <service>.<instance>, and under auth a service may write only its own:
+                # a record in another's key would let one service pose as another.
+                log.warning("registry entry %s ignored: it claims to be %r", key, record.name)
+                continue
             if now - record.heartbeat > STALE_AFTER:
                 continue
             if record.name in seen:

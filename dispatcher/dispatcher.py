@@ -22,6 +22,7 @@ from bus import metrics
 from bus.blobs import BlobStore
 from bus.codec import BadMessage, encode
 from bus.deadletter import dead_letter, decode_or_reject
+from bus.exhausted import watch_exhausted
 from bus.logcontext import CURRENT_SID
 from bus.provision import provision
 from bus.subjects import Names
@@ -123,6 +124,7 @@ class Dispatcher:
         reply_sub = await self.js.pull_subscribe_bind(self.names.dispatcher_consumer(self.id), stream=self.names.reply_stream)
         root_sub = await self.js.pull_subscribe_bind(self.names.ROOT_CONSUMER, stream=self.names.submit_stream)
         child_sub = await self.js.pull_subscribe_bind(self.names.CHILD_CONSUMER, stream=self.names.submit_stream)
+        exhausted = await watch_exhausted(self.nc, self.js, self.names)
         await self.directory.refresh()
         replies_stop = anyio.Event()
         async with anyio.create_task_group() as tg:
@@ -138,6 +140,8 @@ class Dispatcher:
             replies_stop.set()
             tg.cancel_scope.cancel()
         with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+            for sub in exhausted:
+                await sub.unsubscribe()
             # Our replies subject dies with us; the next dispatcher has its own.
             await self.js.delete_consumer(self.names.reply_stream, self.names.dispatcher_consumer(self.id))
 

@@ -296,8 +296,20 @@ class DeadLetter(msgspec.Struct):
 
     subject: str
     reason: str
-    data: bytes
+    data: bytes  # the first MiB of the message; `size` says whether that is all of it
     at: float
+    size: int = -1  # the message's length (-1: not recorded, letters from before it was)
+    replays: int = 0  # how often an operator has replayed this message (`sluice dlq replay`)
+
+
+class MaxDeliveriesAdvisory(msgspec.Struct):
+    """nats-server's notice (JSON, on `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer>`)
+    that a consumer delivered a message as often as it may, never acknowledged; the fields we read."""
+
+    stream: str
+    consumer: str
+    stream_seq: int
+    deliveries: int
 
 
 class RuleSet(msgspec.Struct, omit_defaults=True):

@@ -32,7 +32,7 @@ from schemas.limits import Limits
 from schemas.messages import SID, SubmissionParams, Summary
 from services.sdk.loader import builtin_services
 from services.sdk.manifest import ManifestError
-from sluice import safelist_cli, sample_args, service_cli, status_cli
+from sluice import auth_cli, dlq_cli, safelist_cli, sample_args, service_cli, status_cli
 from sluice.client import Client, SubmitError
 from sluice.console import ERR, OUT, CliError, cancel_on, connect_client, key_values, require_url, until_signal
 from sluice.logs import log_handler, log_level
@@ -55,7 +55,8 @@ async def _nats(args: argparse.Namespace) -> AsyncIterator[str]:
         return
     data_dir = args.data_dir.resolve()
     with _store_lock(data_dir) as lock:
-        server = EmbeddedServer(data_dir=data_dir, port=getattr(args, "port", None))
+        server = EmbeddedServer(data_dir=data_dir, port=getattr(args, "port", None),
+                                auth_config=getattr(args, "auth_config", None))
         try:
             await server.start()
         except (RuntimeError, TimeoutError) as exc:  # no binary, port taken, store unusable: all said in exc
@@ -90,7 +91,7 @@ def _store_lock(data_dir: Path):
 @contextlib.asynccontextmanager
 async def _mesh(args: argparse.Namespace, services: bool, updaters: bool = False) -> AsyncIterator[str]:
     """`_nats`, plus the dispatcher and all built-in services in this process when `services`."""
-    async with _nats(args) as url:
+    async with auth_cli.one_box_identities(args), _nats(args) as url:
         if not services:
             yield url
             return
@@ -358,12 +359,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("up", cmd_up, "run nats-server, the dispatcher and all built-in services until Ctrl-C")
     _data_dir_arg(p)
     p.add_argument("--port", type=int, help="client port of the embedded server (default: a free one)")
+    auth_cli.add_up_option(p)
     add_metrics_args(p)
     add_metrics_args(command("dispatcher", cmd_dispatcher, "run one dispatcher against --nats until SIGTERM"))
 
     service_cli.register(command("service", None, "run, list, test, scaffold or update services"), command)
     safelist_cli.register(command("safelist", None, "add, remove or list known-good hashes"), command)
     status_cli.register(command("status", status_cli.cmd_status, "streams, consumers, live services, submissions in flight"))
+    auth_cli.register(command("auth", None, "per-component NATS credentials and authorization"), command)
+    dlq_cli.register(command("dlq", None, "list, show, replay or purge dead letters (messages Sluice could not use)"), command)
     return parser
 
 

@@ -18,9 +18,10 @@ from nats.aio.client import Client as Nats
 from nats.js.api import DeliverPolicy
 from nats.js.errors import NotFoundError
 
+from bus.auth import SUBMITTER
 from bus.blobs import BlobStore
 from bus.codec import BadMessage, decode, encode
-from bus.connect import close, connect
+from bus.connect import close, connect, provisions
 from bus.provision import provision
 from bus.subjects import Names
 from schemas.limits import Limits
@@ -43,13 +44,14 @@ class Client:
         self._sub = None
 
     @classmethod
-    async def connect(cls, url: str | None = None, prefix: str = "sluice", **kwargs) -> Client:
-        nc = await connect(url, name="sluice-client")
+    async def connect(cls, url: str | None = None, prefix: str = "sluice", role: str = SUBMITTER, **kwargs) -> Client:
+        nc = await connect(url, name="sluice-client", role=role)
         client = cls(nc, Names(prefix), **kwargs)
         try:
-            stores = await provision(client.js, client.names)
+            stores = await provision(client.js, client.names, create=provisions(role))
             client.blobs = BlobStore(client.js, stores.files, client.names.file_bucket)
             client._sub = await client.js.subscribe(client.names.summaries, cb=client._on_summary,
+                                                    stream=client.names.summary_stream,
                                                     ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
         except BaseException:
             await nc.close()
@@ -186,7 +188,8 @@ class Client:
     async def watch(self, alerts: bool = False) -> AsyncIterator[Summary]:
         """Completed submissions as they finish (from now on); `alerts`: only those at the alert threshold."""
         subject = self.names.alerts if alerts else self.names.summaries
-        sub = await self.js.subscribe(subject, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
+        sub = await self.js.subscribe(subject, stream=self.names.summary_stream, ordered_consumer=True,
+                                      deliver_policy=DeliverPolicy.NEW)
         try:
             async for msg in sub.messages:
                 try:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import anyio
 
-from bus.connect import close, connect
+from bus.auth import DISPATCHER, UPDATER, service_role
+from bus.connect import close, connect, credentials, provisions
 from bus.logcontext import COMPONENT
 from bus.provision import provision
 from bus.subjects import Names
@@ -34,7 +35,7 @@ async def run_service(service: ServiceBase, url: str, names: Names, stop: anyio.
                       started: anyio.Event | None = None, concurrency: int | None = None) -> None:
     name = service.manifest.name
     COMPONENT.set(f"svc-{name}")
-    nc = await connect(url, name=f"sluice-svc-{name}")
+    nc = await connect(url, name=f"sluice-svc-{name}", role=service_role(name))
     try:
         runner = ServiceRunner(service, nc, names, concurrency)
         with PROBES.registered(f"svc-{name}", lambda: nc.is_connected and runner.ready.is_set(), nc.jetstream(),
@@ -52,7 +53,7 @@ async def run_service(service: ServiceBase, url: str, names: Names, stop: anyio.
 async def run_dispatcher(url: str, names: Names, stop: anyio.Event,
                          on_ready: Callable[[Dispatcher], None] | None = None, **kwargs) -> None:
     COMPONENT.set("dispatcher")
-    nc = await connect(url, name="sluice-dispatcher")
+    nc = await connect(url, name="sluice-dispatcher", role=DISPATCHER)
     dispatcher = Dispatcher(nc, names, **kwargs)
     try:
         with PROBES.registered("dispatcher", lambda: nc.is_connected and dispatcher.ready.is_set(), nc.jetstream(),
@@ -81,10 +82,10 @@ class Box:
 async def connected_updater(service: ServiceBase, url: str, names: Names,
                             config: UpdateConfig | None = None) -> AsyncIterator[Updater]:
     """An `Updater` for `service` on its own connection, closed when the block exits."""
-    nc = await connect(url, name=f"sluice-updater-{service.manifest.name}")
+    nc = await connect(url, name=f"sluice-updater-{service.manifest.name}", role=UPDATER)
     try:
         js = nc.jetstream()
-        yield Updater(service, js, names, await provision(js, names), config)
+        yield Updater(service, js, names, await provision(js, names, create=provisions(UPDATER)), config)
     finally:
         with anyio.CancelScope(shield=True):
             await close(nc)
@@ -107,6 +108,13 @@ async def onebox(url: str, prefix: str = "sluice", services: Sequence[ServiceBas
     `update_config` also gets its rule updater (on a scratch instance of its own).
     """
     box = Box(Names(prefix), anyio.Event())
+    if credentials(DISPATCHER) is not None:
+        # Under auth the services may not create streams, and they start before the dispatcher.
+        nc = await connect(url, name="sluice-provision", role=DISPATCHER)
+        try:
+            await provision(nc.jetstream(), box.names)
+        finally:
+            await close(nc)
     objs = [s if isinstance(s, ServiceBase) else load_service(s) for s in (services if services is not None else builtin_services())]
     async with anyio.create_task_group() as tg:
         for service in objs:

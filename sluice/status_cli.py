@@ -19,6 +19,7 @@ from nats.js.errors import KeyNotFoundError, NoKeysError, NotFoundError
 from rich.table import Table
 from rich.text import Text
 
+from bus.auth import ADMIN
 from bus.codec import BadMessage, decode
 from bus.connect import close, connect
 from bus.subjects import Names
@@ -185,7 +186,7 @@ async def cmd_status(args: argparse.Namespace) -> int:
     url = require_url(args)
     try:
         with anyio.fail_after(CONNECT_TIMEOUT):
-            nc = await connect(url, name="sluice-status")
+            nc = await connect(url, name="sluice-status", role=ADMIN)  # it reads every stream and consumer
     except TimeoutError:
         raise CliError(f"cannot reach NATS at {url} (gave up after {CONNECT_TIMEOUT:g} s)") from None
     try:

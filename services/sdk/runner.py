@@ -23,8 +23,10 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from bus import metrics
+from bus.auth import service_role
 from bus.blobs import BlobStore
 from bus.codec import encode
+from bus.connect import provisions
 from bus.deadletter import decode_or_reject
 from bus.logcontext import CURRENT_SID
 from bus.provision import provision
@@ -90,7 +92,7 @@ class ServiceRunner:
         )
 
     async def run(self, stop: anyio.Event) -> None:
-        stores = await provision(self.js, self.names)
+        stores = await provision(self.js, self.names, create=provisions(service_role(self.m.name)))
         self.blobs = BlobStore(self.js, stores.files, self.names.file_bucket)
         await self.ensure_consumer()
         await self.service.attach(self.js, self.names)
@@ -136,7 +138,7 @@ class ServiceRunner:
             await msg.ack()  # not ours, or the dispatcher has given up on it already
             return
         result = await metrics.observe_task(self.m.name, self._execute(task))
-        await self.js.publish(task.reply_to, encode(result), headers={"Nats-Msg-Id": f"{task.corr}:{self.m.name}"})
+        await self.js.publish(self.names.result_reply(task.reply_to, self.m.name), encode(result), headers={"Nats-Msg-Id": f"{task.corr}:{self.m.name}"})
         await msg.ack()
 
     async def _execute(self, task: Task) -> ServiceResult:
