@@ -38,6 +38,7 @@ from sluice.client import Client, SubmitError
 from sluice.console import ERR, OUT, CliError, cancel_on, connect_client, key_values, require_url, until_signal
 from sluice.onebox import onebox, run_dispatcher
 from sluice.render import clean, summary_line, summary_tree, to_json
+from sluice.web import cli as web_cli
 
 log = logging.getLogger("sluice.cli")
 
@@ -276,7 +277,7 @@ async def cmd_up(args: argparse.Namespace) -> int:
             prefix = "" if args.prefix == "sluice" else f"  (and --prefix {args.prefix})"
             print(f"export {DEFAULT_URL_ENV}={url}{prefix}", flush=True)
             ERR.print(Text("sluice is up: dispatcher and " + ", ".join(builtin_services()) + "; Ctrl-C to stop", style="green"))
-            await stop.wait()
+            await web_cli.serve_until(args, url, stop)
 
     await until_signal(serve)
     return 0
@@ -346,10 +347,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("up", cmd_up, "run nats-server, the dispatcher and all built-in services until Ctrl-C")
     _data_dir_arg(p)
     p.add_argument("--port", type=int, help="client port of the embedded server (default: a free one)")
+    web_cli.add_up_options(p)
     command("dispatcher", cmd_dispatcher, "run one dispatcher against --nats until SIGTERM")
 
     service_cli.register(command("service", None, "run, list, test, scaffold or update services"), command)
     safelist_cli.register(command("safelist", None, "add, remove or list known-good hashes"), command)
+    web_cli.register(command("web", web_cli.cmd_web, "serve the REST API and the results browser for --nats"))
     return parser
 
 

@@ -1,0 +1,190 @@
+"""The web front's REST API against a real mesh on a real nats-server, over real HTTP (Hypercorn)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import anyio
+import httpx
+import pytest
+import schemathesis
+from hypothesis import settings
+
+from sluice.client import Client
+from sluice.onebox import onebox
+from sluice.web.app import create_app
+from svcs import Echo, make
+from webmesh import HOSTILE, web_mesh
+
+BINARY = {"Content-Type": "application/octet-stream"}
+
+
+async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:
+    """(event, data) pairs of a server-sent event stream."""
+    event, data = "message", []
+    async for line in response.aiter_lines():
+        if line == "":
+            if data:
+                yield event, "\n".join(data)
+            event, data = "message", []
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].lstrip())
+
+
+async def submit_and_see_it_finish(http: httpx.AsyncClient, name: str, data: bytes) -> tuple[str, dict]:
+    """Submit through the API with the live stream open; return the sid and the row the stream announced."""
+    async with http.stream("GET", "/api/stream") as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        events = sse_events(stream)
+        with anyio.fail_after(10):
+            assert (await anext(events))[0] == "hello"  # listening before the submission: nothing can slip by
+        response = await http.post("/api/submissions", params={"name": name}, content=data, headers=BINARY)
+        assert response.status_code == 201, response.text
+        sid = response.json()["sid"]
+        assert response.json() == {"sid": sid, "name": name, "size": len(data)}
+        with anyio.fail_after(60):
+            async for event, payload in events:
+                row = json.loads(payload)
+                if event == "submission" and row["sid"] == sid:
+                    return sid, row
+    raise AssertionError("the stream ended before the submission finished")
+
+
+async def test_submit_watch_read_and_download(nats_url, prefix):
+    async with web_mesh(nats_url, prefix) as web:
+        http = web.http
+        sid, row = await submit_and_see_it_finish(http, "hostile.html", HOSTILE)
+        assert row["name"] == "hostile.html" and row["file_count"] == 2 and row["errors"] == 2  # raiser failed on both
+
+        summary = (await http.get(f"/api/submissions/{sid}")).json()
+        assert summary["sid"] == sid and summary["score"] == row["score"] and summary["verdict"] == row["verdict"]
+        root = summary["files"][0]
+        assert [child["name"] for child in root["children"]] == ["inner.txt"]
+        assert root["children"][0]["relation"] == "extracted"
+        showcase = next(r for r in root["results"] if r["service"] == "showcase")
+        formats = {s.get("body_format", "TEXT") for s in showcase["sections"]}
+        assert formats == {"TEXT", "KEY_VALUE", "TABLE", "JSON", "URL"}
+        assert all("data" not in obj["file"] for obj in showcase["objects"])  # inline bytes are not in the page's JSON
+        assert {e["service"] for n in walk_dicts(summary["files"]) for e in n.get("errors", [])} == {"raiser"}
+
+        # Filters: each one both ways.
+        async def listed(**params) -> list[str]:
+            body = (await http.get("/api/submissions", params=params)).json()
+            return [item["sid"] for item in body["items"]]
+
+        assert sid in await listed()
+        assert sid in await listed(verdict=summary["verdict"])
+        assert sid not in await listed(verdict="malicious" if summary["verdict"] != "malicious" else "safe")
+        assert sid in await listed(tag="EVIL.example") and sid not in await listed(tag="not-there")
+        assert sid in await listed(file_type="text") and sid not in await listed(file_type="executable")
+        assert sid in await listed(min_score=summary["score"]) and sid not in await listed(min_score=summary["score"] + 1)
+        assert (await http.get("/api/submissions", params={"verdict": "bogus"})).status_code == 400
+
+        # Downloads: always attachments, never sniffed or rendered.
+        download = await http.get(f"/api/submissions/{sid}/files/{root['sha256']}")
+        assert download.status_code == 200 and download.content == HOSTILE
+        assert download.headers["content-type"] == "application/octet-stream"
+        assert download.headers["content-disposition"].startswith('attachment; filename="hostile.html"')
+        assert download.headers["x-content-type-options"] == "nosniff"
+        assert "sandbox" in download.headers["content-security-policy"]
+        child = root["children"][0]
+        assert (await http.get(f"/api/submissions/{sid}/files/{child['sha256']}")).content == b"inner file\n"
+        obj = await http.get(f"/api/submissions/{sid}/object", params={"name": "said.txt"})
+        assert obj.status_code == 200 and obj.content == HOSTILE and obj.headers["content-disposition"].startswith("attachment")
+
+        assert (await http.get(f"/api/submissions/{sid}/object", params={"name": "nope"})).status_code == 404
+        assert (await http.get(f"/api/submissions/{sid}/files/{'0' * 64}")).status_code == 404
+        assert (await http.get("/api/submissions/unknown-sid")).status_code == 404
+        assert (await http.get("/api/submissions/not a sid!")).status_code == 400
+
+        services = {s["name"]: s for s in (await http.get("/api/services")).json()}
+        assert services["showcase"]["alive"] and services["showcase"]["instances"] == 1
+        assert services["showcase"]["queued"] == 0 and services["showcase"]["failures"] == []
+        assert {f["sid"] for f in services["raiser"]["failures"]} == {sid}
+        assert {f["file"] for f in services["raiser"]["failures"]} == {"hostile.html", "inner.txt"}
+
+
+def walk_dicts(nodes: list[dict]):
+    for node in nodes:
+        yield node
+        yield from walk_dicts(node.get("children", []))
+
+
+async def test_uploads_over_the_limit_are_refused_whatever_the_framing(nats_url, prefix):
+    async with web_mesh(nats_url, prefix, services=[], max_upload=1000) as web:
+        http = web.http
+        declared = await http.post("/api/submissions", content=b"x" * 1001, headers=BINARY)
+        assert declared.status_code == 413 and "1000-byte upload limit" in declared.json()["detail"]
+
+        async def chunks():  # no Content-Length: the limit is enforced on the bytes as they arrive
+            for _ in range(20):
+                yield b"y" * 100
+
+        streamed = await http.post("/api/submissions", content=chunks(), headers=BINARY)
+        assert streamed.status_code == 413 and "1000-byte upload limit" in streamed.json()["detail"]
+
+        as_form = await http.post("/api/submissions", content=b"z", headers={"Content-Type": "text/plain"})
+        assert as_form.status_code == 415  # what a cross-site form could send is refused
+
+        at_limit = await http.post("/api/submissions", content=b"x" * 1000, headers=BINARY)
+        assert at_limit.status_code == 201
+
+
+async def test_recent_submissions_are_backfilled_at_start(nats_url, prefix):
+    async with onebox(nats_url, prefix, [make(Echo, "echo")]):
+        async with await Client.connect(nats_url, prefix) as client:
+            sids = [await client.submit_bytes([(name, data)]) for name, data in (("a.txt", b"first\n"), ("b.txt", b"second\n"))]
+            for sid in sids:  # one after the other, so "newest first" has one answer
+                await client.wait(sid, timeout=30)
+    async with web_mesh(nats_url, prefix, services=[]) as web:  # starts after they finished
+        body = (await web.http.get("/api/submissions")).json()
+        assert [item["sid"] for item in body["items"]] == sids[::-1]  # newest first
+        assert body["indexed"] == 2
+
+
+async def test_page_and_static_files_carry_a_strict_policy(nats_url, prefix):
+    async with web_mesh(nats_url, prefix, services=[]) as web:
+        page = await web.http.get("/")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        policy = page.headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "default-src 'none'" in policy
+        assert '<script type="module" src="/static/app.js">' in page.text
+        assert (await web.http.get("/api/openapi.json")).json() == json.loads(json.dumps(schema.raw_schema))
+        script = await web.http.get("/static/app.js")
+        assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+            assert sink not in script.text  # every service string goes through text nodes
+        assert (await web.http.get("/static/style.css")).headers["content-security-policy"] == policy
+
+
+async def test_samples_are_submitted_through_the_client(nats_url, prefix):
+    if not hasattr(Client, "submit_sample"):
+        pytest.skip("Client.submit_sample (URI/domain/IP samples) is not in this checkout yet")
+    async with web_mesh(nats_url, prefix, services=[]) as web:
+        done = await web.http.post("/api/samples", json={"kind": "domain", "value": "example.com"})
+        assert done.status_code == 201 and done.json()["kind"] == "domain"
+        assert (await web.http.post("/api/samples", json={"kind": "file", "value": "x"})).status_code == 400
+        assert (await web.http.post("/api/samples", json={"kind": "ip", "value": "not an ip"})).status_code == 400
+
+
+# -- the OpenAPI description against what is served (schemathesis, in-process ASGI) -----------------
+
+# The description as the app builds it; test_page_and_static_files_carry_a_strict_policy checks it is what /api/openapi.json serves.
+schema = schemathesis.openapi.from_dict(create_app("nats://127.0.0.1:1").openapi_schema.to_schema())
+
+
+@pytest.fixture(scope="module")
+def asgi_app(nats_server):
+    """The app under test; schemathesis starts it (lifespan and all) in its own event-loop thread, in-process."""
+    return create_app(nats_server.url, "tschema", max_upload=4096)
+
+
+@schema.exclude(path="/api/stream").parametrize()  # an endless stream; test_submit_watch_read_and_download reads it
+@settings(max_examples=15, deadline=None)
+def test_openapi_description_matches_what_is_served(case, asgi_app):
+    if case.path == "/api/samples" and not hasattr(Client, "submit_sample"):
+        pytest.skip("Client.submit_sample (URI/domain/IP samples) is not in this checkout yet")
+    case.call_and_validate(app=asgi_app)
