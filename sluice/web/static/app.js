@@ -21,7 +21,7 @@ function el(tag, attrs = {}, ...children) {
 }
 
 function append(node, children) {
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -29,7 +29,8 @@ function append(node, children) {
 }
 
 function show(...children) {
-  view.replaceChildren(...children);
+  view.replaceChildren();
+  append(view, children);
 }
 
 function say(message, isError = false) {
@@ -46,6 +47,11 @@ const verdictBadge = (verdict, big = false) =>
   el("span", { class: `verdict ${verdict}${big ? " big" : ""}`, "data-verdict": verdict }, verdict.replace("_", " "));
 const scoreText = (score) => el("span", { class: `score s-${verdictOf(score)}` }, String(score));
 const when = (epoch) => (epoch ? new Date(epoch * 1000).toLocaleString() : "");
+const ago = (epoch) => {
+  if (!epoch) return "never";
+  const s = Math.max(0, Date.now() / 1000 - epoch);
+  return s < 90 ? `${Math.round(s)} s ago` : s < 5400 ? `${Math.round(s / 60)} min ago` : when(epoch);
+};
 const bytes = (n) => (n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`);
 
 async function api(path, options = {}) {
@@ -242,7 +248,7 @@ async function servicesView() {
     el("tbody", {}, services.map((s) => el("tr", { "data-service": s.name },
       el("td", {}, el("span", { class: `dot${s.alive ? " alive" : ""}`, title: s.alive ? "alive" : "down" }), s.name),
       el("td", {}, s.stage), el("td", {}, s.version), el("td", { class: "num" }, String(s.instances)),
-      el("td", { class: "num" }, String(s.queued)), el("td", { class: "num" }, String(s.in_flight)), el("td", { class: "muted" }, when(s.last_seen)),
+      el("td", { class: "num" }, String(s.queued)), el("td", { class: "num" }, String(s.in_flight)), el("td", { class: "muted", title: when(s.last_seen) }, ago(s.last_seen)),
       el("td", {}, s.failures.length ? el("details", {}, el("summary", {}, `${s.failures.length} recent`),
         el("ul", {}, s.failures.map((f) => el("li", {}, el("a", { href: `#/s/${f.sid}` }, f.file), ` ${f.type}: `, f.message)))) : "none"))))),
     services.length ? null : el("p", { class: "empty" }, "No services have registered."));
