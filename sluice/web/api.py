@@ -137,7 +137,13 @@ async def submit_file(
 @post("/samples", status_code=201, summary="Submit a URI, domain or IP", request_max_body_size=SAMPLE_MAX_BODY,
       responses={415: problem(415, "not application/json")})
 async def submit_sample(request: Request, data: JSONBody[SampleRequest], gateway: GatewayDep) -> SampleSubmitted:
+    """`data` declares (and documents) the body; it is decoded again here, strictly, because
+    Litestar decodes bodies leniently (`"ignore_cache": 0` would pass as false)."""
     _require_content_type(request, "application/json")
+    try:
+        data = msgspec.json.decode(await request.body(), type=SampleRequest)
+    except msgspec.ValidationError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
     try:
         sid = await gateway.client.submit_sample(data.kind.value, data.value, _params(data.deep_scan, data.ignore_cache))
     except (SubmitError, ValueError) as exc:

@@ -23,6 +23,7 @@ from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from schemas.limits import Limits
+from sluice.client import Client
 from sluice.console import connect_client
 from sluice.web.api import ROUTES, Gateway
 from sluice.web.index import SubmissionIndex
@@ -71,14 +72,24 @@ def _gateway(state: State) -> Gateway:
     return state.gateway
 
 
-def create_app(url: str, prefix: str = "sluice", max_upload: int = Limits.max_file_size,
+@contextlib.asynccontextmanager
+async def _connected(nats: str | Client, prefix: str) -> AsyncIterator[Client]:
+    """The given client (its owner closes it), or one connected to the given URL for as long as the block runs."""
+    if isinstance(nats, Client):
+        yield nats
+        return
+    async with connect_client(nats, prefix) as client:
+        yield client
+
+
+def create_app(nats: str | Client, prefix: str = "sluice", max_upload: int = Limits.max_file_size,
                index: SubmissionIndex | None = None) -> Litestar:
-    """The gateway for the Sluice at `url`/`prefix`; it connects when the ASGI server starts it."""
+    """The gateway for a Sluice: a connected client, or a NATS URL to connect to when the ASGI server starts the app."""
     index = SubmissionIndex() if index is None else index
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with connect_client(url, prefix) as client, anyio.create_task_group() as tg:
+        async with _connected(nats, prefix) as client, anyio.create_task_group() as tg:
             app.state.gateway = Gateway(client, index, max_upload)
             tg.start_soon(index.follow, client.js, client.names)
             with anyio.move_on_after(BACKFILL_WAIT):

@@ -9,11 +9,14 @@ starts, so the URL is known at once (port 0 picks a free one) and a bind failure
 from __future__ import annotations
 
 import socket
+
 import anyio
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
+from litestar import Litestar
 
 from schemas.limits import Limits
+from sluice.console import connect_client
 from sluice.web.app import create_app
 from sluice.web.index import SubmissionIndex
 
@@ -39,16 +42,22 @@ def url_of(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
-async def serve(nats_url: str, prefix: str, sock: socket.socket, stop: anyio.Event,
-                max_upload: int = Limits.max_file_size) -> None:
-    """Serve on `sock` (from `listen`; it is handed over and closed at the end) until `stop`."""
-    index = SubmissionIndex()
-    app = create_app(nats_url, prefix, max_upload, index)
+def _config(sock: socket.socket) -> Config:
     config = Config()
     config.bind = [f"fd://{sock.detach()}"]  # Hypercorn owns (and closes) the descriptor from here
     config.graceful_timeout = GRACE
     config.errorlog = None
+    return config
 
+
+async def serve(nats_url: str, prefix: str, sock: socket.socket, stop: anyio.Event,
+                max_upload: int = Limits.max_file_size) -> None:
+    """Serve on `sock` (from `listen`; it is handed over and closed at the end) until `stop`.
+
+    NATS is reached before the server starts, so an unreachable one is one clear error (a
+    failure inside the app's start-up would only reach us as Hypercorn's traceback text).
+    """
+    index = SubmissionIndex()
     halt = anyio.Event()
 
     async def shutdown() -> None:
@@ -61,11 +70,17 @@ async def serve(nats_url: str, prefix: str, sock: socket.socket, stop: anyio.Eve
         finally:
             halt.set()  # on `stop`, and also when this task is cancelled
 
-    # Hypercorn's own clean-up does not survive being cancelled (it raises InvalidStateError), so
-    # it always runs shielded, and a cancellation of this task becomes a graceful shutdown instead,
-    # bounded by GRACE plus the gateway's disconnect.
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(relay)
+    async def run_hypercorn(app: Litestar) -> None:
+        # Shielded: Hypercorn's clean-up does not survive being cancelled (InvalidStateError), so a
+        # cancellation of `serve` becomes a graceful shutdown instead (relay), bounded by GRACE.
         with anyio.CancelScope(shield=True):
-            await hypercorn_serve(app, config, shutdown_trigger=shutdown)
-        tg.cancel_scope.cancel()
+            await hypercorn_serve(app, _config(sock), shutdown_trigger=shutdown)
+
+    with sock:  # closed here if NATS cannot be reached; otherwise Hypercorn closes it
+        async with connect_client(nats_url, prefix) as client, anyio.create_task_group() as tg:
+            tg.start_soon(relay)
+            # In a task of its own: Hypercorn's asyncio.TaskGroup cancels and then uncancels its
+            # parent task at shutdown, which upsets the cancel scopes of a task that has any (the
+            # caller's, e.g. `until_signal`) and surfaced as a stray CancelledError at exit.
+            tg.start_soon(run_hypercorn, create_app(client, max_upload=max_upload, index=index))
+            await halt.wait()
