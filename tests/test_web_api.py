@@ -18,7 +18,9 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from sluice.client import Client
 from sluice.onebox import onebox
+from schemas.messages import ErrorType, FileNode, ServiceError, Summary
 from sluice.web.app import create_app
+from sluice.web.index import LISTENER_BACKLOG, SubmissionIndex, select
 from svcs import Echo, make
 from webmesh import HOSTILE, web_mesh
 
@@ -191,6 +193,55 @@ async def test_sluice_web_serves_until_sigterm_even_with_a_page_listening(nats_u
                 with anyio.fail_after(15):
                     assert await proc.wait() == 0
                 assert time.monotonic() - started < 3  # the open stream is ended, not waited out
+
+
+# -- the index, on its own -----------------------------------------------------------------------
+
+def summary(sid: str, score: int = 0, file_type: str = "text/plain", tags: dict | None = None, errors=()) -> Summary:
+    node = FileNode(sid * 4, f"{sid}.bin", file_type, 1, 0, errors=list(errors))
+    return Summary(sid, score, "suspicious" if score >= 300 else "info", [node], tags=tags or {}, completed_at=float(len(sid)))
+
+
+def test_the_index_is_bounded_newest_first_and_a_resent_summary_moves_up():
+    index = SubmissionIndex(capacity=3)
+    for sid in ("a", "b", "c", "d"):
+        index.add(summary(sid))
+    assert [e.row.sid for e in index.newest_first()] == ["d", "c", "b"]  # "a" fell off
+    index.add(summary("b"))  # the same summary published again after a dispatcher restart
+    assert [e.row.sid for e in index.newest_first()] == ["b", "d", "c"]
+
+
+def test_index_filters_by_type_branch_and_tag_substring():
+    index = SubmissionIndex()
+    index.add(summary("pe", 800, "executable/windows/pe32", {"network.static.uri": ["http://Evil.example/x"]}))
+    index.add(summary("doc", 100, "document/office/word"))
+
+    def sids(**filters) -> list[str]:
+        return [row.sid for row in select(index.newest_first(), **filters)]
+
+    assert sids(file_type="executable") == ["pe"] and sids(file_type="executable/windows/pe32") == ["pe"]
+    assert sids(file_type="exec") == []  # a branch of the taxonomy, not a prefix of a word
+    assert sids(tag="evil.EXAMPLE") == ["pe"] and sids(tag="nothing") == []
+    assert sids(verdict="suspicious") == ["pe"] and sids(max_score=100) == ["doc"] and sids(min_score=101) == ["pe"]
+
+
+def test_failures_are_kept_per_service_newest_first():
+    index = SubmissionIndex()
+    crash = ServiceError("pe", ErrorType.CRASHED, "boom")
+    index.add(summary("one", errors=[crash]))
+    index.add(summary("two", errors=[crash, ServiceError("yara", ErrorType.TIMEOUT, "slow")]))
+    assert [f.sid for f in index.failures["pe"]] == ["two", "one"]
+    assert [(f.type, f.message) for f in index.failures["yara"]] == [("timeout", "slow")]
+
+
+async def test_a_listener_that_falls_behind_is_dropped_not_waited_for():
+    index = SubmissionIndex()
+    with index.listen() as slow, index.listen() as keeping_up:
+        for n in range(LISTENER_BACKLOG + 1):
+            index.add(summary(f"s{n}"))
+            assert (await keeping_up.receive()).sid == f"s{n}"
+        received = [row.sid async for row in slow]  # ends: it was dropped when its queue was full
+        assert received == [f"s{n}" for n in range(LISTENER_BACKLOG)]
 
 
 # -- the OpenAPI description against what is served (schemathesis, in-process ASGI) -----------------

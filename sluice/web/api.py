@@ -167,7 +167,7 @@ async def list_submissions(
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
 ) -> SubmissionList:
     matched = list(select(gateway.index.newest_first(), verdict.value if verdict else None, min_score, max_score, file_type, tag))
-    return SubmissionList(items=matched[:limit], matched=len(matched), indexed=len(gateway.index.rows))
+    return SubmissionList(items=matched[:limit], matched=len(matched), indexed=len(gateway.index.entries))
 
 
 async def _summary(gateway: Gateway, sid: str) -> Summary:
@@ -233,7 +233,7 @@ async def list_services(gateway: GatewayDep) -> list[ServiceStatus]:
 async def stream(gateway: GatewayDep) -> ServerSentEvent:
     async def events() -> AsyncIterator[ServerSentEventMessage]:
         with gateway.index.listen() as rows:
-            yield ServerSentEventMessage(event="hello", data=json.dumps({"indexed": len(gateway.index.rows)}))
+            yield ServerSentEventMessage(event="hello", data=json.dumps({"indexed": len(gateway.index.entries)}))
             while True:
                 row = None
                 with anyio.move_on_after(KEEPALIVE):

@@ -3,7 +3,8 @@
 One ordered consumer reads the stream from a little before its end (the backfill: the last
 `capacity` summaries, roughly) and then stays on it for new ones, so there is no gap and no
 overlap between "what was there at start" and "what arrived since". Each summary becomes a
-small `SubmissionRow`; the tree itself is fetched again when someone opens the submission.
+small `Entry` (the row shown, plus the types and tags the filters look at); the tree itself is
+fetched again when someone opens the submission.
 Live listeners (the page's event stream) get each new row through a bounded queue; one that
 falls behind is dropped, and its browser reconnects and reloads the list.
 """
@@ -14,6 +15,7 @@ import contextlib
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
@@ -31,16 +33,28 @@ LISTENER_BACKLOG = 64  # rows a live listener may fall behind before it is dropp
 FAILURES_KEPT = 20  # per service
 
 
-def row_of(summary: Summary) -> SubmissionRow:
+TAGS_KEPT = 1000  # tag values per submission the tag filter searches (an IOC-heavy tree can have many more)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One indexed submission: the row the API shows, and what the filters look at (not sent)."""
+
+    row: SubmissionRow
+    types: frozenset[str]
+    tags: tuple[str, ...]
+
+
+def entry_of(summary: Summary) -> Entry:
     nodes = list(walk(summary.files))
     first = nodes[0] if nodes else None
-    return SubmissionRow(
+    row = SubmissionRow(
         sid=summary.sid, verdict=summary.verdict, score=summary.score,
         name=first.name if first else "", type=first.type if first else "",
         file_count=summary.file_count or len(nodes), errors=summary.errors, completed_at=summary.completed_at,
-        types=sorted({node.type for node in nodes}),
-        tags=sorted({value for values in summary.tags.values() for value in values}),
     )
+    tags = {value.casefold() for values in summary.tags.values() for value in values}
+    return Entry(row, frozenset(node.type for node in nodes), tuple(sorted(tags))[:TAGS_KEPT])
 
 
 def failures_of(summary: Summary) -> Iterator[tuple[str, Failure]]:
@@ -54,18 +68,19 @@ def failures_of(summary: Summary) -> Iterator[tuple[str, Failure]]:
 class SubmissionIndex:
     def __init__(self, capacity: int = 1000) -> None:
         self.capacity = capacity
-        self.rows: OrderedDict[str, SubmissionRow] = OrderedDict()  # oldest first
+        self.entries: OrderedDict[str, Entry] = OrderedDict()  # oldest first
         self.failures: dict[str, deque[Failure]] = {}
         self.ready = anyio.Event()  # set once the backfill has been read
         self._listeners: set[ObjectSendStream[SubmissionRow]] = set()
 
     # -- feeding ---------------------------------------------------------------------------
     def add(self, summary: Summary) -> SubmissionRow:
-        row = row_of(summary)
-        self.rows.pop(row.sid, None)  # a republished summary (after a dispatcher crash) moves to the front
-        self.rows[row.sid] = row
-        while len(self.rows) > self.capacity:
-            self.rows.popitem(last=False)
+        entry = entry_of(summary)
+        row = entry.row
+        self.entries.pop(row.sid, None)  # a republished summary (after a dispatcher crash) moves to the front
+        self.entries[row.sid] = entry
+        while len(self.entries) > self.capacity:
+            self.entries.popitem(last=False)
         for service, failure in failures_of(summary):
             self.failures.setdefault(service, deque(maxlen=FAILURES_KEPT)).appendleft(failure)
         for listener in list(self._listeners):
@@ -98,8 +113,8 @@ class SubmissionIndex:
                 await sub.unsubscribe()
 
     # -- reading ---------------------------------------------------------------------------
-    def newest_first(self) -> Iterator[SubmissionRow]:
-        return reversed(self.rows.values())
+    def newest_first(self) -> Iterator[Entry]:
+        return reversed(self.entries.values())
 
     @contextlib.contextmanager
     def listen(self) -> Iterator[ObjectReceiveStream[SubmissionRow]]:
@@ -122,24 +137,25 @@ class SubmissionIndex:
         listener.close()
 
 
-def select(rows: Iterator[SubmissionRow], verdict: str | None = None, min_score: int | None = None,
+def select(entries: Iterator[Entry], verdict: str | None = None, min_score: int | None = None,
            max_score: int | None = None, file_type: str | None = None, tag: str | None = None) -> Iterator[SubmissionRow]:
-    """The rows that pass every filter given.
+    """The rows of the entries that pass every filter given.
 
     `file_type` matches a type or any type under it (`executable` matches `executable/windows/pe32`)
     anywhere in the tree; `tag` is a case-insensitive substring of any tag value, so `evil.com`
     finds `http://evil.com/x`.
     """
     needle = tag.casefold() if tag else None
-    for row in rows:
+    for entry in entries:
+        row = entry.row
         if verdict and row.verdict != verdict:
             continue
         if min_score is not None and row.score < min_score:
             continue
         if max_score is not None and row.score > max_score:
             continue
-        if file_type and not any(t == file_type or t.startswith(file_type + "/") for t in row.types):
+        if file_type and not any(t == file_type or t.startswith(file_type + "/") for t in entry.types):
             continue
-        if needle and not any(needle in value.casefold() for value in row.tags):
+        if needle and not any(needle in value for value in entry.tags):
             continue
         yield row

@@ -32,8 +32,6 @@ class SubmissionRow(msgspec.Struct):
     file_count: int
     errors: int
     completed_at: float
-    types: list[str]  # every file type in the tree, for the type filter
-    tags: list[str]  # every tag value in the tree, for the tag filter
 
 
 class SubmissionList(msgspec.Struct):

@@ -91,7 +91,7 @@ function listView() {
 }
 
 let listRequest = 0;
-async function refreshList(freshSid) {
+async function refreshList(fresh = new Set()) {
   const body = document.querySelector("#submissions tbody");
   if (!body) return;
   const query = new URLSearchParams(Object.entries(filters).filter(([, v]) => v !== ""));
@@ -105,13 +105,28 @@ async function refreshList(freshSid) {
   }
   if (mine !== listRequest) return; // a newer filter already asked
   body.replaceChildren(...data.items.map((row) => el("tr", {
-    "data-sid": row.sid, class: row.sid === freshSid ? "fresh" : null, onclick: () => { location.hash = `#/s/${row.sid}`; },
+    "data-sid": row.sid, class: fresh.has(row.sid) ? "fresh" : null, onclick: () => { location.hash = `#/s/${row.sid}`; },
   },
     el("td", { class: "muted" }, when(row.completed_at)), el("td", {}, verdictBadge(row.verdict)), el("td", { class: "num" }, scoreText(row.score)),
     el("td", {}, el("a", { href: `#/s/${row.sid}` }, row.name || row.sid)), el("td", { class: "node-type" }, row.type),
     el("td", { class: "num" }, String(row.file_count)), el("td", { class: "num" }, row.errors ? el("span", { class: "error-type" }, String(row.errors)) : "0"))));
   if (!data.items.length) body.append(el("tr", {}, el("td", { colspan: 7, class: "empty" }, "No completed submissions match.")));
   document.getElementById("count").textContent = `${data.matched} of ${data.indexed} recent`;
+}
+
+// Many submissions finishing at once cause one list request per LIST_THROTTLE ms, not one each.
+const LIST_THROTTLE = 400;
+let refreshTimer = null;
+let freshSids = [];
+function refreshSoon(sid) {
+  freshSids.push(sid);
+  if (refreshTimer) return;
+  refreshTimer = setTimeout(() => {
+    const fresh = new Set(freshSids);
+    refreshTimer = null;
+    freshSids = [];
+    refreshList(fresh);
+  }, LIST_THROTTLE);
 }
 
 // -- one submission -----------------------------------------------------------------------------
@@ -312,7 +327,7 @@ function connect() {
   });
   events.addEventListener("submission", (e) => {
     const row = JSON.parse(e.data);
-    refreshList(row.sid);
+    refreshSoon(row.sid);
     if (row.sid === waitingFor && location.hash === `#/s/${row.sid}`) submissionView(row.sid);
   });
   events.onerror = () => { live.textContent = "reconnecting…"; live.className = "live"; };
