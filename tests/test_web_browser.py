@@ -89,6 +89,12 @@ async def test_drop_a_hostile_file_watch_its_verdict_and_read_its_tree(nats_url,
         await child.locator("> summary").click()
         await expect(child_results.first).to_be_visible()
 
+        await expect(page.locator("#view")).not_to_contain_text("undefined")  # fields the summary leaves out at their defaults
+        await page.get_by_role("button", name="collapse all").click()
+        await expect(page.locator("#tree details.node[open]")).to_have_count(0)
+        await page.get_by_role("button", name="expand all").click()
+        await expect(page.locator("#tree details.node:not([open])")).to_have_count(0)
+
         # Sections by body type, errors in plain sight.
         root = page.locator("#tree > details.node").first
         showcase = root.locator("> .node-body > .result[data-service=showcase]")

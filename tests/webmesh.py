@@ -26,7 +26,8 @@ HOSTILE = b'<script>document.title="pwned"</script><img src=x onerror="document.
 class Showcase(ServiceBase):
     def execute(self, request) -> None:
         line = request.file_contents.decode("utf-8", "replace").splitlines()[0] if request.file_size else ""
-        text = ResultSection(f"first line: {line}", body=line, heuristic=1)
+        # The child scores 0, a field the summary then leaves out: the page must not show "undefined".
+        text = ResultSection(f"first line: {line}", body=line, heuristic=1 if request.depth == 0 else None)
         text.add_tag("file.string.extracted", line or "(empty)")
         text.add_tag("network.static.domain", "evil.example")
         facts = ResultKeyValueSection("facts", {"size": request.file_size, "said": line})

@@ -83,8 +83,8 @@ class EventStreamOperation(Operation):
             type=OpenAPIType.STRING, description="`submission` events, each a SubmissionRow as JSON; `hello` once connected"))}
 
 
-def _params(deep_scan: bool, ignore_cache: bool, services: list[str] | None = None) -> SubmissionParams:
-    return SubmissionParams(deep_scan=deep_scan, ignore_cache=ignore_cache, services=services or [])
+def _params(deep_scan: bool, ignore_cache: bool, services: tuple[str, ...] = ()) -> SubmissionParams:
+    return SubmissionParams(deep_scan=deep_scan, ignore_cache=ignore_cache, services=list(services))
 
 
 def _require_content_type(request: Request, expected: str) -> None:
@@ -114,7 +114,7 @@ async def submit_file(
     request: Request, gateway: GatewayDep,
     name: Annotated[str, QueryParameter(min_length=1, max_length=255, description="the file's name")] = "upload",
     deep_scan: FromQuery[bool] = False, ignore_cache: FromQuery[bool] = False,
-    service: Annotated[list[str] | None, QueryParameter(description="only these services (repeat the parameter)")] = None,
+    service: Annotated[tuple[str, ...], QueryParameter(description="only these services (repeat the parameter)")] = (),
 ) -> Submitted:
     """The request body is the file. It is read as it arrives and refused (413) as soon as it passes the limit."""
     _require_content_type(request, BINARY)

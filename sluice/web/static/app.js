@@ -156,7 +156,7 @@ function renderSummary(summary) {
       el("div", { class: "head" }, verdictBadge(summary.verdict, true), el("span", { class: "title" }, first.name || summary.sid),
         el("span", {}, "score ", scoreText(summary.score))),
       el("div", { class: "facts" }, el("span", { class: "mono" }, summary.sid), el("span", {}, first.type || ""),
-        el("span", {}, `${summary.file_count} file${summary.file_count === 1 ? "" : "s"}`),
+        el("span", {}, `${summary.file_count ?? 0} file${summary.file_count === 1 ? "" : "s"}`),
         el("span", {}, `${summary.cached_results || 0} cached results`), el("span", {}, `completed ${when(summary.completed_at)}`)),
       nodeErrors.length ? el("div", { class: "errors", id: "errors" }, el("strong", {}, `${nodeErrors.length} error${nodeErrors.length === 1 ? "" : "s"}`),
         el("ul", {}, nodeErrors.map(([node, error]) => el("li", {}, el("span", { class: "error-type" }, `${error.service} · ${error.type}`),
@@ -166,9 +166,14 @@ function renderSummary(summary) {
       Object.keys(summary.tags || {}).length ? [el("h2", {}, "Tags"), el("div", { class: "chips", id: "tags" },
         Object.entries(summary.tags).flatMap(([name, values]) => values.map((v) => el("span", { class: "chip" },
           el("span", { class: "k" }, name), el("span", { class: "v" }, v)))))] : null),
-    el("h2", {}, "Files"),
+    el("h2", {}, "Files ", el("button", { class: "small", onclick: () => foldTree(true) }, "expand all"),
+      el("button", { class: "small", onclick: () => foldTree(false) }, "collapse all")),
     el("div", { class: "tree", id: "tree" }, summary.files.map((node) => fileNode(summary.sid, node))),
   );
+}
+
+function foldTree(open) {
+  document.querySelectorAll("#tree details.node").forEach((node) => { node.open = open; });
 }
 
 function walk(nodes, visit) {
@@ -179,12 +184,16 @@ function walk(nodes, visit) {
 }
 
 function fileNode(sid, node) {
-  const open = node.depth === 0 || node.score >= 300;
-  const flags = [node.dropped && "dropped", node.duplicate && "duplicate: analysed elsewhere in this tree"].filter(Boolean);
+  const score = node.score ?? 0; // the summary leaves out fields at their defaults
+  const open = node.depth === 0 || score >= 300;
+  const flags = [
+    node.dropped && ["dropped", "a FILTER or EXTRACT service stopped later stages on this file"],
+    node.duplicate && ["duplicate", "the same file is analysed elsewhere in this tree"],
+  ].filter(Boolean);
   return el("details", { class: "node", open, "data-sha256": node.sha256 },
-    el("summary", {}, scoreText(node.score), el("span", { class: "node-name" }, node.name || node.sha256),
-      el("span", { class: "node-type" }, node.type), el("span", { class: "relation" }, node.relation),
-      el("span", { class: "muted" }, bytes(node.size)), flags.map((f) => el("span", { class: "muted" }, f)),
+    el("summary", {}, scoreText(score), el("span", { class: "node-name" }, node.name || node.sha256),
+      el("span", { class: "node-type" }, node.type), node.relation ? el("span", { class: "relation" }, node.relation) : null,
+      el("span", { class: "muted" }, bytes(node.size)), flags.map(([flag, why]) => el("span", { class: "flag", title: why }, flag)),
       node.errors?.length ? el("span", { class: "error-type" }, `${node.errors.length} error${node.errors.length === 1 ? "" : "s"}`) : null),
     el("div", { class: "node-body" },
       el("div", { class: "downloads" }, el("span", { class: "mono muted" }, node.sha256),
