@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import sys
@@ -10,15 +11,17 @@ import time
 from collections.abc import AsyncIterator
 
 import anyio
+import anyio.abc
 import httpx
 import pytest
 import schemathesis
 from hypothesis import settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from schemas.messages import ErrorType, FileNode, ServiceError, Summary
+from services.sdk.loader import builtin_services
 from sluice.client import Client
 from sluice.onebox import onebox
-from schemas.messages import ErrorType, FileNode, ServiceError, Summary
 from sluice.web.app import create_app
 from sluice.web.index import LISTENER_BACKLOG, SubmissionIndex, select
 from svcs import Echo, make
@@ -177,22 +180,40 @@ async def test_samples_are_submitted_through_the_client(nats_url, prefix):
         assert (await web.http.post("/api/samples", json={"kind": "ip", "value": "not an ip"})).status_code == 400
 
 
+async def started_web(proc: anyio.abc.Process) -> str:
+    """The URL a `sluice web`/`sluice up` process says its web front listens on."""
+    said = b""
+    with anyio.fail_after(60):
+        while not (found := re.search(rb"sluice web at (http://127\.0\.0\.1:\d+/)", said)):
+            said += await proc.stderr.receive()
+    return found[1].decode()
+
+
+async def stop_promptly(proc: anyio.abc.Process, within: float) -> None:
+    proc.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    with anyio.fail_after(30):
+        assert await proc.wait() == 0
+    assert time.monotonic() - started < within
+
+
 async def test_sluice_web_serves_until_sigterm_even_with_a_page_listening(nats_url, prefix):
     command = [sys.executable, "-m", "sluice", "web", "--nats", nats_url, "--prefix", prefix, "--bind", "127.0.0.1:0"]
     async with await anyio.open_process(command) as proc:
-        said = b""
-        with anyio.fail_after(30):
-            while not (found := re.search(rb"sluice web at (http://127\.0\.0\.1:\d+/)", said)):
-                said += await proc.stderr.receive()
-        async with httpx.AsyncClient(base_url=found[1].decode(), timeout=10) as http:
+        async with httpx.AsyncClient(base_url=await started_web(proc), timeout=10) as http:
             assert (await http.get("/api/services")).status_code == 200
             async with http.stream("GET", "/api/stream") as stream:
                 assert (await anext(sse_events(stream)))[0] == "hello"
-                proc.send_signal(signal.SIGTERM)
-                started = time.monotonic()
-                with anyio.fail_after(15):
-                    assert await proc.wait() == 0
-                assert time.monotonic() - started < 3  # the open stream is ended, not waited out
+                await stop_promptly(proc, within=3)  # the open stream is ended, not waited out
+
+
+async def test_sluice_up_serves_the_web_front_beside_the_mesh(tmp_path):
+    command = [sys.executable, "-m", "sluice", "up", "--data-dir", str(tmp_path / "data"), "--web", "127.0.0.1:0"]
+    async with await anyio.open_process(command, env={**os.environ, "SLUICE_NATS_URL": ""}) as proc:
+        async with httpx.AsyncClient(base_url=await started_web(proc), timeout=10) as http:
+            services = (await http.get("/api/services")).json()
+            assert {s["name"] for s in services if s["alive"]} == set(builtin_services())
+        await stop_promptly(proc, within=10)
 
 
 # -- the index, on its own -----------------------------------------------------------------------
