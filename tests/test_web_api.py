@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import sys
-import time
 from collections.abc import AsyncIterator
 
 import anyio
@@ -189,12 +188,10 @@ async def started_web(proc: anyio.abc.Process) -> str:
     return found[1].decode()
 
 
-async def stop_promptly(proc: anyio.abc.Process, within: float) -> None:
+async def stop(proc: anyio.abc.Process) -> None:
     proc.send_signal(signal.SIGTERM)
-    started = time.monotonic()
     with anyio.fail_after(30):
         assert await proc.wait() == 0
-    assert time.monotonic() - started < within
 
 
 async def test_sluice_web_serves_until_sigterm_even_with_a_page_listening(nats_url, prefix):
@@ -203,8 +200,12 @@ async def test_sluice_web_serves_until_sigterm_even_with_a_page_listening(nats_u
         async with httpx.AsyncClient(base_url=await started_web(proc), timeout=10) as http:
             assert (await http.get("/api/services")).status_code == 200
             async with http.stream("GET", "/api/stream") as stream:
-                assert (await anext(sse_events(stream)))[0] == "hello"
-                await stop_promptly(proc, within=3)  # the open stream is ended, not waited out
+                events = sse_events(stream)
+                assert (await anext(events))[0] == "hello"
+                await stop(proc)
+                # The server ended the stream itself: a stream cut at the end of the grace period
+                # would raise here (an incomplete chunked body) instead of ending.
+                assert [event async for event in events] == []
 
 
 async def test_sluice_up_serves_the_web_front_beside_the_mesh(tmp_path):
@@ -213,7 +214,7 @@ async def test_sluice_up_serves_the_web_front_beside_the_mesh(tmp_path):
         async with httpx.AsyncClient(base_url=await started_web(proc), timeout=10) as http:
             services = (await http.get("/api/services")).json()
             assert {s["name"] for s in services if s["alive"]} == set(builtin_services())
-        await stop_promptly(proc, within=10)
+        await stop(proc)
 
 
 # -- the index, on its own -----------------------------------------------------------------------
