@@ -145,9 +145,10 @@ async def test_uploads_over_the_limit_are_refused_whatever_the_framing(nats_url,
 async def test_recent_submissions_are_backfilled_at_start(nats_url, prefix):
     async with onebox(nats_url, prefix, [make(Echo, "echo")]):
         async with await Client.connect(nats_url, prefix) as client:
-            sids = [await client.submit_bytes([(name, data)]) for name, data in (("a.txt", b"first\n"), ("b.txt", b"second\n"))]
-            for sid in sids:  # one after the other, so "newest first" has one answer
-                await client.wait(sid, timeout=30)
+            sids = []
+            for name, data in (("a.txt", b"first\n"), ("b.txt", b"second\n")):  # one after the other, so
+                sids.append(await client.submit_bytes([(name, data)]))        # "newest first" has one answer
+                await client.wait(sids[-1], timeout=30)
     async with web_mesh(nats_url, prefix, services=[]) as web:  # starts after they finished
         body = (await web.http.get("/api/submissions")).json()
         assert [item["sid"] for item in body["items"]] == sids[::-1]  # newest first

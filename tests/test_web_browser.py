@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from sluice.client import Client
 from webmesh import HOSTILE, web_mesh
 
 playwright_api = pytest.importorskip("playwright.async_api", reason="the playwright package is not installed")
@@ -74,7 +75,6 @@ async def test_drop_a_hostile_file_watch_its_verdict_and_read_its_tree(nats_url,
             HOSTILE.decode())
         await page.dispatch_event("body", "drop", {"dataTransfer": dropped})
 
-        await expect(page.locator("#pending")).to_be_visible()
         verdict = page.locator(".head .verdict.big")
         await expect(verdict).to_be_visible(timeout=VERDICT_TIMEOUT)
         assert await verdict.get_attribute("data-verdict") in {"info", "suspicious", "highly_suspicious", "malicious"}
@@ -136,3 +136,16 @@ async def test_drop_a_hostile_file_watch_its_verdict_and_read_its_tree(nats_url,
         keep_screenshot(tmp_path / "web-services.png")
 
         assert page.problems == []  # no CSP violation, no script error
+
+
+async def test_an_open_submission_page_shows_the_verdict_when_it_arrives(nats_url, prefix, browser_page):
+    page = browser_page
+    sid = "chosen-" + prefix  # known before it is submitted, so the page can be waiting for it
+    async with web_mesh(nats_url, prefix) as web, await Client.connect(nats_url, prefix) as client:
+        await page.goto(f"{web.url}#/s/{sid}")
+        await expect(page.locator("#live")).to_have_text("live")
+        await expect(page.locator("#pending")).to_contain_text(sid)
+        await client.submit_bytes([("late.txt", b"arrives while the page waits\n")], sid=sid)
+        await expect(page.locator(".head .title")).to_have_text("late.txt", timeout=VERDICT_TIMEOUT)
+        await expect(page.locator("#pending")).to_have_count(0)
+        assert page.problems == []

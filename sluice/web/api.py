@@ -20,8 +20,7 @@ from litestar import HttpMethod, Request, Response, get, post, route
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import OpenAPIMediaType
-from litestar.openapi.spec import Operation, RequestBody, Schema
+from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
@@ -56,8 +55,12 @@ class Gateway:
 GatewayDep = NamedDependency[Gateway]
 
 
-def problem(status: int, description: str) -> ResponseSpec:
+def problem(description: str) -> ResponseSpec:
     return ResponseSpec(data_container=Problem, description=description, generate_examples=False)
+
+
+def binary() -> OpenAPIMediaType:
+    return OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY))
 
 
 @dataclass
@@ -67,13 +70,13 @@ class UploadOperation(Operation):
     def __post_init__(self) -> None:
         self.request_body = RequestBody(
             required=True, description="the file's bytes (Content-Type: application/octet-stream)",
-            content={BINARY: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY))})
+            content={BINARY: binary()})
 
 
 @dataclass
 class DownloadOperation(Operation):
     def __post_init__(self) -> None:
-        self.responses["200"].content = {BINARY: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY))}
+        self.responses["200"].content = {BINARY: binary()}
 
 
 @dataclass
@@ -109,7 +112,7 @@ async def _discard_rest(request: Request) -> None:
 
 
 @post("/submissions", status_code=201, operation_class=UploadOperation, summary="Submit a file",
-      responses={413: problem(413, "the file is over the upload limit"), 415: problem(415, "not application/octet-stream")})
+      responses={413: problem("the file is over the upload limit"), 415: problem("not application/octet-stream")})
 async def submit_file(
     request: Request, gateway: GatewayDep,
     name: Annotated[str, QueryParameter(min_length=1, max_length=255, description="the file's name")] = "upload",
@@ -135,20 +138,20 @@ async def submit_file(
 
 
 @post("/samples", status_code=201, summary="Submit a URI, domain or IP", request_max_body_size=SAMPLE_MAX_BODY,
-      responses={415: problem(415, "not application/json")})
+      responses={415: problem("not application/json")})
 async def submit_sample(request: Request, data: JSONBody[SampleRequest], gateway: GatewayDep) -> SampleSubmitted:
     """`data` declares (and documents) the body; it is decoded again here, strictly, because
     Litestar decodes bodies leniently (`"ignore_cache": 0` would pass as false)."""
     _require_content_type(request, "application/json")
     try:
-        data = msgspec.json.decode(await request.body(), type=SampleRequest)
+        sample = msgspec.json.decode(await request.body(), type=SampleRequest)
     except msgspec.ValidationError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
     try:
-        sid = await gateway.client.submit_sample(data.kind.value, data.value, _params(data.deep_scan, data.ignore_cache))
+        sid = await gateway.client.submit_sample(sample.kind.value, sample.value, _params(sample.deep_scan, sample.ignore_cache))
     except (SubmitError, ValueError) as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
-    return SampleSubmitted(sid, data.kind.value, data.value)
+    return SampleSubmitted(sid, sample.kind.value, sample.value)
 
 
 @route("/submissions", http_method=HttpMethod.OPTIONS, include_in_schema=False)
@@ -178,7 +181,7 @@ async def _summary(gateway: Gateway, sid: str) -> Summary:
 
 
 @get("/submissions/{sid:str}", summary="A finished submission's verdict tree",
-     responses={404: problem(404, "unknown, expired or not finished yet")})
+     responses={404: problem("unknown, expired or not finished yet")})
 async def get_submission(gateway: GatewayDep, sid: SidParam) -> Summary:
     summary = await _summary(gateway, sid)
     for node in walk(summary.files):
@@ -197,7 +200,7 @@ def attachment(name: str, data: bytes) -> Response[bytes]:
 
 
 @get("/submissions/{sid:str}/files/{sha256:str}", operation_class=DownloadOperation, summary="Download a file of the tree",
-     responses={404: problem(404, "no such submission or file"), 410: problem(410, "the file's bytes have expired")})
+     responses={404: problem("no such submission or file"), 410: problem("the file's bytes have expired")})
 async def download_file(gateway: GatewayDep, sid: SidParam, sha256: Sha256Param) -> Response[bytes]:
     summary = await _summary(gateway, sid)
     node = next((n for n in walk(summary.files) if n.sha256 == sha256), None)
@@ -211,7 +214,7 @@ async def download_file(gateway: GatewayDep, sid: SidParam, sha256: Sha256Param)
 
 
 @get("/submissions/{sid:str}/object", operation_class=DownloadOperation, summary="Download a supplementary file or report object",
-     responses={404: problem(404, "no such submission or object"), 410: problem(410, "the object's bytes have expired")})
+     responses={404: problem("no such submission or object"), 410: problem("the object's bytes have expired")})
 async def download_object(gateway: GatewayDep, sid: SidParam,
                           name: Annotated[str, QueryParameter(min_length=1, description="the object's name")]) -> Response[bytes]:
     summary = await _summary(gateway, sid)
