@@ -104,6 +104,7 @@ async def test_drop_a_hostile_file_watch_its_verdict_and_read_its_tree(nats_url,
         await expect(showcase.locator(".section[data-format=TABLE] th")).to_have_text(["offset", "text"])
         await expect(page.locator("#errors")).to_contain_text("raiser · crashed")
         await expect(page.locator("#tags")).to_contain_text("evil.example")
+        await expect(page.locator("#heuristics .chip").first).to_have_text("+100showcase hit")  # with its score
 
         # The sample's markup is shown as text, and none of it ran or became an element.
         await expect(showcase.locator(".section[data-format=TEXT] pre")).to_have_text(HOSTILE.decode())

@@ -147,10 +147,39 @@ async function submissionView(sid) {
   if (location.hash === `#/s/${sid}`) renderSummary(summary);
 }
 
+// The heuristics that fired (with their score and how often) and each tag's score: the highest
+// heuristic score among the sections that carry it, so the worst indicators sort first.
+function scoring(summary) {
+  const heuristics = new Map();
+  const tagScores = new Map();
+  walk(summary.files, (node) => (node.results || []).forEach((result) => (result.sections || []).forEach((s) => {
+    const score = s.heuristic?.score ?? 0;
+    if (s.heuristic) {
+      const key = `${result.service}.${s.heuristic.heur_id}`;
+      const seen = heuristics.get(key) || { name: s.heuristic.name, score, hits: 0 };
+      seen.hits += 1;
+      heuristics.set(key, seen);
+    }
+    (s.tags || []).forEach((t) => {
+      const key = `${t.name}\u0000${t.value}`;
+      tagScores.set(key, Math.max(tagScores.get(key) ?? 0, score));
+    });
+  })));
+  const tags = Object.entries(summary.tags || {}).flatMap(([name, values]) =>
+    values.map((value) => ({ name, value, score: tagScores.get(`${name}\u0000${value}`) ?? 0 })));
+  return {
+    heuristics: [...heuristics.values()].sort((a, b) => b.score - a.score),
+    tags: tags.sort((a, b) => b.score - a.score),
+  };
+}
+
+const scoreChip = (score) => (score ? el("span", { class: `score s-${verdictOf(score)}` }, `+${score}`) : null);
+
 function renderSummary(summary) {
   const first = summary.files[0] || {};
   const nodeErrors = [];
   walk(summary.files, (node) => node.errors?.forEach((error) => nodeErrors.push([node, error])));
+  const { heuristics, tags } = scoring(summary);
   show(
     el("div", { class: "panel" },
       el("div", { class: "head" }, verdictBadge(summary.verdict, true), el("span", { class: "title" }, first.name || summary.sid),
@@ -161,11 +190,10 @@ function renderSummary(summary) {
       nodeErrors.length ? el("div", { class: "errors", id: "errors" }, el("strong", {}, `${nodeErrors.length} error${nodeErrors.length === 1 ? "" : "s"}`),
         el("ul", {}, nodeErrors.map(([node, error]) => el("li", {}, el("span", { class: "error-type" }, `${error.service} · ${error.type}`),
           ` on ${node.name || node.sha256}: `, error.message)))) : null,
-      summary.heuristics?.length ? [el("h2", {}, "Heuristics"), el("div", { class: "chips", id: "heuristics" },
-        summary.heuristics.map((h) => el("span", { class: "chip" }, h)))] : null,
-      Object.keys(summary.tags || {}).length ? [el("h2", {}, "Tags"), el("div", { class: "chips", id: "tags" },
-        Object.entries(summary.tags).flatMap(([name, values]) => values.map((v) => el("span", { class: "chip" },
-          el("span", { class: "k" }, name), el("span", { class: "v" }, v)))))] : null),
+      heuristics.length ? [el("h2", {}, "Heuristics"), el("div", { class: "chips", id: "heuristics" },
+        heuristics.map((h) => el("span", { class: "chip" }, scoreChip(h.score), h.name, h.hits > 1 ? el("span", { class: "k" }, `×${h.hits}`) : null)))] : null,
+      tags.length ? [el("h2", {}, "Tags"), el("div", { class: "chips", id: "tags" },
+        tags.map((t) => el("span", { class: "chip" }, scoreChip(t.score), el("span", { class: "k" }, t.name), el("span", { class: "v" }, t.value))))] : null),
     el("h2", {}, "Files ", el("button", { class: "small", onclick: () => foldTree(true) }, "expand all"),
       el("button", { class: "small", onclick: () => foldTree(false) }, "collapse all")),
     el("div", { class: "tree", id: "tree" }, summary.files.map((node) => fileNode(summary.sid, node))),
