@@ -21,8 +21,10 @@ from schemas.messages import ErrorType, FileNode, ServiceError, Summary
 from services.sdk.loader import builtin_services
 from sluice.client import Client
 from sluice.onebox import onebox
+from sluice.web.api import attachment
 from sluice.web.app import create_app
 from sluice.web.index import LISTENER_BACKLOG, SubmissionIndex, select
+from sluice.web.status import service_status
 from svcs import Echo, make
 from webmesh import HOSTILE, web_mesh
 
@@ -216,6 +218,24 @@ async def test_sluice_up_serves_the_web_front_beside_the_mesh(tmp_path):
             services = (await http.get("/api/services")).json()
             assert {s["name"] for s in services if s["alive"]} == set(builtin_services())
         await stop(proc)
+
+
+async def test_a_service_whose_instances_stopped_is_listed_as_down(nats_url, prefix):
+    async with onebox(nats_url, prefix, [make(Echo, "echo")]), await Client.connect(nats_url, prefix) as client:
+        [echo] = await service_status(client.js, client.names, SubmissionIndex())
+        assert (echo.name, echo.alive, echo.instances, echo.version) == ("echo", True, 1, "1.0")
+    # The service stopped; its consumer (and whatever waits on it) stays.
+    async with await Client.connect(nats_url, prefix) as client:
+        [echo] = await service_status(client.js, client.names, SubmissionIndex())
+        assert (echo.name, echo.alive, echo.instances) == ("echo", False, 0)
+
+
+def test_download_names_cannot_break_out_of_the_header():
+    headers = attachment('../../evil"; filename="x.html\r\nSet-Cookie: a=b', b"x").headers
+    disposition = headers["Content-Disposition"]
+    assert disposition.startswith('attachment; filename="')
+    assert "\r" not in disposition and "\n" not in disposition and disposition.count('"') == 2
+    assert "sandbox" in headers["Content-Security-Policy"]
 
 
 # -- the index, on its own -----------------------------------------------------------------------
