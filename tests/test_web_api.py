@@ -140,6 +140,7 @@ async def test_uploads_over_the_limit_are_refused_whatever_the_framing(nats_url,
         as_form = await http.post("/api/submissions", content=b"z", headers={"Content-Type": "text/plain"})
         assert as_form.status_code == 415  # what a cross-site form could send is refused
 
+        assert (await http.get("/api/limits")).json() == {"max_upload": 1000}  # the page checks before sending
         at_limit = await http.post("/api/submissions", content=b"x" * 1000, headers=BINARY)
         assert at_limit.status_code == 201
 

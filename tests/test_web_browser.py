@@ -52,6 +52,13 @@ async def browser_page(tmp_path):
             await browser.close()
 
 
+async def dropped_file(page, name: str, text: str):
+    """A DataTransfer holding one file, as a drag from the desktop would bring it."""
+    return await page.evaluate_handle(
+        "([name, text]) => { const dt = new DataTransfer(); dt.items.add(new File([text], name)); return dt; }",
+        [name, text])
+
+
 def expected(console_error: str) -> bool:
     """The one console error the page causes on purpose: asking for a verdict that is not ready (404)."""
     return console_error.startswith("Failed to load resource: the server responded with a status of 404")
@@ -68,12 +75,12 @@ async def test_drop_a_hostile_file_watch_its_verdict_and_read_its_tree(nats_url,
         await page.goto(web.url)
         await expect(page.locator("#live")).to_have_text("live")  # the event stream is open before we submit
 
+        # A file over the gateway's limit (web_mesh's 1 MiB) is refused before it is sent.
+        await page.dispatch_event("body", "drop", {"dataTransfer": await dropped_file(page, "huge.bin", "x" * (1 << 21))})
+        await expect(page.locator("#notice")).to_contain_text("huge.bin: 2.0 MiB is over the 1.0 MiB upload limit")
+
         # Drag and drop a file whose text is markup meant to run.
-        dropped = await page.evaluate_handle(
-            """(text) => { const dt = new DataTransfer();
-                           dt.items.add(new File([text], "hostile.html", {type: "text/html"})); return dt; }""",
-            HOSTILE.decode())
-        await page.dispatch_event("body", "drop", {"dataTransfer": dropped})
+        await page.dispatch_event("body", "drop", {"dataTransfer": await dropped_file(page, "hostile.html", HOSTILE.decode())})
 
         verdict = page.locator(".head .verdict.big")
         await expect(verdict).to_be_visible(timeout=VERDICT_TIMEOUT)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 from urllib.parse import quote
 
@@ -30,7 +30,7 @@ from schemas.messages import SID, FileRef, SubmissionParams, Summary, walk
 from sluice.client import Client, SubmitError
 from sluice.web.index import SubmissionIndex, select
 from sluice.web.models import (
-    Problem, SampleRequest, SampleSubmitted, ServiceStatus, SubmissionList, Submitted, Verdict,
+    Limits, Problem, SampleRequest, SampleSubmitted, ServiceStatus, SubmissionList, Submitted, Verdict,
 )
 from sluice.web.status import service_status
 
@@ -43,6 +43,9 @@ SidParam = Annotated[str, PathParameter(pattern=SID.pattern, description="submis
 Sha256Param = Annotated[str, PathParameter(pattern=r"^[0-9a-f]{64}$", description="the file's sha256")]
 
 
+UPLOADS_AT_ONCE = 4  # uploads read at the same time; more wait their turn (memory: this × the limit, twice)
+
+
 @dataclass
 class Gateway:
     """What every handler works with, set up by the app's lifespan."""
@@ -50,6 +53,7 @@ class Gateway:
     client: Client
     index: SubmissionIndex
     max_upload: int
+    uploads: anyio.Semaphore = field(default_factory=lambda: anyio.Semaphore(UPLOADS_AT_ONCE))
 
 
 GatewayDep = NamedDependency[Gateway]
@@ -121,19 +125,20 @@ async def submit_file(
 ) -> Submitted:
     """The request body is the file. It is read as it arrives and refused (413) as soon as it passes the limit."""
     _require_content_type(request, BINARY)
-    data = bytearray()
-    try:
-        async for chunk in request.stream():
-            data += chunk
-    except HTTPException as exc:
-        if exc.status_code != 413:
-            raise
-        await _discard_rest(request)
-        raise HTTPException(status_code=413, detail=f"the file is over the {gateway.max_upload}-byte upload limit") from None
-    try:
-        sid = await gateway.client.submit_bytes([(name, bytes(data))], _params(deep_scan, ignore_cache, service))
-    except SubmitError as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from None
+    async with gateway.uploads:
+        data = bytearray()
+        try:
+            async for chunk in request.stream():
+                data += chunk
+        except HTTPException as exc:
+            if exc.status_code != 413:
+                raise
+            await _discard_rest(request)
+            raise HTTPException(status_code=413, detail=f"the file is over the {gateway.max_upload}-byte upload limit") from None
+        try:
+            sid = await gateway.client.submit_bytes([(name, bytes(data))], _params(deep_scan, ignore_cache, service))
+        except SubmitError as exc:
+            raise HTTPException(status_code=400, detail=str(exc)) from None
     return Submitted(sid, name, len(data))
 
 
@@ -227,6 +232,11 @@ async def download_object(gateway: GatewayDep, sid: SidParam,
     return attachment(obj.name, data)
 
 
+@get("/limits", summary="What the gateway accepts")
+async def limits(gateway: GatewayDep) -> Limits:
+    return Limits(max_upload=gateway.max_upload)
+
+
 @get("/services", summary="Services: alive, queue depth, recent failures")
 async def list_services(gateway: GatewayDep) -> list[ServiceStatus]:
     return await service_status(gateway.client.js, gateway.client.names, gateway.index)
@@ -253,4 +263,4 @@ async def stream(gateway: GatewayDep) -> ServerSentEvent:
 
 
 # The explicit OPTIONS handler goes first: the route its path gets is built from the first handler registered.
-ROUTES = [submissions_options, submit_file, submit_sample, list_submissions, get_submission, download_file, download_object, list_services, stream]
+ROUTES = [submissions_options, submit_file, submit_sample, list_submissions, get_submission, download_file, download_object, limits, list_services, stream]

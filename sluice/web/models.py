@@ -83,6 +83,12 @@ class ServiceStatus(msgspec.Struct):
     failures: list[Failure]  # the most recent, newest first
 
 
+class Limits(msgspec.Struct):
+    """What the gateway accepts, so a client can refuse a file before sending it."""
+
+    max_upload: int  # bytes
+
+
 class Problem(msgspec.Struct):
     """Litestar's error body."""
 

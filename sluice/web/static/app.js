@@ -309,9 +309,15 @@ async function servicesView() {
 
 // -- submitting ---------------------------------------------------------------------------------
 
+let limits = null; // the gateway's, asked once: a file over the upload limit is refused before it is sent
 async function submitFiles(files) {
   const sids = [];
+  limits = limits || await api("/api/limits").catch(() => ({ max_upload: Infinity }));
   for (const file of files) {
+    if (file.size > limits.max_upload) {
+      say(`${file.name}: ${bytes(file.size)} is over the ${bytes(limits.max_upload)} upload limit`, true);
+      continue;
+    }
     try {
       const done = await api(`/api/submissions?${new URLSearchParams({ name: file.name || "upload" })}`, {
         method: "POST", headers: { "Content-Type": "application/octet-stream" }, body: file,
