@@ -19,11 +19,13 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from schemas.messages import ErrorType, FileNode, ServiceError, Summary
 from services.sdk.loader import builtin_services
+from sluice.cli import main
 from sluice.client import Client
 from sluice.onebox import onebox
 from sluice.web.api import attachment
 from sluice.web.app import create_app
 from sluice.web.index import LISTENER_BACKLOG, SubmissionIndex, select
+from sluice.web.serve import listen, url_of
 from sluice.web.status import service_status
 from svcs import Echo, make
 from webmesh import HOSTILE, web_mesh
@@ -210,6 +212,18 @@ async def test_sluice_web_serves_until_sigterm_even_with_a_page_listening(nats_u
                 # The server ended the stream itself: a stream cut at the end of the grace period
                 # would raise here (an incomplete chunked body) instead of ending.
                 assert [event async for event in events] == []
+
+
+def test_sluice_web_refuses_bad_options_clearly(nats_url, capsys):
+    taken = listen("127.0.0.1:0")
+    with taken:
+        busy = url_of(taken).removeprefix("http://").rstrip("/")
+        assert main(["web", "--nats", nats_url, "--bind", busy]) == 2
+        assert "cannot listen on" in capsys.readouterr().err
+    assert main(["web", "--nats", nats_url, "--bind", "nonsense"]) == 2
+    assert "expected HOST:PORT" in capsys.readouterr().err
+    assert main(["web", "--nats", nats_url, "--max-upload", "0"]) == 2
+    assert "--max-upload 0" in capsys.readouterr().err
 
 
 async def test_sluice_up_serves_the_web_front_beside_the_mesh(tmp_path):

@@ -48,6 +48,8 @@ def add_up_options(p: argparse.ArgumentParser) -> None:
 
 async def cmd_web(args: argparse.Namespace) -> int:
     url = require_url(args)
+    if not 0 < args.max_upload <= Limits.max_file_size:
+        raise CliError(f"--max-upload {args.max_upload}: between 1 and {Limits.max_file_size} (the mesh's file size limit)")
     await until_signal(lambda stop: run_web(url, args.prefix, args.bind, stop, args.max_upload))
     return 0
 
