@@ -31,8 +31,6 @@ log = logging.getLogger("sluice.web")
 
 LISTENER_BACKLOG = 64  # rows a live listener may fall behind before it is dropped
 FAILURES_KEPT = 20  # per service
-
-
 TAGS_KEPT = 1000  # tag values per submission the tag filter searches (an IOC-heavy tree can have many more)
 
 
@@ -66,6 +64,8 @@ def failures_of(summary: Summary) -> Iterator[tuple[str, Failure]]:
 
 
 class SubmissionIndex:
+    """The last `capacity` completed submissions, the recent failures of each service, and live listeners."""
+
     def __init__(self, capacity: int = 1000) -> None:
         self.capacity = capacity
         self.entries: OrderedDict[str, Entry] = OrderedDict()  # oldest first
@@ -74,7 +74,7 @@ class SubmissionIndex:
         self._listeners: set[ObjectSendStream[SubmissionRow]] = set()
 
     # -- feeding ---------------------------------------------------------------------------
-    def add(self, summary: Summary) -> SubmissionRow:
+    def add(self, summary: Summary) -> None:
         entry = entry_of(summary)
         row = entry.row
         self.entries.pop(row.sid, None)  # a republished summary (after a dispatcher crash) moves to the front
@@ -88,7 +88,6 @@ class SubmissionIndex:
                 listener.send_nowait(row)
             except anyio.WouldBlock:
                 self._drop(listener)
-        return row
 
     async def follow(self, js: JetStreamContext, names: Names) -> None:
         """Read the stream's recent summaries, then every new one, until cancelled."""

@@ -9,12 +9,14 @@ down, with the tasks piling up for it.
 from __future__ import annotations
 
 from nats.js import JetStreamContext
+from nats.js.api import ConsumerInfo
 from nats.js.errors import NotFoundError
 
 from bus.subjects import Names
 from dispatcher.directory import ServiceDirectory
+from schemas.messages import ServiceRecord
 from sluice.web.index import SubmissionIndex
-from sluice.web.models import ServiceStatus
+from sluice.web.models import Failure, ServiceStatus
 
 
 async def service_status(js: JetStreamContext, names: Names, index: SubmissionIndex) -> list[ServiceStatus]:
@@ -30,13 +32,14 @@ async def service_status(js: JetStreamContext, names: Names, index: SubmissionIn
     statuses = []
     for consumer in sorted(consumers.keys() | by_consumer.keys()):
         record = by_consumer.get(consumer)
-        info = consumers.get(consumer)
         name = record.name if record else consumer.removeprefix(consumer_prefix)
-        statuses.append(ServiceStatus(
-            name=name, alive=record is not None, instances=record.instances if record else 0,
-            version=record.version if record else "", stage=record.stage.value if record else "",
-            queued=info.num_pending or 0 if info else 0, in_flight=info.num_ack_pending or 0 if info else 0,
-            last_seen=record.heartbeat if record else 0.0,
-            failures=list(index.failures.get(name, ())),
-        ))
+        statuses.append(_status(name, record, consumers.get(consumer), list(index.failures.get(name, ()))))
     return statuses
+
+
+def _status(name: str, record: ServiceRecord | None, consumer: ConsumerInfo | None, failures: list[Failure]) -> ServiceStatus:
+    queued, in_flight = (consumer.num_pending or 0, consumer.num_ack_pending or 0) if consumer else (0, 0)
+    if record is None:  # down: only its consumer (and what waits on it) is left
+        return ServiceStatus(name, False, 0, "", "", queued, in_flight, 0.0, failures)
+    return ServiceStatus(name, True, record.instances, record.version, record.stage.value, queued, in_flight,
+                         record.heartbeat, failures)
