@@ -10,13 +10,14 @@ from rich.text import Text
 
 from schemas.limits import Limits
 from sluice.console import ERR, CliError, require_url, until_signal
-from sluice.web.serve import listen, serve, url_of
 
 DEFAULT_BIND = "127.0.0.1:8080"
 OFF = "off"
 
 
 def _socket(bind: str) -> socket.socket:
+    from sluice.web.serve import listen
+
     try:
         return listen(bind)
     except ValueError as exc:
@@ -27,7 +28,13 @@ def _socket(bind: str) -> socket.socket:
 
 
 async def run_web(url: str, prefix: str, bind: str, stop: anyio.Event, max_upload: int = Limits.max_file_size) -> None:
-    """Serve the web front until `stop`, saying where on stderr."""
+    """Serve the web front until `stop`, saying where on stderr.
+
+    The web stack (Litestar, Hypercorn: a quarter of a second to import) is loaded here, when a web
+    front is started, rather than by every `sluice` command.
+    """
+    from sluice.web.serve import serve, url_of
+
     sock = _socket(bind)
     ERR.print(Text(f"sluice web at {url_of(sock)}", style="green"))
     await serve(url, prefix, sock, stop, max_upload)
