@@ -108,7 +108,7 @@ async function refreshList(fresh = new Set()) {
     "data-sid": row.sid, class: fresh.has(row.sid) ? "fresh" : null, onclick: () => { location.hash = `#/s/${row.sid}`; },
   },
     el("td", { class: "muted" }, when(row.completed_at)), el("td", {}, verdictBadge(row.verdict)), el("td", { class: "num" }, scoreText(row.score)),
-    el("td", {}, el("a", { href: `#/s/${row.sid}` }, row.name || row.sid)), el("td", { class: "node-type" }, row.type),
+    el("td", {}, el("a", { href: `#/s/${encodeURIComponent(row.sid)}` }, row.name || row.sid)), el("td", { class: "node-type" }, row.type),
     el("td", { class: "num" }, String(row.file_count)), el("td", { class: "num" }, row.errors ? el("span", { class: "error-type" }, String(row.errors)) : "0"))));
   if (!data.items.length) body.append(el("tr", {}, el("td", { colspan: 7, class: "empty" }, "No completed submissions match.")));
   document.getElementById("count").textContent = `${data.matched} of ${data.indexed} recent`;
@@ -225,7 +225,7 @@ function fileNode(sid, node) {
       node.errors?.length ? el("span", { class: "error-type" }, `${node.errors.length} error${node.errors.length === 1 ? "" : "s"}`) : null),
     el("div", { class: "node-body" },
       el("div", { class: "downloads" }, el("span", { class: "mono muted" }, node.sha256),
-        el("a", { href: `/api/submissions/${sid}/files/${node.sha256}`, download: "" }, "download file")),
+        el("a", { href: `/api/submissions/${sid}/files/${encodeURIComponent(node.sha256)}`, download: "" }, "download file")),
       node.errors?.length ? el("div", { class: "errors" }, el("ul", {}, node.errors.map((e) =>
         el("li", {}, el("span", { class: "error-type" }, `${e.service} · ${e.type}`), ": ", e.message)))) : null,
       (node.results || []).map((result) => resultCard(sid, result)),
@@ -302,7 +302,7 @@ async function servicesView() {
       el("td", {}, s.stage), el("td", {}, s.version), el("td", { class: "num" }, String(s.instances)),
       el("td", { class: "num" }, String(s.queued)), el("td", { class: "num" }, String(s.in_flight)), el("td", { class: "muted", title: when(s.last_seen) }, ago(s.last_seen)),
       el("td", {}, s.failures.length ? el("details", {}, el("summary", {}, `${s.failures.length} recent`),
-        el("ul", {}, s.failures.map((f) => el("li", {}, el("a", { href: `#/s/${f.sid}` }, f.file), ` ${f.type}: `, f.message)))) : "none"))))),
+        el("ul", {}, s.failures.map((f) => el("li", {}, el("a", { href: `#/s/${encodeURIComponent(f.sid)}` }, f.file), ` ${f.type}: `, f.message)))) : "none"))))),
     services.length ? null : el("p", { class: "empty" }, "No services have registered."));
   servicesTimer = setTimeout(() => { if (location.hash === "#/services") servicesView(); }, 3000);
 }
