@@ -39,6 +39,7 @@ from sluice.logs import log_handler, log_level
 from sluice.observe import add_metrics_args, with_endpoint
 from sluice.onebox import onebox, run_dispatcher
 from sluice.render import clean, summary_line, summary_tree, to_json
+from sluice.web import cli as web_cli
 
 log = logging.getLogger("sluice.cli")
 
@@ -287,7 +288,7 @@ async def cmd_up(args: argparse.Namespace) -> int:
             prefix = "" if args.prefix == "sluice" else f"  (and --prefix {args.prefix})"
             print(f"export {DEFAULT_URL_ENV}={url}{prefix}", flush=True)
             ERR.print(Text("sluice is up: dispatcher and " + ", ".join(builtin_services()) + "; Ctrl-C to stop", style="green"))
-            await stop.wait()
+            await web_cli.serve_until(args, url, stop)
 
     await until_signal(with_endpoint(args, serve))
     return 0
@@ -360,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     _data_dir_arg(p)
     p.add_argument("--port", type=int, help="client port of the embedded server (default: a free one)")
     auth_cli.add_up_option(p)
+    web_cli.add_up_options(p)
     add_metrics_args(p)
     add_metrics_args(command("dispatcher", cmd_dispatcher, "run one dispatcher against --nats until SIGTERM"))
 
@@ -368,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     status_cli.register(command("status", status_cli.cmd_status, "streams, consumers, live services, submissions in flight"))
     auth_cli.register(command("auth", None, "per-component NATS credentials and authorization"), command)
     dlq_cli.register(command("dlq", None, "list, show, replay or purge dead letters (messages Sluice could not use)"), command)
+    web_cli.register(command("web", web_cli.cmd_web, "serve the REST API and the results browser for --nats"))
     return parser
 
 
