@@ -76,7 +76,7 @@ async def test_submit_watch_read_and_download(nats_url, prefix):
         assert summary["sid"] == sid and summary["score"] == row["score"] and summary["verdict"] == row["verdict"]
         root = summary["files"][0]
         assert [child["name"] for child in root["children"]] == ["inner.txt"]
-        assert root["children"][0]["relation"] == "extracted"
+        assert root["children"][0]["relation"] == "dropped-by"
         showcase = next(r for r in root["results"] if r["service"] == "showcase")
         formats = {s.get("body_format", "TEXT") for s in showcase["sections"]}
         assert formats == {"TEXT", "KEY_VALUE", "TABLE", "JSON", "URL"}

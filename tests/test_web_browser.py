@@ -90,7 +90,7 @@ async def test_drop_a_hostile_file_watch_its_verdict_and_read_its_tree(nats_url,
         # The tree: the root is open, the extracted child is collapsed until clicked.
         child = page.locator("#tree details.node details.node").first
         await expect(child.locator("> summary .node-name")).to_have_text("inner.txt")
-        await expect(child.locator("> summary .relation")).to_have_text("extracted")
+        await expect(child.locator("> summary .relation")).to_have_text("dropped-by")
         child_results = child.locator("> .node-body > .result")
         await expect(child_results.first).to_be_hidden()
         await child.locator("> summary").click()
