@@ -31,7 +31,7 @@ from types import TracebackType
 import anyio
 from anyio.abc import Process
 
-__all__ = ["EmbeddedServer", "nats_server_binary"]
+__all__ = ["EmbeddedServer", "free_port", "nats_server_binary"]
 
 _EXE = "nats-server.exe" if os.name == "nt" else "nats-server"
 _LOG_NAME = "nats-server.log"
@@ -62,7 +62,7 @@ def nats_server_binary() -> Path:
     )
 
 
-def _free_port() -> int:
+def free_port() -> int:
     """Ask the kernel for a free loopback port. Racy by nature, but the window is tiny and
     a lost race shows up as an early server exit with 'address already in use' in the error."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -79,6 +79,7 @@ class EmbeddedServer:
     ``restart()`` comes back on the same URL and clients can simply reconnect.
     ``sync_always``: fsync every write (``sync_interval: always``) instead of the server
     default (every 2 minutes) -- slower, but a power cut then loses nothing acknowledged.
+    ``extra_config``: more top-level config lines (``bus.cluster`` adds a ``cluster`` block).
     """
 
     def __init__(
@@ -91,6 +92,7 @@ class EmbeddedServer:
         server_name: str = "sluice",
         ready_timeout: float = 10.0,
         binary: str | os.PathLike[str] | None = None,
+        extra_config: list[str] | None = None,
     ) -> None:
         self._given_dir = Path(data_dir) if data_dir is not None else None
         self._owns_dir = data_dir is None
@@ -101,6 +103,7 @@ class EmbeddedServer:
         self.server_name = server_name
         self.ready_timeout = ready_timeout
         self._binary = Path(binary) if binary is not None else None
+        self.extra_config = list(extra_config or [])
         self._proc: Process | None = None
 
     # -- public surface ----------------------------------------------------------------
@@ -154,9 +157,9 @@ class EmbeddedServer:
             self.data_dir = Path(tempfile.mkdtemp(prefix="sluice-nats-"))
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.port is None:
-            self.port = _free_port()
+            self.port = free_port()
         if self.http_port is None:
-            self.http_port = _free_port()
+            self.http_port = free_port()
         conf = self.data_dir / _CONF_NAME
         conf.write_text(self._config_text())
 
@@ -206,6 +209,7 @@ class EmbeddedServer:
                 "jetstream {",
                 *js_lines,
                 "}",
+                *self.extra_config,
                 "",
             ]
         )
@@ -220,7 +224,7 @@ class EmbeddedServer:
                             f"nats-server exited during startup (code {code}); "
                             f"log tail from {self.log_path}:\n{self._log_tail()}"
                         )
-                    if await self._healthy():
+                    if await self.healthy():
                         return
                     await anyio.sleep(0.02)
         except TimeoutError:
@@ -229,10 +233,14 @@ class EmbeddedServer:
                 f"log tail from {self.log_path}:\n{self._log_tail()}"
             ) from None
 
-    async def _healthy(self) -> bool:
-        """One raw HTTP/1.0 GET of /healthz (cancellable, unlike urllib in a thread)."""
+    async def healthy(self, query: str = "js-enabled-only=true") -> bool:
+        """One raw HTTP/1.0 GET of /healthz (cancellable, unlike urllib in a thread).
+
+        The default asks only whether JetStream is up; ``query=""`` also asks that it is
+        current with its cluster (a meta leader known), which a cluster waits for.
+        """
         request = (
-            f"GET /healthz?js-enabled-only=true HTTP/1.0\r\n"
+            f"GET /healthz?{query} HTTP/1.0\r\n"
             f"Host: 127.0.0.1:{self.http_port}\r\n\r\n"
         ).encode()
         try:
