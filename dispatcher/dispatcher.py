@@ -22,6 +22,7 @@ from bus.blobs import BlobStore
 from bus.codec import BadMessage, encode
 from bus.deadletter import dead_letter, decode_or_reject
 from bus.provision import provision
+from bus.publish import publish
 from bus.subjects import Names
 from bus.worker import pull_loop
 from dispatcher.analysis import Mesh
@@ -37,6 +38,8 @@ log = logging.getLogger("sluice.dispatcher")
 
 KEEPALIVE = 10.0  # seconds between in_progress signals; well inside the 30 s ack_wait
 HANDBACK_DELAY = 1.5  # seconds; longer than the pull loop's fetch timeout
+MAX_TREES = 64  # submissions (roots) analysed at once; more wait in the stream
+MAX_CHILDREN = 128  # extracted files analysed at once, on their own consumer so parents never starve them
 
 
 def check_submission(sub: Submission) -> None:
@@ -79,8 +82,8 @@ class Dispatcher:
         *,
         dispatcher_id: str | None = None,
         alert_threshold: int = Limits.alert_threshold,
-        max_trees: int = 64,
-        max_children: int = 128,
+        max_trees: int = MAX_TREES,
+        max_children: int = MAX_CHILDREN,
         tree_timeout: float = Limits.tree_timeout,
         grace: float = Limits.timeout_grace,
         drain_grace: float = 5.0,
@@ -144,9 +147,9 @@ class Dispatcher:
             summary = summarise(sub, await tree.run())
             data = encode(summary)
             self.completed += 1
-            await self.js.publish(self.names.summary(sub.sid), data, headers={"Nats-Msg-Id": f"summary:{sub.sid}"})
+            await publish(self.js, self.names.summary(sub.sid), data, f"summary:{sub.sid}")
             if summary.score >= self.alert_threshold:
-                await self.js.publish(self.names.alert(sub.sid), data, headers={"Nats-Msg-Id": f"alert:{sub.sid}"})
+                await publish(self.js, self.names.alert(sub.sid), data, f"alert:{sub.sid}")
             log.info("%s complete: score %d (%s), %d files", sub.sid, summary.score, summary.verdict, summary.file_count)
 
         await _holding(msg, work)
@@ -159,8 +162,7 @@ class Dispatcher:
 
         async def work() -> None:
             report = await analyse_child(self.mesh, child)
-            await self.js.publish(child.reply_to, encode(report),
-                                  headers={"Nats-Msg-Id": f"node:{child.sid}:{child.attempt}:{child.file.sha256}"})
+            await publish(self.js, child.reply_to, encode(report), f"node:{child.sid}:{child.attempt}:{child.file.sha256}")
 
         await _holding(msg, work)
         await msg.ack()

@@ -26,9 +26,12 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from bus.cluster import LoopbackCluster
 from bus.connect import DEFAULT_URL_ENV
 from bus.embedded import EmbeddedServer
+from bus.provision import provision_at
 from bus.subjects import Names
+from dispatcher.dispatcher import MAX_CHILDREN, MAX_TREES
 from schemas.limits import Limits
 from schemas.messages import SID, SubmissionParams, Summary
 from services.sdk.loader import builtin_services
@@ -53,16 +56,20 @@ async def _nats(args: argparse.Namespace) -> AsyncIterator[str]:
         yield args.nats
         return
     data_dir = args.data_dir.resolve()
+    nodes = getattr(args, "cluster", None)
     with _store_lock(data_dir) as lock:
-        server = EmbeddedServer(data_dir=data_dir, port=getattr(args, "port", None))
+        server = LoopbackCluster(nodes, data_dir=data_dir) if nodes else EmbeddedServer(data_dir=data_dir, port=getattr(args, "port", None))
         try:
             await server.start()
         except (RuntimeError, TimeoutError) as exc:  # no binary, port taken, store unusable: all said in exc
+            await server.stop()
             raise CliError(f"the embedded nats-server did not start: {exc}") from None
         lock.write(server.url)
         lock.flush()
         log.info("embedded nats-server at %s, store in %s", server.url, data_dir)
         try:
+            if nodes:  # R-N from the start: every component provisioning after this follows it
+                await provision_at(server.url, Names(args.prefix), replicas=nodes)
             yield server.url
         finally:
             await server.stop()
@@ -284,7 +291,8 @@ async def cmd_up(args: argparse.Namespace) -> int:
 
 async def cmd_dispatcher(args: argparse.Namespace) -> int:
     url = require_url(args)
-    await until_signal(lambda stop: run_dispatcher(url, Names(args.prefix), stop))
+    limits = {"max_trees": args.max_trees, "max_children": args.max_children}
+    await until_signal(lambda stop: run_dispatcher(url, Names(args.prefix), stop, **limits))
     return 0
 
 
@@ -346,7 +354,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("up", cmd_up, "run nats-server, the dispatcher and all built-in services until Ctrl-C")
     _data_dir_arg(p)
     p.add_argument("--port", type=int, help="client port of the embedded server (default: a free one)")
-    command("dispatcher", cmd_dispatcher, "run one dispatcher against --nats until SIGTERM")
+    p.add_argument("--cluster", type=int, metavar="N", choices=range(3, 8),
+                   help="a JetStream cluster of N nodes on loopback instead (streams and consumers R-N); try 3")
+    p = command("dispatcher", cmd_dispatcher, "run one dispatcher against --nats until SIGTERM")
+    p.add_argument("--max-trees", type=int, default=MAX_TREES, metavar="N",
+                   help=f"submissions analysed at once (default {MAX_TREES})")
+    p.add_argument("--max-children", type=int, default=MAX_CHILDREN, metavar="N",
+                   help=f"extracted files analysed at once (default {MAX_CHILDREN})")
 
     service_cli.register(command("service", None, "run, list, test, scaffold or update services"), command)
     safelist_cli.register(command("safelist", None, "add, remove or list known-good hashes"), command)

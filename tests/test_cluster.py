@@ -1,0 +1,88 @@
+"""A 3-node JetStream cluster on loopback: everything R3, and the stream leader killed under load.
+
+The cluster is `bus.cluster.LoopbackCluster` (what `sluice up --cluster 3` runs); the dispatcher
+and services are OS processes (`tests/procs.py`) given all three URLs, as a deployment would.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import anyio
+import pytest
+
+from bus.cluster import LoopbackCluster
+from bus.connect import close, connect
+from bus.subjects import Names
+from faultload import Load
+from procs import Component, Mesh
+from sluice.client import Client
+from test_faults import CHAOS, chaos_only, text_file
+
+pytestmark = pytest.mark.timeout(120)
+
+RESUME_WITHIN = 15.0  # seconds from the leader's death to the next completed submission
+
+
+async def test_stream_leader_killed_under_load(tmp_path):
+    prefix = "t" + uuid.uuid4().hex[:8]
+    names = Names(prefix)
+    async with LoopbackCluster(3, data_dir=tmp_path / "cluster") as cluster:
+        async with Mesh(cluster.url, prefix, tmp_path, replicas=3) as mesh, await Client.connect(cluster.url, prefix) as client:
+            await mesh.instances(2, CHAOS, "--config", "delay=0.1")
+            await mesh.dispatcher()
+            js = client.js
+            for stream in (names.submit_stream, names.task_stream, names.reply_stream, names.summary_stream, names.dlq_stream):
+                assert (await js.stream_info(stream)).config.num_replicas == 3, stream
+            for durable in (names.ROOT_CONSUMER, names.CHILD_CONSUMER):
+                assert len((await js.consumer_info(names.submit_stream, durable)).cluster.replicas) == 2
+            assert len((await js.consumer_info(names.task_stream, names.service_consumer("chaos"))).cluster.replicas) == 2
+
+            load = Load(client)
+
+            async def submit_all() -> None:
+                for i in range(60):
+                    await load.submit(text_file(i))
+                    await anyio.sleep(0.05)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(submit_all)
+                await load.wait_completed(5, timeout=30)
+                done_before = (await load.stored_summaries())[0]
+                leader = (await js.stream_info(names.submit_stream)).cluster.leader
+                await cluster.server(leader).kill()
+                killed_at = time.monotonic()
+                resumed_in = await load.wait_completed(done_before + 1, timeout=RESUME_WITHIN + 15)
+                await cluster.restart(leader)
+            found = await load.outcome("JetStream R3: submit-stream leader SIGKILLed under load", timeout=60,
+                                       resumed_s=round(resumed_in, 1), killed=leader)
+            for summary in found.values():
+                chaos_only(summary)
+            assert resumed_in < RESUME_WITHIN, f"work resumed only {resumed_in:.1f} s after the leader died"
+            assert time.monotonic() - killed_at < 60
+
+
+async def test_sluice_up_cluster_runs_a_replicated_mesh(tmp_path):
+    """`sluice up --cluster 3`: three nodes, the streams R3 from the start, a scan goes through."""
+    up = Component("up", ["up", "--cluster", "3", "--data-dir", str(tmp_path / "data")], tmp_path / "up.log")
+    await up.start()
+    try:
+        with anyio.fail_after(60):
+            while not (match := re.search(r"export SLUICE_NATS_URL=(\S+)", up.log_path.read_text())):
+                assert up.running, up.log_tail()
+                await anyio.sleep(0.1)
+        url = match.group(1)
+        assert len(url.split(",")) == 3
+        nc = await connect(url)
+        try:
+            info = await nc.jetstream().stream_info(Names().submit_stream)
+            assert info.config.num_replicas == 3 and len(info.cluster.replicas) == 2
+        finally:
+            await close(nc)
+        async with await Client.connect(url) as client:
+            [summary] = await client.scan([tmp_path / "up.log"], timeout=60)
+        assert summary.files[0].results, "no built-in service analysed the file"
+    finally:
+        await up.stop()
