@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable
 
 import anyio
-from nats.js.errors import NoKeysError
+from nats.js.errors import KeyNotFoundError, NoKeysError
 from nats.js.kv import KeyValue
 
 from bus.codec import BadMessage, decode
@@ -24,21 +25,28 @@ STALE_AFTER = 8.0  # seconds without a heartbeat before a service is considered 
 
 
 class ServiceDirectory:
-    def __init__(self, registry: KeyValue) -> None:
+    """`list_keys` lists the registry's keys; the dispatcher gives `bus.kv.kv_keys`, which unlike
+    the default (nats-py's `KeyValue.keys()`) never comes back short while instances heartbeat."""
+
+    def __init__(self, registry: KeyValue, list_keys: Callable[[], Awaitable[list[str]]] | None = None) -> None:
         self._registry = registry
+        self._list_keys = list_keys
         self.services: dict[str, ServiceRecord] = {}
         self.changed = anyio.Event()
         self._patterns: dict[str, tuple[re.Pattern[str], re.Pattern[str] | None]] = {}
 
     async def refresh(self) -> None:
         try:
-            keys = await self._registry.keys()
+            keys = await (self._list_keys or self._registry.keys)()
         except NoKeysError:
             keys = []
         now = time.time()
         seen: dict[str, ServiceRecord] = {}
         for key in keys:
-            entry = await self._registry.get(key)
+            try:
+                entry = await self._registry.get(key)
+            except KeyNotFoundError:  # an instance that stopped (deleted its key) since the listing
+                continue
             if not entry or not entry.value:
                 continue
             try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 import anyio
 from nats.aio.client import Client
@@ -21,6 +22,7 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from bus.blobs import BlobStore
 from bus.codec import BadMessage, encode
 from bus.deadletter import dead_letter, decode_or_reject
+from bus.kv import kv_keys
 from bus.provision import provision
 from bus.publish import publish
 from bus.subjects import Names
@@ -107,7 +109,7 @@ class Dispatcher:
 
     async def run(self, stop: anyio.Event) -> None:
         stores = await provision(self.js, self.names)
-        self.directory = ServiceDirectory(stores.registry)
+        self.directory = ServiceDirectory(stores.registry, partial(kv_keys, self.js, self.names.registry_bucket))
         router = ReplyRouter(self._dead_letter)
         self.mesh = Mesh(self.js, self.names, BlobStore(self.js, stores.files, self.names.file_bucket),
                          ResultCache(stores.cache), self.directory, router, self.id, self.grace)

@@ -18,8 +18,11 @@ import importlib.util
 import logging
 import os
 import sys
+import threading
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import anyio
 from rich.logging import RichHandler
@@ -431,5 +434,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return known[1]
 
 
+def run() -> NoReturn:
+    """The console script: `main`, then exit without waiting for threads that will never end.
+
+    A sync `execute` that hangs is abandoned at its timeout (the mesh goes on), but its worker
+    thread lives, and Python joins every such thread at exit: a service or `sluice up` then
+    never stopped on SIGTERM (the fault suite's hung service needed SIGKILL)."""
+    code = main()
+    others = [t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]
+    deadline = time.monotonic() + 1.0  # idle worker threads are told to stop as the loop ends: let them
+    for thread in others:
+        thread.join(max(deadline - time.monotonic(), 0))
+    hung = [t for t in others if t.is_alive()]
+    if hung:
+        ERR.print(Text(f"sluice: leaving {len(hung)} hung service thread(s) behind", style="yellow"))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

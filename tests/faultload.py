@@ -15,7 +15,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import anyio
 from nats.errors import Error as NatsError
@@ -35,6 +35,7 @@ class Load:
         self.client = client
         self.names = client.names
         self.sent: list[str] = []
+        self.accepted_at: list[float] = []  # when the server acknowledged each of `sent`
         self.started = time.monotonic()
         self.resubmits = 0
 
@@ -49,7 +50,15 @@ class Load:
                 self.resubmits += 1
                 await anyio.sleep(SUBMIT_RETRY)
         self.sent.append(sid)
+        self.accepted_at.append(time.monotonic())
         return sid
+
+    async def trickle(self, files: Callable[[int], list[tuple[str, bytes]]], count: int, interval: float = 0.05) -> None:
+        """Submit `count` submissions (`files(i)` each), one every `interval` s: load still
+        arriving when the fault strikes."""
+        for i in range(count):
+            await self.submit(files(i))
+            await anyio.sleep(interval)
 
     async def stored_summaries(self) -> tuple[int, int]:
         """(summaries kept, summaries ever stored) on the summary stream; (0, 0) while it is unreachable."""
@@ -66,6 +75,20 @@ class Load:
             while (await self.stored_summaries())[0] < count:
                 await anyio.sleep(0.1)
         return time.monotonic() - started
+
+    async def first_completed_after(self, index: int, timeout: float) -> float:
+        """Seconds until one of the submissions sent from position `index` on has its summary:
+        new work flowing again, not work that was already under way finishing."""
+        started = time.monotonic()
+        with anyio.fail_after(timeout):
+            while True:
+                for sid in self.sent[index:index + 5]:  # the earliest are taken first
+                    try:
+                        if await self.client.result(sid) is not None:
+                            return time.monotonic() - started
+                    except (NatsError, JetStreamError, TimeoutError):
+                        break
+                await anyio.sleep(0.1)
 
     async def summaries(self) -> tuple[dict[str, Summary], int]:
         """Every stored summary by sid, and how many were stored beyond one per sid."""

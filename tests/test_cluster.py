@@ -19,11 +19,11 @@ from bus.subjects import Names
 from faultload import Load
 from procs import Component, Mesh
 from sluice.client import Client
-from test_faults import CHAOS, chaos_only, text_file
+from test_faults import CHAOS, TRICKLE, chaos_only, text_file
 
 pytestmark = pytest.mark.timeout(120)
 
-RESUME_WITHIN = 15.0  # seconds from the leader's death to the next completed submission
+RESUME_WITHIN = 15.0  # seconds from the leader's death until a submission sent after it has completed
 
 
 async def test_stream_leader_killed_under_load(tmp_path):
@@ -42,22 +42,19 @@ async def test_stream_leader_killed_under_load(tmp_path):
 
             load = Load(client)
 
-            async def submit_all() -> None:
-                for i in range(60):
-                    await load.submit(text_file(i))
-                    await anyio.sleep(0.05)
-
             async with anyio.create_task_group() as tg:
-                tg.start_soon(submit_all)
+                tg.start_soon(load.trickle, text_file, TRICKLE)
                 await load.wait_completed(5, timeout=30)
-                done_before = (await load.stored_summaries())[0]
                 leader = (await js.stream_info(names.submit_stream)).cluster.leader
                 await cluster.server(leader).kill()
-                killed_at = time.monotonic()
-                resumed_in = await load.wait_completed(done_before + 1, timeout=RESUME_WITHIN + 15)
+                killed_at, sent_before = time.monotonic(), len(load.sent)
+                assert sent_before < TRICKLE, "the submitter had finished before the kill: the fault missed the load"
+                resumed_in = await load.first_completed_after(sent_before, timeout=RESUME_WITHIN + 15)
+                accepted_in = load.accepted_at[sent_before] - killed_at
                 await cluster.restart(leader)
             found = await load.outcome("JetStream R3: submit-stream leader SIGKILLed under load", timeout=60,
-                                       resumed_s=round(resumed_in, 1), killed=leader)
+                                       killed=leader, new_submission_accepted_after_s=round(accepted_in, 1),
+                                       and_done_after_s=round(resumed_in, 1), resubmits=load.resubmits)
             for summary in found.values():
                 chaos_only(summary)
             assert resumed_in < RESUME_WITHIN, f"work resumed only {resumed_in:.1f} s after the leader died"
