@@ -5,7 +5,8 @@ retried under the same sid, which the submit stream de-duplicates, so a retry is
 submission). What came out is read from the summary stream itself, which keeps the last summary
 per sid: `completed` is how many sids have one, `duplicated` how many summaries were stored
 beyond one per sid (a summary re-published after the de-duplication window would show here).
-Each test records its row (fault, sent, completed, lost, duplicated, seconds) to the file named
+Each test records its row (fault, sent, completed, lost, duplicated, seconds from the first
+submission to the last summary, notes) to the file named
 by $SLUICE_FAULT_TABLE, if set; `python tests/fault_table.py FILE` turns the rows into a table.
 """
 
@@ -106,9 +107,11 @@ class Load:
             await sub.unsubscribe()
         return found, ever - kept
 
-    async def outcome(self, fault: str, timeout: float, **facts: object) -> dict[str, Summary]:
+    async def outcome(self, fault: str, timeout: float,
+                      notes: Callable[[dict[str, Summary]], str] | None = None) -> dict[str, Summary]:
         """Wait for every sent submission's summary (up to `timeout`), record the row, return the summaries.
 
+        `notes` says, from the summaries, what else the test measured (for the table's last column).
         Records before asserting, so a run that loses submissions still leaves its count behind.
         """
         with anyio.move_on_after(timeout):
@@ -117,7 +120,7 @@ class Load:
         completed = [sid for sid in self.sent if sid in found]
         row = {"fault": fault, "sent": len(self.sent), "completed": len(completed),
                "lost": len(self.sent) - len(completed), "duplicated": duplicated,
-               "seconds": round(time.monotonic() - self.started, 1), **facts}
+               "seconds": round(time.monotonic() - self.started, 1), "notes": notes(found) if notes else ""}
         record(row)
         assert row["lost"] == 0, f"{row['lost']} submission(s) lost: {row}"
         assert duplicated == 0 and len(found) == len(self.sent), f"duplicated or unexpected summaries: {row}"

@@ -23,7 +23,7 @@ from test_faults import CHAOS, TRICKLE, chaos_only, text_file
 
 pytestmark = pytest.mark.timeout(120)
 
-RESUME_WITHIN = 15.0  # seconds from the leader's death until a submission sent after it has completed
+RESUME_WITHIN = 20.0  # seconds from the leader's death until a submission sent after it has completed (measured 5-10 s)
 
 
 async def test_stream_leader_killed_under_load(tmp_path):
@@ -52,9 +52,10 @@ async def test_stream_leader_killed_under_load(tmp_path):
                 resumed_in = await load.first_completed_after(sent_before, timeout=RESUME_WITHIN + 15)
                 accepted_in = load.accepted_at[sent_before] - killed_at
                 await cluster.restart(leader)
-            found = await load.outcome("JetStream R3: submit-stream leader SIGKILLed under load", timeout=60,
-                                       killed=leader, new_submission_accepted_after_s=round(accepted_in, 1),
-                                       and_done_after_s=round(resumed_in, 1), resubmits=load.resubmits)
+            found = await load.outcome("3-node JetStream cluster (R3): submit-stream leader SIGKILLed under load", timeout=60,
+                                       notes=lambda _: (
+                f"killed {leader}; the next submission accepted {accepted_in:.1f} s later (election), done "
+                f"{resumed_in:.1f} s after the kill; {load.resubmits} submit retries"))
             for summary in found.values():
                 chaos_only(summary)
             assert resumed_in < RESUME_WITHIN, f"work resumed only {resumed_in:.1f} s after the leader died"

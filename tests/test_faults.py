@@ -20,7 +20,7 @@ import pytest
 
 from bus.embedded import EmbeddedServer
 from bus.kv import kv_keys
-from schemas.messages import ErrorType, walk
+from schemas.messages import ErrorType, Summary, walk
 from sluice.client import Client
 from sluice.render import to_json
 from archives import make_zip, noise
@@ -57,6 +57,10 @@ def retried_elsewhere(markers: Path, failed: Component, other: Component) -> set
     return markers_of(markers, failed.pid) & markers_of(markers, other.pid)
 
 
+def errors_of(found: dict[str, Summary], kind: ErrorType) -> int:
+    return sum(1 for s in found.values() for n in walk(s.files) for e in n.errors if e.type == kind)
+
+
 def chaos_only(summary, expect_type: str = "text/plain") -> None:
     """A one-file summary analysed by chaos alone, with no error."""
     [node] = summary.files
@@ -78,7 +82,8 @@ async def test_service_instance_sigkilled_mid_task(nats_url, prefix, tmp_path):
             await load.submit(text_file(i))
         await first_marker(markers, victim.pid)
         await victim.kill()  # within milliseconds of starting a 0.4 s file: it dies holding it
-        found = await load.outcome("service instance SIGKILLed mid-task", timeout=60)
+        found = await load.outcome("service instance SIGKILLed mid-task (2 instances)", timeout=60, notes=lambda _: (
+            f"{len(retried_elsewhere(markers, victim, survivor))} task(s) the killed instance held, redone by the other"))
         for summary in found.values():
             chaos_only(summary)
         assert retried_elsewhere(markers, victim, survivor), "the killed instance's task was not retried on the other"
@@ -101,7 +106,10 @@ async def test_hung_service_times_out_and_a_frozen_instance_blocks_nobody(nats_u
             await load.submit(text_file(i))
         await first_marker(markers, frozen.pid)
         frozen.signal(signal.SIGSTOP)
-        found = await load.outcome("service hangs forever (3 files) + an instance frozen (SIGSTOP)", timeout=60)
+        found = await load.outcome("service hangs forever on 3 files; 1 of its 2 instances frozen (SIGSTOP)", timeout=60,
+                                   notes=lambda found: (
+            f"{errors_of(found, ErrorType.TIMEOUT)} timeout errors recorded (the hanging files); "
+            f"{len(retried_elsewhere(markers, frozen, survivor))} task(s) of the frozen instance redone by the other"))
         for sid, summary in found.items():
             if sid in hung:
                 [node] = summary.files
@@ -125,7 +133,8 @@ async def test_service_crashing_on_one_type_leaves_the_rest_of_the_tree(nats_url
         for i in range(20):
             archive = make_zip({f"note-{i}.txt": f"note {i} {uuid.uuid4().hex}\n".encode(), f"blob-{i}.bin": noise(512, seed=i)})
             await load.submit([(f"tree-{i}.zip", archive)])
-        found = await load.outcome("service crashes on every file of one type", timeout=60)
+        found = await load.outcome("service crashes on every file of one type", timeout=60, notes=lambda found: (
+            f"{errors_of(found, ErrorType.CRASHED)} crash errors recorded, one per text file; zips and binaries analysed"))
         for summary in found.values():
             nodes = {n.type: n for n in walk(summary.files)}
             assert set(nodes) == {"archive/zip", "text/plain", "unknown"} and summary.file_count == 3
@@ -155,8 +164,9 @@ async def test_dispatcher_sigkilled_mid_submission_and_restarted(nats_url, prefi
         killed_at = time.monotonic()
         done_at_kill = (await load.stored_summaries())[0]
         await mesh.dispatcher()
-        found = await load.outcome("dispatcher SIGKILLed mid-submission, restarted", timeout=90,
-                                   completed_before_kill=done_at_kill)
+        found = await load.outcome("dispatcher SIGKILLed mid-submission, restarted", timeout=90, notes=lambda found: (
+            f"{done_at_kill} done before the kill; {sum(1 for s in found.values() if s.cached_results)} trees resumed "
+            f"with cached results; all done {time.monotonic() - killed_at:.0f} s after the kill (30 s ack wait)"))
         resumed = [s for s in found.values() if s.cached_results]
         for summary in found.values():
             assert summary.file_count == 3 and summary.errors == 0
@@ -186,8 +196,8 @@ async def test_nats_server_killed_and_restarted_under_load(tmp_path):
                 await server.start()
                 outage = time.monotonic() - killed_at
             assert sent_before < TRICKLE, "the submitter had finished before the outage: the fault missed the load"
-            found = await load.outcome("NATS server SIGKILLed and restarted under load", timeout=90,
-                                       sent_before_kill=sent_before, resubmits=load.resubmits, outage_s=round(outage, 1))
+            found = await load.outcome("NATS server SIGKILLed and restarted under load", timeout=90, notes=lambda _: (
+                f"killed with {sent_before} of {TRICKLE} sent, down {outage:.1f} s; {load.resubmits} submit retries"))
             for summary in found.values():
                 chaos_only(summary)
 
@@ -248,7 +258,7 @@ async def test_saturation_nested_archives_with_small_limits(nats_url, prefix, tm
             await load.wait_completed(SATURATION, timeout=170)
         peak = peak_rss_mib(dispatcher.pid)
         found = await load.outcome(f"saturation: {SATURATION} nested archives at once, 4 trees / 4 children at a time",
-                                   timeout=5, dispatcher_peak_rss_mib=round(peak))
+                                   timeout=5, notes=lambda _: f"dispatcher peak RSS {peak:.0f} MiB")
         for summary in found.values():
             assert summary.file_count == 4 and summary.errors == 0, to_json(summary)
             assert {n.name for n in walk(summary.files)} >= {"inner.zip", "leaf.txt"}
