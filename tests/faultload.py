@@ -5,6 +5,7 @@ retried under the same sid, which the submit stream de-duplicates, so a retry is
 submission). What came out is read from the summary stream itself, which keeps the last summary
 per sid: `completed` is how many sids have one, `duplicated` how many summaries were stored
 beyond one per sid (a summary re-published after the de-duplication window would show here).
+The tests' submissions all score below the alert threshold, so that stream holds summaries only.
 Each test records its row (fault, sent, completed, lost, duplicated, seconds from the first
 submission to the last summary, notes) to the file named
 by $SLUICE_FAULT_TABLE, if set; `python tests/fault_table.py FILE` turns the rows into a table.

@@ -163,6 +163,7 @@ async def test_dispatcher_sigkilled_mid_submission_and_restarted(nats_url, prefi
         await first.kill()
         killed_at = time.monotonic()
         done_at_kill = (await load.stored_summaries())[0]
+        assert done_at_kill < len(load.sent), "every tree was done before the kill: the fault missed the load"
         await mesh.dispatcher()
         found = await load.outcome("dispatcher SIGKILLed mid-submission, restarted", timeout=90, notes=lambda found: (
             f"{done_at_kill} done before the kill; {sum(1 for s in found.values() if s.cached_results)} trees resumed "
