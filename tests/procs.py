@@ -35,6 +35,7 @@ class Component:
         self.log_path = log_path
         self.proc: Process | None = None
         self.pid = 0  # kept after the process is gone, to read what it left behind
+        self.restarts = 0
 
     @property
     def running(self) -> bool:
@@ -45,6 +46,11 @@ class Component:
             self.proc = await anyio.open_process([sys.executable, "-m", "sluice", "-v", *self.argv],
                                                  cwd=ROOT, stdin=None, stdout=log, stderr=log)
         self.pid = self.proc.pid
+
+    async def exited(self) -> int:
+        """Wait for the process to end (by itself or not); its exit code."""
+        assert self.proc is not None
+        return await self.proc.wait()
 
     def signal(self, sig: signal.Signals) -> None:
         assert self.proc is not None
@@ -142,6 +148,15 @@ class Mesh:
                 if not component.running:
                     raise RuntimeError(f"{component.label} exited during start:\n{component.log_tail()}")
                 await anyio.sleep(0.05)
+
+    async def supervise(self, component: Component) -> None:
+        """Restart a component whenever it dies, as compose's `restart: unless-stopped` would,
+        until cancelled (a new process may die again before it has even registered)."""
+        while True:
+            await component.exited()
+            await component.kill()  # reaped
+            component.restarts += 1
+            await component.start()
 
     async def dispatcher(self, *options: str) -> Component:
         """Start a dispatcher and wait for the reply consumer it creates for itself."""

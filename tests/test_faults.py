@@ -264,3 +264,32 @@ async def test_saturation_nested_archives_with_small_limits(nats_url, prefix, tm
             assert summary.file_count == 4 and summary.errors == 0, to_json(summary)
             assert {n.name for n in walk(summary.files)} >= {"inner.zip", "leaf.txt"}
         assert peak < 400, f"dispatcher peak RSS {peak:.0f} MiB"
+
+
+
+async def test_service_process_dying_on_one_type(nats_url, prefix, tmp_path):
+    """A service whose process dies (as a native parser's segfault would) on every text file,
+    restarted each time as compose would: each text file ends with a timeout error after its 3
+    attempts; the other files of the same trees are analysed. One task at a time, so no other
+    file is in the process when it dies (at concurrency 2, measured: 1 of 5 innocent files went
+    down with its neighbour three times and ended with a timeout error too)."""
+    async with Mesh(nats_url, prefix, tmp_path) as mesh, await Client.connect(nats_url, prefix) as client:
+        [fragile] = await mesh.instances(1, CHAOS, "--config", "die_type=text/.*", "--concurrency", "1")
+        await mesh.service("extract")
+        await mesh.dispatcher()
+        load = Load(client)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(mesh.supervise, fragile)
+            for i in range(3):
+                archive = make_zip({f"note-{i}.txt": f"note {i} {uuid.uuid4().hex}\n".encode(), f"blob-{i}.bin": noise(512, seed=i)})
+                await load.submit([(f"tree-{i}.zip", archive)])
+            found = await load.outcome("service process dies on every file of one type (restarted each time)", timeout=90,
+                                       notes=lambda found: (f"{fragile.restarts} restarts; {errors_of(found, ErrorType.TIMEOUT)} "
+                                                            f"timeout errors recorded, one per text file"))
+            tg.cancel_scope.cancel()
+        for summary in found.values():
+            nodes = {n.type: n for n in walk(summary.files)}
+            [error] = nodes["text/plain"].errors
+            assert (error.service, error.type) == ("chaos", ErrorType.TIMEOUT) and "3 attempts" in error.message
+            assert nodes["unknown"].errors == [] and [r.service for r in nodes["unknown"].results] == ["chaos"]
+        assert fragile.restarts >= 3 * len(found)  # every attempt on every text file killed it

@@ -1,4 +1,4 @@
-"""The fault suite's service: slow, hanging or crashing on demand, chosen by its config."""
+"""The fault suite's service: slow, hanging, crashing or dying on demand, chosen by its config."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ class Chaos(ServiceBase):
         marker_dir = self.config.get("marker_dir")
         if marker_dir:  # which process holds which file: what a test kills or freezes
             Path(marker_dir, f"{os.getpid()}-{request.sha256}").touch()
+        if re.fullmatch(self.config.get("die_type") or "(?!)", request.file_type):
+            os._exit(70)  # the whole process, at once: as a native parser's segfault would
         crash_type = self.config.get("crash_type")
         if crash_type and re.fullmatch(crash_type, request.file_type):
             raise RuntimeError(f"chaos crashes on every {request.file_type} file")
