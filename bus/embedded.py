@@ -13,6 +13,8 @@ Design notes:
   only once JetStream is up (the client port alone opens earlier).
 * The process is always reaped: stop/kill run shielded from cancellation, so a cancelled
   test or Ctrl-C never leaves an orphan ``nats-server`` holding the port or the store.
+* It runs in its own session, so a terminal's Ctrl-C (SIGINT to the whole foreground group)
+  reaches only Sluice, which stops the server after the mesh has finished stopping.
 """
 
 from __future__ import annotations
@@ -164,12 +166,15 @@ class EmbeddedServer:
         conf.write_text(self._config_text())
 
         with open(self.log_path, "ab") as log:
-            # The child gets its own copy of the fd; ours can close right away.
+            # The child gets its own copy of the fd; ours can close right away. Its own session:
+            # Ctrl-C in a terminal signals the whole foreground group, and the server must not
+            # vanish while the mesh is still handing work back; we stop it, last.
             self._proc = await anyio.open_process(
                 [str(binary), "-c", str(conf)],
                 stdin=None,
                 stdout=log,
                 stderr=log,
+                start_new_session=True,
             )
         try:
             await self._wait_ready()

@@ -8,6 +8,7 @@ dispatcher once its own reply consumer exists on the server.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import sys
@@ -44,7 +45,7 @@ class Component:
     async def start(self) -> None:
         with open(self.log_path, "ab") as log:
             self.proc = await anyio.open_process([sys.executable, "-m", "sluice", "-v", *self.argv],
-                                                 cwd=ROOT, stdin=None, stdout=log, stderr=log)
+                                                 cwd=ROOT, stdin=None, stdout=log, stderr=log, start_new_session=True)
         self.pid = self.proc.pid
 
     async def exited(self) -> int:
@@ -55,6 +56,13 @@ class Component:
     def signal(self, sig: signal.Signals) -> None:
         assert self.proc is not None
         self.proc.send_signal(sig)
+
+    async def interrupt(self, grace: float = 30.0) -> int:
+        """Ctrl-C in its terminal: SIGINT to its whole process group; its exit code once it has stopped."""
+        assert self.proc is not None
+        os.killpg(self.pid, signal.SIGINT)
+        with anyio.fail_after(grace):
+            return await self.proc.wait()
 
     async def kill(self) -> None:
         """SIGKILL, as a crash or the OOM killer would; reaped."""

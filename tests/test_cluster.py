@@ -63,7 +63,8 @@ async def test_stream_leader_killed_under_load(tmp_path):
 
 
 async def test_sluice_up_cluster_runs_a_replicated_mesh(tmp_path):
-    """`sluice up --cluster 3`: three nodes, the streams R3 from the start, a scan goes through."""
+    """`sluice up --cluster 3`: three nodes, the streams R3 from the start, a scan goes through,
+    and Ctrl-C stops it cleanly (the nodes must not die with the mesh still stopping)."""
     up = Component("up", ["up", "--cluster", "3", "--data-dir", str(tmp_path / "data")], tmp_path / "up.log")
     await up.start()
     try:
@@ -82,5 +83,7 @@ async def test_sluice_up_cluster_runs_a_replicated_mesh(tmp_path):
         async with await Client.connect(url) as client:
             [summary] = await client.scan([tmp_path / "up.log"], timeout=60)
         assert summary.files[0].results, "no built-in service analysed the file"
+        assert await up.interrupt() == 0  # Ctrl-C: the mesh stops first, then the three nodes
+        assert "Traceback" not in up.log_path.read_text(), up.log_tail()
     finally:
         await up.stop()
