@@ -34,7 +34,8 @@ async def test_stream_leader_killed_under_load(tmp_path):
             await mesh.instances(2, CHAOS, "--config", "delay=0.1")
             await mesh.dispatcher()
             js = client.js
-            for stream in (names.submit_stream, names.task_stream, names.reply_stream, names.summary_stream, names.dlq_stream):
+            streams = (names.submit_stream, names.task_stream, names.reply_stream, names.summary_stream, names.dlq_stream)
+            for stream in streams:
                 assert (await js.stream_info(stream)).config.num_replicas == 3, stream
             for durable in (names.ROOT_CONSUMER, names.CHILD_CONSUMER):
                 assert len((await js.consumer_info(names.submit_stream, durable)).cluster.replicas) == 2
@@ -45,7 +46,8 @@ async def test_stream_leader_killed_under_load(tmp_path):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(load.trickle, text_file, TRICKLE)
                 await load.wait_completed(5, timeout=30)
-                leader = (await js.stream_info(names.submit_stream)).cluster.leader
+                leaders = {s: (await js.stream_info(s)).cluster.leader for s in streams}
+                leader = leaders[names.submit_stream]
                 await cluster.server(leader).kill()
                 killed_at, sent_before = time.monotonic(), len(load.sent)
                 assert sent_before < TRICKLE, "the submitter had finished before the kill: the fault missed the load"
@@ -54,7 +56,8 @@ async def test_stream_leader_killed_under_load(tmp_path):
                 await cluster.restart(leader)
             found = await load.outcome("3-node JetStream cluster (R3): submit-stream leader SIGKILLed under load", timeout=60,
                                        notes=lambda _: (
-                f"killed {leader}; the next submission accepted {accepted_in:.1f} s later (election), done "
+                f"killed {leader}, leader of {sum(v == leader for v in leaders.values())} of the 5 streams; "
+                f"the next submission accepted {accepted_in:.1f} s later (election), done "
                 f"{resumed_in:.1f} s after the kill; {load.resubmits} submit retries"))
             for summary in found.values():
                 chaos_only(summary)
