@@ -15,6 +15,7 @@ import pytest
 
 from bus.cluster import LoopbackCluster
 from bus.connect import close, connect
+from bus.provision import REPLICAS_ENV, provision
 from bus.subjects import Names
 from faultload import Load
 from procs import Component, Mesh
@@ -90,3 +91,26 @@ async def test_sluice_up_cluster_runs_a_replicated_mesh(tmp_path):
         assert "Traceback" not in up.log_path.read_text(), up.log_tail()
     finally:
         await up.stop()
+
+
+async def test_replicas_follow_the_deployment(tmp_path, monkeypatch):
+    """A new deployment takes $SLUICE_REPLICAS; a component started later without it keeps what
+    is deployed (it must never scale an R3 cluster down to R1); a bad value is refused, said."""
+    async with LoopbackCluster(3, data_dir=tmp_path / "cluster") as cluster:
+        nc = await connect(cluster.url)
+        try:
+            js = nc.jetstream()
+            replicated, plain = Names("t" + uuid.uuid4().hex[:8]), Names("t" + uuid.uuid4().hex[:8])
+            monkeypatch.setenv(REPLICAS_ENV, "3")
+            await provision(js, replicated)
+            monkeypatch.delenv(REPLICAS_ENV)
+            stores = await provision(js, replicated)  # a later component, told nothing
+            await provision(js, plain)
+            assert (await js.stream_info(replicated.submit_stream)).config.num_replicas == 3
+            assert (await stores.registry.status()).stream_info.config.num_replicas == 3
+            assert (await js.stream_info(plain.submit_stream)).config.num_replicas == 1
+            monkeypatch.setenv(REPLICAS_ENV, "three")
+            with pytest.raises(ValueError, match="SLUICE_REPLICAS='three'"):
+                await provision(js, Names("t" + uuid.uuid4().hex[:8]))
+        finally:
+            await close(nc)
