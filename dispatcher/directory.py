@@ -21,7 +21,8 @@ from schemas.messages import STAGES, ServiceRecord, Stage, SubmissionParams
 
 log = logging.getLogger("sluice.dispatcher")
 
-STALE_AFTER = 8.0  # seconds without a heartbeat before a service is considered down
+STALE_AFTER = 8.0  # seconds an instance's heartbeat may lag the freshest one before it counts as down
+REGISTRY_OUTAGE = 60.0  # seconds the whole registry may go unwritten (an election) before every instance is down
 
 
 class ServiceDirectory:
@@ -40,8 +41,7 @@ class ServiceDirectory:
             keys = await (self._list_keys or self._registry.keys)()
         except NoKeysError:
             keys = []
-        now = time.time()
-        seen: dict[str, ServiceRecord] = {}
+        records: list[ServiceRecord] = []
         for key in keys:
             try:
                 entry = await self._registry.get(key)
@@ -54,7 +54,17 @@ class ServiceDirectory:
             except BadMessage as exc:
                 log.warning("registry entry %s ignored: %s", key, exc)
                 continue
-            if now - record.heartbeat > STALE_AFTER:
+            records.append(record)
+        # Staleness against the freshest heartbeat, not only the clock: while the registry cannot
+        # be written (its stream electing a leader: 5-10 s measured on a loaded cluster), every
+        # heartbeat ages together, and judging by the clock alone emptied the directory, so the
+        # files planned then went without their services, silently. One instance falling behind
+        # the others is still down after STALE_AFTER; all of them after REGISTRY_OUTAGE.
+        now = time.time()
+        freshest = max((r.heartbeat for r in records), default=now)
+        seen: dict[str, ServiceRecord] = {}
+        for record in records:
+            if freshest - record.heartbeat > STALE_AFTER or now - record.heartbeat > REGISTRY_OUTAGE:
                 continue
             if record.name in seen:
                 seen[record.name].instances += 1

@@ -13,14 +13,17 @@ from __future__ import annotations
 import signal
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 
 import anyio
 import pytest
 
+from bus.codec import encode
 from bus.embedded import EmbeddedServer
 from bus.kv import kv_keys
-from schemas.messages import ErrorType, Summary, walk
+from schemas.messages import ErrorType, ServiceRecord, Stage, Summary, walk
+from dispatcher.directory import ServiceDirectory
 from sluice.client import Client
 from sluice.render import to_json
 from archives import make_zip, noise
@@ -224,6 +227,24 @@ async def test_registry_listing_is_whole_while_instances_heartbeat(nats_url, pre
             listings = [await kv_keys(mesh.js, mesh.names.registry_bucket) for _ in range(200)]
             tg.cancel_scope.cancel()
     assert all(keys == instances for keys in listings)
+
+
+@pytest.mark.parametrize(("ages", "alive"), [
+    ({"a": 12, "b": 12}, {"a", "b"}),  # the registry could not be written for 12 s (an election): keep both
+    ({"a": 12, "b": 0}, {"b"}),  # a fell 12 s behind b, which still beats: a is down
+    ({"a": 70, "b": 70}, set()),  # nothing for over a minute: everything is down
+])
+async def test_directory_survives_a_registry_outage(nats_url, prefix, tmp_path, ages, alive):
+    """Killing the registry's stream leader left every heartbeat unwritten for ~8 s, and the
+    directory, judging by the clock alone, declared every service down (seen in the cluster
+    test's log: "services alive: none"); files planned then would have gone without them."""
+    async with Mesh(nats_url, prefix, tmp_path) as mesh:
+        for name, age in ages.items():
+            record = ServiceRecord(name, "1", Stage.CORE, ".*", "", 10, f"svc-{name}", heartbeat=time.time() - age)
+            await mesh.stores.registry.put(f"{name}.instance", encode(record))
+        directory = ServiceDirectory(mesh.stores.registry, partial(kv_keys, mesh.js, mesh.names.registry_bucket))
+        await directory.refresh()
+    assert set(directory.services) == alive
 
 
 SATURATION = 2000  # submissions
