@@ -61,7 +61,7 @@ class ServiceDirectory:
         # files planned then went without their services, silently. One instance falling behind
         # the others is still down after STALE_AFTER; all of them after REGISTRY_OUTAGE.
         now = time.time()
-        freshest = max((r.heartbeat for r in records), default=now)
+        freshest = min(max((r.heartbeat for r in records), default=now), now)  # a host whose clock runs ahead sets no bar
         seen: dict[str, ServiceRecord] = {}
         for record in records:
             if freshest - record.heartbeat > STALE_AFTER or now - record.heartbeat > REGISTRY_OUTAGE:

@@ -233,6 +233,7 @@ async def test_registry_listing_is_whole_while_instances_heartbeat(nats_url, pre
     ({"a": 12, "b": 12}, {"a", "b"}),  # the registry could not be written for 12 s (an election): keep both
     ({"a": 12, "b": 0}, {"b"}),  # a fell 12 s behind b, which still beats: a is down
     ({"a": 70, "b": 70}, set()),  # nothing for over a minute: everything is down
+    ({"a": 0, "b": -30}, {"a", "b"}),  # b's host clock runs 30 s ahead: it sets no bar for a
 ])
 async def test_directory_survives_a_registry_outage(nats_url, prefix, tmp_path, ages, alive):
     """Killing the registry's stream leader left every heartbeat unwritten for ~8 s, and the
