@@ -13,6 +13,8 @@ Design notes:
   only once JetStream is up (the client port alone opens earlier).
 * The process is always reaped: stop/kill run shielded from cancellation, so a cancelled
   test or Ctrl-C never leaves an orphan ``nats-server`` holding the port or the store.
+* It runs in its own session, so a terminal's Ctrl-C (SIGINT to the whole foreground group)
+  reaches only Sluice, which stops the server after the mesh has finished stopping.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from types import TracebackType
 import anyio
 from anyio.abc import Process
 
-__all__ = ["EmbeddedServer", "nats_server_binary"]
+__all__ = ["EmbeddedServer", "free_port", "nats_server_binary"]
 
 _EXE = "nats-server.exe" if os.name == "nt" else "nats-server"
 _LOG_NAME = "nats-server.log"
@@ -62,7 +64,7 @@ def nats_server_binary() -> Path:
     )
 
 
-def _free_port() -> int:
+def free_port() -> int:
     """Ask the kernel for a free loopback port. Racy by nature, but the window is tiny and
     a lost race shows up as an early server exit with 'address already in use' in the error."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -81,6 +83,7 @@ class EmbeddedServer:
     default (every 2 minutes) -- slower, but a power cut then loses nothing acknowledged.
     ``auth_config``: an authorization include (``sluice auth init`` writes ``auth.conf``);
     clients must then connect with credentials (bus.auth).
+    ``extra_config``: more top-level config lines (``bus.cluster`` adds a ``cluster`` block).
     """
 
     def __init__(
@@ -94,6 +97,7 @@ class EmbeddedServer:
         ready_timeout: float = 10.0,
         binary: str | os.PathLike[str] | None = None,
         auth_config: str | os.PathLike[str] | None = None,
+        extra_config: list[str] | None = None,
     ) -> None:
         self._given_dir = Path(data_dir) if data_dir is not None else None
         self._owns_dir = data_dir is None
@@ -104,6 +108,7 @@ class EmbeddedServer:
         self.server_name = server_name
         self.ready_timeout = ready_timeout
         self._binary = Path(binary) if binary is not None else None
+        self.extra_config = list(extra_config or [])
         self._proc: Process | None = None
         self.auth_config = Path(auth_config).resolve() if auth_config is not None else None
 
@@ -158,19 +163,22 @@ class EmbeddedServer:
             self.data_dir = Path(tempfile.mkdtemp(prefix="sluice-nats-"))
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.port is None:
-            self.port = _free_port()
+            self.port = free_port()
         if self.http_port is None:
-            self.http_port = _free_port()
+            self.http_port = free_port()
         conf = self.data_dir / _CONF_NAME
         conf.write_text(self._config_text())
 
         with open(self.log_path, "ab") as log:
-            # The child gets its own copy of the fd; ours can close right away.
+            # The child gets its own copy of the fd; ours can close right away. Its own session:
+            # Ctrl-C in a terminal signals the whole foreground group, and the server must not
+            # vanish while the mesh is still handing work back; we stop it, last.
             self._proc = await anyio.open_process(
                 [str(binary), "-c", str(conf)],
                 stdin=None,
                 stdout=log,
                 stderr=log,
+                start_new_session=True,
             )
         try:
             await self._wait_ready()
@@ -212,6 +220,7 @@ class EmbeddedServer:
                 "}",
                 # nats-server reads an include relative to this file's directory, absolute or not.
                 *([f"include {q(os.path.relpath(self.auth_config, self.data_dir))}"] if self.auth_config else []),
+                *self.extra_config,
                 "",
             ]
         )
@@ -226,7 +235,7 @@ class EmbeddedServer:
                             f"nats-server exited during startup (code {code}); "
                             f"log tail from {self.log_path}:\n{self._log_tail()}"
                         )
-                    if await self._healthy():
+                    if await self.healthy():
                         return
                     await anyio.sleep(0.02)
         except TimeoutError:
@@ -235,10 +244,14 @@ class EmbeddedServer:
                 f"log tail from {self.log_path}:\n{self._log_tail()}"
             ) from None
 
-    async def _healthy(self) -> bool:
-        """One raw HTTP/1.0 GET of /healthz (cancellable, unlike urllib in a thread)."""
+    async def healthy(self, query: str = "js-enabled-only=true") -> bool:
+        """One raw HTTP/1.0 GET of /healthz (cancellable, unlike urllib in a thread).
+
+        The default asks only whether JetStream is up; ``query=""`` also asks that it is
+        current with its cluster (a meta leader known), which a cluster waits for.
+        """
         request = (
-            f"GET /healthz?js-enabled-only=true HTTP/1.0\r\n"
+            f"GET /healthz?{query} HTTP/1.0\r\n"
             f"Host: 127.0.0.1:{self.http_port}\r\n\r\n"
         ).encode()
         try:

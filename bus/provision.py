@@ -7,6 +7,7 @@ Idempotent: every component calls it at start, so nothing depends on start order
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import anyio
@@ -25,10 +26,12 @@ from nats.js.errors import BadRequestError, NotFoundError
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
+from bus.connect import close, connect
 from bus.subjects import Names
 
 DAY = 24 * 3600.0
 MAX_MSG = 8 * 1024 * 1024
+REPLICAS_ENV = "SLUICE_REPLICAS"
 
 
 @dataclass
@@ -77,11 +80,32 @@ async def _bind(js: JetStreamContext, names: Names, wait: float) -> Stores:
         await js.key_value(names.rules_bucket), await js.object_store(names.ruleset_store))
 
 
-async def provision(js: JetStreamContext, names: Names, replicas: int = 1, *, create: bool = True,
+async def deployed_replicas(js: JetStreamContext, names: Names) -> int:
+    """How many copies this Sluice keeps of everything: as its submit stream already has them.
+
+    Every component provisions at start, so one started without being told must follow the
+    deployment rather than scale an R3 cluster down to R1; a new deployment takes
+    $SLUICE_REPLICAS (3 on a 3-node cluster), else 1.
+    """
+    try:
+        info = await js.stream_info(names.submit_stream)
+    except NotFoundError:
+        wanted = os.environ.get(REPLICAS_ENV, "1")
+        if not wanted.isdigit() or int(wanted) < 1:
+            raise ValueError(f"${REPLICAS_ENV}={wanted!r}: expected a positive number of replicas") from None
+        return int(wanted)
+    return info.config.num_replicas or 1
+
+
+async def provision(js: JetStreamContext, names: Names, replicas: int | None = None, *, create: bool = True,
                     wait: float = 30.0) -> Stores:
-    """The prefix's stores, created or updated first when `create`, else bound once they exist (`wait` s)."""
+    """The prefix's stores, created or updated first when `create`, else bound once they exist (`wait` s).
+
+    `replicas`: copies of every stream, bucket and consumer; None follows `deployed_replicas`.
+    """
     if not create:
         return await _bind(js, names, wait)
+    replicas = replicas or await deployed_replicas(js, names)
     common = dict(storage=StorageType.FILE, num_replicas=replicas, max_msg_size=MAX_MSG)
     await ensure_stream(js, StreamConfig(
         # Work queue: each submission is taken by one dispatcher and removed once it is done.
@@ -122,3 +146,12 @@ async def provision(js: JetStreamContext, names: Names, replicas: int = 1, *, cr
     rulesets = await js.create_object_store(names.ruleset_store, ObjectStoreConfig(
         storage=StorageType.FILE, replicas=replicas))
     return Stores(cache, registry, files, safelist, rules, rulesets)
+
+
+async def provision_at(url: str, names: Names, replicas: int) -> None:
+    """Provision on a connection of its own, e.g. a new cluster at R3 before any component starts."""
+    nc = await connect(url, name="sluice-provision")
+    try:
+        await provision(nc.jetstream(), names, replicas)
+    finally:
+        await close(nc)

@@ -23,6 +23,7 @@ from nats.js import JetStreamContext
 from bus import metrics
 from bus.blobs import BlobError, BlobStore
 from bus.codec import encode
+from bus.publish import publish
 from bus.subjects import Names
 from dispatcher.cache import ResultCache, cache_key
 from dispatcher.directory import ServiceDirectory
@@ -139,7 +140,7 @@ async def _run_stage(
     attempts = dict.fromkeys(todo, 0)
     deadlines: dict[str, float] = {}
 
-    async def publish(targets: list[ServiceRecord]) -> None:
+    async def send_task(targets: list[ServiceRecord]) -> None:
         corr = uuid.uuid4().hex
         corrs.append(corr)
         mesh.router.expect(corr, waiter)
@@ -156,10 +157,10 @@ async def _run_stage(
             service_params={r.name: params.service_params[r.name] for r in targets if r.name in params.service_params},
             temp_data=params.temp_data,
         )
-        await mesh.js.publish(mesh.names.task(stage, node.type), encode(task), headers={"Nats-Msg-Id": corr})
+        await publish(mesh.js, mesh.names.task(stage, node.type), encode(task), corr)
 
     try:
-        await publish(list(todo.values()))
+        await send_task(list(todo.values()))
         while todo:
             now = time.monotonic()
             await waiter.wait(min(deadlines[n] for n in todo) - now)
@@ -187,7 +188,7 @@ async def _run_stage(
                 if result.error is None and not record.disable_cache:
                     await mesh.cache.put(keys[name], result)
             for record in retry:
-                await publish([record])
+                await send_task([record])
     finally:
         for corr in corrs:
             mesh.router.forget(corr)

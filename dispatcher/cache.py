@@ -17,6 +17,7 @@ from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from bus.codec import BadMessage, decode, encode
+from bus.publish import TRANSIENT
 from schemas.messages import SampleKind, ServiceRecord, ServiceResult, SubmissionParams
 
 log = logging.getLogger("sluice.dispatcher")
@@ -40,6 +41,9 @@ class ResultCache:
         try:
             entry = await self._kv.get(key)
         except KeyNotFoundError:
+            return None
+        except TRANSIENT as exc:  # a cache that cannot be read costs a re-run, not the tree
+            log.warning("cache read %s failed, treated as a miss: %s", key, exc)
             return None
         if not entry or not entry.value:
             return None

@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable
 
 import anyio
-from nats.js.errors import NoKeysError
+from nats.js.errors import KeyNotFoundError, NoKeysError
 from nats.js.kv import KeyValue
 
 from bus.codec import BadMessage, decode
@@ -21,25 +22,32 @@ from schemas.messages import STAGES, ServiceRecord, Stage, SubmissionParams
 
 log = logging.getLogger("sluice.dispatcher")
 
-STALE_AFTER = 8.0  # seconds without a heartbeat before a service is considered down
+STALE_AFTER = 8.0  # seconds an instance's heartbeat may lag the freshest one before it counts as down
+REGISTRY_OUTAGE = 60.0  # seconds the whole registry may go unwritten (an election) before every instance is down
 
 
 class ServiceDirectory:
-    def __init__(self, registry: KeyValue) -> None:
+    """`list_keys` lists the registry's keys; the dispatcher gives `bus.kv.kv_keys`, which unlike
+    the default (nats-py's `KeyValue.keys()`) never comes back short while instances heartbeat."""
+
+    def __init__(self, registry: KeyValue, list_keys: Callable[[], Awaitable[list[str]]] | None = None) -> None:
         self._registry = registry
+        self._list_keys = list_keys
         self.services: dict[str, ServiceRecord] = {}
         self.changed = anyio.Event()
         self._patterns: dict[str, tuple[re.Pattern[str], re.Pattern[str] | None]] = {}
 
     async def refresh(self) -> None:
         try:
-            keys = await self._registry.keys()
+            keys = await (self._list_keys or self._registry.keys)()
         except NoKeysError:
             keys = []
-        now = time.time()
-        seen: dict[str, ServiceRecord] = {}
+        records: list[ServiceRecord] = []
         for key in keys:
-            entry = await self._registry.get(key)
+            try:
+                entry = await self._registry.get(key)
+            except KeyNotFoundError:  # an instance that stopped (deleted its key) since the listing
+                continue
             if not entry or not entry.value:
                 continue
             try:
@@ -52,7 +60,17 @@ class ServiceDirectory:
                 # a record in another's key would let one service pose as another.
                 log.warning("registry entry %s ignored: it claims to be %r", key, record.name)
                 continue
-            if now - record.heartbeat > STALE_AFTER:
+            records.append(record)
+        # Staleness against the freshest heartbeat, not only the clock: while the registry cannot
+        # be written (its stream electing a leader: 5-10 s measured on a loaded cluster), every
+        # heartbeat ages together, and judging by the clock alone emptied the directory, so the
+        # files planned then went without their services, silently. One instance falling behind
+        # the others is still down after STALE_AFTER; all of them after REGISTRY_OUTAGE.
+        now = time.time()
+        freshest = min(max((r.heartbeat for r in records), default=now), now)  # a host whose clock runs ahead sets no bar
+        seen: dict[str, ServiceRecord] = {}
+        for record in records:
+            if freshest - record.heartbeat > STALE_AFTER or now - record.heartbeat > REGISTRY_OUTAGE:
                 continue
             if record.name in seen:
                 seen[record.name].instances += 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 import anyio
 from nats.aio.client import Client
@@ -24,7 +25,9 @@ from bus.codec import BadMessage, encode
 from bus.deadletter import dead_letter, decode_or_reject
 from bus.exhausted import watch_exhausted
 from bus.logcontext import CURRENT_SID
+from bus.kv import kv_keys
 from bus.provision import provision
+from bus.publish import publish
 from bus.subjects import Names
 from bus.worker import pull_loop
 from dispatcher.analysis import Mesh
@@ -41,6 +44,8 @@ log = logging.getLogger("sluice.dispatcher")
 
 KEEPALIVE = 10.0  # seconds between in_progress signals; well inside the 30 s ack_wait
 HANDBACK_DELAY = 1.5  # seconds; longer than the pull loop's fetch timeout
+MAX_TREES = 64  # submissions (roots) analysed at once; more wait in the stream
+MAX_CHILDREN = 128  # extracted files analysed at once, on their own consumer so parents never starve them
 
 
 def check_submission(sub: Submission) -> None:
@@ -89,8 +94,8 @@ class Dispatcher:
         *,
         dispatcher_id: str | None = None,
         alert_threshold: int = Limits.alert_threshold,
-        max_trees: int = 64,
-        max_children: int = 128,
+        max_trees: int = MAX_TREES,
+        max_children: int = MAX_CHILDREN,
         tree_timeout: float = Limits.tree_timeout,
         grace: float = Limits.timeout_grace,
         drain_grace: float = 5.0,
@@ -114,7 +119,7 @@ class Dispatcher:
 
     async def run(self, stop: anyio.Event) -> None:
         stores = await provision(self.js, self.names)
-        self.directory = ServiceDirectory(stores.registry)
+        self.directory = ServiceDirectory(stores.registry, partial(kv_keys, self.js, self.names.registry_bucket))
         router = ReplyRouter(self._dead_letter)
         self.mesh = Mesh(self.js, self.names, BlobStore(self.js, stores.files, self.names.file_bucket),
                          ResultCache(stores.cache), self.directory, router, self.id, self.grace)
@@ -159,9 +164,9 @@ class Dispatcher:
             data = encode(summary)
             self.completed += 1
             metrics.submission_completed(summary)
-            await self.js.publish(self.names.summary(sub.sid), data, headers={"Nats-Msg-Id": f"summary:{sub.sid}"})
+            await publish(self.js, self.names.summary(sub.sid), data, f"summary:{sub.sid}")
             if summary.score >= self.alert_threshold:
-                await self.js.publish(self.names.alert(sub.sid), data, headers={"Nats-Msg-Id": f"alert:{sub.sid}"})
+                await publish(self.js, self.names.alert(sub.sid), data, f"alert:{sub.sid}")
             log.info("%s complete: score %d (%s), %d files", sub.sid, summary.score, summary.verdict, summary.file_count)
 
         with metrics.tree_in_flight():
@@ -176,8 +181,7 @@ class Dispatcher:
 
         async def work() -> None:
             report = await analyse_child(self.mesh, child)
-            await self.js.publish(child.reply_to, encode(report),
-                                  headers={"Nats-Msg-Id": f"node:{child.sid}:{child.attempt}:{ref_key(child.file)}"})
+            await publish(self.js, child.reply_to, encode(report), f"node:{child.sid}:{child.attempt}:{ref_key(child.file)}")
 
         await _holding(msg, work)
         await msg.ack()

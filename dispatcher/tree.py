@@ -21,6 +21,7 @@ import anyio
 import msgspec
 
 from bus.codec import encode
+from bus.publish import publish
 from dispatcher.analysis import FileAnalysis, Mesh, analyse_file
 from schemas.limits import Limits
 from schemas.messages import (
@@ -156,8 +157,7 @@ class Tree:
             reply_to=self.mesh.names.reply(self.mesh.dispatcher_id, "node"),
         )
         self.pending[ref_key(child.file)] = Pending(sub, parent)
-        await self.mesh.js.publish(self.mesh.names.submit_child, encode(sub),
-                                   headers={"Nats-Msg-Id": f"{self.sub.sid}:{self.attempt}:{ref_key(child.file)}"})
+        await publish(self.mesh.js, self.mesh.names.submit_child, encode(sub), f"{self.sub.sid}:{self.attempt}:{ref_key(child.file)}")
 
 
 async def analyse_child(mesh: Mesh, child: ChildSubmission) -> NodeReport:

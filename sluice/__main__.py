@@ -1,7 +1,5 @@
 """`python -m sluice ...`: the same command as the `sluice` console script."""
 
-import sys
+from sluice.cli import run
 
-from sluice.cli import main
-
-sys.exit(main())
+run()

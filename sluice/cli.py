@@ -18,16 +18,22 @@ import importlib.util
 import logging
 import os
 import sys
+import threading
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import anyio
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from bus.cluster import LoopbackCluster
 from bus.connect import DEFAULT_URL_ENV
 from bus.embedded import EmbeddedServer
+from bus.provision import provision_at
 from bus.subjects import Names
+from dispatcher.dispatcher import MAX_CHILDREN, MAX_TREES
 from schemas.limits import Limits
 from schemas.messages import SID, SubmissionParams, Summary
 from services.sdk.loader import builtin_services
@@ -55,17 +61,25 @@ async def _nats(args: argparse.Namespace) -> AsyncIterator[str]:
         yield args.nats
         return
     data_dir = args.data_dir.resolve()
+    nodes = getattr(args, "cluster", None)
     with _store_lock(data_dir) as lock:
-        server = EmbeddedServer(data_dir=data_dir, port=getattr(args, "port", None),
-                                auth_config=getattr(args, "auth_config", None))
+        auth_config = getattr(args, "auth_config", None)
+        if nodes and auth_config:
+            raise CliError("--cluster and --auth do not go together yet: run the cluster with your own config "
+                           "(`sluice auth init`, then include auth.conf in each node's config)")
+        server = LoopbackCluster(nodes, data_dir=data_dir) if nodes else \
+            EmbeddedServer(data_dir=data_dir, port=getattr(args, "port", None), auth_config=auth_config)
         try:
             await server.start()
         except (RuntimeError, TimeoutError) as exc:  # no binary, port taken, store unusable: all said in exc
+            await server.stop()
             raise CliError(f"the embedded nats-server did not start: {exc}") from None
         lock.write(server.url)
         lock.flush()
         log.info("embedded nats-server at %s, store in %s", server.url, data_dir)
         try:
+            if nodes:  # R-N from the start: every component provisioning after this follows it
+                await provision_at(server.url, Names(args.prefix), replicas=nodes)
             yield server.url
         finally:
             await server.stop()
@@ -296,7 +310,8 @@ async def cmd_up(args: argparse.Namespace) -> int:
 
 async def cmd_dispatcher(args: argparse.Namespace) -> int:
     url = require_url(args)
-    await until_signal(with_endpoint(args, lambda stop: run_dispatcher(url, Names(args.prefix), stop)))
+    limits = {"max_trees": args.max_trees, "max_children": args.max_children}
+    await until_signal(with_endpoint(args, lambda stop: run_dispatcher(url, Names(args.prefix), stop, **limits)))
     return 0
 
 
@@ -363,7 +378,14 @@ def build_parser() -> argparse.ArgumentParser:
     auth_cli.add_up_option(p)
     web_cli.add_up_options(p)
     add_metrics_args(p)
-    add_metrics_args(command("dispatcher", cmd_dispatcher, "run one dispatcher against --nats until SIGTERM"))
+    p.add_argument("--cluster", type=int, metavar="N", choices=range(3, 8),
+                   help="a JetStream cluster of N nodes on loopback instead (streams and consumers R-N); try 3")
+    p = command("dispatcher", cmd_dispatcher, "run one dispatcher against --nats until SIGTERM")
+    p.add_argument("--max-trees", type=int, default=MAX_TREES, metavar="N",
+                   help=f"submissions analysed at once (default {MAX_TREES})")
+    p.add_argument("--max-children", type=int, default=MAX_CHILDREN, metavar="N",
+                   help=f"extracted files analysed at once (default {MAX_CHILDREN})")
+    add_metrics_args(p)
 
     service_cli.register(command("service", None, "run, list, test, scaffold or update services"), command)
     safelist_cli.register(command("safelist", None, "add, remove or list known-good hashes"), command)
@@ -438,5 +460,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return known[1]
 
 
+def run() -> NoReturn:
+    """The console script: `main`, then exit without waiting for threads that will never end.
+
+    A sync `execute` that hangs is abandoned at its timeout (the mesh goes on), but its worker
+    thread lives, and Python joins every such thread at exit: a service or `sluice up` then
+    never stopped on SIGTERM (the fault suite's hung service needed SIGKILL)."""
+    code = main()
+    others = [t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]
+    deadline = time.monotonic() + 1.0  # idle worker threads are told to stop as the loop ends: let them
+    for thread in others:
+        thread.join(max(deadline - time.monotonic(), 0))
+    hung = [t for t in others if t.is_alive()]
+    if hung:
+        ERR.print(Text(f"sluice: leaving {len(hung)} hung service thread(s) behind", style="yellow"))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

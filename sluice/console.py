@@ -53,7 +53,7 @@ async def connect_client(url: str, prefix: str) -> AsyncIterator[Client]:
 
 
 async def until_signal(run: Callable[[anyio.Event], Awaitable[None]]) -> None:
-    """Run `run(stop)` until SIGINT/SIGTERM.
+    """Run `run(stop)` until SIGINT/SIGTERM/SIGHUP.
 
     The first signal sets `stop`, so components finish what they hold and close their
     connections (cancelling them would cut `close()` short too); a second one cancels.
@@ -67,7 +67,8 @@ async def until_signal(run: Callable[[anyio.Event], Awaitable[None]]) -> None:
 
 async def on_signals(stop: anyio.Event, scope: anyio.CancelScope,
                       task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    # SIGHUP too: a closed terminal must stop the embedded nats-server (in its own session) as well.
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         task_status.started()  # only now is a signal ours rather than a KeyboardInterrupt
         async for signum in signals:
             if stop.is_set():

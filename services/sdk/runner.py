@@ -30,6 +30,7 @@ from bus.connect import provisions
 from bus.deadletter import decode_or_reject
 from bus.logcontext import CURRENT_SID
 from bus.provision import provision
+from bus.publish import publish
 from bus.subjects import Names
 from bus.worker import pull_loop
 from schemas.limits import Limits
@@ -138,7 +139,7 @@ class ServiceRunner:
             await msg.ack()  # not ours, or the dispatcher has given up on it already
             return
         result = await metrics.observe_task(self.m.name, self._execute(task))
-        await self.js.publish(self.names.result_reply(task.reply_to, self.m.name), encode(result), headers={"Nats-Msg-Id": f"{task.corr}:{self.m.name}"})
+        await publish(self.js, self.names.result_reply(task.reply_to, self.m.name), encode(result), f"{task.corr}:{self.m.name}")
         await msg.ack()
 
     async def _execute(self, task: Task) -> ServiceResult:
