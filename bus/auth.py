@@ -49,6 +49,7 @@ ADMIN = "admin"
 DISPATCHER = "dispatcher"
 SUBMITTER = "submitter"
 UPDATER = "updater"
+WEB = "web"
 SERVICE = "service:"
 PROVISIONERS = frozenset({ADMIN, DISPATCHER})  # may create streams; the others only bind
 ACCOUNT = "SLUICE"
@@ -75,7 +76,7 @@ def role_of(file_name: str) -> str | None:
     stem = file_name[:-3]
     if stem.startswith("service-"):
         return service_role(stem[len("service-"):])
-    return stem if stem in (ADMIN, DISPATCHER, SUBMITTER, UPDATER) else None
+    return stem if stem in (ADMIN, DISPATCHER, SUBMITTER, UPDATER, WEB) else None
 
 
 def inbox_prefix(public_key: str) -> str:
@@ -189,6 +190,11 @@ def _submitter(n: Names) -> list[str]:
     ]
 
 
+def _web(n: Names) -> list[str]:
+    """A submitter that also shows which services are alive and how many tasks wait for each."""
+    return [*_submitter(n), *_kv_read(n.registry_bucket), f"{API}.CONSUMER.LIST.{n.task_stream}"]
+
+
 def _updater(n: Names) -> list[str]:
     return [*_stream_info(*_all_streams(n)), *_kv_read(n.rules_bucket), f"$KV.{n.rules_bucket}.>",
             *_objects_write(n.ruleset_store)]
@@ -204,10 +210,12 @@ def permissions(role: str, names: Names, public: str) -> Permissions:
         publish = _submitter(names)
     elif role == UPDATER:
         publish = _updater(names)
+    elif role == WEB:
+        publish = _web(names)
     elif role.startswith(SERVICE) and role[len(SERVICE):]:
         publish = _service(names, role[len(SERVICE):])
     else:
-        raise ValueError(f"unknown role {role!r}: admin, dispatcher, submitter, updater or service:NAME")
+        raise ValueError(f"unknown role {role!r}: admin, dispatcher, submitter, updater, web or service:NAME")
     subscribe = [f"{inbox_prefix(public)}.>"]
     if role == DISPATCHER:
         subscribe += [advisory_subject(s) for s in (names.submit_stream, names.task_stream)]
@@ -217,7 +225,7 @@ def permissions(role: str, names: Names, public: str) -> Permissions:
 # -- files ----------------------------------------------------------------------------------------
 
 def roles_for(services: Iterable[str]) -> list[str]:
-    return [ADMIN, DISPATCHER, SUBMITTER, UPDATER, *(service_role(s) for s in services)]
+    return [ADMIN, DISPATCHER, SUBMITTER, UPDATER, WEB, *(service_role(s) for s in services)]
 
 
 def server_config(names: Names, keys: dict[str, str]) -> str:

@@ -14,6 +14,7 @@ from rich.text import Text
 
 import yaml
 
+from bus.auth import SUBMITTER
 from bus.connect import DEFAULT_URL_ENV
 from sluice.client import Client
 
@@ -42,10 +43,10 @@ def require_url(args: argparse.Namespace) -> str:
 
 
 @contextlib.asynccontextmanager
-async def connect_client(url: str, prefix: str) -> AsyncIterator[Client]:
+async def connect_client(url: str, prefix: str, role: str = SUBMITTER) -> AsyncIterator[Client]:
     try:
         with anyio.fail_after(CONNECT_TIMEOUT):
-            client = await Client.connect(url, prefix)
+            client = await Client.connect(url, prefix, role)
     except TimeoutError:
         raise CliError(f"cannot reach NATS at {url} (gave up after {CONNECT_TIMEOUT:g} s)") from None
     async with client:

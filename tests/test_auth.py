@@ -115,7 +115,7 @@ async def assert_refused(s: Session, action: Awaitable, subject: str) -> None:
 def test_init_writes_private_seeds_and_a_config_of_public_keys(tmp_path: Path) -> None:
     names = Names("demo")
     files = auth.init(tmp_path, names, ["pe"])
-    assert set(files) == {"admin", "dispatcher", "submitter", "updater", "service:pe"}
+    assert set(files) == {"admin", "dispatcher", "submitter", "updater", "web", "service:pe"}
     conf = (tmp_path / auth.CONF_NAME).read_text()
     for role, path in files.items():
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, role
@@ -352,7 +352,7 @@ def test_auth_init_command_says_how_to_use_the_files(tmp_path: Path, capsys: pyt
     assert f"{CREDS_ENV}={out_dir / 'service-pe.nk'}" in out
     assert f"sluice up --auth {out_dir}" in out
     assert sorted(p.name for p in out_dir.iterdir()) == [
-        "admin.nk", "auth.conf", "dispatcher.nk", "service-pe.nk", "service-yara.nk", "submitter.nk", "updater.nk"]
+        "admin.nk", "auth.conf", "dispatcher.nk", "service-pe.nk", "service-yara.nk", "submitter.nk", "updater.nk", "web.nk"]
     assert stat.S_IMODE(os.stat(out_dir).st_mode) == 0o700
     assert '"demo.reply.*.result.yara"' in (out_dir / auth.CONF_NAME).read_text()
 

@@ -24,6 +24,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from schemas.limits import Limits
 from sluice.client import Client
+from bus.auth import WEB
 from sluice.console import connect_client
 from sluice.web.api import ROUTES, Gateway
 from sluice.web.index import SubmissionIndex
@@ -78,7 +79,7 @@ async def _connected(nats: str | Client, prefix: str) -> AsyncIterator[Client]:
     if isinstance(nats, Client):
         yield nats
         return
-    async with connect_client(nats, prefix) as client:
+    async with connect_client(nats, prefix, WEB) as client:
         yield client
 
 

@@ -94,7 +94,7 @@ class SubmissionIndex:
         state = (await js.stream_info(names.summary_stream)).state
         # Alerts share the stream, so twice the capacity in sequence numbers covers the last `capacity` summaries.
         start = max(state.first_seq, state.last_seq - 2 * self.capacity + 1, 1)
-        sub = await js.subscribe(names.summaries, ordered_consumer=True, config=ConsumerConfig(
+        sub = await js.subscribe(names.summaries, stream=names.summary_stream, ordered_consumer=True, config=ConsumerConfig(
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start))
         try:
             info = await sub.consumer_info()

@@ -16,6 +16,7 @@ from hypercorn.config import Config
 from litestar import Litestar
 
 from schemas.limits import Limits
+from bus.auth import WEB
 from sluice.console import connect_client
 from sluice.web.app import create_app
 from sluice.web.index import SubmissionIndex
@@ -77,7 +78,7 @@ async def serve(nats_url: str, prefix: str, sock: socket.socket, stop: anyio.Eve
             await hypercorn_serve(app, _config(sock), shutdown_trigger=shutdown)
 
     with sock:  # closed here if NATS cannot be reached; otherwise Hypercorn closes it
-        async with connect_client(nats_url, prefix) as client, anyio.create_task_group() as tg:
+        async with connect_client(nats_url, prefix, WEB) as client, anyio.create_task_group() as tg:
             tg.start_soon(relay)
             # In a task of its own: Hypercorn's asyncio.TaskGroup cancels and then uncancels its
             # parent task at shutdown, which upsets the cancel scopes of a task that has any (the

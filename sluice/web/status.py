@@ -8,10 +8,13 @@ down, with the tasks piling up for it.
 
 from __future__ import annotations
 
+from functools import partial
+
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
 from nats.js.errors import NotFoundError
 
+from bus.kv import kv_keys
 from bus.subjects import Names
 from dispatcher.directory import ServiceDirectory
 from schemas.messages import ServiceRecord
@@ -20,7 +23,8 @@ from sluice.web.models import Failure, ServiceStatus
 
 
 async def service_status(js: JetStreamContext, names: Names, index: SubmissionIndex) -> list[ServiceStatus]:
-    directory = ServiceDirectory(await js.key_value(names.registry_bucket))
+    # Keys listed as the dispatcher lists them (nats-py's KeyValue.keys() can come back short).
+    directory = ServiceDirectory(await js.key_value(names.registry_bucket), partial(kv_keys, js, names.registry_bucket))
     await directory.refresh()
     consumer_prefix = names.service_consumer("")
     try:
