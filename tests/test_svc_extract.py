@@ -520,3 +520,22 @@ def test_keyring_tries_what_worked_first_and_stops_guessing_after_a_full_miss():
     assert tried == ["b"]  # only what worked before: the others already missed on a member
     assert keyring.worked == ["b"]
     assert Keyring([]).refusal() == "no password to try"
+
+
+def test_member_limit_in_a_tar_stream_ends_the_archive_quickly():
+    """Skipping a tar member means decompressing it: past the member limit, the stream is left."""
+    zeros = 200 * 1024 * 1024
+    info = tarfile.TarInfo("zeros.bin")
+    info.size = zeros
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=1) as gz:
+        gz.write(info.tobuf())
+        for _ in range(zeros // (1024 * 1024)):
+            gz.write(bytes(1024 * 1024))
+        gz.write(bytes(1024))
+    started = time.monotonic()
+    run = extract(buf.getvalue(), "archive/gzip", "zeros.tar.gz", max_member_bytes=1024 * 1024, max_ratio=1e9)
+    assert time.monotonic() - started < 5
+    assert_clean(run)
+    assert run.extracted == []
+    assert "the rest of the stream was not read" in run.section("Size limit reached").body

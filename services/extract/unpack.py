@@ -116,8 +116,13 @@ class Unpack:
             with member.open() as fh:
                 return budget.read(fh, member.packed_size), False
         except LimitHit as hit:
-            self.findings.add(hit.kind, f"{label}: {hit}")
-            return None, hit.stop
+            # In a shared stream (tar, .tar.gz) the next member lies past the rest of this one,
+            # and getting there means decompressing it all, uncounted: a 2 GiB member would run
+            # past the service's timeout. So a member limit there ends the archive too.
+            stop = hit.stop or not member.independent
+            rest = "; the rest of the stream was not read" if stop and not hit.stop else ""
+            self.findings.add(hit.kind, f"{label}: {hit}{rest}")
+            return None, stop
         except CORRUPT_ERRORS as exc:
             # Zip members are independent; in a tar or a single stream the rest is unreachable.
             self.findings.add("corrupt", f"{label}: {type(exc).__name__}: {exc}")
