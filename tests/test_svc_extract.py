@@ -26,6 +26,7 @@ import pytest
 import pyzipper
 
 from archives import Zeros, make_7z, make_aes_zip, make_tar, make_zip, noise
+from hostile import stored, write_zip
 from services.extract.passwords import Keyring
 from services.sdk.harness import run_service_once
 from services.sdk.loader import load_service
@@ -539,3 +540,19 @@ def test_member_limit_in_a_tar_stream_ends_the_archive_quickly():
     assert_clean(run)
     assert run.extracted == []
     assert "the rest of the stream was not read" in run.section("Size limit reached").body
+
+
+def test_flat_zip_bomb_entries_sharing_one_stream_are_not_read():
+    """Fifield's flat bomb: many central-directory entries over one compressed member."""
+    member = stored("zeros.bin", bytes(4096))
+    data = write_zip([member, stored("fine.txt", b"fine")], central=[0, 0, 0, 1])
+    run = extract(data, "archive/zip", "flat.zip")
+    assert_clean(run)
+    assert extracted(run) == {"zeros.bin": bytes(4096), "fine.txt": b"fine"}  # the first claim is read, once
+    section = run.section("Compression bomb")
+    assert section.heuristic.score == 500 and section.body.count("overlap another member") == 2
+
+
+def test_ordinary_zips_have_no_overlapping_members():
+    data = make_zip({f"f{i}.txt": noise(3000, i) for i in range(20)}, zipfile.ZIP_STORED)
+    assert not [s for s in extract(data, "archive/zip").result.sections if s.title == "Compression bomb"]

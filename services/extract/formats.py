@@ -34,6 +34,7 @@ class Kind(enum.Enum):
     LINK = "link"
     SPECIAL = "special"
     ENCRYPTED = "encrypted"
+    OVERLAPPING = "overlapping"  # a zip entry whose bytes another entry already uses
 
 
 @dataclass
@@ -104,9 +105,12 @@ def members(data: bytes, fmt: str, archive_name: str, keyring: Keyring) -> tuple
 
 def _zip_members(data: bytes, keyring: Keyring) -> Iterator[Member]:
     with pyzipper.AESZipFile(io.BytesIO(data)) as zf:
+        overlapping = _overlapping(zf.infolist(), zf.start_dir)
         for info in zf.infolist():
             mode = info.external_attr >> 16
-            if info.filename.endswith("/"):  # not is_dir(): that fails on an empty name
+            if id(info) in overlapping:
+                yield Member(info.filename, Kind.OVERLAPPING, detail="its bytes overlap another member's (a flat zip bomb)")
+            elif info.filename.endswith("/"):  # not is_dir(): that fails on an empty name
                 yield Member(info.filename, Kind.DIR)
             elif info.flag_bits & 0x1:
                 yield _encrypted_zip_member(zf, info, keyring)
@@ -114,6 +118,26 @@ def _zip_members(data: bytes, keyring: Keyring) -> Iterator[Member]:
                 yield Member(info.filename, Kind.LINK, detail="symlink")
             else:
                 yield Member(info.filename, Kind.FILE, lambda info=info: zf.open(info), info.compress_size)
+
+
+def _overlapping(infos: list[pyzipper.ZipInfo], central_dir: int) -> set[int]:
+    """The entries (by id) whose bytes overlap an earlier entry's.
+
+    A flat zip bomb points thousands of central-directory entries at one compressed stream
+    (or chains them so each entry's data holds the next one's header), so that a small file
+    expands many times over. A member needs at least its 30-byte local header, its name and
+    its compressed bytes before the next header (or the central directory) begins.
+    """
+    starts = sorted({info.header_offset for info in infos})
+    next_start = dict(zip(starts, [*starts[1:], central_dir]))
+    claimed: set[int] = set()
+    found: set[int] = set()
+    for info in infos:
+        end = info.header_offset + 30 + len(info.orig_filename.encode("utf-8", "surrogateescape")) + info.compress_size
+        if info.header_offset in claimed or end > next_start[info.header_offset]:
+            found.add(id(info))
+        claimed.add(info.header_offset)
+    return found
 
 
 def _encrypted_zip_member(zf: pyzipper.AESZipFile, info: pyzipper.ZipInfo, keyring: Keyring) -> Member:

@@ -89,6 +89,9 @@ class Unpack:
             if member.kind in (Kind.LINK, Kind.SPECIAL):
                 findings.add("link", f"{label}: {member.detail or member.kind.value}")
                 continue
+            if member.kind is Kind.OVERLAPPING:
+                findings.add("ratio", f"{label}: {member.detail}")
+                continue
             if member.kind is Kind.ENCRYPTED:
                 findings.add("encrypted", f"{label}: {member.detail}" if member.detail else label)
                 continue
