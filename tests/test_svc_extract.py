@@ -556,3 +556,11 @@ def test_flat_zip_bomb_entries_sharing_one_stream_are_not_read():
 def test_ordinary_zips_have_no_overlapping_members():
     data = make_zip({f"f{i}.txt": noise(3000, i) for i in range(20)}, zipfile.ZIP_STORED)
     assert not [s for s in extract(data, "archive/zip").result.sections if s.title == "Compression bomb"]
+
+
+def test_empty_archive_and_empty_members_are_said():
+    assert "holds no files" in extract(make_zip({}), "archive/zip").section("Empty archive").body
+    run = extract(make_zip({"empty.txt": b"", "full.txt": b"full"}), "archive/zip")
+    assert extracted(run) == {"full.txt": b"full"}
+    section = run.section("Empty members not extracted")
+    assert section.heuristic is None and "'empty.txt'" in section.body

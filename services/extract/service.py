@@ -40,5 +40,7 @@ class Extract(ServiceBase):
             result.add_section(ResultSection(title, unpack.listing, BODY_FORMAT.TABLE, heuristic=1))
             if not self.config.get("continue_after_extract", False):
                 request.drop()
+        elif not unpack.findings:
+            result.add_section(ResultSection("Empty archive", f"the {fmt} holds no files"))
         for section in unpack.findings.sections():
             result.add_section(section)

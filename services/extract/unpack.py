@@ -109,6 +109,8 @@ class Unpack:
             return False
         if added:
             self.listing.append({"name": safe, "member": name, "size": len(content)})
+        else:
+            self.findings.add("empty", f"{name!r}: 0 bytes, nothing to analyse")
         return True
 
     def _read(self, member: Member, budget: Budget) -> tuple[bytes | None, bool]:
