@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from archives import make_7z, make_tar, make_zip, noise
+from zipquine import zip_quine
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -177,6 +178,18 @@ def copies_of_one_zip() -> bytes:
     """A zip holding 300 copies of one inner zip that itself holds 300 copies of one text."""
     inner = make_zip({f"copy-{i:03}.txt": b"the same text in every copy\n" for i in range(300)})
     return make_zip({f"inner-{i:03}.zip": inner for i in range(300)})
+
+
+@case("zip that contains itself", "self.zip")
+def self_containing_zip() -> bytes:
+    """A zip quine: its one member is, byte for byte, the zip itself (a cycle with no end)."""
+    return zip_quine()
+
+
+@case("zip of 3 copies of itself", "self.zip")
+def self_containing_zip_thrice() -> bytes:
+    """A zip quine listing its member three times: three copies of itself one level down."""
+    return zip_quine(copies=3)
 
 
 @case("50-level nesting", "deep.zip")

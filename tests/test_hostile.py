@@ -10,10 +10,12 @@ gets its verdict. With SLUICE_HOSTILE_TABLE=DIR the run writes its table to DIR/
 
 from __future__ import annotations
 
+import io
 import os
 import resource
 import secrets
 import tempfile
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,7 @@ from services.extract.safety import CHUNK
 from services.sdk.loader import load_service
 from sluice.client import Client, SubmitError
 from sluice.onebox import onebox
+from zipquine import zip_quine
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -168,6 +171,9 @@ EXPECTED: dict[str, Callable[[Summary], bool]] = {
     "bzip2 bomb": lambda s: BOMB in sections(s) and len(nodes(s)) == 1,
     "tar.gz bomb": lambda s: "the rest of the stream was not read" in extract_body(s, SIZE) and len(nodes(s)) == 1,
     "copies of one zip": lambda s: ENTRIES in sections(s) and s.file_count == 3 and sum(n.duplicate for n in nodes(s)) == 2 * 99,
+    "zip that contains itself": lambda s: s.file_count == 1 and [n.duplicate for n in nodes(s)] == [False, True],
+    "zip of 3 copies of itself": lambda s: s.file_count == 1 and [n.duplicate for n in nodes(s)] == [False, True]
+    and extract_body(s, BOMB).count("overlap another member") == 2,
     "50-level nesting": lambda s: errors(s) == {ErrorType.MAX_DEPTH} and max(n.depth for n in nodes(s)) == Limits.max_depth,
     "10,000 entries": lambda s: ENTRIES in sections(s) and s.file_count == 1 + Limits.max_children,
     "10,000 entries, max_files 20": lambda s: errors(s) == {ErrorType.MAX_FILES} and s.file_count == 20,
@@ -234,3 +240,10 @@ async def test_normal_files_after_the_corpus_still_get_their_verdicts(corpus: Ru
     assert "yara" in {r.service for r in eicar.files[0].results}
     assert readme.tags["network.static.ip"] == ["203.0.113.7"]
     assert not errors(eicar) and not errors(readme)
+
+
+def test_the_self_containing_zips_really_contain_themselves():
+    for copies in (1, 3):
+        data = zip_quine(copies=copies)
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            assert [zf.open(info).read() == data for info in zf.infolist()] == [True] * copies
