@@ -44,6 +44,9 @@ def check_submission(sub: Submission) -> None:
         raise BadMessage(f"sid {sub.sid[:80]!r} must be 1-64 letters, digits, '_' or '-'")
     if not sub.files:
         raise BadMessage("a submission needs at least one file")
+    for ref in sub.files:  # as the client checks; a publisher that skips the client is held to it too
+        if ref.size > Limits.max_file_size:
+            raise BadMessage(f"{ref.name or ref.sha256}: {ref.size} bytes is over the {Limits.max_file_size}-byte limit")
 
 
 async def _keep_alive(msg: Msg) -> None:

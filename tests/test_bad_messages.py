@@ -16,9 +16,11 @@ from bus.codec import decode, encode
 from bus.provision import provision
 from bus.subjects import Names
 from hostile import EICAR, write_table
+from schemas.limits import Limits
 from schemas.messages import (
     ChildSubmission,
     DeadLetter,
+    ErrorType,
     FileRef,
     ServiceRecord,
     Stage,
@@ -148,7 +150,8 @@ async def test_hostile_messages_on_every_subject_and_kv_value(nats_url, prefix):
                 sent[subject] = sent.get(subject, 0) + 1
         # Valid msgpack, wrong meaning: a sid that is not one subject token, a submission of no files.
         ref = FileRef("0" * 64, 1, "x", b"x")
-        for forged in (Submission("../../etc", [ref]), Submission("no-files", [])):
+        huge = FileRef("0" * 64, Limits.max_file_size + 1, "huge.bin")
+        for forged in (Submission("../../etc", [ref]), Submission("no-files", []), Submission("huge", [huge])):
             await js.publish(names.submit_root, encode(forged))
             sent[names.submit_root] += 1
         # Over the size limit: refused by the client, and by the server from a client that does not check.
@@ -168,6 +171,7 @@ async def test_hostile_messages_on_every_subject_and_kv_value(nats_url, prefix):
             by_subject.setdefault(letter.subject, set()).add(letter.reason.split(":")[0])
         assert set(by_subject) == set(readers)
         assert any("must be 1-64 letters" in letter.reason for letter in letters)
+        assert any("huge.bin: 104857601 bytes is over the" in letter.reason for letter in letters)
         assert any("unknown reply kind" in letter.reason for letter in letters)
 
         # KV values the mesh reads: a registry entry that is not a record, one whose regexes do not
@@ -183,6 +187,12 @@ async def test_hostile_messages_on_every_subject_and_kv_value(nats_url, prefix):
             while decode((await stores.registry.get(next(k for k in await stores.registry.keys() if k.startswith("ruled.")))).value,
                          ServiceRecord).heartbeat <= bad_rules_at + 0.1:
                 await anyio.sleep(0.1)
+
+        # A reference whose declared size is not the file's: a clear bad_input error, not an analysis.
+        liar = await client.blobs.put(b"two bytes", "liar.txt")
+        await js.publish(names.submit_root, encode(Submission("liar", [FileRef(liar.sha256, 1, "liar.txt", liar.data)])))
+        [node] = (await client.wait("liar", timeout=30)).files
+        assert [(e.type, "not the 1 its reference declares" in e.message) for e in node.errors] == [(ErrorType.BAD_INPUT, True)]
 
         # The rest of the system is unharmed: a normal file gets its verdict from every service.
         sid = await client.submit_bytes([("eicar.com", EICAR)])
