@@ -12,6 +12,7 @@ from __future__ import annotations
 import bz2
 import functools
 import inspect
+import lzma
 import io
 import struct
 import tarfile
@@ -157,6 +158,12 @@ def bzip2_bomb() -> bytes:
     return bz2.compress(bytes(64 * MIB), 9) * 64
 
 
+@case("xz bomb", "zeros.bin.xz")
+def xz_bomb() -> bytes:
+    """256 concatenated xz streams of 16 MiB of zeros each: 4 GiB from about 650 KiB."""
+    return lzma.compress(bytes(16 * MIB), preset=0) * 256
+
+
 @case("tar.gz bomb", "zeros.tar.gz")
 def tar_gz_bomb() -> bytes:
     """A .tar.gz whose one member is 2 GiB of zeros (the tar header and the zeros share one gzip stream)."""
@@ -234,6 +241,13 @@ def _link(name: str, target: str, kind: bytes = tarfile.SYMTYPE) -> tarfile.TarI
     info = tarfile.TarInfo(name)
     info.type, info.linkname = kind, target
     return info
+
+
+@case("path traversal (7z)", "traversal.7z")
+def traversal_7z(token: str) -> bytes:
+    """'../..' and absolute member names in a 7z, beside one ordinary member."""
+    return make_7z({f"../../../../hostile-escape-{token}.7z.txt": b"climbed out of a 7z\n",
+                    f"/tmp/hostile-absolute-{token}.7z.txt": b"absolute in a 7z\n", "fine.txt": b"fine\n"})
 
 
 @case("symlinks in tar", "links.tar.gz")

@@ -169,6 +169,7 @@ EXPECTED: dict[str, Callable[[Summary], bool]] = {
     "nested zip bomb": lambda s: _bomb_stopped(s) and sum(n.duplicate for n in nodes(s)) >= 15 * 4,
     "gzip bomb": lambda s: SIZE in sections(s) and len(nodes(s)) == 1,
     "bzip2 bomb": lambda s: BOMB in sections(s) and len(nodes(s)) == 1,
+    "xz bomb": lambda s: BOMB in sections(s) and len(nodes(s)) == 1,
     "tar.gz bomb": lambda s: "the rest of the stream was not read" in extract_body(s, SIZE) and len(nodes(s)) == 1,
     "copies of one zip": lambda s: ENTRIES in sections(s) and s.file_count == 3 and sum(n.duplicate for n in nodes(s)) == 2 * 99,
     "zip that contains itself": lambda s: s.file_count == 1 and [n.duplicate for n in nodes(s)] == [False, True],
@@ -179,6 +180,7 @@ EXPECTED: dict[str, Callable[[Summary], bool]] = {
     "10,000 entries, max_files 20": lambda s: errors(s) == {ErrorType.MAX_FILES} and s.file_count == 20,
     "path traversal (zip)": lambda s: TRAVERSAL in sections(s) and s.file_count == 6,
     "path traversal (tar)": lambda s: TRAVERSAL in sections(s) and s.file_count == 3,
+    "path traversal (7z)": lambda s: TRAVERSAL in sections(s) and [n.name for n in nodes(s)][1:] == ["fine.txt"],
     "symlinks in tar": lambda s: LINKS in sections(s) and "'/etc/passwd'" in extract_body(s, LINKS),
     "symlink in zip": lambda s: LINKS in sections(s),
     "executable members": lambda s: {n.type for n in nodes(s)} >= {"code/shell", "code/python", "executable/linux/elf64"},
@@ -209,7 +211,7 @@ async def test_case_completes_with_a_clear_outcome(corpus: Run, name: str):
 
 
 async def test_extracted_names_are_bare_file_names(corpus: Run):
-    for name in ("path traversal (zip)", "path traversal (tar)", "symlinks in tar", "symlink in zip"):
+    for name in ("path traversal (zip)", "path traversal (tar)", "path traversal (7z)", "symlinks in tar", "symlink in zip"):
         children = [n.name for n in nodes(corpus.summaries[name]) if n.depth > 0]
         assert children and not [c for c in children if "/" in c or "\\" in c or c in (".", "..")], children
 
