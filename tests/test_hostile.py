@@ -172,8 +172,8 @@ EXPECTED: dict[str, Callable[[Summary], bool]] = {
     "xz bomb": lambda s: BOMB in sections(s) and len(nodes(s)) == 1,
     "tar.gz bomb": lambda s: "the rest of the stream was not read" in extract_body(s, SIZE) and len(nodes(s)) == 1,
     "copies of one zip": lambda s: ENTRIES in sections(s) and s.file_count == 3 and sum(n.duplicate for n in nodes(s)) == 2 * 99,
-    "zip that contains itself": lambda s: s.file_count == 1 and [n.duplicate for n in nodes(s)] == [False, True],
-    "zip of 3 copies of itself": lambda s: s.file_count == 1 and [n.duplicate for n in nodes(s)] == [False, True]
+    "zip that contains itself": lambda s: len(nodes(s)) == 1 and "the archive itself" in extract_body(s, BOMB),
+    "zip of 3 copies of itself": lambda s: len(nodes(s)) == 1 and "the archive itself" in extract_body(s, BOMB)
     and extract_body(s, BOMB).count("overlap another member") == 2,
     "50-level nesting": lambda s: errors(s) == {ErrorType.MAX_DEPTH} and max(n.depth for n in nodes(s)) == Limits.max_depth,
     "10,000 entries": lambda s: ENTRIES in sections(s) and s.file_count == 1 + Limits.max_children,

@@ -27,6 +27,7 @@ import pyzipper
 
 from archives import Zeros, make_7z, make_aes_zip, make_tar, make_zip, noise
 from hostile import stored, write_zip
+from zipquine import zip_quine
 from services.extract.passwords import Keyring
 from services.sdk.harness import run_service_once
 from services.sdk.loader import load_service
@@ -564,3 +565,11 @@ def test_empty_archive_and_empty_members_are_said():
     assert extracted(run) == {"full.txt": b"full"}
     section = run.section("Empty members not extracted")
     assert section.heuristic is None and "'empty.txt'" in section.body
+
+
+def test_a_zip_that_contains_itself_is_a_bomb_not_a_child():
+    data = zip_quine()
+    run = extract(data, "archive/zip", "self.zip")
+    assert_clean(run)
+    assert run.extracted == []
+    assert "the archive itself" in run.section("Compression bomb").body

@@ -101,10 +101,14 @@ class Unpack:
 
     def _keep(self, name: str, safe: str, content: bytes) -> bool:
         """Hand the member over as a child; False once the per-file child limit is reached."""
+        request = self.request
+        if len(content) == request.file_size and content == request.file_contents:
+            self.findings.add("ratio", f"{name!r}: the archive itself (a quine: unpacking it again never ends)")
+            return True
         try:
-            added = self.request.add_extracted(content, safe, f"member {name!r} of the archive")
+            added = request.add_extracted(content, safe, f"member {name!r} of the archive")
         except MaxExtractedExceeded:
-            limit = self.request.max_extracted
+            limit = request.max_extracted
             self.findings.add("entries", f"stopped at {limit} extracted files (the per-file limit)")
             return False
         if added:
