@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bz2
 import functools
+import gzip
 import inspect
 import lzma
 import io
@@ -43,6 +44,9 @@ class Case:
 
     def make(self, token: str) -> bytes:
         return self.build(token) if inspect.signature(self.build).parameters else self.build()
+
+    def sent_as(self, token: str) -> str:
+        return self.file_name.replace("{token}", token)
 
 
 CASES: list[Case] = []  # in the order they are defined below
@@ -248,6 +252,12 @@ def traversal_7z(token: str) -> bytes:
     """'../..' and absolute member names in a 7z, beside one ordinary member."""
     return make_7z({f"../../../../hostile-escape-{token}.7z.txt": b"climbed out of a 7z\n",
                     f"/tmp/hostile-absolute-{token}.7z.txt": b"absolute in a 7z\n", "fine.txt": b"fine\n"})
+
+
+@case("hostile submission name", "../../../../hostile-name-{token}.txt\x1b[2J\n.gz")
+def hostile_name() -> bytes:
+    """A .gz sent under a climbing name with control characters (its child is named after it)."""
+    return gzip.compress(b"named to climb out\n", mtime=0)
 
 
 @case("symlinks in tar", "links.tar.gz")

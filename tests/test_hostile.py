@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from rich.console import Console
 
 from hostile import CASES, EICAR, Case, write_table
 from schemas.limits import Limits
@@ -30,6 +31,7 @@ from services.extract.safety import CHUNK
 from services.sdk.loader import load_service
 from sluice.client import Client, SubmitError
 from sluice.onebox import onebox
+from sluice.render import summary_tree
 from zipquine import zip_quine
 
 pytestmark = pytest.mark.timeout(120)
@@ -98,7 +100,7 @@ async def corpus(nats_server, tmp_path_factory) -> Run:
     try:
         async with onebox(nats_server.url, prefix), await Client.connect(nats_server.url, prefix) as client:
             before = peak_rss()
-            sids = {await client.submit_bytes([(case.file_name, payloads[case.name])], SubmissionParams(**case.params)): case
+            sids = {await client.submit_bytes([(case.sent_as(token), payloads[case.name])], SubmissionParams(**case.params)): case
                     for case in corpus}
             done = await client.wait_all(sids, timeout=90)
             growth = peak_rss() - before
@@ -181,6 +183,7 @@ EXPECTED: dict[str, Callable[[Summary], bool]] = {
     "path traversal (zip)": lambda s: TRAVERSAL in sections(s) and s.file_count == 6,
     "path traversal (tar)": lambda s: TRAVERSAL in sections(s) and s.file_count == 3,
     "path traversal (7z)": lambda s: TRAVERSAL in sections(s) and [n.name for n in nodes(s)][1:] == ["fine.txt"],
+    "hostile submission name": lambda s: TRAVERSAL in sections(s) and nodes(s)[1].name.startswith("hostile-name-"),
     "symlinks in tar": lambda s: LINKS in sections(s) and "'/etc/passwd'" in extract_body(s, LINKS),
     "symlink in zip": lambda s: LINKS in sections(s),
     "executable members": lambda s: {n.type for n in nodes(s)} >= {"code/shell", "code/python", "executable/linux/elf64"},
@@ -211,7 +214,8 @@ async def test_case_completes_with_a_clear_outcome(corpus: Run, name: str):
 
 
 async def test_extracted_names_are_bare_file_names(corpus: Run):
-    for name in ("path traversal (zip)", "path traversal (tar)", "path traversal (7z)", "symlinks in tar", "symlink in zip"):
+    for name in ("path traversal (zip)", "path traversal (tar)", "path traversal (7z)", "hostile submission name",
+                 "symlinks in tar", "symlink in zip"):
         children = [n.name for n in nodes(corpus.summaries[name]) if n.depth > 0]
         assert children and not [c for c in children if "/" in c or "\\" in c or c in (".", "..")], children
 
@@ -249,3 +253,11 @@ def test_the_self_containing_zips_really_contain_themselves():
         data = zip_quine(copies=copies)
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             assert [zf.open(info).read() == data for info in zf.infolist()] == [True] * copies
+
+
+async def test_every_verdict_tree_renders_without_the_inputs_control_characters(corpus: Run):
+    """Names and findings come from the files: none of their escape sequences reaches a terminal."""
+    for name, summary in corpus.summaries.items():
+        out = io.StringIO()
+        Console(file=out, width=160, color_system=None).print(summary_tree(summary))
+        assert "\x1b" not in out.getvalue(), name
