@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import time
 
@@ -15,6 +16,7 @@ from archives import noise
 from bus.codec import decode, encode
 from bus.provision import provision
 from bus.subjects import Names
+from dispatcher.cache import cache_key
 from hostile import EICAR, write_table
 from schemas.limits import Limits
 from schemas.messages import (
@@ -194,9 +196,21 @@ async def test_hostile_messages_on_every_subject_and_kv_value(nats_url, prefix):
         [node] = (await client.wait("liar", timeout=30)).files
         assert [(e.type, "not the 1 its reference declares" in e.message) for e in node.errors] == [(ErrorType.BAD_INPUT, True)]
 
+        # Garbage where the verdict will be, and in the result cache where its results would be: the
+        # client waits for the real summary, the dispatcher ignores the entries and runs the services.
+        await js.publish(names.summary("eicar"), GARBAGE)
+        keys = {record.name: cache_key(hashlib.sha256(EICAR).hexdigest(), record, SubmissionParams())
+                for record in box.dispatcher.directory.services.values() if not record.disable_cache}
+        for key in keys.values():
+            await stores.cache.put(key, GARBAGE)
+
         # The rest of the system is unharmed: a normal file gets its verdict from every service.
-        sid = await client.submit_bytes([("eicar.com", EICAR)])
+        sid = await client.submit_bytes([("eicar.com", EICAR)], sid="eicar")
         summary = await client.wait(sid, timeout=30)
+        assert summary.cached_results == 0
+        # The garbage sat where the results go: the results of the services that ran have replaced it.
+        ran = {r.service for r in summary.files[0].results} & keys.keys()
+        assert ran and GARBAGE not in [(await stores.cache.get(keys[name])).value for name in ran]
         assert (summary.verdict, summary.errors) == ("malicious", 0)
         assert {"yara", "ruled", "characterize", "safelist"} <= {r.service for r in summary.files[0].results}
         for consumer in (names.ROOT_CONSUMER, names.CHILD_CONSUMER):
@@ -212,5 +226,8 @@ async def test_hostile_messages_on_every_subject_and_kv_value(nats_url, prefix):
         write_table(os.environ.get("SLUICE_HOSTILE_TABLE"), "messages.md", rows,
                     "Also: a message of 8 MiB + 1 byte is refused by nats-py (MaxPayloadError) and by the server "
                     "from a raw socket (Maximum Payload Violation); a forged registry record with a regex that does "
-                    "not compile, a registry value and a rules announcement that are not msgpack: each ignored with "
-                    "a logged reason, every service still beating, the next file analysed by all of them.")
+                    "not compile, a registry value and a rules announcement that are not msgpack, and garbage in "
+                    "the result cache and on the summary subject of the next submission: each ignored (with a logged "
+                    "reason), every service still beating, the next file analysed by all of them and its verdict "
+                    "delivered. A submission whose file is 9 bytes but declared as 1 ended with a bad_input error. "
+                    "('ruled' is a test service with an update_config, so that rules announcements are read.)")
