@@ -1,8 +1,8 @@
 """The hostile-input corpus, built at test time (nothing binary is committed).
 
 Each case is a named builder returning the bytes to submit. Bombs are built without ever
-holding their expanded size: a deflate (or bzip2) stream of one MiB of zeros is compressed
-once and repeated, so a "1 GiB" member costs about a millisecond and a kilobyte per MiB.
+holding their expanded size: one MiB of zeros is deflated once and the piece repeated (bzip2
+and xz: whole streams, concatenated), so a "1 GiB" member costs about a kilobyte per MiB.
 The zip writer is our own (a few structs) because the flat bomb needs what no library
 writes: thousands of central-directory entries pointing at the same compressed member.
 """
@@ -13,8 +13,8 @@ import bz2
 import functools
 import gzip
 import inspect
-import lzma
 import io
+import lzma
 import struct
 import tarfile
 import zipfile
@@ -38,7 +38,7 @@ class Case:
 
     name: str
     what: str
-    file_name: str
+    file_name: str  # "{token}" in it is replaced by the run's token
     build: Callable[..., bytes]
     params: dict[str, int] = field(default_factory=dict)  # SubmissionParams overrides, when the case needs them
 
