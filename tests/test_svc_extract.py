@@ -573,3 +573,13 @@ def test_a_zip_that_contains_itself_is_a_bomb_not_a_child():
     assert_clean(run)
     assert run.extracted == []
     assert "the archive itself" in run.section("Compression bomb").body
+
+
+@pytest.mark.parametrize("compress", [lambda data: gzip.compress(data, 1), lambda data: make_tar([("zeros.bin", data)])])
+def test_a_stream_past_the_size_limit_at_a_bomb_ratio_is_a_bomb(compress):
+    """Its whole-stream ratio is not known yet, but what the decompressor has read tells it."""
+    data = compress(bytes(64 * 1024 * 1024))
+    run = extract(data, "archive/gzip", "zeros.gz", max_member_bytes=2 * 1024 * 1024)  # far below 100x the stream
+    assert_clean(run)
+    assert run.extracted == []
+    assert "bytes from its first" in run.section("Compression bomb").body

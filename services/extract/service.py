@@ -28,8 +28,8 @@ class Extract(ServiceBase):
             if fmt == "7zip":
                 unpack.seven_zip(data, keyring)
             else:
-                stream, shared_packed = members(data, fmt, request.file_name, keyring)
-                unpack.stream(stream, shared_packed)
+                stream, shared = members(data, fmt, request.file_name, keyring)
+                unpack.stream(stream, shared)
         except CORRUPT_ERRORS as exc:
             unpack.findings.add("corrupt", f"{fmt}: {type(exc).__name__}: {exc}")
         for password in keyring.worked:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from services.extract.findings import Findings
-from services.extract.formats import CORRUPT_ERRORS, Kind, Member
+from services.extract.formats import CORRUPT_ERRORS, Kind, Member, SharedStream
 from services.extract.passwords import Keyring
 from services.extract.safety import Budget, Caps, LimitHit, name_problems, safe_basename
 from services.extract.sevenzip import Locked, SevenZip
@@ -30,9 +30,9 @@ class Unpack:
         self.findings = Findings()
         self.listing: list[dict[str, object]] = []
 
-    def stream(self, stream: Iterator[Member], shared_packed: int | None) -> None:
+    def stream(self, stream: Iterator[Member], shared: SharedStream | None) -> None:
         """Read and keep each admitted member; return early when a limit ends the whole archive."""
-        budget = Budget(self.caps, shared_packed)
+        budget = Budget(self.caps, shared.packed, shared.consumed) if shared else Budget(self.caps)
         for member, safe in self._admitted(stream, renamed=True):
             content, stop = self._read(member, budget)
             if stop:
