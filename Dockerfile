@@ -13,4 +13,7 @@ RUN pip install --no-cache-dir ".[fast]"
 RUN useradd --system --home /var/lib/sluice sluice && mkdir -p /var/lib/sluice && chown sluice /var/lib/sluice
 USER sluice
 ENV SLUICE_NATS_URL=nats://nats:4222
+# `dispatcher`, `service run` and `up` serve /metrics, /healthz and /readyz here (see compose.yaml).
+ENV SLUICE_METRICS_PORT=9090 SLUICE_METRICS_HOST=0.0.0.0
+EXPOSE 9090
 ENTRYPOINT ["sluice"]

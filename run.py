@@ -13,6 +13,7 @@ runs before any dependency exists.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -25,6 +26,8 @@ PYPROJECT = ROOT / "pyproject.toml"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 EXE = ".exe" if os.name == "nt" else ""
 PYTHON = BIN / f"python{EXE}"
+CHROMIUM = Path("/usr/bin/chromium")  # the browser tests drive Debian's chromium, never a downloaded one
+CHROMIUM_FAILED = VENV / ".chromium-install-failed"
 
 
 def say(msg: str) -> None:
@@ -65,6 +68,30 @@ def ensure_venv() -> None:
     say("ready.")
 
 
+def ensure_chromium() -> None:
+    """Install Debian's chromium for the browser tests, once, where that is possible (root with apt-get).
+
+    Elsewhere, or if the install fails (the reason is kept in CHROMIUM_FAILED, so it is not tried
+    on every run), the browser tests skip and say why.
+    """
+    if CHROMIUM.exists() or CHROMIUM_FAILED.exists() or os.name == "nt":
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return
+    say("installing Debian's chromium for the browser tests (apt-get, once)…")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    quiet = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True, "env": env}
+    subprocess.run(["apt-get", "update", "-qq"], **quiet)  # a fresh machine has no package lists yet
+    step = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"]
+    proc = subprocess.run(step, **quiet)
+    if proc.returncode != 0:
+        CHROMIUM_FAILED.write_text(f"{' '.join(step)} failed (exit {proc.returncode}):\n{proc.stdout[-2000:]}")
+        say(f"could not install chromium (apt-get exit {proc.returncode}); the browser tests will skip. "
+            f"Details in {CHROMIUM_FAILED}; delete it to try again.")
+        return
+    say("chromium installed.")
+
+
 def run(argv: list[str]) -> None:
     """Replace this process (so signals and exit codes pass straight through)."""
     if os.name == "nt":  # no real exec on Windows
@@ -78,6 +105,7 @@ def main() -> None:
     args = sys.argv[1:]
     ensure_venv()
     if args[:1] == ["test"]:
+        ensure_chromium()
         run([str(PYTHON), "-m", "pytest", *args[1:]])
     sluice = BIN / f"sluice{EXE}"
     if not sluice.exists():

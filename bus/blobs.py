@@ -32,16 +32,28 @@ class BlobStore:
         self.inline_max = inline_max
 
     async def put(self, data: bytes, name: str = "") -> FileRef:
-        """Store `data` unless it is already there; the ref carries small files inline."""
+        """Store `data` unless it is already there; the ref carries small files inline.
+
+        Never re-puts an existing object: nats-py then purges the old chunks, and purge is a
+        right that writers do not get under auth (it could empty the whole store). If a
+        concurrent writer stores the same bytes between our look and our put, the purge is
+        refused (after the API timeout); the object is stored all the same, so that is fine.
+        """
         sha = hashlib.sha256(data).hexdigest()
-        if len(data) <= self.inline_max:
-            await self._store.put(sha, data)  # as cheap as asking whether it is there
-        else:
+        if not await self._has(sha):
             try:
-                await self._store.get_info(sha)
-            except ObjectNotFoundError:
                 await self._store.put(sha, data)
+            except Exception:
+                if not await self._has(sha):
+                    raise
         return FileRef(sha, len(data), name, data if len(data) <= self.inline_max else None)
+
+    async def _has(self, sha256: str) -> bool:
+        try:
+            await self._store.get_info(sha256)
+        except ObjectNotFoundError:
+            return False
+        return True
 
     async def get(self, ref: FileRef) -> bytes:
         if ref.data is not None:

@@ -17,11 +17,17 @@ from schemas.messages import DeadLetter
 log = logging.getLogger("sluice.dlq")
 T = TypeVar("T")
 
+KEPT = 1024 * 1024  # bytes of a dead message kept; a longer one is listed but cannot be replayed
+REPLAYS_HEADER = "Sluice-Replays"  # set by `sluice dlq replay`, so a letter that comes back says so
+
 
 async def dead_letter(js: JetStreamContext, names: Names, msg: Msg, reason: str, origin: str) -> None:
     log.error("dead letter from %s (%s): %s", msg.subject, origin, reason)
+    replays = (msg.headers or {}).get(REPLAYS_HEADER, "0")
+    letter = DeadLetter(msg.subject, reason, msg.data[:KEPT], time.time(), len(msg.data),
+                        int(replays) if replays.isdigit() and len(replays) < 7 else 0)
     try:
-        await js.publish(names.dead_letter(origin), encode(DeadLetter(msg.subject, reason, msg.data[:1024 * 1024], time.time())))
+        await js.publish(names.dead_letter(origin), encode(letter))
     finally:
         if msg.reply:  # a JetStream message: make sure it is never redelivered
             await msg.term()

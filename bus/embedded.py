@@ -79,6 +79,8 @@ class EmbeddedServer:
     ``restart()`` comes back on the same URL and clients can simply reconnect.
     ``sync_always``: fsync every write (``sync_interval: always``) instead of the server
     default (every 2 minutes) -- slower, but a power cut then loses nothing acknowledged.
+    ``auth_config``: an authorization include (``sluice auth init`` writes ``auth.conf``);
+    clients must then connect with credentials (bus.auth).
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class EmbeddedServer:
         server_name: str = "sluice",
         ready_timeout: float = 10.0,
         binary: str | os.PathLike[str] | None = None,
+        auth_config: str | os.PathLike[str] | None = None,
     ) -> None:
         self._given_dir = Path(data_dir) if data_dir is not None else None
         self._owns_dir = data_dir is None
@@ -102,6 +105,7 @@ class EmbeddedServer:
         self.ready_timeout = ready_timeout
         self._binary = Path(binary) if binary is not None else None
         self._proc: Process | None = None
+        self.auth_config = Path(auth_config).resolve() if auth_config is not None else None
 
     # -- public surface ----------------------------------------------------------------
 
@@ -206,6 +210,8 @@ class EmbeddedServer:
                 "jetstream {",
                 *js_lines,
                 "}",
+                # nats-server reads an include relative to this file's directory, absolute or not.
+                *([f"include {q(os.path.relpath(self.auth_config, self.data_dir))}"] if self.auth_config else []),
                 "",
             ]
         )

@@ -1,12 +1,15 @@
 """Create (or update) the streams, buckets and shared consumers a Sluice prefix needs.
 
-Idempotent: every component calls it at start, so nothing depends on start order.
+Idempotent: every component calls it at start, so nothing depends on start order. Under auth
+(bus.auth) only the dispatcher and admin may create streams; the others call it with
+`create=False` and bind to what is there, waiting a while for the dispatcher to make it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import anyio
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -18,7 +21,7 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, NotFoundError
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
@@ -47,7 +50,38 @@ async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
         await js.update_stream(config)
 
 
-async def provision(js: JetStreamContext, names: Names, replicas: int = 1) -> Stores:
+class NotProvisioned(RuntimeError):
+    """The streams are not there, and this identity may not create them."""
+
+
+async def _bind(js: JetStreamContext, names: Names, wait: float) -> Stores:
+    streams = [names.submit_stream, names.task_stream, names.reply_stream, names.summary_stream, names.dlq_stream]
+    streams += [f"KV_{b}" for b in (names.cache_bucket, names.registry_bucket, names.safelist_bucket, names.rules_bucket)]
+    streams += [f"OBJ_{b}" for b in (names.file_bucket, names.ruleset_store)]
+    try:
+        with anyio.fail_after(wait):
+            for stream in streams:
+                while True:
+                    try:
+                        await js.stream_info(stream)
+                        break
+                    except NotFoundError:
+                        await anyio.sleep(0.2)
+    except TimeoutError:
+        raise NotProvisioned(
+            f"stream {stream} does not exist after {wait:g} s, and this identity may not create it: start the "
+            "dispatcher (it provisions), or run a command with admin credentials") from None
+    return Stores(
+        await js.key_value(names.cache_bucket), await js.key_value(names.registry_bucket),
+        await js.object_store(names.file_bucket), await js.key_value(names.safelist_bucket),
+        await js.key_value(names.rules_bucket), await js.object_store(names.ruleset_store))
+
+
+async def provision(js: JetStreamContext, names: Names, replicas: int = 1, *, create: bool = True,
+                    wait: float = 30.0) -> Stores:
+    """The prefix's stores, created or updated first when `create`, else bound once they exist (`wait` s)."""
+    if not create:
+        return await _bind(js, names, wait)
     common = dict(storage=StorageType.FILE, num_replicas=replicas, max_msg_size=MAX_MSG)
     await ensure_stream(js, StreamConfig(
         # Work queue: each submission is taken by one dispatcher and removed once it is done.

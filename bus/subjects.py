@@ -42,6 +42,11 @@ class Names:
     def reply(self, dispatcher_id: str, kind: str) -> str:
         return f"{self.prefix}.reply.{dispatcher_id}.{kind}"
 
+    def result_reply(self, reply_to: str, service: str) -> str:
+        """Where `service` answers a task: the task's reply subject plus its own name, so the
+        server can allow each service to publish only its own results (bus.auth)."""
+        return f"{reply_to}.{service}"
+
     def replies(self, dispatcher_id: str) -> str:
         return f"{self.prefix}.reply.{dispatcher_id}.>"
 

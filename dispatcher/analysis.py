@@ -1,5 +1,8 @@
 """One file through its stages: identify, plan, cache, publish tasks, collect with deadlines, retry.
 
+A URI, domain or IP sample goes the same way; its type comes from its kind and value (no
+libmagic), and its value is checked again here, since a hand-published message can say anything.
+
 A stage's tasks go out as one message per file (every targeted service of that stage reads the
 same descriptor); a service that misses its deadline, or says its failure is recoverable, is
 retried alone, up to `Limits.attempts` in all, then recorded as an error. The file's analysis
@@ -17,6 +20,7 @@ import anyio
 import msgspec
 from nats.js import JetStreamContext
 
+from bus import metrics
 from bus.blobs import BlobError, BlobStore
 from bus.codec import encode
 from bus.subjects import Names
@@ -31,13 +35,16 @@ from schemas.messages import (
     ExtractedFile,
     FileNode,
     FileRef,
+    Relation,
     ResultView,
+    SampleKind,
     ServiceError,
     ServiceRecord,
     ServiceResult,
     SubmissionParams,
     Task,
 )
+from schemas.samples import SampleError, sample_type, sample_value
 
 log = logging.getLogger("sluice.dispatcher")
 
@@ -65,14 +72,14 @@ class FileAnalysis:
     temp_data: dict[str, object] = field(default_factory=dict)  # after this file's services: its children start here
 
 
-async def analyse_file(mesh: Mesh, sid: str, file: FileRef, depth: int, relation: str, params: SubmissionParams) -> FileAnalysis:
-    node = FileNode(sha256=file.sha256, name=file.name or file.sha256, type="unknown", size=file.size, depth=depth, relation=relation)
+async def analyse_file(mesh: Mesh, sid: str, file: FileRef, depth: int, relation: Relation, params: SubmissionParams) -> FileAnalysis:
+    node = FileNode(sha256=file.sha256, name=file.name or file.sha256, type="unknown", size=file.size, depth=depth,
+                    relation=relation, kind=file.kind)
     try:
-        data = await mesh.blobs.get(file)
-    except BlobError as exc:
+        await _identify(mesh, file, node)
+    except (BlobError, SampleError) as exc:
         node.errors.append(ServiceError("dispatcher", ErrorType.BAD_INPUT, str(exc)))
         return FileAnalysis(node, [], params.temp_data)
-    node.type = await anyio.to_thread.run_sync(identify, data)
     schedule, missing = mesh.directory.plan(node.type, params, depth)
     for name in missing:
         node.errors.append(ServiceError(name, ErrorType.SERVICE_DOWN, "selected but not running (no live instance)"))
@@ -81,7 +88,8 @@ async def analyse_file(mesh: Mesh, sid: str, file: FileRef, depth: int, relation
         records = schedule.get(stage)
         if not records:
             continue
-        results = await _run_stage(mesh, sid, file, node, stage, records, params)
+        with metrics.STAGE_SECONDS.labels(stage.value).time():
+            results = await _run_stage(mesh, sid, file, node, stage, records, params)
         for result in results:
             if result.error:
                 node.errors.append(result.error)
@@ -98,16 +106,27 @@ async def analyse_file(mesh: Mesh, sid: str, file: FileRef, depth: int, relation
     return FileAnalysis(node, extracted, params.temp_data)
 
 
+async def _identify(mesh: Mesh, file: FileRef, node: FileNode) -> None:
+    """Set the node's type: a file's from its bytes, a URI's, domain's or IP's from its checked value."""
+    if file.kind is SampleKind.FILE:
+        data = await mesh.blobs.get(file)
+        node.type = await anyio.to_thread.run_sync(identify, data)
+        return
+    node.name = sample_value(file)
+    node.type = sample_type(file.kind, node.name)
+
+
 async def _run_stage(
     mesh: Mesh, sid: str, file: FileRef, node: FileNode, stage, records: list[ServiceRecord], params: SubmissionParams
 ) -> list[ServiceResult]:
     done: dict[str, ServiceResult] = {}
-    keys = {r.name: cache_key(file.sha256, r, params) for r in records}
+    keys = {r.name: cache_key(file.sha256, r, params, file.kind) for r in records}
     if not params.ignore_cache:
         for record in records:
             if record.disable_cache:
                 continue
             hit = await mesh.cache.get(keys[record.name])
+            metrics.cache_lookup(record.name, hit is not None)
             if hit is not None:
                 hit.cached = True
                 done[record.name] = hit
@@ -150,6 +169,8 @@ async def _run_stage(
                 result = waiter.results.get(name)
                 expired = result is None and now >= deadlines[name]
                 failed = result is not None and result.error is not None and result.error.type in RETRYABLE
+                if expired:
+                    metrics.TASKS_EXPIRED.labels(name).inc()
                 if (expired or failed) and attempts[name] < Limits.attempts:
                     retry.append(record)
                     log.info("%s %s: retrying %s (attempt %d)", sid, file.sha256[:12], name, attempts[name] + 1)

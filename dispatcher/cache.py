@@ -1,5 +1,8 @@
 """The result cache: (sha256, service, version, tool version, config hash, params) → result.
 
+A URI, domain or IP sample's key starts with its kind: a domain and a text file holding just
+that name share a sha256, but a service taking both may well say different things about them.
+
 Resubmitting a file, or resuming a tree after a dispatcher crash, costs a KV read per service
 instead of a re-run. Errors and results of services with `disable_cache` are never cached.
 """
@@ -14,18 +17,19 @@ from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from bus.codec import BadMessage, decode, encode
-from schemas.messages import ServiceRecord, ServiceResult, SubmissionParams
+from schemas.messages import SampleKind, ServiceRecord, ServiceResult, SubmissionParams
 
 log = logging.getLogger("sluice.dispatcher")
 
 
-def cache_key(sha256: str, record: ServiceRecord, params: SubmissionParams) -> str:
+def cache_key(sha256: str, record: ServiceRecord, params: SubmissionParams, kind: SampleKind = SampleKind.FILE) -> str:
     salt = orjson.dumps(
         [record.version, record.tool_version, record.config_hash, params.deep_scan,
          params.service_params.get(record.name, {}), params.temp_data if record.uses_temp_data else None],
         option=orjson.OPT_SORT_KEYS, default=str,
     )
-    return f"{sha256}.{record.name}.{hashlib.sha256(salt).hexdigest()[:20]}"
+    sample = sha256 if kind is SampleKind.FILE else f"{kind.value}.{sha256}"  # a KV key has no ':'
+    return f"{sample}.{record.name}.{hashlib.sha256(salt).hexdigest()[:20]}"
 
 
 class ResultCache:

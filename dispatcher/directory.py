@@ -16,6 +16,7 @@ from nats.js.errors import KeyNotFoundError, NoKeysError
 from nats.js.kv import KeyValue
 
 from bus.codec import BadMessage, decode
+from schemas.samples import kind_of_type
 from schemas.messages import STAGES, ServiceRecord, Stage, SubmissionParams
 
 log = logging.getLogger("sluice.dispatcher")
@@ -49,6 +50,11 @@ class ServiceDirectory:
                 self._compiled(record)  # a record whose regexes do not compile would fail every plan
             except (BadMessage, re.error) as exc:
                 log.warning("registry entry %s ignored: %s", key, exc)
+                continue
+            if not key.startswith(f"{record.name}."):
+                # Keys are <service>.<instance>, and under auth a service may write only its own:
+                # a record in another's key would let one service pose as another.
+                log.warning("registry entry %s ignored: it claims to be %r", key, record.name)
                 continue
             if now - record.heartbeat > STALE_AFTER:
                 continue
@@ -86,7 +92,7 @@ class ServiceDirectory:
 
     def _accepts(self, record: ServiceRecord, file_type: str) -> bool:
         accepts, rejects = self._compiled(record)
-        return bool(accepts.match(file_type)) and not (rejects and rejects.match(file_type))
+        return kind_of_type(file_type) in record.kinds and bool(accepts.match(file_type)) and not (rejects and rejects.match(file_type))
 
     def plan(self, file_type: str, params: SubmissionParams, depth: int) -> tuple[dict[Stage, list[ServiceRecord]], list[str]]:
         """Services per stage for this file, and the selected services that are not running."""

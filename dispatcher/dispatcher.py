@@ -18,9 +18,12 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig
 
+from bus import metrics
 from bus.blobs import BlobStore
 from bus.codec import BadMessage, encode
 from bus.deadletter import dead_letter, decode_or_reject
+from bus.exhausted import watch_exhausted
+from bus.logcontext import CURRENT_SID
 from bus.provision import provision
 from bus.subjects import Names
 from bus.worker import pull_loop
@@ -31,7 +34,8 @@ from dispatcher.replies import ReplyRouter
 from dispatcher.scoring import summarise
 from dispatcher.tree import Tree, analyse_child
 from schemas.limits import Limits
-from schemas.messages import SID, ChildSubmission, Submission
+from schemas.messages import SID, ChildSubmission, SampleKind, Submission
+from schemas.samples import SampleError, ref_key, sample_value
 
 log = logging.getLogger("sluice.dispatcher")
 
@@ -44,9 +48,14 @@ def check_submission(sub: Submission) -> None:
         raise BadMessage(f"sid {sub.sid[:80]!r} must be 1-64 letters, digits, '_' or '-'")
     if not sub.files:
         raise BadMessage("a submission needs at least one file")
-    for ref in sub.files:  # as the client checks; a publisher that skips the client is held to it too
-        if ref.size > Limits.max_file_size:
+    for number, ref in enumerate(sub.files, 1):
+        if ref.size > Limits.max_file_size:  # as the client checks; a publisher that skips the client is held to it too
             raise BadMessage(f"{ref.name or ref.sha256}: {ref.size} bytes is over the {Limits.max_file_size}-byte limit")
+        if ref.kind is not SampleKind.FILE:
+            try:
+                sample_value(ref)
+            except SampleError as exc:
+                raise BadMessage(f"sample {number}: {exc}") from None
 
 
 async def _keep_alive(msg: Msg) -> None:
@@ -117,6 +126,7 @@ class Dispatcher:
         reply_sub = await self.js.pull_subscribe_bind(self.names.dispatcher_consumer(self.id), stream=self.names.reply_stream)
         root_sub = await self.js.pull_subscribe_bind(self.names.ROOT_CONSUMER, stream=self.names.submit_stream)
         child_sub = await self.js.pull_subscribe_bind(self.names.CHILD_CONSUMER, stream=self.names.submit_stream)
+        exhausted = await watch_exhausted(self.nc, self.js, self.names)
         await self.directory.refresh()
         replies_stop = anyio.Event()
         async with anyio.create_task_group() as tg:
@@ -132,6 +142,8 @@ class Dispatcher:
             replies_stop.set()
             tg.cancel_scope.cancel()
         with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+            for sub in exhausted:
+                await sub.unsubscribe()
             # Our replies subject dies with us; the next dispatcher has its own.
             await self.js.delete_consumer(self.names.reply_stream, self.names.dispatcher_consumer(self.id))
 
@@ -139,6 +151,7 @@ class Dispatcher:
         sub = await decode_or_reject(self.js, self.names, msg, Submission, "dispatcher", check_submission)
         if sub is None:
             return
+        CURRENT_SID.set(sub.sid)  # this submission's log lines carry it
 
         log.debug("taking %s (delivery %d)", sub.sid, msg.metadata.num_delivered)
 
@@ -147,23 +160,26 @@ class Dispatcher:
             summary = summarise(sub, await tree.run())
             data = encode(summary)
             self.completed += 1
+            metrics.submission_completed(summary)
             await self.js.publish(self.names.summary(sub.sid), data, headers={"Nats-Msg-Id": f"summary:{sub.sid}"})
             if summary.score >= self.alert_threshold:
                 await self.js.publish(self.names.alert(sub.sid), data, headers={"Nats-Msg-Id": f"alert:{sub.sid}"})
             log.info("%s complete: score %d (%s), %d files", sub.sid, summary.score, summary.verdict, summary.file_count)
 
-        await _holding(msg, work)
+        with metrics.tree_in_flight():
+            await _holding(msg, work)
         await msg.ack_sync()
 
     async def _handle_child(self, msg: Msg) -> None:
         child = await decode_or_reject(self.js, self.names, msg, ChildSubmission, "dispatcher")
         if child is None:
             return
+        CURRENT_SID.set(child.sid)
 
         async def work() -> None:
             report = await analyse_child(self.mesh, child)
             await self.js.publish(child.reply_to, encode(report),
-                                  headers={"Nats-Msg-Id": f"node:{child.sid}:{child.attempt}:{child.file.sha256}"})
+                                  headers={"Nats-Msg-Id": f"node:{child.sid}:{child.attempt}:{ref_key(child.file)}"})
 
         await _holding(msg, work)
         await msg.ack()

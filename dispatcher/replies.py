@@ -54,10 +54,13 @@ class ReplyRouter:
         self._trees.pop(sid, None)
 
     async def handle(self, msg: Msg) -> None:
-        kind = msg.subject.rsplit(".", 1)[-1]
+        # <prefix>.reply.<dispatcher>.node, or .result.<service> (the publisher, under auth its identity)
+        kind, _, publisher = msg.subject.split(".reply.", 1)[-1].partition(".")[2].partition(".")
         try:
             if kind == "result":
                 result = decode(msg.data, ServiceResult)
+                if result.service != publisher:
+                    raise BadMessage(f"a result for {result.service!r} published as {publisher or 'nobody'!r}")
                 waiter = self._waiters.get(result.corr)
                 if waiter is not None:
                     waiter.deliver(result)

@@ -3,14 +3,19 @@
 The dispatcher that took the submission owns the tree. Children go back on the submit stream
 as `ChildSubmission`s (any dispatcher may analyse them) and their node reports come back to
 the owner, who alone decides which grandchildren are analysed: depth, files per tree, children
-per file, and a sha256 already in the tree (which ends cycles). The owner holds only the root's
+per file, and a sample already in the tree (which ends cycles). The owner holds only the root's
 message while it waits; children ride another consumer, so waiting parents never hold the slots
 their children need.
+
+A sample is known by its `ref_key`: a file by its sha256, a URI, domain or IP by its kind and
+sha256. So a domain and a text file holding the same name are two samples, and a URI met again
+is a duplicate.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import NamedTuple
 
 import anyio
 import msgspec
@@ -18,9 +23,32 @@ import msgspec
 from bus.codec import encode
 from dispatcher.analysis import FileAnalysis, Mesh, analyse_file
 from schemas.limits import Limits
-from schemas.messages import ChildSubmission, ErrorType, ExtractedFile, FileNode, NodeReport, ServiceError, Submission
+from schemas.messages import (
+    ChildSubmission,
+    ErrorType,
+    ExtractedFile,
+    FileNode,
+    FileRef,
+    NodeReport,
+    Relation,
+    SampleKind,
+    ServiceError,
+    Submission,
+)
+from schemas.samples import node_key, ref_key, sample_type
 
 log = logging.getLogger("sluice.dispatcher")
+
+
+class Pending(NamedTuple):
+    """A child sent for analysis, and the node it goes under when its report comes back."""
+
+    child: ChildSubmission
+    parent: FileNode
+
+
+def _key(node: FileNode) -> str:
+    return node_key(node.kind, node.sha256)
 
 
 class Tree:
@@ -32,12 +60,12 @@ class Tree:
         self.roots: list[FileNode] = []
         self.nodes: dict[str, FileNode] = {}
         self.seen: set[str] = set()
-        self.pending: dict[str, ChildSubmission] = {}
+        self.pending: dict[str, Pending] = {}
         self.changed = anyio.Event()
         self._reports: list[NodeReport] = []
 
     def _on_report(self, report: NodeReport) -> None:
-        if report.attempt == self.attempt and report.node.sha256 in self.pending:
+        if report.attempt == self.attempt and _key(report.node) in self.pending:
             self._reports.append(report)
             self.changed.set()
 
@@ -47,19 +75,19 @@ class Tree:
         try:
             async with anyio.create_task_group() as tg:
                 for file in self.sub.files:
-                    if file.sha256 in self.seen:
-                        self.roots.append(self._duplicate(file, 0, "root"))
+                    if ref_key(file) in self.seen:
+                        self.roots.append(self._duplicate(file, 0, Relation.ROOT))
                         continue
-                    self.seen.add(file.sha256)
+                    self.seen.add(ref_key(file))
                     tg.start_soon(self._analyse_root, file, params)
             await self._collect_children()
         finally:
             self.mesh.router.unwatch_tree(self.sub.sid)
-        order = {f.sha256: i for i, f in reversed(list(enumerate(self.sub.files)))}
-        return sorted(self.roots, key=lambda n: (order[n.sha256], n.duplicate))
+        order = {ref_key(f): i for i, f in reversed(list(enumerate(self.sub.files)))}
+        return sorted(self.roots, key=lambda n: (order[_key(n)], n.duplicate))
 
     async def _analyse_root(self, file, params) -> None:
-        analysis = await analyse_file(self.mesh, self.sub.sid, file, 0, "root", params)
+        analysis = await analyse_file(self.mesh, self.sub.sid, file, 0, Relation.ROOT, params)
         self.roots.append(analysis.node)
         await self._attach(analysis)
 
@@ -69,27 +97,27 @@ class Tree:
                 await self.changed.wait()
             self.changed = anyio.Event()
             if scope.cancelled_caught:
-                for child in self.pending.values():
-                    parent = self.nodes[child.parent_sha256]
+                for child, parent in self.pending.values():
                     parent.errors.append(ServiceError("dispatcher", ErrorType.TIMEOUT,
                                                       f"child {child.file.name or child.file.sha256} never reported back"))
                 self.pending.clear()
                 return
             reports, self._reports = self._reports, []
             for report in reports:
-                if self.pending.pop(report.node.sha256, None) is not None:
-                    self.nodes[report.parent_sha256].children.append(report.node)
+                pending = self.pending.pop(_key(report.node), None)
+                if pending is not None:
+                    pending.parent.children.append(report.node)
                     await self._attach(FileAnalysis(report.node, report.extracted, report.temp_data))
 
     async def _attach(self, analysis: FileAnalysis) -> None:
         """Record a finished node and send its children for analysis, within the tree's bounds."""
         node, params = analysis.node, self.sub.params
-        self.nodes[node.sha256] = node
+        self.nodes[_key(node)] = node
         accepted = 0
         refused: dict[ErrorType, list[str]] = {}
         for child in analysis.extracted:
             label = child.file.name or child.file.sha256
-            if child.file.sha256 in self.seen:
+            if ref_key(child.file) in self.seen:
                 node.children.append(self._duplicate(child.file, node.depth + 1, child.relation))
             elif node.depth + 1 > params.max_depth:
                 refused.setdefault(ErrorType.MAX_DEPTH, []).append(label)
@@ -99,19 +127,24 @@ class Tree:
                 refused.setdefault(ErrorType.MAX_CHILDREN, []).append(label)
             else:
                 accepted += 1
-                self.seen.add(child.file.sha256)
+                self.seen.add(ref_key(child.file))
                 await self._send_child(node, child, analysis.temp_data)
         limits = {ErrorType.MAX_DEPTH: f"depth limit {params.max_depth}", ErrorType.MAX_FILES: f"{params.max_files} files per tree",
                   ErrorType.MAX_CHILDREN: f"{params.max_children} children per file"}
         for kind, labels in refused.items():
             shown = ", ".join(labels[:5]) + (f" and {len(labels) - 5} more" if len(labels) > 5 else "")
-            node.errors.append(ServiceError("dispatcher", kind, f"{len(labels)} extracted file(s) not analysed ({limits[kind]}): {shown}"))
+            node.errors.append(ServiceError("dispatcher", kind,
+                                            f"{len(labels)} child sample(s) not analysed ({limits[kind]}): {shown}"))
 
-    def _duplicate(self, file, depth: int, relation: str) -> FileNode:
-        """A stub for a sha256 already in the tree: shown where it was found, analysed once elsewhere."""
-        original = self.nodes.get(file.sha256)
-        return FileNode(file.sha256, file.name or file.sha256, original.type if original else "", file.size, depth,
-                        relation=relation, duplicate=True)
+    def _duplicate(self, file: FileRef, depth: int, relation: Relation) -> FileNode:
+        """A stub for a sample already in the tree: shown where it was found, analysed once elsewhere."""
+        original = self.nodes.get(ref_key(file))
+        if original is not None:
+            file_type = original.type
+        else:  # still being analysed; a sample's type needs no analysis
+            file_type = "" if file.kind is SampleKind.FILE else sample_type(file.kind, file.name)
+        return FileNode(file.sha256, file.name or file.sha256, file_type, file.size, depth,
+                        relation=relation, kind=file.kind, duplicate=True)
 
     async def _send_child(self, parent: FileNode, child: ExtractedFile, temp_data: dict[str, object]) -> None:
         params = self.sub.params
@@ -122,9 +155,9 @@ class Tree:
             depth=parent.depth + 1, relation=child.relation, params=params,
             reply_to=self.mesh.names.reply(self.mesh.dispatcher_id, "node"),
         )
-        self.pending[child.file.sha256] = sub
+        self.pending[ref_key(child.file)] = Pending(sub, parent)
         await self.mesh.js.publish(self.mesh.names.submit_child, encode(sub),
-                                   headers={"Nats-Msg-Id": f"{self.sub.sid}:{self.attempt}:{child.file.sha256}"})
+                                   headers={"Nats-Msg-Id": f"{self.sub.sid}:{self.attempt}:{ref_key(child.file)}"})
 
 
 async def analyse_child(mesh: Mesh, child: ChildSubmission) -> NodeReport:

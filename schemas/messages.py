@@ -31,20 +31,34 @@ class Stage(str, enum.Enum):
 STAGES: tuple[Stage, ...] = tuple(Stage)
 
 
-class SampleKind(str, enum.Enum):
+class SampleKind(enum.StrEnum):
+    """What a sample is. Non-file samples carry their canonical value as content (schemas.samples)."""
+
     FILE = "file"
     URI = "uri"
     DOMAIN = "domain"
     IP = "ip"
 
 
+class Relation(enum.StrEnum):
+    """How a child sample relates to the sample it was found in (MASS's relations)."""
+
+    ROOT = "root"  # submitted, not found
+    DROPPED_BY = "dropped-by"  # a file extracted from, or dropped by, its parent
+    RESOLVED_BY = "resolved-by"  # a domain its parent resolves
+    CONTACTED_BY = "contacted-by"  # an IP address its parent contacts
+    RETRIEVED_BY = "retrieved-by"  # a URI its parent retrieves
+
+
 class FileRef(msgspec.Struct, frozen=True, omit_defaults=True):
-    """A file known by its sha256. `data` carries small files inline so a service need not fetch them."""
+    """A sample known by its sha256. `data` carries small files (and every URI, domain and IP)
+    inline so a service need not fetch them."""
 
     sha256: str
     size: int
     name: str = ""
     data: bytes | None = None
+    kind: SampleKind = SampleKind.FILE
 
 
 class SubmissionParams(msgspec.Struct, omit_defaults=True):
@@ -84,7 +98,7 @@ class ChildSubmission(msgspec.Struct, omit_defaults=True):
     file: FileRef
     parent_sha256: str
     depth: int
-    relation: str
+    relation: Relation
     params: SubmissionParams
     reply_to: str
     ancestry: list[str] = []
@@ -136,7 +150,7 @@ class Section(msgspec.Struct, omit_defaults=True):
 class ExtractedFile(msgspec.Struct, omit_defaults=True):
     file: FileRef
     description: str = ""
-    relation: str = "extracted"
+    relation: Relation = Relation.DROPPED_BY
 
 
 class ObjectKind(str, enum.Enum):
@@ -205,7 +219,7 @@ class ResultView(msgspec.Struct, omit_defaults=True):
 
 
 class FileNode(msgspec.Struct, omit_defaults=True):
-    """One file in a verdict tree."""
+    """One sample (a file, or a URI, domain or IP) in a verdict tree."""
 
     sha256: str
     name: str
@@ -213,7 +227,8 @@ class FileNode(msgspec.Struct, omit_defaults=True):
     size: int
     depth: int
     score: int = 0
-    relation: str = "root"
+    relation: Relation = Relation.ROOT
+    kind: SampleKind = SampleKind.FILE
     dropped: bool = False
     duplicate: bool = False  # already analysed elsewhere in this tree
     results: list[ResultView] = []
@@ -270,6 +285,7 @@ class ServiceRecord(msgspec.Struct, omit_defaults=True):
     config_hash: str = ""
     disable_cache: bool = False
     enabled: bool = True  # False: runs only for submissions that select it by name
+    kinds: list[SampleKind] = msgspec.field(default_factory=lambda: [SampleKind.FILE])  # the kinds of sample it takes (its accepts is matched within them)
     uses_temp_data: bool = False  # its results depend on temp data, so the cache key includes it
     heartbeat: float = 0.0
     instances: int = 1
@@ -280,8 +296,20 @@ class DeadLetter(msgspec.Struct):
 
     subject: str
     reason: str
-    data: bytes
+    data: bytes  # the first MiB of the message; `size` says whether that is all of it
     at: float
+    size: int = -1  # the message's length (-1: not recorded, letters from before it was)
+    replays: int = 0  # how often an operator has replayed this message (`sluice dlq replay`)
+
+
+class MaxDeliveriesAdvisory(msgspec.Struct):
+    """nats-server's notice (JSON, on `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer>`)
+    that a consumer delivered a message as often as it may, never acknowledged; the fields we read."""
+
+    stream: str
+    consumer: str
+    stream_seq: int
+    deliveries: int
 
 
 class RuleSet(msgspec.Struct, omit_defaults=True):

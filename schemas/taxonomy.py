@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Collection
 from importlib import resources
 
 import msgspec
 import yaml
+
+from schemas.messages import SampleKind
+from schemas.samples import kind_of_type
 
 
 class TypeRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -49,7 +53,9 @@ def type_tokens(file_type: str) -> str:
     return file_type.replace("/", ".")
 
 
-def matching_types(accepts: str, rejects: str) -> list[str]:
-    """The known types a service takes: `re.match(accepts)` and not `re.match(rejects)`, as Assemblyline."""
+def matching_types(accepts: str, rejects: str, kinds: Collection[SampleKind] = (SampleKind.FILE,)) -> list[str]:
+    """The known types a service takes: those of its kinds of sample that `re.match(accepts)` and
+    not `re.match(rejects)`, as Assemblyline."""
     acc, rej = re.compile(accepts), re.compile(rejects) if rejects else None
-    return [t for t in taxonomy().types if acc.match(t) and not (rej and rej.match(t))]
+    return [t for t in taxonomy().types
+            if kind_of_type(t) in kinds and acc.match(t) and not (rej and rej.match(t))]

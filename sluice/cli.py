@@ -22,7 +22,6 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import anyio
-from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
@@ -33,11 +32,14 @@ from schemas.limits import Limits
 from schemas.messages import SID, SubmissionParams, Summary
 from services.sdk.loader import builtin_services
 from services.sdk.manifest import ManifestError
-from sluice import safelist_cli, service_cli
+from sluice import auth_cli, dlq_cli, safelist_cli, sample_args, service_cli, status_cli
 from sluice.client import Client, SubmitError
 from sluice.console import ERR, OUT, CliError, cancel_on, connect_client, key_values, require_url, until_signal
+from sluice.logs import log_handler, log_level
+from sluice.observe import add_metrics_args, with_endpoint
 from sluice.onebox import onebox, run_dispatcher
 from sluice.render import clean, summary_line, summary_tree, to_json
+from sluice.web import cli as web_cli
 
 log = logging.getLogger("sluice.cli")
 
@@ -54,7 +56,8 @@ async def _nats(args: argparse.Namespace) -> AsyncIterator[str]:
         return
     data_dir = args.data_dir.resolve()
     with _store_lock(data_dir) as lock:
-        server = EmbeddedServer(data_dir=data_dir, port=getattr(args, "port", None))
+        server = EmbeddedServer(data_dir=data_dir, port=getattr(args, "port", None),
+                                auth_config=getattr(args, "auth_config", None))
         try:
             await server.start()
         except (RuntimeError, TimeoutError) as exc:  # no binary, port taken, store unusable: all said in exc
@@ -89,7 +92,7 @@ def _store_lock(data_dir: Path):
 @contextlib.asynccontextmanager
 async def _mesh(args: argparse.Namespace, services: bool, updaters: bool = False) -> AsyncIterator[str]:
     """`_nats`, plus the dispatcher and all built-in services in this process when `services`."""
-    async with _nats(args) as url:
+    async with auth_cli.one_box_identities(args), _nats(args) as url:
         if not services:
             yield url
             return
@@ -147,12 +150,20 @@ def _collect(paths: Sequence[Path], exclude: Path | None = None) -> list[Path]:
             raise CliError(f"{path}: not readable")
         else:
             files.append(path)
-    if not files:
+    if paths and not files:
         raise CliError("nothing to scan: no readable files in " + ", ".join(map(str, paths)))
     for path in files:
         if path.stat().st_size > Limits.max_file_size:
             raise CliError(f"{path}: {path.stat().st_size} bytes is over the {Limits.max_file_size}-byte file size limit")
     return files
+
+
+def _targets(args: argparse.Namespace, exclude: Path | None = None) -> list[Path | sample_args.Sample]:
+    """The files, then the URIs, domains and IPs to submit, each as its own submission."""
+    targets = [*_collect(args.paths, exclude), *args.samples]
+    if not targets:
+        raise CliError("nothing to submit: give files or directories, or --uri, --domain or --ip VALUE")
+    return targets
 
 
 def _params(args: argparse.Namespace) -> SubmissionParams:
@@ -184,11 +195,12 @@ def _progress(count: int) -> Progress:
     )
 
 
-async def _submit_all(client: Client, files: list[Path], params: SubmissionParams, progress: Progress) -> list[str]:
-    task = progress.add_task("submitting", total=len(files))
+async def _submit_all(client: Client, targets: list[Path | sample_args.Sample], params: SubmissionParams,
+                      progress: Progress) -> list[str]:
+    task = progress.add_task("submitting", total=len(targets))
     sids = []
-    for path in files:
-        sids.append(await client.submit(path, params))
+    for target in targets:
+        sids.append(await sample_args.submit(client, target, params))
         progress.advance(task)
     return sids
 
@@ -202,30 +214,30 @@ async def _wait_all(client: Client, sids: list[str], timeout: float, progress: P
 # -- subcommands ----------------------------------------------------------------------------------
 
 async def cmd_scan(args: argparse.Namespace) -> int:
-    """Submit files, wait for their verdicts, print them (in the order given)."""
-    files = _collect(args.paths, exclude=None if args.nats else args.data_dir)
+    """Submit files (and URIs, domains, IPs), wait for their verdicts, print them (in the order given)."""
+    targets = _targets(args, exclude=None if args.nats else args.data_dir)
     params = _params(args)
     async with _mesh(args, services=not args.nats) as url, connect_client(url, args.prefix) as client:
-        with _progress(len(files)) as progress:
-            sids = await _submit_all(client, files, params, progress)
+        with _progress(len(targets)) as progress:
+            sids = await _submit_all(client, targets, params, progress)
             done = await _wait_all(client, sids, args.timeout, progress)
-        for path, sid in zip(files, sids):
+        for target, sid in zip(targets, sids):
             if sid in done:
                 _emit(done[sid], args.json)
             else:
-                ERR.print(Text(f"sluice: {clean(path)} ({sid}): no verdict within {args.timeout:g} s", style="red"))
+                ERR.print(Text(f"sluice: {clean(target)} ({sid}): no verdict within {args.timeout:g} s", style="red"))
     return 0 if len(done) == len(sids) else 1
 
 
 async def cmd_submit(args: argparse.Namespace) -> int:
     """Submit and return at once: the ids are for `sluice result` or for matching `watch` output."""
     url = require_url(args)
-    files = _collect(args.paths)
+    targets = _targets(args)
     params = _params(args)
     async with connect_client(url, args.prefix) as client:
-        for path in files:
-            sid = await client.submit(path, params)
-            print(to_json({"sid": sid, "path": str(path)}) if args.json else sid, flush=True)
+        for target in targets:
+            sid = await sample_args.submit(client, target, params)
+            print(to_json({"sid": sid, **sample_args.described(target)}) if args.json else sid, flush=True)
     return 0
 
 
@@ -276,15 +288,15 @@ async def cmd_up(args: argparse.Namespace) -> int:
             prefix = "" if args.prefix == "sluice" else f"  (and --prefix {args.prefix})"
             print(f"export {DEFAULT_URL_ENV}={url}{prefix}", flush=True)
             ERR.print(Text("sluice is up: dispatcher and " + ", ".join(builtin_services()) + "; Ctrl-C to stop", style="green"))
-            await stop.wait()
+            await web_cli.serve_until(args, url, stop)
 
-    await until_signal(serve)
+    await until_signal(with_endpoint(args, serve))
     return 0
 
 
 async def cmd_dispatcher(args: argparse.Namespace) -> int:
     url = require_url(args)
-    await until_signal(lambda stop: run_dispatcher(url, Names(args.prefix), stop))
+    await until_signal(with_endpoint(args, lambda stop: run_dispatcher(url, Names(args.prefix), stop)))
     return 0
 
 
@@ -297,12 +309,14 @@ def _globals_parser() -> argparse.ArgumentParser:
                    help=f"NATS server(s), comma-separated (default: ${DEFAULT_URL_ENV}; none: embedded)")
     p.add_argument("--prefix", default=argparse.SUPPRESS, help="subject/stream prefix of this Sluice (default: sluice)")
     p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log progress to stderr")
+    p.add_argument("--log-json", action="store_true", default=argparse.SUPPRESS, help="JSON log lines even on a terminal")
     return p
 
 
 def _params_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files, or directories to scan recursively")
+    p.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files, or directories to scan recursively")
+    sample_args.add_arguments(p)
     p.add_argument("--json", action="store_true", help="JSON Lines on stdout")
     p.add_argument("--deep-scan", action="store_true", help="ask services for their slower, deeper analysis")
     p.add_argument("--ignore-cache", action="store_true", help="analyse again even if results are cached")
@@ -323,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     # top parser would otherwise hand its defaults to the subcommands, masking `sluice --nats URL cmd`.
     common, params = _globals_parser(), _params_parser()
     parser = argparse.ArgumentParser(prog="sluice", parents=[_globals_parser()], description="File analysis over NATS JetStream.")
-    parser.set_defaults(nats=os.environ.get(DEFAULT_URL_ENV) or None, prefix="sluice", verbose=False)
+    parser.set_defaults(nats=os.environ.get(DEFAULT_URL_ENV) or None, prefix="sluice", verbose=False, log_json=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, func, help: str, *parents: argparse.ArgumentParser, under=sub) -> argparse.ArgumentParser:
@@ -331,10 +345,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    p = command("scan", cmd_scan, "submit files, wait for their verdicts and print them", params)
+    p = command("scan", cmd_scan, "submit files, URIs, domains or IPs, wait for their verdicts and print them", params)
     _data_dir_arg(p)
     p.add_argument("--timeout", type=float, default=300.0, metavar="S", help="seconds to wait for the verdicts (default 300)")
-    command("submit", cmd_submit, "submit files and print their submission ids", params)
+    command("submit", cmd_submit, "submit files, URIs, domains or IPs and print their submission ids", params)
     p = command("result", cmd_result, "print a finished submission's verdict tree, or one of its stored objects")
     p.add_argument("sid")
     p.add_argument("--json", action="store_true")
@@ -346,10 +360,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("up", cmd_up, "run nats-server, the dispatcher and all built-in services until Ctrl-C")
     _data_dir_arg(p)
     p.add_argument("--port", type=int, help="client port of the embedded server (default: a free one)")
-    command("dispatcher", cmd_dispatcher, "run one dispatcher against --nats until SIGTERM")
+    auth_cli.add_up_option(p)
+    web_cli.add_up_options(p)
+    add_metrics_args(p)
+    add_metrics_args(command("dispatcher", cmd_dispatcher, "run one dispatcher against --nats until SIGTERM"))
 
     service_cli.register(command("service", None, "run, list, test, scaffold or update services"), command)
     safelist_cli.register(command("safelist", None, "add, remove or list known-good hashes"), command)
+    status_cli.register(command("status", status_cli.cmd_status, "streams, consumers, live services, submissions in flight"))
+    auth_cli.register(command("auth", None, "per-component NATS credentials and authorization"), command)
+    dlq_cli.register(command("dlq", None, "list, show, replay or purge dead letters (messages Sluice could not use)"), command)
+    web_cli.register(command("web", web_cli.cmd_web, "serve the REST API and the results browser for --nats"))
     return parser
 
 
@@ -369,15 +390,15 @@ class _Repeats(logging.Filter):
 
 
 @contextlib.contextmanager
-def _logging(verbose: bool):
+def _logging(verbose: bool, json_lines: bool):
     """Logs to stderr (stdout is for results) for the length of one command; undone after, so
     calling `main` twice in one process (tests) neither stacks handlers nor leaves levels changed."""
     root = logging.getLogger()
-    handler = RichHandler(console=ERR, show_time=False, show_path=False, markup=False)
+    handler = log_handler(json_lines)
     handler.addFilter(_Repeats())
     level = root.level
     root.addHandler(handler)
-    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    root.setLevel(log_level(verbose))
     try:
         yield
     finally:
@@ -407,7 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     backend = {"use_uvloop": True} if importlib.util.find_spec("uvloop") else {}
     try:
-        with _logging(args.verbose):
+        with _logging(args.verbose, args.log_json or not ERR.is_terminal):
             return anyio.run(args.func, args, backend_options=backend)
     except BaseException as exc:  # noqa: BLE001 - sorted below: user errors print, the rest re-raise
         known = _user_error(exc)

@@ -1,7 +1,8 @@
-"""The async Python client: submit files, wait for verdicts, watch them stream by.
+"""The async Python client: submit files (or URIs, domains, IPs), wait for verdicts, watch them stream by.
 
     async with await Client.connect(url) as client:
         summaries = await client.scan([Path("sample.exe")])
+        sid = await client.submit_sample("uri", "https://example.com/payload")
 """
 
 from __future__ import annotations
@@ -17,17 +18,19 @@ from nats.aio.client import Client as Nats
 from nats.js.api import DeliverPolicy
 from nats.js.errors import NotFoundError
 
+from bus.auth import SUBMITTER
 from bus.blobs import BlobStore
 from bus.codec import BadMessage, decode, encode
-from bus.connect import close, connect
+from bus.connect import close, connect, provisions
 from bus.provision import provision
 from bus.subjects import Names
 from schemas.limits import Limits
-from schemas.messages import SID, FileRef, StoredObject, Submission, SubmissionParams, Summary, walk
+from schemas.messages import SID, FileRef, SampleKind, StoredObject, Submission, SubmissionParams, Summary, walk
+from schemas.samples import SampleError, sample_ref
 
 
 class SubmitError(ValueError):
-    """A submission refused before it is sent (too large, unreadable, empty)."""
+    """A submission refused before it is sent (too large, unreadable, empty, a malformed URI/domain/IP)."""
 
 
 class Client:
@@ -41,13 +44,14 @@ class Client:
         self._sub = None
 
     @classmethod
-    async def connect(cls, url: str | None = None, prefix: str = "sluice", **kwargs) -> Client:
-        nc = await connect(url, name="sluice-client")
+    async def connect(cls, url: str | None = None, prefix: str = "sluice", role: str = SUBMITTER, **kwargs) -> Client:
+        nc = await connect(url, name="sluice-client", role=role)
         client = cls(nc, Names(prefix), **kwargs)
         try:
-            stores = await provision(client.js, client.names)
+            stores = await provision(client.js, client.names, create=provisions(role))
             client.blobs = BlobStore(client.js, stores.files, client.names.file_bucket)
             client._sub = await client.js.subscribe(client.names.summaries, cb=client._on_summary,
+                                                    stream=client.names.summary_stream,
                                                     ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
         except BaseException:
             await nc.close()
@@ -85,6 +89,28 @@ class Client:
     async def submit_bytes(self, files: Iterable[tuple[str, bytes]], params: SubmissionParams | None = None,
                            metadata: dict[str, str] | None = None, sid: str | None = None) -> str:
         refs = [await self.store(data, name) for name, data in files]
+        return await self._publish(refs, params, metadata, sid)
+
+    async def submit_samples(self, samples: Iterable[tuple[SampleKind | str, str]], params: SubmissionParams | None = None,
+                             metadata: dict[str, str] | None = None, sid: str | None = None) -> str:
+        """URIs, domains and IPs (`(kind, value)` pairs) as one submission, i.e. one verdict tree.
+
+        Each value is checked and made canonical first; a malformed one raises SubmitError saying
+        why, and nothing is sent. Nothing goes to the file store: samples travel inline.
+        """
+        try:
+            refs = [sample_ref(kind, value) for kind, value in samples]
+        except SampleError as exc:
+            raise SubmitError(str(exc)) from None
+        return await self._publish(refs, params, metadata, sid)
+
+    async def submit_sample(self, kind: SampleKind | str, value: str, params: SubmissionParams | None = None,
+                            metadata: dict[str, str] | None = None, sid: str | None = None) -> str:
+        """One URI, domain or IP (`kind` "uri", "domain" or "ip") as its own submission."""
+        return await self.submit_samples([(kind, value)], params, metadata, sid)
+
+    async def _publish(self, refs: list[FileRef], params: SubmissionParams | None, metadata: dict[str, str] | None,
+                       sid: str | None) -> str:
         if not refs:
             raise SubmitError("nothing to submit")
         sub = Submission(sid or uuid.uuid4().hex, refs, params or SubmissionParams(), metadata or {}, time.time())
@@ -164,7 +190,8 @@ class Client:
     async def watch(self, alerts: bool = False) -> AsyncIterator[Summary]:
         """Completed submissions as they finish (from now on); `alerts`: only those at the alert threshold."""
         subject = self.names.alerts if alerts else self.names.summaries
-        sub = await self.js.subscribe(subject, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
+        sub = await self.js.subscribe(subject, stream=self.names.summary_stream, ordered_consumer=True,
+                                      deliver_policy=DeliverPolicy.NEW)
         try:
             async for msg in sub.messages:
                 try:

@@ -15,9 +15,12 @@ from pathlib import Path
 
 import anyio
 
-from bus.connect import close, connect
+from bus.auth import DISPATCHER, UPDATER, service_role
+from bus.connect import close, connect, credentials, provisions
+from bus.logcontext import COMPONENT
 from bus.provision import provision
 from bus.subjects import Names
+from bus.telemetry import PROBES
 from dispatcher.dispatcher import Dispatcher
 from services.sdk.base import ServiceBase
 from services.sdk.loader import builtin_services, fresh_instance, load_service
@@ -30,14 +33,18 @@ log = logging.getLogger("sluice")
 
 async def run_service(service: ServiceBase, url: str, names: Names, stop: anyio.Event,
                       started: anyio.Event | None = None, concurrency: int | None = None) -> None:
-    nc = await connect(url, name=f"sluice-svc-{service.manifest.name}")
+    name = service.manifest.name
+    COMPONENT.set(f"svc-{name}")
+    nc = await connect(url, name=f"sluice-svc-{name}", role=service_role(name))
     try:
         runner = ServiceRunner(service, nc, names, concurrency)
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(runner.run, stop)
-            await runner.ready.wait()
-            if started:
-                started.set()
+        with PROBES.registered(f"svc-{name}", lambda: nc.is_connected and runner.ready.is_set(), nc.jetstream(),
+                               [(names.task_stream, names.service_consumer(name))]):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(runner.run, stop)
+                await runner.ready.wait()
+                if started:
+                    started.set()
     finally:
         with anyio.CancelScope(shield=True):
             await close(nc)
@@ -45,14 +52,18 @@ async def run_service(service: ServiceBase, url: str, names: Names, stop: anyio.
 
 async def run_dispatcher(url: str, names: Names, stop: anyio.Event,
                          on_ready: Callable[[Dispatcher], None] | None = None, **kwargs) -> None:
-    nc = await connect(url, name="sluice-dispatcher")
+    COMPONENT.set("dispatcher")
+    nc = await connect(url, name="sluice-dispatcher", role=DISPATCHER)
     dispatcher = Dispatcher(nc, names, **kwargs)
     try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(dispatcher.run, stop)
-            await dispatcher.ready.wait()
-            if on_ready:
-                on_ready(dispatcher)
+        with PROBES.registered("dispatcher", lambda: nc.is_connected and dispatcher.ready.is_set(), nc.jetstream(),
+                               [(names.submit_stream, names.ROOT_CONSUMER), (names.submit_stream, names.CHILD_CONSUMER),
+                                (names.reply_stream, names.dispatcher_consumer(dispatcher.id))]):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(dispatcher.run, stop)
+                await dispatcher.ready.wait()
+                if on_ready:
+                    on_ready(dispatcher)
     finally:
         with anyio.CancelScope(shield=True):
             await close(nc)
@@ -71,10 +82,10 @@ class Box:
 async def connected_updater(service: ServiceBase, url: str, names: Names,
                             config: UpdateConfig | None = None) -> AsyncIterator[Updater]:
     """An `Updater` for `service` on its own connection, closed when the block exits."""
-    nc = await connect(url, name=f"sluice-updater-{service.manifest.name}")
+    nc = await connect(url, name=f"sluice-updater-{service.manifest.name}", role=UPDATER)
     try:
         js = nc.jetstream()
-        yield Updater(service, js, names, await provision(js, names), config)
+        yield Updater(service, js, names, await provision(js, names, create=provisions(UPDATER)), config)
     finally:
         with anyio.CancelScope(shield=True):
             await close(nc)
@@ -82,6 +93,7 @@ async def connected_updater(service: ServiceBase, url: str, names: Names,
 
 async def run_updater(service: ServiceBase, url: str, names: Names, stop: anyio.Event) -> None:
     """Keep `service`'s rules current (its manifest has update_config) until `stop`."""
+    COMPONENT.set(f"updater-{service.manifest.name}")
     async with connected_updater(service, url, names) as updater:
         await updater.run(stop)
 
@@ -96,6 +108,13 @@ async def onebox(url: str, prefix: str = "sluice", services: Sequence[ServiceBas
     `update_config` also gets its rule updater (on a scratch instance of its own).
     """
     box = Box(Names(prefix), anyio.Event())
+    if credentials(DISPATCHER) is not None:
+        # Under auth the services may not create streams, and they start before the dispatcher.
+        nc = await connect(url, name="sluice-provision", role=DISPATCHER)
+        try:
+            await provision(nc.jetstream(), box.names)
+        finally:
+            await close(nc)
     objs = [s if isinstance(s, ServiceBase) else load_service(s) for s in (services if services is not None else builtin_services())]
     async with anyio.create_task_group() as tg:
         for service in objs:

@@ -19,6 +19,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from schemas.messages import FileNode, ResultView, Section, ServiceError, Summary
+from schemas.samples import kind_of_type
 
 __all__ = ["VERDICT_STYLES", "clean", "plain", "to_json", "summary_tree", "node_tree", "summary_line"]
 
@@ -149,13 +150,17 @@ def error_label(error: ServiceError) -> Text:
 
 
 def node_label(node: FileNode) -> Text:
-    """`name  type  score`, with the relation for a child and flags that change how to read it."""
+    """`name  type  score`, with the relation for a child (`retrieved-by  https://…  uri/https  0`)
+    and flags that change how to read it. A URI's, domain's or IP's type says its kind; where it
+    cannot (a malformed sample is `unknown`), the kind is a flag."""
     label = Text()
     if node.depth > 0:
-        label.append_text(_text(node.relation, "dim")).append(" ")
+        label.append_text(_text(node.relation, "dim")).append("  ")
     label.append_text(_text(node.name or node.sha256[:16], "bold"))
     label.append("  ").append_text(_text(node.type, "cyan"))
     label.append(f"  {node.score}", style=_score_style(node.score))
+    if kind_of_type(node.type) is not node.kind:
+        label.append(f"  ({node.kind.value})", style="dim")
     for flag, on in (("dropped", node.dropped), ("duplicate", node.duplicate)):
         if on:
             label.append(f"  ({flag})", style="dim")

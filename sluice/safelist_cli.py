@@ -11,6 +11,7 @@ from nats.js.kv import KeyValue
 from rich.table import Table
 from rich.text import Text
 
+from bus.auth import ADMIN
 from bus.connect import close, connect
 from bus.provision import provision
 from bus.subjects import Names
@@ -21,7 +22,7 @@ from sluice.render import to_json
 
 @contextlib.asynccontextmanager
 async def _bucket(args: argparse.Namespace) -> AsyncIterator[KeyValue]:
-    nc = await connect(require_url(args), name="sluice-safelist")
+    nc = await connect(require_url(args), name="sluice-safelist", role=ADMIN)
     try:
         yield (await provision(nc.jetstream(), Names(args.prefix))).safelist
     finally:

@@ -14,11 +14,14 @@ from rich.text import Text
 from bus.subjects import Names
 from dispatcher.identify import identify
 from schemas.messages import FileNode, FileRef, ResultView, StoredObject
+from schemas.samples import kind_of_type, sample_type
 from services.sdk.harness import LocalRun, run_service_once_async
 from services.sdk.loader import builtin_services, load_service, service_folder
 from services.sdk.manifest import ManifestError, UpdateConfig, UpdateSource, load_manifest
 from services.sdk.updater import UpdateError, UpdateOutcome
+from sluice import sample_args
 from sluice.console import OUT, CliError, key_values, require_url, until_signal
+from sluice.observe import add_metrics_args, with_endpoint
 from sluice.onebox import connected_updater, run_service
 from sluice.render import node_tree, to_json
 from sluice.scaffold import new_service
@@ -27,7 +30,7 @@ from sluice.scaffold import new_service
 async def cmd_service_run(args: argparse.Namespace) -> int:
     url = require_url(args)
     service = load_service(args.name, key_values(args.config, "--config"))  # a bad manifest fails here, before connecting
-    await until_signal(lambda stop: run_service(service, url, Names(args.prefix), stop, concurrency=args.concurrency))
+    await until_signal(with_endpoint(args, lambda stop: run_service(service, url, Names(args.prefix), stop, concurrency=args.concurrency)))
     return 0
 
 
@@ -53,9 +56,12 @@ def _local_node(run: LocalRun, name: str, data: bytes, file_type: str) -> FileNo
     children = [
         FileNode(hashlib.sha256(x.data).hexdigest(), x.name, identify(x.data), len(x.data), 1, relation=x.relation)
         for x in run.extracted
+    ] + [
+        FileNode(r.ref.sha256, r.ref.name, sample_type(r.ref.kind, r.ref.name), r.ref.size, 1, relation=r.relation, kind=r.ref.kind)
+        for r in run.related
     ]
     return FileNode(
-        hashlib.sha256(data).hexdigest(), name, file_type, len(data), 0, score=result.score, dropped=result.drop,
+        hashlib.sha256(data).hexdigest(), name, file_type, len(data), 0, score=result.score, dropped=result.drop, kind=kind_of_type(file_type),
         results=[ResultView(result.service, result.score, result.sections, metadata=result.metadata, objects=[
             StoredObject(p.name, p.kind, FileRef(hashlib.sha256(p.data).hexdigest(), len(p.data), p.name), p.description)
             for p in run.produced
@@ -64,17 +70,30 @@ def _local_node(run: LocalRun, name: str, data: bytes, file_type: str) -> FileNo
     )
 
 
-async def cmd_service_test(args: argparse.Namespace) -> int:
-    """One service on one file, no NATS: exit 1 if the service reported an error."""
+def _test_input(args: argparse.Namespace, service) -> tuple[str, bytes, str]:
+    """What `service test` runs the service on: (name, content, type) of its FILE or its one sample."""
+    if len(args.samples) + (args.file is not None) != 1:
+        raise CliError("service test takes one FILE, or one --uri, --domain or --ip VALUE")
+    if args.samples:
+        [sample] = args.samples
+        if sample.kind not in service.manifest.kinds:
+            kinds = ", ".join(kind.value for kind in service.manifest.kinds)
+            raise CliError(f"{service.manifest.name} takes no {sample.kind.value} samples (its manifest's kinds: [{kinds}])")
+        return sample.value, sample.value.encode(), sample_type(sample.kind, sample.value)
     try:
         data = args.file.read_bytes()
     except OSError as exc:
         raise CliError(f"{args.file}: {exc.strerror or exc}") from None
-    file_type = identify(data)
+    return args.file.name, data, identify(data)
+
+
+async def cmd_service_test(args: argparse.Namespace) -> int:
+    """One service on one file (or URI, domain, IP), no NATS: exit 1 if the service reported an error."""
     service = load_service(args.service, key_values(args.config, "--config"))
-    run = await run_service_once_async(service, data, file_type=file_type, name=args.file.name, deep_scan=args.deep_scan,
+    name, data, file_type = _test_input(args, service)
+    run = await run_service_once_async(service, data, file_type=file_type, name=name, deep_scan=args.deep_scan,
                                        service_params=key_values(args.param, "--param"))
-    node = _local_node(run, args.file.name, data, file_type)
+    node = _local_node(run, name, data, file_type)
     if args.json:
         print(to_json(node), flush=True)
     else:
@@ -145,11 +164,13 @@ def register(service_parser: argparse.ArgumentParser, command) -> None:
     p = command("run", cmd_service_run, "run one service (built-in name or folder) against --nats", under=under)
     p.add_argument("name", metavar="NAME_OR_PATH")
     p.add_argument("--concurrency", type=int, help="tasks at once (default: the manifest's)")
+    add_metrics_args(p)
     _config_arg(p)
     command("list", cmd_service_list, "list the built-in services", under=under)
-    p = command("test", cmd_service_test, "run a service once on a file, without NATS", under=under)
+    p = command("test", cmd_service_test, "run a service once on a file (or a URI, domain, IP), without NATS", under=under)
     p.add_argument("service", metavar="NAME_OR_PATH")
-    p.add_argument("file", type=Path)
+    p.add_argument("file", type=Path, nargs="?")
+    sample_args.add_arguments(p)
     p.add_argument("--json", action="store_true")
     p.add_argument("--deep-scan", action="store_true")
     _config_arg(p)

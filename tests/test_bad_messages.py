@@ -58,7 +58,7 @@ async def test_malformed_message_on_every_subject(nats_url, prefix):
 
         sub = await js.subscribe(f"{prefix}.dlq.>", cb=on_letter, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
         ref = FileRef("0" * 64, 1, "x", b"x")
-        hostile_child = ChildSubmission("sid", 1, ref, "0" * 64, 1, "extracted", SubmissionParams(), reply_to="elsewhere.steal")
+        hostile_child = ChildSubmission("sid", 1, ref, "0" * 64, 1, "dropped-by", SubmissionParams(), reply_to="elsewhere.steal")
         hostile_task = Task("corr", "sid", ref, "text/plain", "CORE", ["echo"], 9e12, reply_to="elsewhere.steal")
         await js.publish(names.submit_root, GARBAGE)
         await js.publish(names.submit_root, encode(hostile_task))  # valid msgpack, wrong shape
@@ -98,7 +98,8 @@ def hostile_payloads() -> list[bytes]:
 
 def task_subjects(services: list[ServiceBase], names: Names) -> dict[str, list[str]]:
     """One task subject per service (its stage, its first type), each with every service that reads it."""
-    subjects = {names.task(s.manifest.stage, matching_types(s.manifest.accepts, s.manifest.rejects)[0]) for s in services}
+    subjects = {names.task(s.manifest.stage, matching_types(s.manifest.accepts, s.manifest.rejects, s.manifest.kinds)[0])
+                for s in services}
     return {subject: [s.manifest.name for s in services
                       if any(subject_matches(f, subject) for f in consumer_filters(s, names))] for subject in subjects}
 

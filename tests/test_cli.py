@@ -170,7 +170,7 @@ def hostile_summary() -> Summary:
         heuristic=HeuristicHit(1, "[link=http://x]hit[/link]", 100),
         tags=[Tag("network.static.uri", "http://[i]x[/i]")],
     )
-    child = FileNode("b" * 64, "[blink]child\x1b]0;title\x07", "text/plain", 3, 1, relation="extracted")
+    child = FileNode("b" * 64, "[blink]child\x1b]0;title\x07", "text/plain", 3, 1, relation="dropped-by")
     root = FileNode("a" * 64, "root.zip", "archive/zip", 10, 0, score=100,
                     results=[ResultView("evil", 100, [section])],
                     errors=[ServiceError("other", ErrorType.CRASHED, "[bold red]boom")], children=[child])

@@ -38,7 +38,7 @@ WIRE_TYPES = [Submission, ChildSubmission, Task, ServiceResult, NodeReport, Summ
 REF = FileRef("a" * 64, 3, "x.bin", b"abc")
 SAMPLES = {
     Submission: Submission("0123456789abcdef", [REF], SubmissionParams(temp_data={"passwords": ["x"]}), {}, time.time()),
-    ChildSubmission: ChildSubmission("0123456789abcdef", 1, REF, "b" * 64, 1, "extracted", SubmissionParams(), "p.reply.d.node"),
+    ChildSubmission: ChildSubmission("0123456789abcdef", 1, REF, "b" * 64, 1, "dropped-by", SubmissionParams(), "p.reply.d.node"),
     Task: Task("c", "0123456789abcdef", REF, "text/plain", Stage.CORE, ["echo"], time.time(), "p.reply.d.result"),
     ServiceResult: ServiceResult("c", "echo", "1", score=10),
     NodeReport: NodeReport("0123456789abcdef", 1, "b" * 64, FileNode("a" * 64, "x", "text/plain", 3, 1)),

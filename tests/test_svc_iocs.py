@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from schemas.messages import Relation, SampleKind
 from schemas.tags import tag_problem
 from services.sdk.harness import run_service_once
 from services.sdk.loader import load_service
@@ -139,3 +140,44 @@ def test_scan_limit_is_reported():
     run = iocs(b"host.example.com\n" * 200_000, max_scan_chars=1)  # about three 1 MiB batches
     assert "first" in run.section("Scan limit reached").body
     assert run.tags(DOMAIN) == {"host.example.com"}  # what was scanned is still reported
+
+
+LINKS = (b"get https://a.example.com/x, mirror http://b.example.org/y; again https://a.example.com/x\n"
+         b"HTTPS://A.EXAMPLE.COM/x (the same URL in capitals) and ftp://c.example.net/z\n")
+
+
+def relating(data: bytes, max_extracted: int = 100, **params):
+    run = run_service_once("iocs", data, file_type="text/plain", service_params=params, max_extracted=max_extracted)
+    assert run.result.error is None
+    return run
+
+
+def test_urls_are_not_related_unless_asked():
+    run = relating(LINKS)
+    assert run.related == [] and "URLs" in [s.title for s in run.result.sections]
+    assert not [s for s in run.result.sections if s.title.startswith("URLs related")]
+
+
+def test_urls_are_related_as_retrieved_by_when_asked_each_once():
+    run = relating(LINKS, relate_uris=True)
+    assert [(r.ref.kind, r.ref.name, r.relation) for r in run.related] == [
+        (SampleKind.URI, "https://a.example.com/x", Relation.RETRIEVED_BY),
+        (SampleKind.URI, "http://b.example.org/y", Relation.RETRIEVED_BY),
+        (SampleKind.URI, "ftp://c.example.net/z", Relation.RETRIEVED_BY),
+    ]
+    assert run.section("URLs related for analysis").body.splitlines() == [r.ref.name for r in run.related]
+    assert run.related[0].ref.data == b"https://a.example.com/x"  # inline, as every sample travels
+
+
+def test_related_urls_are_capped_and_the_cap_is_said():
+    text = " ".join(f"http://host{i}.example.com/p" for i in range(30)).encode()
+    run = relating(text, relate_uris=True, max_related_uris=5)
+    assert len(run.related) == 5
+    assert "capped: 5 of 30 distinct URLs related" in run.section("URLs related for analysis").body
+    assert len(run.tags(URI)) == 30  # tagging is not capped by relating
+
+
+def test_related_urls_stop_at_the_childrens_limit_and_say_so():
+    run = relating(LINKS, max_extracted=2, relate_uris=True)
+    assert len(run.related) == 2
+    assert "limit of 2 children" in run.section("URLs related for analysis").body

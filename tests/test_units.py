@@ -5,10 +5,8 @@ from __future__ import annotations
 import gzip
 import io
 import zipfile
-from pathlib import Path
 
 import pytest
-import yaml
 
 from bus.codec import BadMessage, decode, encode
 from bus.subjects import Names
@@ -130,9 +128,3 @@ def test_extraction_limit_is_said_in_the_result():
     assert [e.name for e in run.extracted] == ["c0.txt", "c1.txt"]
     assert "more than 2" in run.section("Extraction limit reached").body
 
-
-def test_compose_runs_every_builtin_service():
-    compose = yaml.safe_load((Path(__file__).resolve().parent.parent / "compose.yaml").read_text())
-    commands = {name: svc.get("command") for name, svc in compose["services"].items()}
-    for name in builtin_services():
-        assert commands.get(name) == ["service", "run", name], f"compose.yaml has no container for {name}"

@@ -7,10 +7,11 @@ with indicators cannot blow up the result; the section says when it was cut.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import msgspec
 
+from schemas.samples import SampleError, canonical
 from services.iocs.indicators import (
     DOMAIN,
     EMAIL,
@@ -25,7 +26,7 @@ from services.iocs.indicators import (
     url_uses_ip,
 )
 from services.iocs.strings import text_batches
-from services.sdk import Request, Result, ResultSection, ServiceBase
+from services.sdk import MaxExtractedExceeded, Request, Result, ResultSection, ServiceBase
 
 TITLES = {URI: "URLs", DOMAIN: "Domains", IP: "IP addresses", EMAIL: "E-mail addresses"}
 OVERFLOW_TRACKED = 100_000  # distinct values counted past the cap, to say "N of M" without unbounded memory
@@ -85,6 +86,8 @@ class IOCs(ServiceBase):
         for kind, bucket in buckets.items():
             if bucket.values:
                 result.add_section(self._section(kind, bucket))
+        if request.get_param("relate_uris") and buckets[URI].values:
+            result.add_section(relate_uris(request, buckets[URI].values))
 
     def _section(self, kind: str, bucket: Bucket) -> ResultSection:
         section = ResultSection(TITLES[kind], heuristic=1)
@@ -101,3 +104,34 @@ class IOCs(ServiceBase):
             if hits:
                 section.add_subsection(ResultSection(title, "\n".join(hits), heuristic=heur_id))
         return section
+
+
+def _canonical_uri(url: str) -> str | None:
+    try:
+        return canonical("uri", url)
+    except SampleError:
+        return None
+
+
+def relate_uris(request: Request, urls: Iterable[str]) -> ResultSection:
+    """Relate the URLs tagged (`retrieved-by`), at most `max_related_uris` distinct ones in the
+    order found (`HTTP://A.example/x` and `http://a.example/x` are one); the section lists
+    them and says where a cap stopped it."""
+    cap = max(0, int(request.get_param("max_related_uris")))
+    distinct = [u for u in dict.fromkeys(map(_canonical_uri, urls)) if u]
+    related: list[str] = []
+    note = ""
+    for url in distinct:
+        if len(related) >= cap:
+            note = f"(capped: {cap} of {len(distinct)} distinct URLs related; max_related_uris is {cap})"
+            break
+        try:
+            request.add_related("uri", url, description="URL in the file's strings")
+        except MaxExtractedExceeded:
+            note = f"(stopped at {len(related)}: this file's limit of {request.max_extracted} children was reached)"
+            break
+        related.append(url)
+    section = ResultSection("URLs related for analysis").add_lines(related)
+    if note:
+        section.add_line(note)
+    return section

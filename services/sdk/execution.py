@@ -21,7 +21,7 @@ from bus.blobs import BlobError
 from schemas.messages import ErrorType, HeuristicHit, Section, ServiceError, ServiceResult, Tag, Task
 from schemas.tags import tag_problem
 from services.sdk.base import RecoverableError, ServiceBase
-from services.sdk.request import Extracted, MaxExtractedExceeded, Produced, Request
+from services.sdk.request import Extracted, MaxExtractedExceeded, Produced, Related, Request
 from services.sdk.result import Result, ResultSection
 
 log = logging.getLogger("sluice.service")
@@ -72,11 +72,13 @@ def flatten(result: Result | None, service: ServiceBase) -> tuple[list[Section],
 
 @dataclass
 class Outcome:
-    """What one task produced: the result, and the blobs the runner still has to store."""
+    """What one task produced: the result, the blobs the runner still has to store, and the
+    URI/domain/IP samples it relates (inline, nothing to store)."""
 
     result: ServiceResult
     extracted: list[Extracted]
     produced: list[Produced]
+    related: list[Related]
 
 
 async def execute_task(
@@ -135,5 +137,5 @@ async def execute_task(
         elapsed=time.monotonic() - started,
     )
     if error is not None:
-        return Outcome(result, [], [])
-    return Outcome(result, request.extracted, request.produced)
+        return Outcome(result, [], [], [])
+    return Outcome(result, request.extracted, request.produced, request.related)

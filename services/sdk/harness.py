@@ -12,11 +12,12 @@ from pathlib import Path
 import anyio
 
 from schemas.limits import Limits
-from schemas.messages import FileRef, ServiceResult, Task
+from schemas.messages import FileRef, SampleKind, ServiceResult, Task
+from schemas.samples import kind_of_type, sample_ref
 from services.sdk.base import ServiceBase
 from services.sdk.execution import execute_task
 from services.sdk.loader import load_service
-from services.sdk.request import Extracted, Produced
+from services.sdk.request import Extracted, Produced, Related
 
 
 @dataclass
@@ -24,6 +25,7 @@ class LocalRun:
     result: ServiceResult
     extracted: list[Extracted]
     produced: list[Produced]
+    related: list[Related]
 
     def section(self, title_prefix: str):
         """The first section whose title starts with `title_prefix` (for assertions)."""
@@ -52,16 +54,23 @@ async def run_service_once_async(
     temp_data: dict[str, object] | None = None,
     depth: int = 0,
 ) -> LocalRun:
+    """Run `service` once on `data`. A `file_type` of a URI, domain or IP (e.g. `uri/https`,
+    `network/domain`) makes `data` that sample's value, checked and made canonical as in the mesh."""
     if not isinstance(service, ServiceBase):
         service = load_service(service)
     if isinstance(data, Path):
         name = name or data.name
         data = data.read_bytes()
-    sha = hashlib.sha256(data).hexdigest()
+    kind = kind_of_type(file_type)
+    if kind is SampleKind.FILE:
+        ref = FileRef(hashlib.sha256(data).hexdigest(), len(data), name)
+    else:
+        ref = sample_ref(kind, data.decode())
+        data = ref.data
     task = Task(
         corr=uuid.uuid4().hex,
         sid="local",
-        file=FileRef(sha, len(data), name),
+        file=ref,
         file_type=file_type,
         stage=service.manifest.stage,
         targets=[service.manifest.name],
@@ -82,7 +91,7 @@ async def run_service_once_async(
                                          Path(work), max_extracted)
     finally:
         service.stop()
-    return LocalRun(outcome.result, outcome.extracted, outcome.produced)
+    return LocalRun(outcome.result, outcome.extracted, outcome.produced, outcome.related)
 
 
 def run_service_once(service: ServiceBase | str | Path, data: bytes | Path, **kwargs) -> LocalRun:

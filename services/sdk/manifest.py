@@ -11,7 +11,7 @@ import msgspec
 import orjson
 import yaml
 
-from schemas.messages import Stage
+from schemas.messages import SampleKind, Stage
 
 
 class ManifestError(ValueError):
@@ -97,6 +97,9 @@ class Manifest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     accepts: str = ".*"
     rejects: str = "empty|metadata/.*"
     stage: Stage = Stage.CORE
+    # The kinds of sample it takes; `accepts` is matched within their types (a `.*` service
+    # that says nothing here never sees a URI, domain or IP).
+    kinds: list[SampleKind] = msgspec.field(default_factory=lambda: [SampleKind.FILE])
     category: str = "Static Analysis"
     file_required: bool = True
     timeout: float = 60.0

@@ -1,5 +1,5 @@
-"""MASS's analysis-client API on Sluice: a `FileAnalysisClient` written as in the MASS tutorial
-runs as a Sluice service with only its import lines changed.
+"""MASS's analysis-client API on Sluice: an analysis written as in the MASS tutorial runs as a
+Sluice service with only its import lines changed.
 
     from services.sdk.mass import FileAnalysisClient
 
@@ -8,8 +8,15 @@ runs as a Sluice service with only its import lines changed.
             with self.temporary_sample_file() as file:
                 self.submit_report(analysis_request["url"], additional_metadata={"file size": os.path.getsize(file)})
 
+MASS has four client classes, one per kind of sample, and so has this module:
+`FileAnalysisClient`, `DomainAnalysisClient`, `IPAnalysisClient` and `URIAnalysisClient`. Each
+gets only its kind (a domain client's manifest need not say `kinds: [domain]`), and its
+`sample_dict` has the keys MASS gives for that kind (`domain`, `ip_address`, `uri`, ...).
+
 What MASS polls its server for, Sluice delivers as a task; the report goes into the result
-(metadata in the summary, report objects stored once in NATS and referenced).
+(metadata in the summary, report objects stored once in NATS and referenced). A sample the
+analysis finds is related with MASS's relation methods (`submit_contacted_by_sample_relation`,
+...) and analysed as a child.
 """
 
 from __future__ import annotations
@@ -17,9 +24,14 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
+import msgspec
+
+from schemas.messages import Relation, SampleKind
+from schemas.samples import canonical, node_key
 from services.sdk.base import ServiceBase
+from services.sdk.manifest import Manifest, ManifestError
 from services.sdk.request import Request
 
 _current: contextvars.ContextVar[Request] = contextvars.ContextVar("mass_request")
@@ -38,13 +50,35 @@ def temporary_sample_file() -> Iterator[str]:
     yield _request().file_path
 
 
-class FileAnalysisClient(ServiceBase):
-    """Subclass and write `do_analysis(analysis_request)`, as for MASS."""
+def _for_kind(manifest: Manifest, kind: SampleKind, client: str) -> Manifest:
+    """The manifest, taking `kind`: a client of one kind never gets another (MASS checks `_cls`)."""
+    if manifest.kinds == [kind]:
+        return manifest
+    if manifest.kinds == [SampleKind.FILE]:  # the default: the manifest did not say
+        return msgspec.structs.replace(manifest, kinds=[kind])
+    listed = ", ".join(k.value for k in manifest.kinds)
+    raise ManifestError(f"service {manifest.name}: a {client} analyses {kind.value} samples only, "
+                        f"but its manifest lists kinds [{listed}] (list [{kind.value}], or leave kinds out)")
+
+
+class AnalysisClient(ServiceBase):
+    """What MASS's four client classes share. Subclass one of them, not this."""
+
+    kind: ClassVar[SampleKind]
+    mass_class: ClassVar[str]  # MASS's `_cls` for the kind of sample
+    sample_key: ClassVar[str]  # the sample dict's key for the sample's value
+
+    def __init__(self, config: Manifest | dict[str, Any] | None = None) -> None:
+        super().__init__(config)
+        client = next(c.__name__ for c in type(self).__mro__ if "kind" in vars(c))  # e.g. DomainAnalysisClient
+        self.manifest = self.service_attributes = _for_kind(self.manifest, self.kind, client)
 
     def do_analysis(self, analysis_request: dict[str, Any]) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement do_analysis(analysis_request)")
 
     def execute(self, request: Request) -> None:
+        if request.sample_kind is not self.kind:  # only by hand (`sluice service test`): the mesh routes by kind
+            raise ValueError(f"ERROR - No {self.kind.value} found to scan (got a {request.sample_kind.value} sample)")
         # Each task runs in its own context (worker thread), so concurrent tasks never share this.
         token = _current.set(request)
         try:
@@ -59,13 +93,18 @@ class FileAnalysisClient(ServiceBase):
 
     @property
     def sample_dict(self) -> dict[str, Any]:
-        """The sample's meta-information, as MASS gives it."""
+        """The sample's meta-information, with the keys MASS gives for its kind."""
         r = _request()
-        return {"id": r.sha256, "file_name": r.file_name, "file_size": r.file_size, "mime_type": r.file_type,
-                "md5sum": r.md5, "sha1sum": r.sha1, "sha256sum": r.sha256, "sid": r.sid}
+        # `url` names the sample in MASS's API; here it is the sample's key in the tree.
+        return {"_cls": self.mass_class, "id": r.sha256, "url": node_key(self.kind, r.sha256), "sid": r.sid,
+                **self._sample_fields(r)}
+
+    def _sample_fields(self, request: Request) -> dict[str, Any]:
+        return {self.sample_key: request.sample}
 
     def temporary_sample_file(self) -> contextlib.AbstractContextManager[str]:
-        """The sample on disk (a path, not a file object); removed when the task ends."""
+        """The sample on disk (a path, not a file object); removed when the task ends. For a
+        domain, IP or URI the file holds its value."""
         return temporary_sample_file()
 
     def submit_report(self, url: str | None = None, additional_metadata: dict[str, Any] | None = None,
@@ -73,3 +112,57 @@ class FileAnalysisClient(ServiceBase):
                       raw_report_objects: dict[str, bytes] | None = None) -> None:
         """`url` is accepted for MASS compatibility; the report goes to the task being analysed."""
         _request().submit_report(additional_metadata, json_report_objects, raw_report_objects)
+
+    # -- relations: a sample found during the analysis, analysed in turn as this one's child ---
+    def relate_sample(self, kind: SampleKind | str, value: str, relation: Relation | str | None = None,
+                      description: str = "") -> None:
+        """Relate a domain, IP or URI found here; the relation defaults by kind (resolved-by,
+        contacted-by, retrieved-by). A malformed value raises `SampleError` (a ValueError)
+        saying what is wrong, as MASS's `submit_ip` raises for a bad address."""
+        value = canonical(kind, value)
+        _request().add_related(kind, value, relation, description)
+
+    def submit_contacted_by_sample_relation(self, sample_url: str | None, contacted_ip: str) -> None:
+        """MASS's own: `contacted_ip` was contacted by this sample (`sample_url` is not needed)."""
+        self.relate_sample(SampleKind.IP, contacted_ip, Relation.CONTACTED_BY)
+
+    def submit_resolved_by_sample_relation(self, sample_url: str | None, domain: str) -> None:
+        self.relate_sample(SampleKind.DOMAIN, domain, Relation.RESOLVED_BY)
+
+    def submit_retrieved_by_sample_relation(self, sample_url: str | None, uri: str) -> None:
+        self.relate_sample(SampleKind.URI, uri, Relation.RETRIEVED_BY)
+
+
+class FileAnalysisClient(AnalysisClient):
+    """Subclass and write `do_analysis(analysis_request)`, as for MASS."""
+
+    kind = SampleKind.FILE
+    mass_class = "Sample.FileSample"
+
+    def _sample_fields(self, r: Request) -> dict[str, Any]:
+        return {"file_name": r.file_name, "file_size": r.file_size, "mime_type": r.file_type,
+                "md5sum": r.md5, "sha1sum": r.sha1, "sha256sum": r.sha256}
+
+
+class DomainAnalysisClient(AnalysisClient):
+    """A domain's analysis: `self.sample_dict["domain"]` is the name (lower case, IDN as punycode)."""
+
+    kind = SampleKind.DOMAIN
+    mass_class = "Sample.DomainSample"
+    sample_key = "domain"
+
+
+class IPAnalysisClient(AnalysisClient):
+    """An IP address's analysis: `self.sample_dict["ip_address"]` (IPv4 or compressed IPv6)."""
+
+    kind = SampleKind.IP
+    mass_class = "Sample.IPSample"
+    sample_key = "ip_address"
+
+
+class URIAnalysisClient(AnalysisClient):
+    """A URI's analysis: `self.sample_dict["uri"]` (scheme and host lower case, IDN as punycode)."""
+
+    kind = SampleKind.URI
+    mass_class = "Sample.URISample"
+    sample_key = "uri"

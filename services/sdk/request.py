@@ -14,7 +14,8 @@ from typing import Any
 
 import orjson
 
-from schemas.messages import ObjectKind, Task
+from schemas.messages import FileRef, ObjectKind, Relation, SampleKind, Task
+from schemas.samples import DEFAULT_RELATION, SampleError, sample_ref
 from services.sdk.manifest import Manifest
 from services.sdk.result import Result
 
@@ -26,7 +27,16 @@ class Extracted:
     data: bytes
     name: str
     description: str
-    relation: str
+    relation: Relation
+
+
+@dataclass(frozen=True)
+class Related:
+    """A URI, domain or IP a service found, checked and in canonical form, to analyse as a child."""
+
+    ref: FileRef
+    description: str
+    relation: Relation
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,7 @@ class Request:
         self.max_extracted = max_extracted
         self.result: Result | None = None
         self.extracted: list[Extracted] = []
+        self.related: list[Related] = []
         self.produced: list[Produced] = []
         self.metadata: dict[str, str | int | float | bool] = {}
         self.dropped = False
@@ -77,6 +88,18 @@ class Request:
     @property
     def file_type(self) -> str:
         return self.task.file_type
+
+    @property
+    def sample_kind(self) -> SampleKind:
+        """`file`, or `uri`/`domain`/`ip` for a sample whose content is its (canonical) value."""
+        return self.task.file.kind
+
+    @property
+    def sample(self) -> str:
+        """A URI, domain or IP sample's value (for a file: its name)."""
+        if self.sample_kind is SampleKind.FILE:
+            return self.file_name
+        return self.file_contents.decode()
 
     @property
     def file_size(self) -> int:
@@ -157,17 +180,40 @@ class Request:
         raise KeyError(f"{self._manifest.name}: no submission parameter {name!r} in the manifest")
 
     # -- what the service hands back --------------------------------------------------------
-    def add_extracted(self, path: str | os.PathLike | bytes, name: str, description: str = "", relation: str = "extracted") -> bool:
+    def _check_room(self) -> None:
+        if len(self.extracted) + len(self.related) >= self.max_extracted:
+            raise MaxExtractedExceeded(f"more than {self.max_extracted} extracted files and related samples")
+
+    def add_extracted(self, path: str | os.PathLike | bytes, name: str, description: str = "",
+                      relation: Relation | str = Relation.DROPPED_BY) -> bool:
         """Report a file found inside this one (a path, or the bytes themselves).
 
         Returns False for an empty file (nothing to analyse); raises MaxExtractedExceeded past the limit.
         """
-        if len(self.extracted) >= self.max_extracted:
-            raise MaxExtractedExceeded(f"more than {self.max_extracted} extracted files")
+        self._check_room()
         data = _read(path)
         if not data:
             return False
-        self.extracted.append(Extracted(data, str(name), description, relation))
+        self.extracted.append(Extracted(data, str(name), description, Relation(relation)))
+        return True
+
+    def add_related(self, kind: SampleKind | str, value: str, relation: Relation | str | None = None,
+                    description: str = "") -> bool:
+        """Report a URI, domain or IP this sample relates to, analysed as its child (MASS's relations).
+
+        `relation` defaults by kind: a domain is `resolved-by`, an IP `contacted-by`, a URI
+        `retrieved-by` this sample. Returns False, and relates nothing, for a malformed value (a
+        service reporting what it found in hostile input must not crash on it); raises
+        MaxExtractedExceeded past the limit, which extracted files and related samples share.
+        """
+        self._check_room()
+        try:
+            ref = sample_ref(kind, value)
+        except SampleError:
+            return False
+        if any(r.ref == ref for r in self.related):
+            return True
+        self.related.append(Related(ref, description, Relation(relation or DEFAULT_RELATION[ref.kind])))
         return True
 
     def add_supplementary(self, path: str | os.PathLike | bytes, name: str, description: str = "") -> None:

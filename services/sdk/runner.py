@@ -22,9 +22,13 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from bus import metrics
+from bus.auth import service_role
 from bus.blobs import BlobStore
 from bus.codec import encode
+from bus.connect import provisions
 from bus.deadletter import decode_or_reject
+from bus.logcontext import CURRENT_SID
 from bus.provision import provision
 from bus.subjects import Names
 from bus.worker import pull_loop
@@ -44,7 +48,7 @@ INLINE_BUDGET = 1024 * 1024  # inline child bytes per result message; the rest i
 
 def consumer_filters(service: ServiceBase, names: Names) -> list[str]:
     m = service.manifest
-    types = matching_types(m.accepts, m.rejects)
+    types = matching_types(m.accepts, m.rejects, m.kinds)
     if not types:
         raise ManifestError(f"{m.name}: accepts {m.accepts!r} / rejects {m.rejects!r} match no known file type")
     if len(types) == len(taxonomy().types):
@@ -83,12 +87,12 @@ class ServiceRunner:
             name=self.m.name, version=self.m.version, stage=self.m.stage, accepts=self.m.accepts,
             rejects=self.m.rejects, timeout=self.m.timeout, consumer=self.names.service_consumer(self.m.name),
             tool_version=self.service.get_tool_version(), config_hash=self.m.config_hash,
-            disable_cache=self.m.disable_cache, enabled=self.m.enabled,
+            disable_cache=self.m.disable_cache, enabled=self.m.enabled, kinds=self.m.kinds,
             uses_temp_data=self.m.uses_temp_submission_data, heartbeat=time.time(),
         )
 
     async def run(self, stop: anyio.Event) -> None:
-        stores = await provision(self.js, self.names)
+        stores = await provision(self.js, self.names, create=provisions(service_role(self.m.name)))
         self.blobs = BlobStore(self.js, stores.files, self.names.file_bucket)
         await self.ensure_consumer()
         await self.service.attach(self.js, self.names)
@@ -128,12 +132,13 @@ class ServiceRunner:
         task = await decode_or_reject(self.js, self.names, msg, Task, f"svc-{self.m.name}")
         if task is None:
             return
+        CURRENT_SID.set(task.sid)  # this task's log lines carry it
         log.debug("%s: task %s for %s", self.m.name, task.corr, task.targets)
         if self.m.name not in task.targets or time.time() > task.deadline:
             await msg.ack()  # not ours, or the dispatcher has given up on it already
             return
-        result = await self._execute(task)
-        await self.js.publish(task.reply_to, encode(result), headers={"Nats-Msg-Id": f"{task.corr}:{self.m.name}"})
+        result = await metrics.observe_task(self.m.name, self._execute(task))
+        await self.js.publish(self.names.result_reply(task.reply_to, self.m.name), encode(result), headers={"Nats-Msg-Id": f"{task.corr}:{self.m.name}"})
         await msg.ack()
 
     async def _execute(self, task: Task) -> ServiceResult:
@@ -148,6 +153,8 @@ class ServiceRunner:
                 if budget < 0:
                     ref = FileRef(ref.sha256, ref.size, ref.name)
             result.extracted.append(ExtractedFile(ref, item.description, item.relation))
+        for sample in outcome.related:  # URIs, domains, IPs: small, always inline, nothing to store
+            result.extracted.append(ExtractedFile(sample.ref, sample.description, sample.relation))
         for obj in outcome.produced:  # never inline: the summary keeps only a reference
             ref = await self.blobs.put(obj.data, obj.name)
             result.objects.append(StoredObject(obj.name, obj.kind, FileRef(ref.sha256, ref.size, ref.name), obj.description))

@@ -1,0 +1,264 @@
+"""Who may do what on NATS: one identity per component, its permissions as data, and the
+nats-server authorization config and credentials made from them.
+
+Identities are nkeys (ed25519 key pairs), not user/password: the server config holds only
+public keys, so it can be shared, mounted and committed without care; no secret crosses the
+wire (the client signs the server's nonce), which matters where NATS runs without TLS; and
+nothing costs a bcrypt round per (re)connect. A component's credentials file is its nkey seed,
+as `nats --nkey` reads it.
+
+Every identity gets its own inbox prefix, derived from its public key, and may subscribe
+only below it: with the default `_INBOX.>` any identity could read every other's API replies
+and pulled messages. Publishing is allow-listed per role (deny by default):
+
+* dispatcher: provisions the prefix's streams, buckets and shared consumers (create and
+  update, never delete a stream or purge), takes submissions, publishes tasks, child
+  submissions, summaries, alerts and its own node reports, reads the registry, reads/writes
+  the cache, and dead-letters what consumers give up on (bus.exhausted: it reads those
+  messages and removes a stuck submission from its work queue).
+* service:NAME: creates and reads only its own durable consumer on the task stream, publishes
+  only its own results (`...reply.<dispatcher>.result.NAME`) and dead letters, reads and
+  writes the file store (extracted files), heartbeats its own registry keys, reads rules and
+  the safelist. It cannot publish submissions, summaries, alerts or tasks, read another
+  service's consumer, or delete or purge anything.
+* submitter: publishes root submissions, writes and reads the file store, reads summaries.
+* updater: publishes rule sets (rules KV and rule-set store).
+* admin: everything (`sluice dlq`, `sluice safelist`, `sluice status`, provisioning by hand).
+
+Limits of static permissions, said plainly: a service's consumer *filter* cannot be enforced
+(multi-filter consumers are created without a filter token in the API subject), so a service
+could widen its own consumer to every task type; the file store is shared by design (any
+writer can mark an object deleted, but every read is checked against the sha256 it is named
+by, so nobody can substitute bytes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import nkeys
+
+from bus.exhausted import advisory_subject
+from bus.subjects import Names
+
+ADMIN = "admin"
+DISPATCHER = "dispatcher"
+SUBMITTER = "submitter"
+UPDATER = "updater"
+SERVICE = "service:"
+PROVISIONERS = frozenset({ADMIN, DISPATCHER})  # may create streams; the others only bind
+ACCOUNT = "SLUICE"
+CONF_NAME = "auth.conf"
+API = "$JS.API"
+
+
+def service_role(name: str) -> str:
+    return f"{SERVICE}{name}"
+
+
+def creds_file_name(role: str) -> str:
+    """`service:pe` -> `service-pe.nk` (a role is one path component, never a path)."""
+    name = role.replace(":", "-", 1)
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"role {role!r} cannot name a credentials file")
+    return f"{name}.nk"
+
+
+def role_of(file_name: str) -> str | None:
+    """The role a credentials file is for (the inverse of `creds_file_name`), or None."""
+    if not file_name.endswith(".nk"):
+        return None
+    stem = file_name[:-3]
+    if stem.startswith("service-"):
+        return service_role(stem[len("service-"):])
+    return stem if stem in (ADMIN, DISPATCHER, SUBMITTER, UPDATER) else None
+
+
+def inbox_prefix(public_key: str) -> str:
+    """The identity's own inbox space; distinct from `_INBOX.` so a client left on the default fails loudly."""
+    return f"_INBOX_{public_key}"
+
+
+def public_key(seed: bytes) -> str:
+    pair = nkeys.from_seed(bytearray(seed.strip()))
+    try:
+        return pair.public_key.decode()
+    finally:
+        pair.wipe()
+
+
+@dataclass(frozen=True)
+class Permissions:
+    publish: tuple[str, ...]
+    subscribe: tuple[str, ...]
+
+
+# -- building blocks: the JetStream API subjects one kind of use needs ----------------------------
+
+def _stream_info(*streams: str) -> list[str]:
+    return [f"{API}.STREAM.INFO.{s}" for s in streams]
+
+
+def _read_stream(stream: str) -> list[str]:
+    return [*_stream_info(stream), f"{API}.STREAM.MSG.GET.{stream}", f"{API}.DIRECT.GET.{stream}.>"]
+
+
+def _create_consumer(stream: str, consumer: str) -> list[str]:
+    return [f"{API}.CONSUMER.CREATE.{stream}.{consumer}", f"{API}.CONSUMER.CREATE.{stream}.{consumer}.>",
+            f"{API}.CONSUMER.DURABLE.CREATE.{stream}.{consumer}"]
+
+
+def _consume(stream: str, consumer: str) -> list[str]:
+    return [f"{API}.CONSUMER.INFO.{stream}.{consumer}", f"{API}.CONSUMER.MSG.NEXT.{stream}.{consumer}",
+            f"$JS.ACK.{stream}.{consumer}.>"]
+
+
+def _watch(stream: str) -> list[str]:
+    """An ordered (ephemeral push) consumer, with flow control. nats-py creates it without a
+    name or filter token in the API subject, so the filter is not enforceable: the whole stream."""
+    return [f"{API}.CONSUMER.CREATE.{stream}", f"{API}.CONSUMER.INFO.{stream}.*", f"{API}.CONSUMER.DELETE.{stream}.*",
+            f"$JS.FC.{stream}.>"]
+
+
+def _kv_read(bucket: str) -> list[str]:
+    return _read_stream(f"KV_{bucket}")
+
+
+def _kv_watch(bucket: str) -> list[str]:
+    return [*_kv_read(bucket), *_watch(f"KV_{bucket}")]
+
+
+def _objects_read(bucket: str) -> list[str]:
+    stream = f"OBJ_{bucket}"
+    # bus.blobs reads chunks through an ephemeral pull consumer filtered to one object's chunks.
+    return [*_read_stream(stream), f"{API}.CONSUMER.CREATE.{stream}.*.$O.{bucket}.C.*",
+            f"{API}.CONSUMER.MSG.NEXT.{stream}.*"]
+
+
+def _objects_write(bucket: str) -> list[str]:
+    # No purge: nats-py purges only when re-putting an existing name, which bus.blobs avoids.
+    return [*_objects_read(bucket), f"$O.{bucket}.C.>", f"$O.{bucket}.M.>"]
+
+
+def _all_streams(n: Names) -> list[str]:
+    kv = [f"KV_{b}" for b in (n.cache_bucket, n.registry_bucket, n.safelist_bucket, n.rules_bucket)]
+    objects = [f"OBJ_{b}" for b in (n.file_bucket, n.ruleset_store)]
+    return [n.submit_stream, n.task_stream, n.reply_stream, n.summary_stream, n.dlq_stream, *kv, *objects]
+
+
+# -- the roles ------------------------------------------------------------------------------------
+
+def _dispatcher(n: Names) -> list[str]:
+    own_replies = "*"  # dispatcher-<id>: a consumer name is one token, so no prefix match; the stream is theirs
+    return [
+        *[f"{API}.STREAM.{verb}.{s}" for s in _all_streams(n) for verb in ("CREATE", "UPDATE", "INFO")],
+        *[s for c in (n.ROOT_CONSUMER, n.CHILD_CONSUMER) for s in (*_create_consumer(n.submit_stream, c),
+                                                                  *_consume(n.submit_stream, c))],
+        *_create_consumer(n.reply_stream, own_replies), *_consume(n.reply_stream, own_replies),
+        f"{API}.CONSUMER.DELETE.{n.reply_stream}.{own_replies}",
+        f"{n.prefix}.task.>", n.submit_child, n.summaries, n.alerts, n.reply("*", "node"),
+        n.dead_letter(">"),  # its own letters, and those of the consumers that gave up (bus.exhausted)
+        *[f"{API}.STREAM.MSG.GET.{s}" for s in (n.submit_stream, n.task_stream)],
+        f"{API}.STREAM.MSG.DELETE.{n.submit_stream}",
+        *_kv_watch(n.registry_bucket), *_kv_read(n.cache_bucket), f"$KV.{n.cache_bucket}.>",
+        *_objects_read(n.file_bucket),
+    ]
+
+
+def _service(n: Names, name: str) -> list[str]:
+    consumer = n.service_consumer(name)
+    return [
+        *_stream_info(*_all_streams(n)),  # to bind what the dispatcher provisioned
+        *_create_consumer(n.task_stream, consumer), *_consume(n.task_stream, consumer),
+        n.result_reply(n.reply("*", "result"), name), n.dead_letter(consumer),
+        f"$KV.{n.registry_bucket}.{name}.>",
+        *_objects_write(n.file_bucket),
+        *_kv_read(n.rules_bucket), *_objects_read(n.ruleset_store), *_kv_read(n.safelist_bucket),
+    ]
+
+
+def _submitter(n: Names) -> list[str]:
+    return [
+        *_stream_info(*_all_streams(n)),
+        n.submit_root, *_objects_write(n.file_bucket),
+        *_read_stream(n.summary_stream), *_watch(n.summary_stream),
+    ]
+
+
+def _updater(n: Names) -> list[str]:
+    return [*_stream_info(*_all_streams(n)), *_kv_read(n.rules_bucket), f"$KV.{n.rules_bucket}.>",
+            *_objects_write(n.ruleset_store)]
+
+
+def permissions(role: str, names: Names, public: str) -> Permissions:
+    """What `role` may publish and subscribe to on `names`'s prefix, for the key `public`."""
+    if role == ADMIN:
+        return Permissions((">",), (">",))
+    if role == DISPATCHER:
+        publish = _dispatcher(names)
+    elif role == SUBMITTER:
+        publish = _submitter(names)
+    elif role == UPDATER:
+        publish = _updater(names)
+    elif role.startswith(SERVICE) and role[len(SERVICE):]:
+        publish = _service(names, role[len(SERVICE):])
+    else:
+        raise ValueError(f"unknown role {role!r}: admin, dispatcher, submitter, updater or service:NAME")
+    subscribe = [f"{inbox_prefix(public)}.>"]
+    if role == DISPATCHER:
+        subscribe += [advisory_subject(s) for s in (names.submit_stream, names.task_stream)]
+    return Permissions(tuple(dict.fromkeys(publish)), tuple(subscribe))
+
+
+# -- files ----------------------------------------------------------------------------------------
+
+def roles_for(services: Iterable[str]) -> list[str]:
+    return [ADMIN, DISPATCHER, SUBMITTER, UPDATER, *(service_role(s) for s in services)]
+
+
+def server_config(names: Names, keys: dict[str, str]) -> str:
+    """The `accounts` block for nats-server (an include file): one user per role, by public key."""
+    q = json.dumps
+    lines = [f"# generated by `sluice auth init` for prefix {q(names.prefix)}; only public keys here",
+             "accounts {", f"  {ACCOUNT} {{", "    jetstream: enabled", "    users: ["]
+    for role, public in keys.items():
+        perms = permissions(role, names, public)
+        lines += [f"      # {role}", f"      {{nkey: {q(public)}, permissions: {{",
+                  "        publish: {allow: [", *(f"          {q(s)}" for s in perms.publish), "        ]},",
+                  f"        subscribe: {{allow: {q(list(perms.subscribe))}}}}}}}"]
+    lines += ["    ]", "  }", "}", ""]
+    return "\n".join(lines)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.chmod(path, 0o600)  # an existing file keeps its mode through O_CREAT
+
+
+def init(out: Path, names: Names, services: Iterable[str]) -> dict[str, Path]:
+    """Write one seed per role and `auth.conf` naming them all; returns role -> credentials file.
+
+    Seeds already in `out` are kept, and their roles stay in the config: re-running (or `sluice
+    up --auth`) adds roles without invalidating credentials already deployed.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    os.chmod(out, 0o700)
+    files: dict[str, Path] = {}
+    keys: dict[str, str] = {}
+    existing = sorted(role for role in map(role_of, os.listdir(out)) if role is not None)
+    for role in dict.fromkeys([*roles_for(services), *existing]):
+        path = out / creds_file_name(role)
+        if not path.exists():
+            # A user seed: 32 random bytes, nkey-encoded with the user prefix ("SU...").
+            _write_private(path, nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER) + b"\n")
+        keys[role] = public_key(path.read_bytes())
+        files[role] = path
+    (out / CONF_NAME).write_text(server_config(names, keys))
+    return files
+

@@ -1,0 +1,81 @@
+"""`sluice auth init`: per-component NATS credentials and the server's authorization config
+(bus.auth); and `sluice up --auth`, the one-box mesh run on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from bus import auth
+from bus.connect import CREDS_ENV
+from bus.subjects import Names
+from services.sdk.loader import builtin_services
+
+DEFAULT_DIR = Path(".sluice") / "auth"
+
+
+def _services(values: list[str]) -> list[str]:
+    named = [name for value in values for name in value.split(",") if name]
+    return named or list(builtin_services())
+
+
+def usage(out: Path, files: dict[str, Path]) -> str:
+    """How to use what `init` wrote: the include for nats-server, one env var per component."""
+    conf = (out / auth.CONF_NAME).resolve()
+    lines = [f"wrote {conf}", f"  and {len(files)} credentials files (mode 0600) in {out.resolve()}", "",
+             "nats-server: include auth.conf in its config (an include path is relative to that config's folder);",
+             f"  or run the whole one-box mesh on it: sluice up --auth {out}", "",
+             f"each component reads its credentials from {CREDS_ENV}, one file per component",
+             "  (a directory of them serves a process that runs several, as `sluice up --auth` does):"]
+    for role, path in files.items():
+        lines.append(f"  {role:<20} {CREDS_ENV}={path.resolve()}")
+    lines += ["", "submitters use submitter.nk (submit, read results); admin.nk is for `sluice dlq`, `sluice safelist` and `sluice status`.",
+              "Keep the .nk files secret; auth.conf holds only public keys."]
+    return "\n".join(lines)
+
+
+async def cmd_init(args: argparse.Namespace) -> int:
+    files = auth.init(args.out, Names(args.prefix), _services(args.services))
+    print(usage(args.out, files), flush=True)
+    return 0
+
+
+def register(parser: argparse.ArgumentParser, command) -> None:
+    under = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = command("init", cmd_init, "write per-component NATS credentials and the server's authorization config",
+                under=under)
+    p.add_argument("--out", type=Path, default=DEFAULT_DIR, metavar="DIR", help=f"where to write them (default: ./{DEFAULT_DIR})")
+    p.add_argument("--services", action="append", default=[], metavar="NAMES",
+                   help="services to make identities for (comma-separated, repeatable; default: the built-in ones)")
+
+
+def add_up_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--auth", type=Path, nargs="?", const=DEFAULT_DIR, metavar="DIR",
+                   help=f"each component on its own credentials from DIR (made if missing; default ./{DEFAULT_DIR}); "
+                        "the embedded server enforces them")
+
+
+@contextlib.asynccontextmanager
+async def one_box_identities(args: argparse.Namespace) -> AsyncIterator[None]:
+    """With `up --auth`: make (or complete) the credentials, point this process's components at
+    the directory (each picks its role's file) for the duration, and print the submitter's
+    export. The embedded server finds the config as `args.auth_config`."""
+    if getattr(args, "auth", None) is None:
+        yield
+        return
+    files = auth.init(args.auth, Names(args.prefix), builtin_services())
+    args.auth_config = args.auth / auth.CONF_NAME
+    before = os.environ.get(CREDS_ENV)
+    os.environ[CREDS_ENV] = str(args.auth.resolve())
+    print(f"export {CREDS_ENV}={files[auth.SUBMITTER].resolve()}", flush=True)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(CREDS_ENV, None)
+        else:
+            os.environ[CREDS_ENV] = before

@@ -1,0 +1,266 @@
+"""The REST API: submit files and samples, list and read submissions, download their files, watch.
+
+Every handler gets the `Gateway` (the NATS client and the submission index) by injection;
+parameters are validated by Litestar from their annotations, so the OpenAPI description and
+what is enforced come from the same place.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Annotated
+from urllib.parse import quote
+
+import anyio
+import msgspec
+from litestar import HttpMethod, Request, Response, get, post, route
+from litestar.di import NamedDependency
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
+from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from bus.blobs import BlobError
+from schemas.messages import SID, FileRef, SubmissionParams, Summary, walk
+from sluice.client import Client, SubmitError
+from sluice.web.index import SubmissionIndex, select
+from sluice.web.models import (
+    Limits, Problem, SampleRequest, SampleSubmitted, ServiceStatus, SubmissionList, Submitted, Verdict,
+)
+from sluice.web.status import service_status
+
+BINARY = "application/octet-stream"
+KEEPALIVE = 15.0  # seconds between comments on an idle event stream (proxies close silent ones)
+DRAIN_MAX = 8 * 1024 * 1024  # bytes of a refused upload read and dropped so the client sees the 413
+SAMPLE_MAX_BODY = 16 * 1024  # a URI with its options; the app-wide limit is the (large) upload limit
+
+SidParam = Annotated[str, PathParameter(pattern=SID.pattern, description="submission id")]
+Sha256Param = Annotated[str, PathParameter(pattern=r"^[0-9a-f]{64}$", description="the file's sha256")]
+
+
+UPLOADS_AT_ONCE = 4  # uploads read at the same time; more wait their turn (memory: this × the limit, twice)
+
+
+@dataclass
+class Gateway:
+    """What every handler works with, set up by the app's lifespan."""
+
+    client: Client
+    index: SubmissionIndex
+    max_upload: int
+    uploads: anyio.Semaphore = field(default_factory=lambda: anyio.Semaphore(UPLOADS_AT_ONCE))
+
+
+GatewayDep = NamedDependency[Gateway]
+
+
+def problem(description: str) -> ResponseSpec:
+    return ResponseSpec(data_container=Problem, description=description, generate_examples=False)
+
+
+def binary() -> OpenAPIMediaType:
+    return OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY))
+
+
+@dataclass
+class UploadOperation(Operation):
+    """The upload's body is the file itself, read as a stream: described here, since no typed `data` parameter says it."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True, description="the file's bytes (Content-Type: application/octet-stream)",
+            content={BINARY: binary()})
+
+
+@dataclass
+class DownloadOperation(Operation):
+    def __post_init__(self) -> None:
+        self.responses["200"].content = {BINARY: binary()}
+
+
+@dataclass
+class EventStreamOperation(Operation):
+    def __post_init__(self) -> None:
+        self.responses["200"].content = {"text/event-stream": OpenAPIMediaType(schema=Schema(
+            type=OpenAPIType.STRING, description="`submission` events, each a SubmissionRow as JSON; `hello` once connected"))}
+
+
+def _params(deep_scan: bool, ignore_cache: bool, services: tuple[str, ...] = ()) -> SubmissionParams:
+    return SubmissionParams(deep_scan=deep_scan, ignore_cache=ignore_cache, services=list(services))
+
+
+def _require_content_type(request: Request, expected: str) -> None:
+    """Only a type a cross-site form cannot send: another origin's page cannot submit through an analyst's browser."""
+    if request.content_type[0] != expected:
+        raise HTTPException(status_code=415, detail=f"send the body as {expected}")
+
+
+async def _discard_rest(request: Request) -> None:
+    """Read (and drop) what is left of a refused upload, up to DRAIN_MAX, so the client reads the 413
+    instead of a connection reset mid-send; a larger remainder is cut off by closing the connection."""
+    if (request.content_length or 0) > DRAIN_MAX:
+        return
+    left = DRAIN_MAX
+    while left > 0:
+        message = await request.receive()
+        if message["type"] != "http.request":
+            return
+        left -= len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
+
+
+@post("/submissions", status_code=201, operation_class=UploadOperation, summary="Submit a file",
+      responses={413: problem("the file is over the upload limit"), 415: problem("not application/octet-stream")})
+async def submit_file(
+    request: Request, gateway: GatewayDep,
+    name: Annotated[str, QueryParameter(min_length=1, max_length=255, description="the file's name")] = "upload",
+    deep_scan: FromQuery[bool] = False, ignore_cache: FromQuery[bool] = False,
+    service: Annotated[tuple[str, ...], QueryParameter(description="only these services (repeat the parameter)")] = (),
+) -> Submitted:
+    """The request body is the file. It is read as it arrives and refused (413) as soon as it passes the limit."""
+    _require_content_type(request, BINARY)
+    async with gateway.uploads:
+        data = bytearray()
+        try:
+            async for chunk in request.stream():
+                data += chunk
+        except HTTPException as exc:
+            if exc.status_code != 413:
+                raise
+            await _discard_rest(request)
+            raise HTTPException(status_code=413, detail=f"the file is over the {gateway.max_upload}-byte upload limit") from None
+        try:
+            sid = await gateway.client.submit_bytes([(name, bytes(data))], _params(deep_scan, ignore_cache, service))
+        except SubmitError as exc:
+            raise HTTPException(status_code=400, detail=str(exc)) from None
+    return Submitted(sid, name, len(data))
+
+
+@post("/samples", status_code=201, summary="Submit a URI, domain or IP", request_max_body_size=SAMPLE_MAX_BODY,
+      responses={415: problem("not application/json")})
+async def submit_sample(request: Request, data: JSONBody[SampleRequest], gateway: GatewayDep) -> SampleSubmitted:
+    """`data` declares (and documents) the body; it is decoded again here, strictly, because
+    Litestar decodes bodies leniently (`"ignore_cache": 0` would pass as false)."""
+    _require_content_type(request, "application/json")
+    try:
+        sample = msgspec.json.decode(await request.body(), type=SampleRequest)
+    except msgspec.ValidationError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
+    try:
+        sid = await gateway.client.submit_sample(sample.kind.value, sample.value, _params(sample.deep_scan, sample.ignore_cache))
+    except (SubmitError, ValueError) as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
+    return SampleSubmitted(sid, sample.kind.value, sample.value)
+
+
+@route("/submissions", http_method=HttpMethod.OPTIONS, include_in_schema=False)
+async def submissions_options() -> Response[None]:
+    """Litestar 2's automatic OPTIONS answer on a path with two handlers lists only one of their
+    methods (litestar issue 4169, fixed in 3), which schemathesis rightly flagged."""
+    return Response(None, status_code=204, headers={"Allow": "GET, OPTIONS, POST"})
+
+
+@get("/submissions", summary="Recent submissions, newest first")
+async def list_submissions(
+    gateway: GatewayDep, verdict: FromQuery[Verdict | None] = None,
+    min_score: FromQuery[int | None] = None, max_score: FromQuery[int | None] = None,
+    file_type: Annotated[str | None, QueryParameter(description="a type or a branch of the taxonomy, e.g. `executable`")] = None,
+    tag: Annotated[str | None, QueryParameter(description="part of any tag value, case-insensitive")] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+) -> SubmissionList:
+    matched = list(select(gateway.index.newest_first(), verdict.value if verdict else None, min_score, max_score, file_type, tag))
+    return SubmissionList(items=matched[:limit], matched=len(matched), indexed=len(gateway.index.entries))
+
+
+async def _summary(gateway: Gateway, sid: str) -> Summary:
+    summary = await gateway.client.result(sid)
+    if summary is None:
+        raise NotFoundException(detail=f"no finished submission {sid}")
+    return summary
+
+
+@get("/submissions/{sid:str}", summary="A finished submission's verdict tree",
+     responses={404: problem("unknown, expired or not finished yet")})
+async def get_submission(gateway: GatewayDep, sid: SidParam) -> Summary:
+    summary = await _summary(gateway, sid)
+    for node in walk(summary.files):
+        for view in node.results:  # inline bytes of small objects are for services, not for the page
+            view.objects = [msgspec.structs.replace(obj, file=msgspec.structs.replace(obj.file, data=None)) for obj in view.objects]
+    return summary
+
+
+def attachment(name: str, data: bytes) -> Response[bytes]:
+    """Bytes a hostile sample produced: always a download, never something the browser renders or sniffs."""
+    fallback = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:120].strip(".") or "file"
+    return Response(data, media_type=BINARY, headers={
+        "Content-Disposition": f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name[:200], safe='')}",
+        "Content-Security-Policy": "sandbox; default-src 'none'",
+    })
+
+
+@get("/submissions/{sid:str}/files/{sha256:str}", operation_class=DownloadOperation, summary="Download a file of the tree",
+     responses={404: problem("no such submission or file"), 410: problem("the file's bytes have expired")})
+async def download_file(gateway: GatewayDep, sid: SidParam, sha256: Sha256Param) -> Response[bytes]:
+    summary = await _summary(gateway, sid)
+    node = next((n for n in walk(summary.files) if n.sha256 == sha256), None)
+    if node is None:
+        raise NotFoundException(detail=f"{sid} has no file {sha256}")
+    try:
+        data = await gateway.client.blobs.get(FileRef(node.sha256, node.size, node.name))
+    except BlobError as exc:
+        raise HTTPException(status_code=410, detail=str(exc)) from None
+    return attachment(node.name or node.sha256, data)
+
+
+@get("/submissions/{sid:str}/object", operation_class=DownloadOperation, summary="Download a supplementary file or report object",
+     responses={404: problem("no such submission or object"), 410: problem("the object's bytes have expired")})
+async def download_object(gateway: GatewayDep, sid: SidParam,
+                          name: Annotated[str, QueryParameter(min_length=1, description="the object's name")]) -> Response[bytes]:
+    summary = await _summary(gateway, sid)
+    try:
+        obj, data = await gateway.client.fetch_object(summary, name)
+    except KeyError:
+        raise NotFoundException(detail=f"{sid} has no object {name!r}") from None
+    except BlobError as exc:
+        raise HTTPException(status_code=410, detail=str(exc)) from None
+    return attachment(obj.name, data)
+
+
+@get("/limits", summary="What the gateway accepts")
+async def limits(gateway: GatewayDep) -> Limits:
+    return Limits(max_upload=gateway.max_upload)
+
+
+@get("/services", summary="Services: alive, queue depth, recent failures")
+async def list_services(gateway: GatewayDep) -> list[ServiceStatus]:
+    return await service_status(gateway.client.js, gateway.client.names, gateway.index)
+
+
+@get("/stream", operation_class=EventStreamOperation, summary="Completed submissions as they finish (server-sent events)")
+async def stream(gateway: GatewayDep) -> ServerSentEvent:
+    async def events() -> AsyncIterator[ServerSentEventMessage]:
+        with gateway.index.listen() as rows:
+            yield ServerSentEventMessage(event="hello", data=json.dumps({"indexed": len(gateway.index.entries)}))
+            while True:
+                row = None
+                with anyio.move_on_after(KEEPALIVE):
+                    try:
+                        row = await rows.receive()
+                    except anyio.EndOfStream:
+                        return  # dropped (too slow) or shutting down: the browser reconnects
+                if row is None:
+                    yield ServerSentEventMessage(comment="keep-alive")
+                else:
+                    yield ServerSentEventMessage(event="submission", id=row.sid, data=msgspec.json.encode(row).decode())
+
+    return ServerSentEvent(events())
+
+
+# The explicit OPTIONS handler goes first: the route its path gets is built from the first handler registered.
+ROUTES = [submissions_options, submit_file, submit_sample, list_submissions, get_submission, download_file, download_object, limits, list_services, stream]

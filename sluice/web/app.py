@@ -1,0 +1,117 @@
+"""The ASGI app: the API under /api, the page at /, strict security headers on everything.
+
+Litestar because it takes msgspec Structs natively: the wire types in `schemas/` (a `Summary`
+is served as it was published) and the API's own shapes are validated, encoded and described
+in OpenAPI without a second model layer (FastAPI would want pydantic twins of each).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+from litestar import Litestar, Router, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.response import File
+from litestar.static_files import create_static_files_router
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from schemas.limits import Limits
+from sluice.client import Client
+from sluice.console import connect_client
+from sluice.web.api import ROUTES, Gateway
+from sluice.web.index import SubmissionIndex
+
+log = logging.getLogger("sluice.web")
+
+STATIC = Path(__file__).parent / "static"
+BACKFILL_WAIT = 10.0  # seconds the start waits for the recent-submissions backfill before serving anyway
+
+# No inline script or style, nothing from elsewhere: even a string that slipped past the page's
+# escaping could not run. Downloads add `sandbox` on top (see api.attachment).
+SECURITY_HEADERS = [
+    (b"content-security-policy", b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                                 b"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]
+
+
+def security_headers(app: ASGIApp) -> ASGIApp:
+    """ASGI middleware: the headers above on every response (a handler's own CSP wins)."""
+
+    async def with_headers(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []), *(h for h in SECURITY_HEADERS if h[0] not in present)]
+            await send(message)
+
+        await app(scope, receive, send_with_headers)
+
+    return with_headers
+
+
+@get("/", include_in_schema=False)
+async def page() -> File:
+    return File(STATIC / "index.html", content_disposition_type="inline", media_type="text/html; charset=utf-8")
+
+
+def _gateway(state: State) -> Gateway:
+    return state.gateway
+
+
+@contextlib.asynccontextmanager
+async def _connected(nats: str | Client, prefix: str) -> AsyncIterator[Client]:
+    """The given client (its owner closes it), or one connected to the given URL for as long as the block runs."""
+    if isinstance(nats, Client):
+        yield nats
+        return
+    async with connect_client(nats, prefix) as client:
+        yield client
+
+
+def create_app(nats: str | Client, prefix: str = "sluice", max_upload: int = Limits.max_file_size,
+               index: SubmissionIndex | None = None) -> Litestar:
+    """The gateway for a Sluice: a connected client, or a NATS URL to connect to when the ASGI server starts the app."""
+    index = SubmissionIndex() if index is None else index
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with _connected(nats, prefix) as client, anyio.create_task_group() as tg:
+            app.state.gateway = Gateway(client, index, max_upload)
+            tg.start_soon(index.follow, client.js, client.names)
+            with anyio.move_on_after(BACKFILL_WAIT):
+                await index.ready.wait()
+            if not index.ready.is_set():
+                log.warning("recent submissions still loading after %g s; serving meanwhile", BACKFILL_WAIT)
+            try:
+                yield
+            finally:
+                index.close_listeners()
+                tg.cancel_scope.cancel()
+
+    return Litestar(
+        route_handlers=[
+            page,
+            Router("/api", route_handlers=ROUTES),
+            create_static_files_router("/static", directories=[STATIC], include_in_schema=False),
+        ],
+        lifespan=[lifespan],
+        dependencies={"gateway": Provide(_gateway, sync_to_thread=False)},
+        middleware=[security_headers],
+        request_max_body_size=max_upload,
+        openapi_config=OpenAPIConfig(title="Sluice", version="0.1.0", path="/api", render_plugins=[JsonRenderPlugin()],
+                                     description="Submit files and samples to Sluice, read their verdicts, watch them finish."),
+    )

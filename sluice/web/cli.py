@@ -1,0 +1,68 @@
+"""`sluice web`, and the web front `sluice up` starts beside the mesh."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+
+import anyio
+from rich.text import Text
+
+from schemas.limits import Limits
+from sluice.console import ERR, CliError, require_url, until_signal
+
+DEFAULT_BIND = "127.0.0.1:8080"
+OFF = "off"
+
+
+def _socket(bind: str) -> socket.socket:
+    from sluice.web.serve import listen
+
+    try:
+        return listen(bind)
+    except ValueError as exc:
+        raise CliError(f"--web/--bind {exc}") from None
+    except OSError as exc:
+        raise CliError(f"the web front cannot listen on {bind}: {exc.strerror or exc}; "
+                       f"choose another with --bind/--web HOST:PORT (port 0: any free one)") from None
+
+
+async def run_web(url: str, prefix: str, bind: str, stop: anyio.Event, max_upload: int = Limits.max_file_size) -> None:
+    """Serve the web front until `stop`, saying where on stderr.
+
+    The web stack (Litestar, Hypercorn: a quarter of a second to import) is loaded here, when a web
+    front is started, rather than by every `sluice` command.
+    """
+    from sluice.web.serve import serve, url_of
+
+    sock = _socket(bind)
+    ERR.print(Text(f"sluice web at {url_of(sock)}", style="green"))
+    await serve(url, prefix, sock, stop, max_upload)
+
+
+async def serve_until(args: argparse.Namespace, url: str, stop: anyio.Event) -> None:
+    """What `sluice up` waits on: the web front unless `--web off`, then `stop`."""
+    if args.web == OFF:
+        await stop.wait()
+        return
+    await run_web(url, args.prefix, args.web, stop)
+
+
+def add_up_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--web", default=DEFAULT_BIND, metavar="HOST:PORT",
+                   help=f"where the web front listens (default {DEFAULT_BIND}; '{OFF}': none)")
+
+
+async def cmd_web(args: argparse.Namespace) -> int:
+    url = require_url(args)
+    if not 0 < args.max_upload <= Limits.max_file_size:
+        raise CliError(f"--max-upload {args.max_upload}: between 1 and {Limits.max_file_size} (the mesh's file size limit)")
+    await until_signal(lambda stop: run_web(url, args.prefix, args.bind, stop, args.max_upload))
+    return 0
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bind", default=DEFAULT_BIND, metavar="HOST:PORT",
+                        help=f"where to listen (default {DEFAULT_BIND}; port 0 picks a free one)")
+    parser.add_argument("--max-upload", type=int, default=Limits.max_file_size, metavar="BYTES",
+                        help=f"largest file the API accepts (default {Limits.max_file_size})")

@@ -1,0 +1,97 @@
+"""What the HTTP API sends and receives, as msgspec Structs (Litestar documents and validates them).
+
+These are HTTP shapes, not NATS wire messages: the summaries themselves are served as the
+`schemas.messages.Summary` the dispatcher published.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated
+
+import msgspec
+
+from schemas.messages import SampleKind
+from schemas.verdict import VERDICTS
+
+Verdict = enum.StrEnum("Verdict", [name for _, name in VERDICTS] + ["safe"])
+"""The verdict names, as the dispatcher's scoring gives them (a filter value the API checks)."""
+
+SampleType = enum.StrEnum("SampleType", [kind.value for kind in SampleKind if kind is not SampleKind.FILE])
+"""The kinds of sample that are not files: uri, domain, ip."""
+
+
+class SubmissionRow(msgspec.Struct):
+    """One completed submission in the list: enough to show a line and to filter, not the tree."""
+
+    sid: str
+    verdict: str
+    score: int
+    name: str  # the first root file's name (or the sample's value)
+    type: str  # its type
+    file_count: int
+    errors: int
+    completed_at: float
+
+
+class SubmissionList(msgspec.Struct):
+    items: list[SubmissionRow]
+    matched: int  # how many of the indexed submissions match the filters (items holds at most `limit`)
+    indexed: int  # how many recent submissions the gateway holds
+
+
+class Submitted(msgspec.Struct):
+    sid: str
+    name: str
+    size: int
+
+
+class SampleRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """A URI, domain or IP to analyse."""
+
+    kind: SampleType
+    value: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+    deep_scan: bool = False
+    ignore_cache: bool = False
+
+
+class SampleSubmitted(msgspec.Struct):
+    sid: str
+    kind: str
+    value: str
+
+
+class Failure(msgspec.Struct):
+    """A service error seen in a completed submission."""
+
+    sid: str
+    file: str
+    type: str
+    message: str
+    at: float
+
+
+class ServiceStatus(msgspec.Struct):
+    name: str
+    alive: bool  # an instance heartbeated within the directory's staleness window
+    instances: int
+    version: str
+    stage: str
+    queued: int  # tasks waiting on the service's consumer
+    in_flight: int  # delivered, not yet acknowledged
+    last_seen: float  # epoch seconds of the freshest heartbeat (0: none while the gateway ran)
+    failures: list[Failure]  # the most recent, newest first
+
+
+class Limits(msgspec.Struct):
+    """What the gateway accepts, so a client can refuse a file before sending it."""
+
+    max_upload: int  # bytes
+
+
+class Problem(msgspec.Struct):
+    """Litestar's error body."""
+
+    status_code: int
+    detail: str
+    extra: dict[str, object] | list[object] | None = None

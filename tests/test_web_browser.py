@@ -1,0 +1,159 @@
+"""The results browser in a real headless browser: Debian's chromium driven by Playwright.
+
+Playwright (not Selenium) because its async API runs in the test's own event loop beside the
+mesh and the web server, and its expectations wait for the event they name (no sleeps). It
+drives the system chromium through `executable_path`; nothing is downloaded (`run.py test`
+installs Debian's chromium when it can). Screenshots go to the test's tmp dir and to
+tests/artifacts/ (gitignored), so a person can look at what the test saw.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from sluice.client import Client
+from webmesh import HOSTILE, web_mesh
+
+playwright_api = pytest.importorskip("playwright.async_api", reason="the playwright package is not installed")
+expect = playwright_api.expect
+
+CHROMIUM = Path("/usr/bin/chromium")
+INSTALL_FAILED = Path(__file__).resolve().parent.parent / ".venv" / ".chromium-install-failed"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+VERDICT_TIMEOUT = 60_000  # ms
+
+
+def _no_chromium_reason() -> str:
+    why = f"{CHROMIUM} is missing"
+    if INSTALL_FAILED.exists():
+        return f"{why}; run.py could not install it: {INSTALL_FAILED.read_text()[:300]}"
+    return f"{why}; `python3 run.py test` installs it (as root, with apt-get): apt-get install chromium"
+
+
+@pytest.fixture
+async def browser_page(tmp_path):
+    if not CHROMIUM.exists():
+        pytest.skip(_no_chromium_reason())
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 900})
+            problems: list[str] = []  # CSP violations and script errors show up here
+            page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" and not expected(msg.text) else None)
+            page.on("pageerror", lambda exc: problems.append(str(exc)))
+            page.problems = problems
+            yield page
+        finally:
+            await browser.close()
+
+
+async def dropped_file(page, name: str, text: str):
+    """A DataTransfer holding one file, as a drag from the desktop would bring it."""
+    return await page.evaluate_handle(
+        "([name, text]) => { const dt = new DataTransfer(); dt.items.add(new File([text], name)); return dt; }",
+        [name, text])
+
+
+def expected(console_error: str) -> bool:
+    """The one console error the page causes on purpose: asking for a verdict that is not ready (404)."""
+    return console_error.startswith("Failed to load resource: the server responded with a status of 404")
+
+
+def keep_screenshot(path: Path) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return Path(shutil.copy(path, ARTIFACTS / path.name))
+
+
+async def test_drop_a_hostile_file_watch_its_verdict_and_read_its_tree(nats_url, prefix, browser_page, tmp_path):
+    page = browser_page
+    async with web_mesh(nats_url, prefix) as web:
+        await page.goto(web.url)
+        await expect(page.locator("#live")).to_have_text("live")  # the event stream is open before we submit
+
+        # A file over the gateway's limit (web_mesh's 1 MiB) is refused before it is sent.
+        await page.dispatch_event("body", "drop", {"dataTransfer": await dropped_file(page, "huge.bin", "x" * (1 << 21))})
+        await expect(page.locator("#notice")).to_contain_text("huge.bin: 2.0 MiB is over the 1.0 MiB upload limit")
+
+        # Drag and drop a file whose text is markup meant to run.
+        await page.dispatch_event("body", "drop", {"dataTransfer": await dropped_file(page, "hostile.html", HOSTILE.decode())})
+
+        verdict = page.locator(".head .verdict.big")
+        await expect(verdict).to_be_visible(timeout=VERDICT_TIMEOUT)
+        assert await verdict.get_attribute("data-verdict") in {"info", "suspicious", "highly_suspicious", "malicious"}
+        sid = page.url.rsplit("/", 1)[1]
+
+        # The tree: the root is open, the extracted child is collapsed until clicked.
+        child = page.locator("#tree details.node details.node").first
+        await expect(child.locator("> summary .node-name")).to_have_text("inner.txt")
+        await expect(child.locator("> summary .relation")).to_have_text("extracted")
+        child_results = child.locator("> .node-body > .result")
+        await expect(child_results.first).to_be_hidden()
+        await child.locator("> summary").click()
+        await expect(child_results.first).to_be_visible()
+
+        await expect(page.locator("#view")).not_to_contain_text("undefined")  # fields the summary leaves out at their defaults
+        await page.get_by_role("button", name="collapse all").click()
+        await expect(page.locator("#tree details.node[open]")).to_have_count(0)
+        await page.get_by_role("button", name="expand all").click()
+        await expect(page.locator("#tree details.node:not([open])")).to_have_count(0)
+
+        # Sections by body type, errors in plain sight.
+        root = page.locator("#tree > details.node").first
+        showcase = root.locator("> .node-body > .result[data-service=showcase]")
+        for fmt in ("TEXT", "KEY_VALUE", "TABLE", "JSON", "URL"):
+            await expect(showcase.locator(f".section[data-format={fmt}]")).to_have_count(1)
+        await expect(showcase.locator(".section[data-format=KEY_VALUE] dl.kv dt").first).to_have_text("size")
+        await expect(showcase.locator(".section[data-format=TABLE] th")).to_have_text(["offset", "text"])
+        await expect(page.locator("#errors")).to_contain_text("raiser · crashed")
+        await expect(page.locator("#tags")).to_contain_text("evil.example")
+        await expect(page.locator("#heuristics .chip").first).to_have_text("+100showcase hit")  # with its score
+
+        # The sample's markup is shown as text, and none of it ran or became an element.
+        await expect(showcase.locator(".section[data-format=TEXT] pre")).to_have_text(HOSTILE.decode())
+        await expect(showcase.locator(".section[data-format=TEXT] .stitle")).to_contain_text('<script>document.title="pwned"</script>')
+        assert await page.title() == "Sluice"
+        assert await page.locator("script").count() == 1  # app.js only
+        assert await page.locator("img").count() == 0
+        assert await page.locator('a[href^="javascript:"]').count() == 0  # a javascript: URL stays text
+        await expect(showcase.locator('.section[data-format=URL] a[href="https://example.com/doc"]')).to_have_attribute("rel", "noopener noreferrer nofollow")
+
+        # Downloads are links to attachments.
+        link = root.locator("> .node-body > .downloads a")
+        assert await link.get_attribute("download") == ""
+        download = await page.request.get(web.url.rstrip("/") + await link.get_attribute("href"))
+        assert download.headers["content-disposition"].startswith("attachment") and await download.body() == HOSTILE
+
+        await page.evaluate("window.scrollTo(0, 0)")
+        await page.screenshot(path=tmp_path / "web-submission.png", full_page=True)
+        assert keep_screenshot(tmp_path / "web-submission.png").stat().st_size > 10_000
+
+        # The list shows it; the services page shows who is alive and what failed.
+        await page.goto(web.url + "#/")
+        await expect(page.locator(f"#submissions tr[data-sid='{sid}'] .verdict")).to_be_visible()
+        await page.screenshot(path=tmp_path / "web-list.png")
+        keep_screenshot(tmp_path / "web-list.png")
+        await page.goto(web.url + "#/services")
+        await expect(page.locator("#services tr[data-service=showcase] .dot.alive")).to_be_visible()
+        await expect(page.locator("#services tr[data-service=raiser]")).to_contain_text("2 recent")
+        await page.screenshot(path=tmp_path / "web-services.png", full_page=True)
+        keep_screenshot(tmp_path / "web-services.png")
+
+        assert page.problems == []  # no CSP violation, no script error
+
+
+async def test_an_open_submission_page_shows_the_verdict_when_it_arrives(nats_url, prefix, browser_page):
+    page = browser_page
+    sid = "chosen-" + prefix  # known before it is submitted, so the page can be waiting for it
+    async with web_mesh(nats_url, prefix) as web, await Client.connect(nats_url, prefix) as client:
+        await page.goto(f"{web.url}#/s/{sid}")
+        await expect(page.locator("#live")).to_have_text("live")
+        await expect(page.locator("#pending")).to_contain_text(sid)
+        await client.submit_bytes([("late.txt", b"arrives while the page waits\n")], sid=sid)
+        await expect(page.locator(".head .title")).to_have_text("late.txt", timeout=VERDICT_TIMEOUT)
+        await expect(page.locator("#pending")).to_have_count(0)
+        assert page.problems == []
