@@ -62,6 +62,8 @@ class BlobStore:
             data = await self._read(ref.sha256)
         if hashlib.sha256(data).hexdigest() != ref.sha256:
             raise BlobError(f"{ref.sha256}: stored bytes do not match their sha256")
+        if len(data) != ref.size:  # limits are checked on the declared size: a lie must not slip past them
+            raise BlobError(f"{ref.sha256}: {len(data)} bytes, not the {ref.size} its reference declares")
         return data
 
     async def _read(self, sha256: str) -> bytes:

@@ -52,7 +52,8 @@ class ServiceDirectory:
                 continue
             try:
                 record = decode(entry.value, ServiceRecord)
-            except BadMessage as exc:
+                self._compiled(record)  # a record whose regexes do not compile would fail every plan
+            except (BadMessage, re.error) as exc:
                 log.warning("registry entry %s ignored: %s", key, exc)
                 continue
             if not key.startswith(f"{record.name}."):
@@ -98,11 +99,14 @@ class ServiceDirectory:
                 if not names <= self.services.keys():
                     await anyio.sleep(0.05)
 
-    def _accepts(self, record: ServiceRecord, file_type: str) -> bool:
+    def _compiled(self, record: ServiceRecord) -> tuple[re.Pattern[str], re.Pattern[str] | None]:
         key = f"{record.accepts}\0{record.rejects}"
         if key not in self._patterns:
             self._patterns[key] = (re.compile(record.accepts), re.compile(record.rejects) if record.rejects else None)
-        accepts, rejects = self._patterns[key]
+        return self._patterns[key]
+
+    def _accepts(self, record: ServiceRecord, file_type: str) -> bool:
+        accepts, rejects = self._compiled(record)
         return kind_of_type(file_type) in record.kinds and bool(accepts.match(file_type)) and not (rejects and rejects.match(file_type))
 
     def plan(self, file_type: str, params: SubmissionParams, depth: int) -> tuple[dict[Stage, list[ServiceRecord]], list[str]]:

@@ -54,6 +54,8 @@ def check_submission(sub: Submission) -> None:
     if not sub.files:
         raise BadMessage("a submission needs at least one file")
     for number, ref in enumerate(sub.files, 1):
+        if ref.size > Limits.max_file_size:  # as the client checks; a publisher that skips the client is held to it too
+            raise BadMessage(f"{ref.name or ref.sha256}: {ref.size} bytes is over the {Limits.max_file_size}-byte limit")
         if ref.kind is not SampleKind.FILE:
             try:
                 sample_value(ref)

@@ -139,9 +139,11 @@ class Client:
             return self._done[sid]
         try:
             msg = await self.js.get_last_msg(self.names.summary_stream, self.names.summary(sid))
+            return decode(msg.data, Summary)
         except NotFoundError:
             return None
-        return decode(msg.data, Summary)
+        except BadMessage:  # not a summary (anyone who may publish there could put anything): not finished
+            return None
 
     async def wait(self, sid: str, timeout: float = 300.0) -> Summary:
         arrived = self._waiting.setdefault(sid, anyio.Event())  # before the lookup, so nothing slips between

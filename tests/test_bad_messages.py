@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
+import time
+
 import anyio
 import pytest
+from nats.errors import MaxPayloadError
 from nats.js.api import DeliverPolicy
 
+from archives import noise
 from bus.codec import decode, encode
-from schemas.messages import ChildSubmission, DeadLetter, FileRef, Submission, SubmissionParams, Task
+from bus.provision import provision
+from bus.subjects import Names
+from dispatcher.cache import cache_key
+from hostile import EICAR, write_table
+from schemas.limits import Limits
+from schemas.messages import (
+    ChildSubmission,
+    DeadLetter,
+    ErrorType,
+    FileRef,
+    ServiceRecord,
+    Stage,
+    Submission,
+    SubmissionParams,
+    Task,
+)
+from schemas.taxonomy import matching_types
+from services.sdk.base import ServiceBase
+from services.sdk.loader import builtin_services, load_service
+from services.sdk.runner import consumer_filters
 from sluice.client import Client
 from sluice.onebox import onebox
 from svcs import Echo, make
@@ -61,3 +87,148 @@ async def test_malformed_message_on_every_subject(nats_url, prefix):
                 while (info := await js.consumer_info(stream, consumer)).num_ack_pending:
                     await anyio.sleep(0.02)
             assert info.num_pending == 0 and info.num_redelivered == 0, (consumer, info)
+
+
+# -- every subject the built-in services and the dispatcher read, and the KV values they read --------
+
+def hostile_payloads() -> list[bytes]:
+    """What a broken or hostile publisher might send: garbage, noise of several sizes, nothing at all."""
+    return [GARBAGE, b"", noise(16, 1), noise(4096, 2), noise(7 * 1024 * 1024, 3)]
+
+
+def task_subjects(services: list[ServiceBase], names: Names) -> dict[str, list[str]]:
+    """One task subject per service (its stage, its first type), each with every service that reads it."""
+    subjects = {names.task(s.manifest.stage, matching_types(s.manifest.accepts, s.manifest.rejects, s.manifest.kinds)[0])
+                for s in services}
+    return {subject: [s.manifest.name for s in services
+                      if any(subject_matches(f, subject) for f in consumer_filters(s, names))] for subject in subjects}
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: `*` is one token, a trailing `>` one or more."""
+    want, have = pattern.split("."), subject.split(".")
+    if want[-1] == ">":
+        return len(have) >= len(want) and all(w in ("*", h) for w, h in zip(want[:-1], have))
+    return len(want) == len(have) and all(w in ("*", h) for w, h in zip(want, have))
+
+
+async def raw_publish_header(url: str, subject: str, size: int) -> bytes:
+    """Announce a publish of `size` bytes over a bare socket, past any client-side check: what the server answers."""
+    host, port = url.removeprefix("nats://").rsplit(":", 1)
+    answer = b""
+    async with await anyio.connect_tcp(host, int(port)) as sock:
+        await sock.receive()  # INFO
+        await sock.send(b'CONNECT {"verbose":false,"pedantic":false}\r\n' + f"PUB {subject} {size}\r\n".encode())
+        with anyio.fail_after(5), contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError):
+            while b"-ERR" not in answer:
+                answer += await sock.receive()
+    return answer
+
+
+async def test_hostile_messages_on_every_subject_and_kv_value(nats_url, prefix):
+    ruled = make(Echo, "ruled", update_config={"sources": [{"name": "r", "uri": "http://127.0.0.1:9/rules"}]})
+    services = [load_service(name) for name in builtin_services()] + [ruled]
+    async with onebox(nats_url, prefix, services) as box, await Client.connect(nats_url, prefix) as client:
+        names, js, did = box.names, client.js, box.dispatcher.id
+        stores = await provision(js, names)
+        letters: list[DeadLetter] = []
+        changed = anyio.Event()
+
+        async def on_letter(msg) -> None:
+            nonlocal changed
+            letters.append(decode(msg.data, DeadLetter))
+            changed.set()
+            changed = anyio.Event()
+
+        sub = await js.subscribe(f"{prefix}.dlq.>", cb=on_letter, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
+        tasks = task_subjects(services, names)
+        readers = {names.submit_root: ["dispatcher"], names.submit_child: ["dispatcher"],
+                   names.reply(did, "result"): ["dispatcher"], names.reply(did, "node"): ["dispatcher"],
+                   names.reply(did, "bogus"): ["dispatcher"], **tasks}
+        assert {reader for those in tasks.values() for reader in those} == {s.manifest.name for s in services}
+        sent: dict[str, int] = {}
+        for subject in readers:
+            for payload in hostile_payloads():
+                await js.publish(subject, payload)
+                sent[subject] = sent.get(subject, 0) + 1
+        # Valid msgpack, wrong meaning: a sid that is not one subject token, a submission of no files.
+        ref = FileRef("0" * 64, 1, "x", b"x")
+        huge = FileRef("0" * 64, Limits.max_file_size + 1, "huge.bin")
+        for forged in (Submission("../../etc", [ref]), Submission("no-files", []), Submission("huge", [huge])):
+            await js.publish(names.submit_root, encode(forged))
+            sent[names.submit_root] += 1
+        # Over the size limit: refused by the client, and by the server from a client that does not check.
+        too_big = bytes(8 * 1024 * 1024 + 1)
+        with pytest.raises(MaxPayloadError):
+            await js.publish(names.submit_root, too_big)
+        assert b"Maximum Payload" in await raw_publish_header(nats_url, names.submit_root, len(too_big))
+
+        expected = sum(count * len(readers[subject]) for subject, count in sent.items())
+        with anyio.fail_after(30):
+            while len(letters) < expected:
+                await changed.wait()
+        await sub.unsubscribe()
+        by_subject: dict[str, set[str]] = {}
+        for letter in letters:
+            assert letter.reason, letter
+            by_subject.setdefault(letter.subject, set()).add(letter.reason.split(":")[0])
+        assert set(by_subject) == set(readers)
+        assert any("must be 1-64 letters" in letter.reason for letter in letters)
+        assert any("huge.bin: 104857601 bytes is over the" in letter.reason for letter in letters)
+        assert any("unknown reply kind" in letter.reason for letter in letters)
+
+        # KV values the mesh reads: a registry entry that is not a record, one whose regexes do not
+        # compile, a rules announcement that is not one. None of them may stop a service or the dispatcher.
+        record = ServiceRecord("forged", "1", Stage.CORE, "(", "", 5.0, "svc-forged", heartbeat=time.time() + 3600)
+        await stores.registry.put("forged.x", encode(record))
+        await stores.registry.put("garbage.x", GARBAGE)
+        await box.dispatcher.directory.refresh()  # what its loop does every second, done now
+        assert "forged" not in box.dispatcher.directory.services
+        bad_rules_at = time.time()
+        await stores.rules.put("ruled", GARBAGE)
+        with anyio.fail_after(10):  # the service still beats after reading the bad announcement
+            while decode((await stores.registry.get(next(k for k in await stores.registry.keys() if k.startswith("ruled.")))).value,
+                         ServiceRecord).heartbeat <= bad_rules_at + 0.1:
+                await anyio.sleep(0.1)
+
+        # A reference whose declared size is not the file's: a clear bad_input error, not an analysis.
+        liar = await client.blobs.put(b"two bytes", "liar.txt")
+        await js.publish(names.submit_root, encode(Submission("liar", [FileRef(liar.sha256, 1, "liar.txt", liar.data)])))
+        [node] = (await client.wait("liar", timeout=30)).files
+        assert [(e.type, "not the 1 its reference declares" in e.message) for e in node.errors] == [(ErrorType.BAD_INPUT, True)]
+
+        # Garbage where the verdict will be, and in the result cache where its results would be: the
+        # client waits for the real summary, the dispatcher ignores the entries and runs the services.
+        await js.publish(names.summary("eicar"), GARBAGE)
+        keys = {record.name: cache_key(hashlib.sha256(EICAR).hexdigest(), record, SubmissionParams())
+                for record in box.dispatcher.directory.services.values() if not record.disable_cache}
+        for key in keys.values():
+            await stores.cache.put(key, GARBAGE)
+
+        # The rest of the system is unharmed: a normal file gets its verdict from every service.
+        sid = await client.submit_bytes([("eicar.com", EICAR)], sid="eicar")
+        summary = await client.wait(sid, timeout=30)
+        assert summary.cached_results == 0
+        # The garbage sat where the results go: the results of the services that ran have replaced it.
+        ran = {r.service for r in summary.files[0].results} & keys.keys()
+        assert ran and GARBAGE not in [(await stores.cache.get(keys[name])).value for name in ran]
+        assert (summary.verdict, summary.errors) == ("malicious", 0)
+        assert {"yara", "ruled", "characterize", "safelist"} <= {r.service for r in summary.files[0].results}
+        for consumer in (names.ROOT_CONSUMER, names.CHILD_CONSUMER):
+            with anyio.fail_after(10):
+                while (info := await js.consumer_info(names.submit_stream, consumer)).num_ack_pending:
+                    await anyio.sleep(0.02)
+            assert info.num_pending == 0 and info.num_redelivered == 0, (consumer, info)
+        rows = [("subject", "read by", "sent", "dead-lettered", "lost")]
+        for subject, readers_of in readers.items():
+            lettered = sum(letter.subject == subject for letter in letters)
+            rows.append((subject.removeprefix(f"{prefix}.").replace(did, "<dispatcher>"), ", ".join(readers_of), str(sent[subject]), str(lettered),
+                         str(sent[subject] * len(readers_of) - lettered)))
+        write_table(os.environ.get("SLUICE_HOSTILE_TABLE"), "messages.md", rows,
+                    "Also: a message of 8 MiB + 1 byte is refused by nats-py (MaxPayloadError) and by the server "
+                    "from a raw socket (Maximum Payload Violation); a forged registry record with a regex that does "
+                    "not compile, a registry value and a rules announcement that are not msgpack, and garbage in "
+                    "the result cache and on the summary subject of the next submission: each ignored (with a logged "
+                    "reason), every service still beating, the next file analysed by all of them and its verdict "
+                    "delivered. A submission whose file is 9 bytes but declared as 1 ended with a bad_input error. "
+                    "('ruled' is a test service with an update_config, so that rules announcements are read.)")

@@ -26,6 +26,8 @@ import pytest
 import pyzipper
 
 from archives import Zeros, make_7z, make_aes_zip, make_tar, make_zip, noise
+from hostile import stored, write_zip
+from zipquine import zip_quine
 from services.extract.passwords import Keyring
 from services.sdk.harness import run_service_once
 from services.sdk.loader import load_service
@@ -520,3 +522,64 @@ def test_keyring_tries_what_worked_first_and_stops_guessing_after_a_full_miss():
     assert tried == ["b"]  # only what worked before: the others already missed on a member
     assert keyring.worked == ["b"]
     assert Keyring([]).refusal() == "no password to try"
+
+
+def test_member_limit_in_a_tar_stream_ends_the_archive_quickly():
+    """Skipping a tar member means decompressing it: past the member limit, the stream is left."""
+    zeros = 200 * 1024 * 1024
+    info = tarfile.TarInfo("zeros.bin")
+    info.size = zeros
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=1) as gz:
+        gz.write(info.tobuf())
+        for _ in range(zeros // (1024 * 1024)):
+            gz.write(bytes(1024 * 1024))
+        gz.write(bytes(1024))
+    started = time.monotonic()
+    run = extract(buf.getvalue(), "archive/gzip", "zeros.tar.gz", max_member_bytes=1024 * 1024, max_ratio=1e9)
+    assert time.monotonic() - started < 5
+    assert_clean(run)
+    assert run.extracted == []
+    assert "the rest of the stream was not read" in run.section("Size limit reached").body
+
+
+def test_flat_zip_bomb_entries_sharing_one_stream_are_not_read():
+    """Fifield's flat bomb: many central-directory entries over one compressed member."""
+    member = stored("zeros.bin", bytes(4096))
+    data = write_zip([member, stored("fine.txt", b"fine")], central=[0, 0, 0, 1])
+    run = extract(data, "archive/zip", "flat.zip")
+    assert_clean(run)
+    assert extracted(run) == {"zeros.bin": bytes(4096), "fine.txt": b"fine"}  # the first claim is read, once
+    section = run.section("Compression bomb")
+    assert section.heuristic.score == 500 and section.body.count("overlap another member") == 2
+
+
+def test_ordinary_zips_have_no_overlapping_members():
+    data = make_zip({f"f{i}.txt": noise(3000, i) for i in range(20)}, zipfile.ZIP_STORED)
+    assert not [s for s in extract(data, "archive/zip").result.sections if s.title == "Compression bomb"]
+
+
+def test_empty_archive_and_empty_members_are_said():
+    assert "holds no files" in extract(make_zip({}), "archive/zip").section("Empty archive").body
+    run = extract(make_zip({"empty.txt": b"", "full.txt": b"full"}), "archive/zip")
+    assert extracted(run) == {"full.txt": b"full"}
+    section = run.section("Empty members not extracted")
+    assert section.heuristic is None and "'empty.txt'" in section.body
+
+
+def test_a_zip_that_contains_itself_is_a_bomb_not_a_child():
+    data = zip_quine()
+    run = extract(data, "archive/zip", "self.zip")
+    assert_clean(run)
+    assert run.extracted == []
+    assert "the archive itself" in run.section("Compression bomb").body
+
+
+@pytest.mark.parametrize("compress", [lambda data: gzip.compress(data, 1), lambda data: make_tar([("zeros.bin", data)])])
+def test_a_stream_past_the_size_limit_at_a_bomb_ratio_is_a_bomb(compress):
+    """Its whole-stream ratio is not known yet, but what the decompressor has read tells it."""
+    data = compress(bytes(64 * 1024 * 1024))
+    run = extract(data, "archive/gzip", "zeros.gz", max_member_bytes=2 * 1024 * 1024)  # far below 100x the stream
+    assert_clean(run)
+    assert run.extracted == []
+    assert "bytes from its first" in run.section("Compression bomb").body

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from services.sdk import ResultSection
 
-# finding kind → (heuristic id, section title); sections come out in this order.
+# finding kind → (heuristic id or None, section title); sections come out in this order.
 FINDINGS = {
     "ratio": (2, "Compression bomb"),
     "size": (8, "Size limit reached"),
@@ -19,6 +19,7 @@ FINDINGS = {
     "encrypted": (5, "Password-protected members not extracted"),
     "link": (7, "Links and special members not extracted"),
     "corrupt": (6, "Corrupt archive"),
+    "empty": (None, "Empty members not extracted"),
 }
 MAX_LINES = 50  # per finding section: a hostile archive must not make a huge result
 
@@ -34,6 +35,9 @@ class Findings:
         self.lines.setdefault(kind, []).append(line)
         if tag is not None:
             self.tags.setdefault(kind, []).append(tag)
+
+    def __bool__(self) -> bool:
+        return bool(self.lines)
 
     def sections(self) -> list[ResultSection]:
         """One section per kind; a heuristic shared by two kinds scores on the first one only."""

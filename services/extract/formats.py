@@ -34,6 +34,7 @@ class Kind(enum.Enum):
     LINK = "link"
     SPECIAL = "special"
     ENCRYPTED = "encrypted"
+    OVERLAPPING = "overlapping"  # a zip entry whose bytes another entry already uses
 
 
 @dataclass
@@ -90,23 +91,38 @@ def detect(data: bytes, file_type: str) -> str | None:
     return fmt if file_type.startswith("archive/") and fmt in SUPPORTED else None
 
 
-def members(data: bytes, fmt: str, archive_name: str, keyring: Keyring) -> tuple[Iterator[Member], int | None]:
-    """The members of `data`, and the compressed size of the stream they share (None for zip/tar)."""
+@dataclass
+class SharedStream:
+    """The compressed stream a .tar.gz's (or a plain .gz's) members share: its size, and how much
+    of it the decompressor has read so far."""
+
+    packed: int
+    consumed: Callable[[], int]
+
+
+def members(data: bytes, fmt: str, archive_name: str, keyring: Keyring) -> tuple[Iterator[Member], SharedStream | None]:
+    """The members of `data`, and the compressed stream they share (None for zip and plain tar)."""
     if fmt == "zip":
         return _zip_members(data, keyring), None
     if fmt == "tar":
-        return _tar_members(_open_tar(data)), None
-    tar = _open_tar(data, quiet=True)
+        return _tar_members(_open_tar(io.BytesIO(data))), None
+    raw = io.BytesIO(data)
+    shared = SharedStream(len(data), raw.tell)
+    tar = _open_tar(raw, quiet=True)
     if tar is not None:
-        return _tar_members(tar), len(data)
-    return _single_stream(data, fmt, archive_name), len(data)
+        return _tar_members(tar), shared
+    raw.seek(0)
+    return _single_stream(raw, fmt, archive_name), shared
 
 
 def _zip_members(data: bytes, keyring: Keyring) -> Iterator[Member]:
     with pyzipper.AESZipFile(io.BytesIO(data)) as zf:
+        overlapping = _overlapping(zf.infolist(), zf.start_dir)
         for info in zf.infolist():
             mode = info.external_attr >> 16
-            if info.filename.endswith("/"):  # not is_dir(): that fails on an empty name
+            if id(info) in overlapping:
+                yield Member(info.filename, Kind.OVERLAPPING, detail="its bytes overlap another member's (a flat zip bomb)")
+            elif info.filename.endswith("/"):  # not is_dir(): that fails on an empty name
                 yield Member(info.filename, Kind.DIR)
             elif info.flag_bits & 0x1:
                 yield _encrypted_zip_member(zf, info, keyring)
@@ -114,6 +130,26 @@ def _zip_members(data: bytes, keyring: Keyring) -> Iterator[Member]:
                 yield Member(info.filename, Kind.LINK, detail="symlink")
             else:
                 yield Member(info.filename, Kind.FILE, lambda info=info: zf.open(info), info.compress_size)
+
+
+def _overlapping(infos: list[pyzipper.ZipInfo], central_dir: int) -> set[int]:
+    """The entries (by id) whose bytes overlap an earlier entry's.
+
+    A flat zip bomb points thousands of central-directory entries at one compressed stream
+    (or chains them so each entry's data holds the next one's header), so that a small file
+    expands many times over. A member needs at least its 30-byte local header, its name and
+    its compressed bytes before the next header (or the central directory) begins.
+    """
+    starts = sorted({info.header_offset for info in infos})
+    next_start = dict(zip(starts, [*starts[1:], central_dir]))
+    claimed: set[int] = set()
+    found: set[int] = set()
+    for info in infos:
+        end = info.header_offset + 30 + len(info.orig_filename.encode("utf-8", "surrogateescape")) + info.compress_size
+        if info.header_offset in claimed or end > next_start[info.header_offset]:
+            found.add(id(info))
+        claimed.add(info.header_offset)
+    return found
 
 
 def _encrypted_zip_member(zf: pyzipper.AESZipFile, info: pyzipper.ZipInfo, keyring: Keyring) -> Member:
@@ -141,7 +177,7 @@ def _zip_unlock(zf: pyzipper.AESZipFile, info: pyzipper.ZipInfo, pwd: bytes) -> 
     return pwd
 
 
-def _open_tar(data: bytes, quiet: bool = False) -> tarfile.TarFile | None:
+def _open_tar(raw: io.BytesIO, quiet: bool = False) -> tarfile.TarFile | None:
     """Stream mode ("r|*"): one forward pass, compression detected, no member index kept on disk.
 
     Opening reads the first header, so `quiet` turns "this is not a tar" into None: that is how
@@ -149,7 +185,7 @@ def _open_tar(data: bytes, quiet: bool = False) -> tarfile.TarFile | None:
     counts as "not a tar" too, so a gzip of zeros is unpacked (and caught by the ratio limit).
     """
     try:
-        tar = tarfile.open(fileobj=io.BytesIO(data), mode="r|*")
+        tar = tarfile.open(fileobj=raw, mode="r|*")
     except CORRUPT_ERRORS:
         if quiet:
             return None
@@ -184,11 +220,11 @@ def _special_kind(info: tarfile.TarInfo) -> str:
     return f"tar type {info.type!r}"
 
 
-def _single_stream(data: bytes, fmt: str, archive_name: str) -> Iterator[Member]:
+def _single_stream(raw: io.BytesIO, fmt: str, archive_name: str) -> Iterator[Member]:
     yield Member(
         stream_child_name(archive_name, fmt),
         Kind.FILE,
-        lambda: _COMPRESSED[fmt](io.BytesIO(data)),
+        lambda: _COMPRESSED[fmt](raw),
         independent=False,
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import IO, Any
 
 CHUNK = 1024 * 1024
@@ -53,9 +54,10 @@ class Budget:
     compressed size of their own.
     """
 
-    def __init__(self, caps: Caps, stream_packed: int | None = None) -> None:
+    def __init__(self, caps: Caps, stream_packed: int | None = None, consumed: Callable[[], int] | None = None) -> None:
         self.caps = caps
         self.stream_packed = stream_packed
+        self.consumed = consumed  # compressed bytes of the shared stream read so far, when known
         self.used = 0
 
     def read(self, fh: IO[bytes], packed: int | None) -> bytes:
@@ -90,9 +92,21 @@ class Budget:
                 "ratio", f"compressed stream expands past {caps.ratio:g}x its {shared:,} bytes", stop=True
             )
         if self.used > caps.total_bytes:
-            raise LimitHit("size", f"archive expands past the {caps.total_bytes:,}-byte total limit", stop=True)
+            raise self._bomb_or(LimitHit("size", f"archive expands past the {caps.total_bytes:,}-byte total limit", stop=True))
         if size is not None and size > caps.member_bytes:
-            raise LimitHit("size", f"member expands past the {caps.member_bytes:,}-byte member limit")
+            raise self._bomb_or(LimitHit("size", f"member expands past the {caps.member_bytes:,}-byte member limit"))
+
+    def _bomb_or(self, hit: LimitHit) -> LimitHit:
+        """`hit`, or a bomb when the shared stream got there past the ratio limit.
+
+        A big stream (4 MiB of gzip holding 4 GiB of zeros) reaches a size limit long before its
+        whole-stream ratio can be known; what the decompressor has read so far tells it.
+        """
+        consumed = self.consumed() if self.consumed else 0
+        if consumed and self.used > consumed * self.caps.ratio:
+            return LimitHit("ratio", f"compressed stream expands past {self.caps.ratio:g}x: {self.used:,} bytes "
+                                     f"from its first {consumed:,}", stop=True)
+        return hit
 
 
 _SEPARATORS = re.compile(r"[\\/]")

@@ -28,8 +28,8 @@ class Extract(ServiceBase):
             if fmt == "7zip":
                 unpack.seven_zip(data, keyring)
             else:
-                stream, shared_packed = members(data, fmt, request.file_name, keyring)
-                unpack.stream(stream, shared_packed)
+                stream, shared = members(data, fmt, request.file_name, keyring)
+                unpack.stream(stream, shared)
         except CORRUPT_ERRORS as exc:
             unpack.findings.add("corrupt", f"{fmt}: {type(exc).__name__}: {exc}")
         for password in keyring.worked:
@@ -40,5 +40,7 @@ class Extract(ServiceBase):
             result.add_section(ResultSection(title, unpack.listing, BODY_FORMAT.TABLE, heuristic=1))
             if not self.config.get("continue_after_extract", False):
                 request.drop()
+        elif not unpack.findings:
+            result.add_section(ResultSection("Empty archive", f"the {fmt} holds no files"))
         for section in unpack.findings.sections():
             result.add_section(section)

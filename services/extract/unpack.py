@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from services.extract.findings import Findings
-from services.extract.formats import CORRUPT_ERRORS, Kind, Member
+from services.extract.formats import CORRUPT_ERRORS, Kind, Member, SharedStream
 from services.extract.passwords import Keyring
 from services.extract.safety import Budget, Caps, LimitHit, name_problems, safe_basename
 from services.extract.sevenzip import Locked, SevenZip
@@ -30,9 +30,9 @@ class Unpack:
         self.findings = Findings()
         self.listing: list[dict[str, object]] = []
 
-    def stream(self, stream: Iterator[Member], shared_packed: int | None) -> None:
+    def stream(self, stream: Iterator[Member], shared: SharedStream | None) -> None:
         """Read and keep each admitted member; return early when a limit ends the whole archive."""
-        budget = Budget(self.caps, shared_packed)
+        budget = Budget(self.caps, shared.packed, shared.consumed) if shared else Budget(self.caps)
         for member, safe in self._admitted(stream, renamed=True):
             content, stop = self._read(member, budget)
             if stop:
@@ -89,6 +89,9 @@ class Unpack:
             if member.kind in (Kind.LINK, Kind.SPECIAL):
                 findings.add("link", f"{label}: {member.detail or member.kind.value}")
                 continue
+            if member.kind is Kind.OVERLAPPING:
+                findings.add("ratio", f"{label}: {member.detail}")
+                continue
             if member.kind is Kind.ENCRYPTED:
                 findings.add("encrypted", f"{label}: {member.detail}" if member.detail else label)
                 continue
@@ -98,14 +101,20 @@ class Unpack:
 
     def _keep(self, name: str, safe: str, content: bytes) -> bool:
         """Hand the member over as a child; False once the per-file child limit is reached."""
+        request = self.request
+        if len(content) == request.file_size and content == request.file_contents:
+            self.findings.add("ratio", f"{name!r}: the archive itself (a quine: unpacking it again never ends)")
+            return True
         try:
-            added = self.request.add_extracted(content, safe, f"member {name!r} of the archive")
+            added = request.add_extracted(content, safe, f"member {name!r} of the archive")
         except MaxExtractedExceeded:
-            limit = self.request.max_extracted
+            limit = request.max_extracted
             self.findings.add("entries", f"stopped at {limit} extracted files (the per-file limit)")
             return False
         if added:
             self.listing.append({"name": safe, "member": name, "size": len(content)})
+        else:
+            self.findings.add("empty", f"{name!r}: 0 bytes, nothing to analyse")
         return True
 
     def _read(self, member: Member, budget: Budget) -> tuple[bytes | None, bool]:
@@ -116,8 +125,13 @@ class Unpack:
             with member.open() as fh:
                 return budget.read(fh, member.packed_size), False
         except LimitHit as hit:
-            self.findings.add(hit.kind, f"{label}: {hit}")
-            return None, hit.stop
+            # In a shared stream (tar, .tar.gz) the next member lies past the rest of this one,
+            # and getting there means decompressing it all, uncounted: a 2 GiB member would run
+            # past the service's timeout. So a member limit there ends the archive too.
+            stop = hit.stop or not member.independent
+            rest = "; the rest of the stream was not read" if stop and not hit.stop else ""
+            self.findings.add(hit.kind, f"{label}: {hit}{rest}")
+            return None, stop
         except CORRUPT_ERRORS as exc:
             # Zip members are independent; in a tar or a single stream the rest is unreachable.
             self.findings.add("corrupt", f"{label}: {type(exc).__name__}: {exc}")

@@ -27,7 +27,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 
 from bus.blobs import BlobStore
-from bus.codec import decode, encode
+from bus.codec import BadMessage, decode, encode
 from bus.provision import Stores
 from bus.subjects import Names
 from schemas.messages import FileRef, RuleSet, RulesAnnouncement
@@ -177,10 +177,20 @@ class RulesFollower:
         self.work_root = work_root
         self.folder: Path | None = None  # the loaded set's files (services may read them lazily)
         self.refused: set[str] = set()  # versions that failed here; not retried every beat
+        self.unreadable = ""  # why the announcement in the KV cannot be read, once said
 
     async def refresh(self) -> bool:
         """Load the announced set if it is new; True when the service's rules changed."""
-        announced = await current_rules(self.stores, self.service.manifest.name)
+        try:
+            announced = await current_rules(self.stores, self.service.manifest.name)
+        except BadMessage as exc:
+            # A damaged or forged announcement: keep the current rules, and keep beating (this
+            # runs in the heartbeat, and a service that stops beating is dropped from the mesh).
+            if str(exc) != self.unreadable:
+                self.unreadable = str(exc)
+                log.error("%s: rules announcement ignored, keeping %s: %s", self.service.manifest.name,
+                          self.service.rules_version or "the current rules", exc)
+            return False
         if announced is None or announced.version in (self.service.rules_version, *self.refused):
             return False
         folder = Path(tempfile.mkdtemp(prefix=f"rules-{announced.version}-", dir=self.work_root))
