@@ -19,6 +19,7 @@ from nats.js import JetStreamContext
 
 from bus.blobs import BlobError, BlobStore
 from bus.codec import encode
+from bus.publish import jetstream_publish
 from bus.subjects import Names
 from dispatcher.cache import ResultCache, cache_key
 from dispatcher.directory import ServiceDirectory
@@ -56,6 +57,9 @@ class Mesh:
     router: ReplyRouter
     dispatcher_id: str
     grace: float = Limits.timeout_grace
+    # libmagic runs in threads (it releases the GIL), but each thread holds its own ~8 MB magic
+    # database: two threads, not anyio's default forty (which grew a dispatcher to 660 MB).
+    identify_threads: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(2))
 
 
 @dataclass
@@ -72,7 +76,7 @@ async def analyse_file(mesh: Mesh, sid: str, file: FileRef, depth: int, relation
     except BlobError as exc:
         node.errors.append(ServiceError("dispatcher", ErrorType.BAD_INPUT, str(exc)))
         return FileAnalysis(node, [], params.temp_data)
-    node.type = await anyio.to_thread.run_sync(identify, data)
+    node.type = await anyio.to_thread.run_sync(identify, data, limiter=mesh.identify_threads)
     schedule, missing = mesh.directory.plan(node.type, params, depth)
     for name in missing:
         node.errors.append(ServiceError(name, ErrorType.SERVICE_DOWN, "selected but not running (no live instance)"))
@@ -104,13 +108,10 @@ async def _run_stage(
     done: dict[str, ServiceResult] = {}
     keys = {r.name: cache_key(file.sha256, r, params) for r in records}
     if not params.ignore_cache:
-        for record in records:
-            if record.disable_cache:
-                continue
-            hit = await mesh.cache.get(keys[record.name])
-            if hit is not None:
-                hit.cached = True
-                done[record.name] = hit
+        wanted = {r.name: keys[r.name] for r in records if not r.disable_cache}
+        for name, hit in (await mesh.cache.get_many(file.sha256, wanted)).items():
+            hit.cached = True
+            done[name] = hit
     todo = {r.name: r for r in records if r.name not in done}
     if not todo:
         return [done[r.name] for r in records]
@@ -137,7 +138,7 @@ async def _run_stage(
             service_params={r.name: params.service_params[r.name] for r in targets if r.name in params.service_params},
             temp_data=params.temp_data,
         )
-        await mesh.js.publish(mesh.names.task(stage, node.type), encode(task), headers={"Nats-Msg-Id": corr})
+        await jetstream_publish(mesh.js, mesh.names.task(stage, node.type), encode(task), headers={"Nats-Msg-Id": corr})
 
     try:
         await publish(list(todo.values()))
@@ -146,6 +147,7 @@ async def _run_stage(
             await waiter.wait(min(deadlines[n] for n in todo) - now)
             now = time.monotonic()
             retry: list[ServiceRecord] = []
+            fresh: dict[str, ServiceResult] = {}  # cache key -> result, written together
             for name, record in list(todo.items()):
                 result = waiter.results.get(name)
                 expired = result is None and now >= deadlines[name]
@@ -164,7 +166,8 @@ async def _run_stage(
                 done[name] = result
                 del todo[name]
                 if result.error is None and not record.disable_cache:
-                    await mesh.cache.put(keys[name], result)
+                    fresh[keys[name]] = result
+            await mesh.cache.put_many(fresh)
             for record in retry:
                 await publish([record])
     finally:

@@ -2,6 +2,10 @@
 
 Resubmitting a file, or resuming a tree after a dispatcher crash, costs a KV read per service
 instead of a re-run. Errors and results of services with `disable_cache` are never cached.
+
+Keys start with the file's sha256, so one request ("the first entry under `<sha256>.>`") tells
+whether anything at all is cached for a file: a file never seen (the usual case) costs that one
+request per stage, not one KV read per service. Writes are published together, pipelined.
 """
 
 from __future__ import annotations
@@ -9,11 +13,14 @@ from __future__ import annotations
 import hashlib
 import logging
 
+import anyio
 import orjson
-from nats.js.errors import KeyNotFoundError
+from nats.js import JetStreamContext
+from nats.js.errors import KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
 from bus.codec import BadMessage, decode, encode
+from bus.publish import jetstream_publish_all
 from schemas.messages import ServiceRecord, ServiceResult, SubmissionParams
 
 log = logging.getLogger("sluice.dispatcher")
@@ -29,8 +36,33 @@ def cache_key(sha256: str, record: ServiceRecord, params: SubmissionParams) -> s
 
 
 class ResultCache:
-    def __init__(self, kv: KeyValue) -> None:
+    def __init__(self, kv: KeyValue, js: JetStreamContext, bucket: str) -> None:
         self._kv = kv
+        self._js = js
+        self._bucket = bucket
+
+    async def _anything_for(self, sha256: str) -> bool:
+        try:
+            await self._js.get_msg(f"KV_{self._bucket}", seq=1, subject=f"$KV.{self._bucket}.{sha256}.>", next=True)
+        except NotFoundError:
+            return False
+        return True
+
+    async def get_many(self, sha256: str, keys: dict[str, str]) -> dict[str, ServiceResult]:
+        """The cached results among `keys` (service name -> cache key) of one file, by service name."""
+        found: dict[str, ServiceResult] = {}
+        if not keys or not await self._anything_for(sha256):
+            return found
+
+        async def get(name: str, key: str) -> None:
+            hit = await self.get(key)
+            if hit is not None:
+                found[name] = hit
+
+        async with anyio.create_task_group() as tg:
+            for name, key in keys.items():
+                tg.start_soon(get, name, key)
+        return found
 
     async def get(self, key: str) -> ServiceResult | None:
         try:
@@ -45,8 +77,11 @@ class ResultCache:
             log.warning("cache entry %s unreadable, ignored: %s", key, exc)
             return None
 
-    async def put(self, key: str, result: ServiceResult) -> None:
+    async def put_many(self, results: dict[str, ServiceResult]) -> None:
+        """Store results by cache key (a KV put is a publish on `$KV.<bucket>.<key>`), all at once."""
+        if not results:
+            return
         try:
-            await self._kv.put(key, encode(result))
+            await jetstream_publish_all(self._js, [(f"$KV.{self._bucket}.{key}", encode(result), None) for key, result in results.items()])
         except Exception as exc:  # noqa: BLE001 - a cache that cannot write only costs time later
-            log.warning("cache write %s failed: %s", key, exc)
+            log.warning("cache write of %s failed: %s", ", ".join(results), exc)

@@ -22,6 +22,7 @@ from bus.blobs import BlobStore
 from bus.codec import BadMessage, encode
 from bus.deadletter import dead_letter, decode_or_reject
 from bus.provision import provision
+from bus.publish import jetstream_publish
 from bus.subjects import Names
 from bus.worker import pull_loop
 from dispatcher.analysis import Mesh
@@ -107,7 +108,7 @@ class Dispatcher:
         self.directory = ServiceDirectory(stores.registry)
         router = ReplyRouter(self._dead_letter)
         self.mesh = Mesh(self.js, self.names, BlobStore(self.js, stores.files, self.names.file_bucket),
-                         ResultCache(stores.cache), self.directory, router, self.id, self.grace)
+                         ResultCache(stores.cache, self.js, self.names.cache_bucket), self.directory, router, self.id, self.grace)
         await self.js.add_consumer(self.names.reply_stream, ConsumerConfig(
             durable_name=self.names.dispatcher_consumer(self.id), filter_subject=self.names.replies(self.id),
             ack_policy=AckPolicy.EXPLICIT, ack_wait=30.0, max_ack_pending=10_000, inactive_threshold=3600.0))
@@ -144,13 +145,13 @@ class Dispatcher:
             summary = summarise(sub, await tree.run())
             data = encode(summary)
             self.completed += 1
-            await self.js.publish(self.names.summary(sub.sid), data, headers={"Nats-Msg-Id": f"summary:{sub.sid}"})
+            await jetstream_publish(self.js, self.names.summary(sub.sid), data, headers={"Nats-Msg-Id": f"summary:{sub.sid}"})
             if summary.score >= self.alert_threshold:
-                await self.js.publish(self.names.alert(sub.sid), data, headers={"Nats-Msg-Id": f"alert:{sub.sid}"})
+                await jetstream_publish(self.js, self.names.alert(sub.sid), data, headers={"Nats-Msg-Id": f"alert:{sub.sid}"})
             log.info("%s complete: score %d (%s), %d files", sub.sid, summary.score, summary.verdict, summary.file_count)
 
         await _holding(msg, work)
-        await msg.ack_sync()
+        await msg.ack()  # a lost ack only redoes the tree from the cache; the summary's Msg-Id dedups it
 
     async def _handle_child(self, msg: Msg) -> None:
         child = await decode_or_reject(self.js, self.names, msg, ChildSubmission, "dispatcher")
@@ -159,7 +160,7 @@ class Dispatcher:
 
         async def work() -> None:
             report = await analyse_child(self.mesh, child)
-            await self.js.publish(child.reply_to, encode(report),
+            await jetstream_publish(self.js, child.reply_to, encode(report),
                                   headers={"Nats-Msg-Id": f"node:{child.sid}:{child.attempt}:{child.file.sha256}"})
 
         await _holding(msg, work)

@@ -16,6 +16,7 @@ import anyio
 import msgspec
 
 from bus.codec import encode
+from bus.publish import jetstream_publish
 from dispatcher.analysis import FileAnalysis, Mesh, analyse_file
 from schemas.limits import Limits
 from schemas.messages import ChildSubmission, ErrorType, ExtractedFile, FileNode, NodeReport, ServiceError, Submission
@@ -123,7 +124,7 @@ class Tree:
             reply_to=self.mesh.names.reply(self.mesh.dispatcher_id, "node"),
         )
         self.pending[child.file.sha256] = sub
-        await self.mesh.js.publish(self.mesh.names.submit_child, encode(sub),
+        await jetstream_publish(self.mesh.js, self.mesh.names.submit_child, encode(sub),
                                    headers={"Nats-Msg-Id": f"{self.sub.sid}:{self.attempt}:{child.file.sha256}"})
 
 

@@ -21,6 +21,7 @@ from bus.blobs import BlobStore
 from bus.codec import BadMessage, decode, encode
 from bus.connect import close, connect
 from bus.provision import provision
+from bus.publish import jetstream_publish
 from bus.subjects import Names
 from schemas.limits import Limits
 from schemas.messages import SID, FileRef, StoredObject, Submission, SubmissionParams, Summary, walk
@@ -88,7 +89,7 @@ class Client:
         if not refs:
             raise SubmitError("nothing to submit")
         sub = Submission(sid or uuid.uuid4().hex, refs, params or SubmissionParams(), metadata or {}, time.time())
-        await self.js.publish(self.names.submit_root, encode(sub), headers={"Nats-Msg-Id": sub.sid})
+        await jetstream_publish(self.js, self.names.submit_root, encode(sub), headers={"Nats-Msg-Id": sub.sid})
         return sub.sid
 
     async def submit(self, path: Path, params: SubmissionParams | None = None, **kwargs) -> str:

@@ -26,6 +26,7 @@ from bus.blobs import BlobStore
 from bus.codec import encode
 from bus.deadletter import decode_or_reject
 from bus.provision import provision
+from bus.publish import jetstream_publish
 from bus.subjects import Names
 from bus.worker import pull_loop
 from schemas.limits import Limits
@@ -133,7 +134,7 @@ class ServiceRunner:
             await msg.ack()  # not ours, or the dispatcher has given up on it already
             return
         result = await self._execute(task)
-        await self.js.publish(task.reply_to, encode(result), headers={"Nats-Msg-Id": f"{task.corr}:{self.m.name}"})
+        await jetstream_publish(self.js, task.reply_to, encode(result), headers={"Nats-Msg-Id": f"{task.corr}:{self.m.name}"})
         await msg.ack()
 
     async def _execute(self, task: Task) -> ServiceResult:
