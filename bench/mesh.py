@@ -22,8 +22,8 @@ in a fresh prefix, with the dispatcher and the services in their own child proce
    (no-op services); raw: the raw pipeline's dispatcher process for the same Q items.
 
 Targets (this 2-core box): >= 1,000 files/s; p50 <= 10 ms, p99 <= 30 ms; >= 100 MB/s; RSS flat
-and < 150 MB. --profile DIR runs the dispatcher and service processes under pyinstrument
-(slower) and writes DIR/<bench>-<role>.txt.
+and < 150 MB. --profile DIR samples the dispatcher and service processes with py-spy (CPU
+only, from outside) and writes DIR/<bench>-<role>.txt: the top frames by self and total time.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ import sys
 import time
 import zlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +49,7 @@ import anyio  # noqa: E402
 
 from bench import raw  # noqa: E402
 from bench.report import Figure, markdown, pct, table  # noqa: E402
-from bench.roles import ROLES, child, serve  # noqa: E402
+from bench.roles import ROLES, Child, child, serve  # noqa: E402
 from bus.embedded import EmbeddedServer  # noqa: E402
 from sluice.client import Client  # noqa: E402
 
@@ -87,42 +88,55 @@ class Run:
     def log(self, text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
-    def profile(self, bench: str, role: str) -> str | None:
+    def profile(self, bench: str, role: str) -> Path | None:
         if not self.args.profile:
             return None
         Path(self.args.profile).mkdir(parents=True, exist_ok=True)
-        return str(Path(self.args.profile) / f"{bench}-{role}.txt")
+        return Path(self.args.profile) / f"{bench}-{role}.collapsed"
 
     def child(self, bench: str, role: str, prefix: str):
         return child(role, self.server.url, prefix, self.use_uvloop, self.profile(bench, role))
 
 
-# Each side of a benchmark is a `Side`: submit one payload (returns an id), wait for its verdict.
+@dataclass
+class Procs:
+    """The child processes of one side: its dispatcher and its services."""
+
+    dispatcher: Child
+    services: Child
+
+    def cpu(self) -> dict[str, float]:
+        return {"dispatcher": self.dispatcher.cpu_seconds(), "services": self.services.cpu_seconds(),
+                "client": time.process_time()}
+
+
+# Each side of a benchmark: submit one payload (returns an id); wait for its verdict.
 Submit = Callable[[int, bytes], Awaitable[str]]
 Wait = Callable[[str, float], Awaitable[object]]
 
 
 async def sluice_side(run: Run, bench: str, services_role: str, body):
-    """Run `body(submit, wait, dispatcher)` against a fresh Sluice mesh; returns what it returns."""
+    """Run `body(submit, wait, procs)` against a fresh Sluice mesh; returns what it returns."""
     prefix = "b" + secrets.token_hex(4)
-    async with run.child(bench, services_role, prefix), run.child(bench, "dispatcher", prefix) as dispatcher, \
+    async with run.child(bench, services_role, prefix) as services, run.child(bench, "dispatcher", prefix) as dispatcher, \
             await Client.connect(run.server.url, prefix) as client:
         async def submit(i: int, data: bytes) -> str:
             return await client.submit_bytes([(f"file-{i}", data)])
 
-        return await body(submit, client.wait, dispatcher)
+        return await body(submit, client.wait, Procs(dispatcher, services))
 
 
 async def raw_side(run: Run, bench: str, body):
-    """Run `body(submit, wait, dispatcher)` against a fresh raw nats-py pipeline."""
+    """Run `body(submit, wait, procs)` against a fresh raw nats-py pipeline."""
     prefix = "r" + secrets.token_hex(4)
     client = await raw.RawClient.connect(run.server.url, prefix)
     try:
-        async with run.child(bench, "raw-services", prefix), run.child(bench, "raw-dispatcher", prefix) as dispatcher:
+        async with run.child(bench, "raw-services", prefix) as services, \
+                run.child(bench, "raw-dispatcher", prefix) as dispatcher:
             async def submit(i: int, data: bytes) -> str:
                 return await client.submit(f"{i:0{raw.ID_LEN}d}", data)
 
-            return await body(submit, client.wait, dispatcher)
+            return await body(submit, client.wait, Procs(dispatcher, services))
     finally:
         await raw.delete(client.js, client.names)
         await client.aclose()
@@ -152,13 +166,15 @@ async def bench_throughput(run: Run) -> list[Figure]:
     tag = secrets.token_hex(3)
     payloads = [unique_file(i, tag)[1] for i in range(n)]
     counts: dict[str, tuple[float, float, float]] = {}
+    cpu: dict[str, dict[str, float]] = {}  # CPU ms per file, per process
 
     def body(side: str):
-        async def measure(submit, wait, _dispatcher) -> float:
-            v0 = await varz(run.server)
+        async def measure(submit, wait, procs: Procs) -> float:
+            v0, cpu0 = await varz(run.server), procs.cpu()
             elapsed = await drive(submit, wait, payloads, run.args.budget)
-            v1 = await varz(run.server)
+            v1, cpu1 = await varz(run.server), procs.cpu()
             counts[side] = ((v1["in_msgs"] - v0["in_msgs"]) / n, (v1["out_msgs"] - v0["out_msgs"]) / n, elapsed)
+            cpu[side] = {name: (cpu1[name] - cpu0[name]) * 1e3 / n for name in cpu0}
             return n / elapsed
         return measure
 
@@ -167,11 +183,14 @@ async def bench_throughput(run: Run) -> list[Figure]:
     run.log(f"throughput: {n} files of 1 KiB through three no-op services ...")
     ours = await sluice_side(run, "throughput", "noop", body("sluice"))
     run.details["throughput"] = {
-        side: {"files": n, "seconds": c[2], "nats_msgs_in_per_file": c[0], "nats_msgs_out_per_file": c[1]}
+        side: {"files": n, "seconds": c[2], "nats_msgs_in_per_file": c[0], "nats_msgs_out_per_file": c[1],
+               "cpu_ms_per_file": cpu[side]}
         for side, c in counts.items()}
     return [
         Figure("throughput", f"{n} x 1 KiB, 3 no-op services", "files/s", ours, raw_rate, 1000, True),
         Figure("throughput", "NATS msgs in+out per file", "msgs", sum(counts["sluice"][:2]), sum(counts["raw"][:2]), None, False),
+        Figure("throughput", "client+dispatcher+services CPU per file", "ms", sum(cpu["sluice"].values()),
+               sum(cpu["raw"].values()), None, False),
     ]
 
 
@@ -194,7 +213,7 @@ async def bench_latency(run: Run) -> list[Figure]:
     runs = run.args.latency_runs
     tag = secrets.token_hex(3)
 
-    async def body(submit, wait, _dispatcher) -> list[float]:
+    async def body(submit, wait, _procs) -> list[float]:
         return await sequential(submit, wait, runs, tag, run.args.budget)
 
     run.log(f"latency: {runs} sequential scans, raw nats-py ...")
@@ -221,7 +240,7 @@ async def bench_large(run: Run) -> list[Figure]:
         raw_s = await raw.object_store_round(plain.js, "rawobj" + secrets.token_hex(3), data, 3)
     run.log(f"large file: {run.args.large_mib} MiB through three services that read every byte ...")
 
-    async def body(submit, wait, _dispatcher) -> float:
+    async def body(submit, wait, _procs) -> float:
         t0 = time.perf_counter()
         summary = await wait(await submit(0, data), run.args.budget)
         elapsed = time.perf_counter() - t0
@@ -244,7 +263,8 @@ async def bench_memory(run: Run) -> list[Figure]:
     shapes: dict[str, dict] = {}
 
     def body(side: str):
-        async def measure(submit, wait, dispatcher) -> float:
+        async def measure(submit, wait, procs: Procs) -> float:
+            dispatcher = procs.dispatcher
             samples: list[tuple[float, float]] = []
             idle = dispatcher.rss_mb()
 
@@ -300,7 +320,8 @@ def main() -> None:
     ap.add_argument("--queued", type=int, default=10_000, help="submissions queued in the memory run")
     ap.add_argument("--budget", type=float, default=300.0, help="seconds any one measurement may take")
     ap.add_argument("--no-uvloop", action="store_true", help="the default asyncio loop, here and in the children")
-    ap.add_argument("--profile", metavar="DIR", help="pyinstrument the dispatcher and service processes into DIR")
+    ap.add_argument("--profile", metavar="DIR", help="py-spy the dispatcher and service processes into DIR "
+                    "(<bench>-<role>.collapsed for flame graphs, .txt for the top frames)")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     ap.add_argument("--serve", nargs=3, metavar=("ROLE", "URL", "PREFIX"), help=argparse.SUPPRESS)
@@ -311,7 +332,7 @@ def main() -> None:
         role, url, prefix = args.serve
         if role not in ROLES:
             ap.error(f"unknown role {role}")
-        anyio.run(serve, role, url, prefix, args.profile, backend_options=backend)
+        anyio.run(serve, role, url, prefix, backend_options=backend)
         return
     args.only = [b.strip() for b in args.only.split(",") if b.strip()]
     if unknown := set(args.only) - set(BENCHES):

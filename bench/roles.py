@@ -1,19 +1,19 @@
 """The benchmark's child processes: what each runs, how it starts and stops, and its memory.
 
-A child is `python bench/mesh.py --serve ROLE URL PREFIX [--profile FILE]`: it prints READY
-once it can take work and runs until its stdin closes (then stops cleanly). Roles:
+A child is `python bench/mesh.py --serve ROLE URL PREFIX`: it prints READY once it can take
+work and runs until its stdin closes (then stops cleanly). Roles:
 
   noop        three no-op CORE services (async, concurrency 64), one connection each
   reader      three CORE services that each read every byte of the file (zlib.crc32)
   dispatcher  the Sluice dispatcher alone, ready once it sees the three services
   raw-services, raw-dispatcher   the raw nats-py pipeline of bench/raw.py
 
-With --profile, pyinstrument samples the child from READY until it stops, and writes its
-call tree and the flat self-time list to FILE.
+With a profile path, py-spy samples the child from READY until the block ends (bench/profile.py).
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zlib
@@ -24,6 +24,7 @@ from pathlib import Path
 import anyio
 
 from bench import raw
+from bench.profile import recording
 from bus.subjects import Names
 from services.sdk import Result, ServiceBase
 from services.sdk.manifest import parse_manifest
@@ -57,17 +58,11 @@ def bench_services(role: str) -> list[ServiceBase]:
             for name in SERVICE_NAMES]
 
 
-async def serve(role: str, url: str, prefix: str, profile: str | None) -> None:
+async def serve(role: str, url: str, prefix: str) -> None:
     """Run `role` until stdin closes; print READY when it can take work."""
     stop = anyio.Event()
-    profiler = None
 
     def ready() -> None:
-        nonlocal profiler
-        if profile:
-            from pyinstrument import Profiler
-            profiler = Profiler(async_mode="disabled", interval=0.0005)
-            profiler.start()
         print(READY, flush=True)
 
     async def until_stdin_closes() -> None:
@@ -96,10 +91,6 @@ async def serve(role: str, url: str, prefix: str, profile: str | None) -> None:
         else:
             await raw.serve_dispatcher(url, prefix, stop, ready)
         tg.cancel_scope.cancel()
-    if profiler is not None:
-        profiler.stop()
-        Path(profile).write_text(profiler.output_text(unicode=True, color=False) + "\n\n"
-                                 + profiler.output_text(unicode=True, color=False, flat=True))
 
 
 class Child:
@@ -107,6 +98,11 @@ class Child:
 
     def __init__(self, proc) -> None:
         self.proc = proc
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time so far: a cost per file that a loaded machine does not distort."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def rss_mb(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -116,20 +112,22 @@ class Child:
 
 
 @asynccontextmanager
-async def child(role: str, url: str, prefix: str, use_uvloop: bool, profile: str | None = None) -> AsyncIterator[Child]:
-    """`role` in a child process, ready to take work, for the duration of the block."""
+async def child(role: str, url: str, prefix: str, use_uvloop: bool, profile: Path | None = None) -> AsyncIterator[Child]:
+    """`role` in a child process, ready to take work, for the duration of the block (profiled into `profile`)."""
     cmd = [sys.executable, str(Path(__file__).resolve().parent / "mesh.py"), "--serve", role, url, prefix]
     if not use_uvloop:
         cmd.append("--no-uvloop")
-    if profile:
-        cmd += ["--profile", profile]
     proc = await anyio.open_process(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None)
     try:
         with anyio.fail_after(START_TIMEOUT):
             seen = b""
             while READY.encode() not in seen:
                 seen += await proc.stdout.receive()  # EndOfStream: the child died (its stderr is ours)
-        yield Child(proc)
+        if profile is None:
+            yield Child(proc)
+        else:
+            async with recording(proc.pid, profile):
+                yield Child(proc)
     finally:
         with anyio.CancelScope(shield=True):
             await proc.stdin.aclose()  # EOF: the child stops and exits

@@ -58,7 +58,7 @@ async def pull_loop(
                 await anyio.sleep_forever()  # drain_on_stop ends the group
             free = 1
             while free < batch and slots.value > 0:  # take every free slot, up to a batch
-                await slots.acquire()
+                slots.acquire_nowait()  # not `await acquire()`: two checkpoints a slot were a fifth of a service's CPU
                 free += 1
             msgs: list[Msg] = []
             try:

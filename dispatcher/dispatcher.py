@@ -47,29 +47,35 @@ def check_submission(sub: Submission) -> None:
         raise BadMessage("a submission needs at least one file")
 
 
-async def _keep_alive(msg: Msg) -> None:
-    while True:
-        await anyio.sleep(KEEPALIVE)
+class HeldMessages:
+    """The messages this dispatcher is working on, all kept alive by one loop (not a task each)."""
+
+    def __init__(self) -> None:
+        self._held: dict[int, Msg] = {}
+
+    async def keep_alive(self) -> None:
+        while True:
+            await anyio.sleep(KEEPALIVE)
+            for msg in list(self._held.values()):
+                try:
+                    await msg.in_progress()
+                except Exception as exc:  # noqa: BLE001 - a missed beat only risks a redelivery
+                    log.warning("in_progress failed: %s", exc)
+
+    async def hold(self, msg: Msg, work: Callable[[], Awaitable[None]]) -> None:
+        """Run `work` while keeping `msg` alive; if cut off, hand the message back at once."""
+        self._held[id(msg)] = msg
         try:
-            await msg.in_progress()
-        except Exception as exc:  # noqa: BLE001 - a missed beat only risks a redelivery
-            log.warning("in_progress failed: %s", exc)
-
-
-async def _holding(msg: Msg, work: Callable[[], Awaitable[None]]) -> None:
-    """Run `work` while keeping `msg` alive; if cut off, hand the message back at once."""
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(_keep_alive, msg)
             await work()
-            tg.cancel_scope.cancel()
-    except anyio.get_cancelled_exc_class():
-        with anyio.CancelScope(shield=True), anyio.move_on_after(2):
-            log.info("handing back %s (stopped before it finished)", msg.subject)
-            # Not at once: our own pull request may still be open on the server for up to a
-            # fetch timeout, and a redelivery into it would sit unseen for a whole ack_wait.
-            await msg.nak(delay=HANDBACK_DELAY)
-        raise
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+                log.info("handing back %s (stopped before it finished)", msg.subject)
+                # Not at once: our own pull request may still be open on the server for up to a
+                # fetch timeout, and a redelivery into it would sit unseen for a whole ack_wait.
+                await msg.nak(delay=HANDBACK_DELAY)
+            raise
+        finally:
+            del self._held[id(msg)]
 
 
 class Dispatcher:
@@ -99,6 +105,7 @@ class Dispatcher:
         self.ready = anyio.Event()
         self.directory: ServiceDirectory | None = None
         self.completed = 0
+        self.held = HeldMessages()
 
     async def _dead_letter(self, msg: Msg, reason: str) -> None:
         await dead_letter(self.js, self.names, msg, reason, origin="dispatcher")
@@ -119,6 +126,7 @@ class Dispatcher:
         replies_stop = anyio.Event()
         async with anyio.create_task_group() as tg:
             tg.start_soon(self.directory.run)
+            tg.start_soon(self.held.keep_alive)
             tg.start_soon(lambda: pull_loop(reply_sub, router.handle, concurrency=256, stop=replies_stop, name="replies"))
             self.ready.set()
             log.info("dispatcher %s ready on prefix %s", self.id, self.names.prefix)
@@ -150,7 +158,7 @@ class Dispatcher:
                 await jetstream_publish(self.js, self.names.alert(sub.sid), data, headers={"Nats-Msg-Id": f"alert:{sub.sid}"})
             log.info("%s complete: score %d (%s), %d files", sub.sid, summary.score, summary.verdict, summary.file_count)
 
-        await _holding(msg, work)
+        await self.held.hold(msg, work)
         await msg.ack()  # a lost ack only redoes the tree from the cache; the summary's Msg-Id dedups it
 
     async def _handle_child(self, msg: Msg) -> None:
@@ -163,5 +171,5 @@ class Dispatcher:
             await jetstream_publish(self.js, child.reply_to, encode(report),
                                   headers={"Nats-Msg-Id": f"node:{child.sid}:{child.attempt}:{child.file.sha256}"})
 
-        await _holding(msg, work)
+        await self.held.hold(msg, work)
         await msg.ack()
