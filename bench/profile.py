@@ -17,6 +17,8 @@ from pathlib import Path
 
 import anyio
 
+from bench.process import reap
+
 RATE = 200  # samples per second
 
 
@@ -35,14 +37,8 @@ async def recording(pid: int, path: Path):
     try:
         yield
     finally:
-        with anyio.CancelScope(shield=True):
-            proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
-            with anyio.move_on_after(10):
-                await proc.wait()
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-            await proc.aclose()
+        proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        await reap(proc, 10)
         if path.exists():
             path.with_suffix(".txt").write_text(summary(path.read_text()))
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import anyio
 
 from bench import raw
+from bench.process import reap
 from bench.profile import recording
 from bus.subjects import Names
 from services.sdk import Result, ServiceBase
@@ -131,9 +132,4 @@ async def child(role: str, url: str, prefix: str, use_uvloop: bool, profile: Pat
     finally:
         with anyio.CancelScope(shield=True):
             await proc.stdin.aclose()  # EOF: the child stops and exits
-            with anyio.move_on_after(20):
-                await proc.wait()
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-            await proc.aclose()
+        await reap(proc, 20)

@@ -62,6 +62,15 @@ async def test_readers_of_one_file_in_one_process_download_it_once(stores):
     assert got == [data] * 4 and cache.downloads == 1
 
 
+async def test_what_we_write_is_an_ordinary_nats_object(stores):
+    _, provisioned, _ = stores
+    data = os.urandom(2 * CHUNK + 5)
+    ref = await blob_store(stores, BlobCache(0)).put(data, "big.bin")
+    info = await provisioned.files.get_info(ref.sha256)
+    assert info.size == len(data) and info.chunks == 3
+    assert (await provisioned.files.get(ref.sha256)).data == data  # nats-py's own reader checks the digest
+
+
 async def test_the_head_of_a_stored_file_is_read_without_the_rest(stores):
     blobs = blob_store(stores, BlobCache(0))
     data = os.urandom(4 * CHUNK)
