@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 
@@ -27,6 +28,9 @@ from schemas.limits import Limits
 from schemas.messages import SID, FileRef, StoredObject, Submission, SubmissionParams, Summary, walk
 
 
+TRACKED = 10_000  # own submissions whose verdicts are kept for a later wait()
+
+
 class SubmitError(ValueError):
     """A submission refused before it is sent (too large, unreadable, empty)."""
 
@@ -39,6 +43,9 @@ class Client:
         self.max_file_size = max_file_size
         self._waiting: dict[str, anyio.Event] = {}
         self._done: dict[str, Summary] = {}
+        # Submitted here (so after our summary subscription started) -> its summary once it arrived:
+        # waiting for these needs no look-up in the stream. The oldest are forgotten past a bound.
+        self._mine: OrderedDict[str, Summary | None] = OrderedDict()
         self._sub = None
 
     @classmethod
@@ -71,6 +78,8 @@ class Client:
             summary = decode(msg.data, Summary)
         except BadMessage:
             return
+        if summary.sid in self._mine:
+            self._mine[summary.sid] = summary
         arrived = self._waiting.get(summary.sid)
         if arrived is None:
             return  # nobody here waits for it
@@ -89,7 +98,14 @@ class Client:
         if not refs:
             raise SubmitError("nothing to submit")
         sub = Submission(sid or uuid.uuid4().hex, refs, params or SubmissionParams(), metadata or {}, time.time())
-        await jetstream_publish(self.js, self.names.submit_root, encode(sub), headers={"Nats-Msg-Id": sub.sid})
+        self._mine[sub.sid] = None
+        if len(self._mine) > TRACKED:
+            self._mine.popitem(last=False)
+        try:
+            await jetstream_publish(self.js, self.names.submit_root, encode(sub), headers={"Nats-Msg-Id": sub.sid})
+        except BaseException:
+            self._mine.pop(sub.sid, None)
+            raise
         return sub.sid
 
     async def submit(self, path: Path, params: SubmissionParams | None = None, **kwargs) -> str:
@@ -122,7 +138,7 @@ class Client:
         arrived = self._waiting.setdefault(sid, anyio.Event())  # before the lookup, so nothing slips between
         try:
             with anyio.fail_after(timeout):
-                summary = await self.result(sid)
+                summary = self._mine[sid] if sid in self._mine else await self.result(sid)
                 if summary is None:
                     await arrived.wait()
                     summary = self._done[sid]
@@ -130,6 +146,7 @@ class Client:
         finally:
             self._waiting.pop(sid, None)
             self._done.pop(sid, None)
+            self._mine.pop(sid, None)
 
     async def wait_all(self, sids: Iterable[str], timeout: float = 300.0,
                        on_done: Callable[[Summary], None] | None = None) -> dict[str, Summary]:
