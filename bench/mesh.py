@@ -38,6 +38,7 @@ import sys
 import time
 import zlib
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,13 +101,17 @@ class Run:
 
 @dataclass
 class Procs:
-    """The child processes of one side: its dispatcher and its services."""
+    """The child processes of one side: its dispatcher(s) and its services."""
 
-    dispatcher: Child
+    dispatchers: list[Child]
     services: Child
 
+    @property
+    def dispatcher(self) -> Child:
+        return self.dispatchers[0]
+
     def cpu(self) -> dict[str, float]:
-        return {"dispatcher": self.dispatcher.cpu_seconds(), "services": self.services.cpu_seconds(),
+        return {"dispatcher": sum(d.cpu_seconds() for d in self.dispatchers), "services": self.services.cpu_seconds(),
                 "client": time.process_time()}
 
 
@@ -118,12 +123,16 @@ Wait = Callable[[str, float], Awaitable[object]]
 async def sluice_side(run: Run, bench: str, services_role: str, body):
     """Run `body(submit, wait, procs)` against a fresh Sluice mesh; returns what it returns."""
     prefix = "b" + secrets.token_hex(4)
-    async with run.child(bench, services_role, prefix) as services, run.child(bench, "dispatcher", prefix) as dispatcher, \
-            await Client.connect(run.server.url, prefix) as client:
+    async with AsyncExitStack() as stack:
+        services = await stack.enter_async_context(run.child(bench, services_role, prefix))
+        dispatchers = [await stack.enter_async_context(run.child(bench, "dispatcher", prefix))
+                       for _ in range(run.args.dispatchers)]
+        client = await stack.enter_async_context(await Client.connect(run.server.url, prefix))
+
         async def submit(i: int, data: bytes) -> str:
             return await client.submit_bytes([(f"file-{i}", data)])
 
-        return await body(submit, client.wait, Procs(dispatcher, services))
+        return await body(submit, client.wait, Procs(dispatchers, services))
 
 
 async def raw_side(run: Run, bench: str, body):
@@ -136,7 +145,7 @@ async def raw_side(run: Run, bench: str, body):
             async def submit(i: int, data: bytes) -> str:
                 return await client.submit(f"{i:0{raw.ID_LEN}d}", data)
 
-            return await body(submit, client.wait, Procs(dispatcher, services))
+            return await body(submit, client.wait, Procs([dispatcher], services))
     finally:
         await raw.delete(client.js, client.names)
         await client.aclose()
@@ -318,6 +327,7 @@ def main() -> None:
     ap.add_argument("--latency-runs", type=int, default=200, help="sequential scans in the latency run")
     ap.add_argument("--large-mib", type=int, default=64, help="size of the large file")
     ap.add_argument("--queued", type=int, default=10_000, help="submissions queued in the memory run")
+    ap.add_argument("--dispatchers", type=int, default=1, help="Sluice dispatcher processes (they share the work)")
     ap.add_argument("--budget", type=float, default=300.0, help="seconds any one measurement may take")
     ap.add_argument("--no-uvloop", action="store_true", help="the default asyncio loop, here and in the children")
     ap.add_argument("--profile", metavar="DIR", help="py-spy the dispatcher and service processes into DIR "
@@ -337,8 +347,8 @@ def main() -> None:
     args.only = [b.strip() for b in args.only.split(",") if b.strip()]
     if unknown := set(args.only) - set(BENCHES):
         ap.error(f"--only: unknown {', '.join(sorted(unknown))}; choose from {', '.join(BENCHES)}")
-    if min(args.files, args.latency_runs, args.large_mib, args.queued) < 1:
-        ap.error("--files, --latency-runs, --large-mib and --queued must be at least 1")
+    if min(args.files, args.latency_runs, args.large_mib, args.queued, args.dispatchers) < 1:
+        ap.error("--files, --latency-runs, --large-mib, --queued and --dispatchers must be at least 1")
 
     report = anyio.run(amain, args, use_uvloop, backend_options=backend)
     figures = report.pop("figures")

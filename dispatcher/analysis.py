@@ -13,7 +13,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-import anyio
 import msgspec
 from nats.js import JetStreamContext
 
@@ -23,7 +22,7 @@ from bus.publish import jetstream_publish
 from bus.subjects import Names
 from dispatcher.cache import ResultCache, cache_key
 from dispatcher.directory import ServiceDirectory
-from dispatcher.identify import MAGIC_WINDOW, identify
+from dispatcher.identifier import Identifier
 from dispatcher.replies import ReplyRouter, Waiter
 from schemas.limits import Limits
 from schemas.messages import (
@@ -57,9 +56,10 @@ class Mesh:
     router: ReplyRouter
     dispatcher_id: str
     grace: float = Limits.timeout_grace
-    # libmagic runs in threads (it releases the GIL), but each thread holds its own ~8 MB magic
-    # database: two threads, not anyio's default forty (which grew a dispatcher to 660 MB).
-    identify_threads: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(2))
+    identifier: Identifier | None = None  # default: one on `blobs`
+
+    def __post_init__(self) -> None:
+        self.identifier = self.identifier or Identifier(self.blobs)
 
 
 @dataclass
@@ -72,14 +72,10 @@ class FileAnalysis:
 async def analyse_file(mesh: Mesh, sid: str, file: FileRef, depth: int, relation: str, params: SubmissionParams) -> FileAnalysis:
     node = FileNode(sha256=file.sha256, name=file.name or file.sha256, type="unknown", size=file.size, depth=depth, relation=relation)
     try:
-        data = await mesh.blobs.head(file, MAGIC_WINDOW)  # the services fetch (and check) the rest
+        node.type = await mesh.identifier.type_of(file)
     except BlobError as exc:
         node.errors.append(ServiceError("dispatcher", ErrorType.BAD_INPUT, str(exc)))
         return FileAnalysis(node, [], params.temp_data)
-    if len(data) <= Limits.inline_max:  # well under a millisecond: cheaper here than a thread hand-off
-        node.type = identify(data)
-    else:
-        node.type = await anyio.to_thread.run_sync(identify, data, limiter=mesh.identify_threads)
     schedule, missing = mesh.directory.plan(node.type, params, depth)
     for name in missing:
         node.errors.append(ServiceError(name, ErrorType.SERVICE_DOWN, "selected but not running (no live instance)"))
