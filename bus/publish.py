@@ -11,7 +11,8 @@ unacknowledged and is redelivered, as with a failed `js.publish`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 
 import anyio
 from nats.js import JetStreamContext
@@ -23,11 +24,30 @@ Message = tuple[str, bytes, dict[str, str] | None]  # subject, payload, headers
 
 
 async def jetstream_publish(js: JetStreamContext, subject: str, payload: bytes, headers: dict[str, str] | None = None,
-                  timeout: float = PUBLISH_TIMEOUT) -> PubAck:
-    """Publish and wait for the stream's ack (stored, or a duplicate of a stored one)."""
-    with anyio.fail_after(timeout):
-        ack = await js.publish_async(subject, payload, headers=headers)
-        return await ack
+                            timeout: float = PUBLISH_TIMEOUT) -> PubAck:
+    """Publish and wait for the stream's ack (stored, or a duplicate of a stored one).
+
+    The ack's future is cancelled by a timer after `timeout` (a plain timer: an anyio cancel
+    scope per publish was a tenth of a service's CPU). Waiting for a slot in the pending
+    window needs no bound of its own: every pending ack gives its slot back within `timeout`.
+    """
+    future = await js.publish_async(subject, payload, headers=headers)
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        future.cancel()
+
+    timer = asyncio.get_running_loop().call_later(timeout, expire)
+    try:
+        return await future
+    except asyncio.CancelledError:
+        if expired:
+            raise TimeoutError(f"no ack for {subject} within {timeout:g}s") from None
+        raise
+    finally:
+        timer.cancel()
 
 
 async def jetstream_publish_all(js: JetStreamContext, messages: Iterable[Message], timeout: float = PUBLISH_TIMEOUT) -> list[PubAck]:
@@ -40,3 +60,28 @@ async def jetstream_publish_all(js: JetStreamContext, messages: Iterable[Message
         if isinstance(ack, BaseException):
             raise ack
     return acks
+
+
+async def jetstream_send(js: JetStreamContext, messages: Iterable[Message], on_failure: Callable[[BaseException], None],
+                         timeout: float = PUBLISH_TIMEOUT) -> None:
+    """Publish without waiting for the acks, for writes nobody waits on (the result cache).
+
+    No task is left behind: each ack is a future nats-py resolves; a timer cancels it after
+    `timeout` (which frees its slot in the pending window) and `on_failure` hears of any that
+    failed or never came.
+    """
+    loop = asyncio.get_running_loop()
+    with anyio.fail_after(timeout):  # the window may be full: waiting for a slot is bounded too
+        futures = [await js.publish_async(subject, payload, headers=headers) for subject, payload, headers in messages]
+    for future in futures:
+        timer = loop.call_later(timeout, future.cancel)
+        future.add_done_callback(partial(_settled, timer, on_failure, timeout))
+
+
+def _settled(timer: asyncio.TimerHandle, on_failure: Callable[[BaseException], None], timeout: float,
+             future: asyncio.Future) -> None:
+    timer.cancel()
+    if future.cancelled():
+        on_failure(TimeoutError(f"no ack within {timeout:g}s"))
+    elif future.exception() is not None:
+        on_failure(future.exception())

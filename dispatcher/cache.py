@@ -5,7 +5,7 @@ instead of a re-run. Errors and results of services with `disable_cache` are nev
 
 Keys start with the file's sha256, so one request ("the first entry under `<sha256>.>`") tells
 whether anything at all is cached for a file: a file never seen (the usual case) costs that one
-request per stage, not one KV read per service. Writes are published together, pipelined.
+request per stage, not one KV read per service. Writes are sent together and not waited for.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from nats.js.errors import KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
 from bus.codec import BadMessage, decode, encode
-from bus.publish import jetstream_publish_all
+from bus.publish import jetstream_send
 from schemas.messages import ServiceRecord, ServiceResult, SubmissionParams
 
 log = logging.getLogger("sluice.dispatcher")
@@ -78,10 +78,16 @@ class ResultCache:
             return None
 
     async def put_many(self, results: dict[str, ServiceResult]) -> None:
-        """Store results by cache key (a KV put is a publish on `$KV.<bucket>.<key>`), all at once."""
+        """Store results by cache key (a KV put is a publish on `$KV.<bucket>.<key>`), all at once,
+        without waiting for the acks: nothing waits on a cache write, least of all the verdict."""
         if not results:
             return
-        try:
-            await jetstream_publish_all(self._js, [(f"$KV.{self._bucket}.{key}", encode(result), None) for key, result in results.items()])
-        except Exception as exc:  # noqa: BLE001 - a cache that cannot write only costs time later
+
+        def failed(exc: BaseException) -> None:  # a cache that cannot write only costs time later
             log.warning("cache write of %s failed: %s", ", ".join(results), exc)
+
+        try:
+            await jetstream_send(self._js, [(f"$KV.{self._bucket}.{key}", encode(result), None) for key, result in results.items()],
+                                 failed)
+        except Exception as exc:  # noqa: BLE001
+            failed(exc)
