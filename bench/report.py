@@ -47,7 +47,7 @@ def _cells(f: Figure, no: str) -> tuple[str, ...]:
     sign = "≥" if f.higher_is_better else "≤"
     target = f"{sign} {_num(f.target)} {f.unit}" if f.target is not None else ""
     met = {True: "yes", False: no, None: ""}[f.met]
-    return (f.bench, f.metric, f"{_num(f.ours)} {f.unit}", f"{_num(f.raw)} {f.unit}", f"{f.ratio:.2f}", target, met)
+    return (f.bench, f.metric, f"{_num(f.ours)} {f.unit}", f"{_num(f.raw)} {f.unit}", f"{f.ratio:.2f}" if f.raw else "n/a", target, met)
 
 
 HEAD = ("benchmark", "metric", "ours", "raw nats-py", "ours/raw", "target", "met?")
