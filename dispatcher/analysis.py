@@ -108,7 +108,7 @@ async def _run_stage(
     keys = {r.name: cache_key(file.sha256, r, params) for r in records}
     if not params.ignore_cache:
         wanted = {r.name: keys[r.name] for r in records if not r.disable_cache}
-        for name, hit in (await mesh.cache.get_many(file.sha256, wanted)).items():
+        for name, hit in (await mesh.cache.get_many(file.sha256, stage, wanted)).items():
             hit.cached = True
             done[name] = hit
     todo = {r.name: r for r in records if r.name not in done}
@@ -146,7 +146,6 @@ async def _run_stage(
             await waiter.wait(min(deadlines[n] for n in todo) - now)
             now = time.monotonic()
             retry: list[ServiceRecord] = []
-            fresh: dict[str, ServiceResult] = {}  # cache key -> result, written together
             for name, record in list(todo.items()):
                 result = waiter.results.get(name)
                 expired = result is None and now >= deadlines[name]
@@ -164,11 +163,11 @@ async def _run_stage(
                     result.error.message += f" (after {attempts[name]} attempts)"
                 done[name] = result
                 del todo[name]
-                if result.error is None and not record.disable_cache:
-                    fresh[keys[name]] = result
-            await mesh.cache.put_many(fresh)
             for record in retry:
                 await publish([record])
+        cacheable = {keys[r.name]: done[r.name] for r in records if not r.disable_cache and done[r.name].error is None}
+        if any(not result.cached for result in cacheable.values()):  # the stage's entry, kept whole
+            await mesh.cache.put_many(file.sha256, stage, cacheable)
     finally:
         for corr in corrs:
             mesh.router.forget(corr)

@@ -3,9 +3,8 @@
 Resubmitting a file, or resuming a tree after a dispatcher crash, costs a KV read per service
 instead of a re-run. Errors and results of services with `disable_cache` are never cached.
 
-Keys start with the file's sha256, so one request ("the first entry under `<sha256>.>`") tells
-whether anything at all is cached for a file: a file never seen (the usual case) costs that one
-request per stage, not one KV read per service. Writes are sent together and not waited for.
+A file's results are kept per stage, one KV entry each (`CachedStage`, under `<sha256>.<stage>`):
+a stage costs one read and one write whatever its number of services. Writes are not waited for.
 """
 
 from __future__ import annotations
@@ -13,15 +12,14 @@ from __future__ import annotations
 import hashlib
 import logging
 
-import anyio
 import orjson
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError, NotFoundError
+from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from bus.codec import BadMessage, decode, encode
 from bus.publish import jetstream_send
-from schemas.messages import ServiceRecord, ServiceResult, SubmissionParams
+from schemas.messages import CachedStage, ServiceRecord, ServiceResult, Stage, SubmissionParams
 
 log = logging.getLogger("sluice.dispatcher")
 
@@ -41,53 +39,34 @@ class ResultCache:
         self._js = js
         self._bucket = bucket
 
-    async def _anything_for(self, sha256: str) -> bool:
+    async def get_many(self, sha256: str, stage: Stage, keys: dict[str, str]) -> dict[str, ServiceResult]:
+        """The cached results among `keys` (service name -> cache key) of one file's stage, by service name."""
+        if not keys:
+            return {}
         try:
-            await self._js.get_msg(f"KV_{self._bucket}", seq=1, subject=f"$KV.{self._bucket}.{sha256}.>", next=True)
-        except NotFoundError:
-            return False
-        return True
-
-    async def get_many(self, sha256: str, keys: dict[str, str]) -> dict[str, ServiceResult]:
-        """The cached results among `keys` (service name -> cache key) of one file, by service name."""
-        found: dict[str, ServiceResult] = {}
-        if not keys or not await self._anything_for(sha256):
-            return found
-
-        async def get(name: str, key: str) -> None:
-            hit = await self.get(key)
-            if hit is not None:
-                found[name] = hit
-
-        async with anyio.create_task_group() as tg:
-            for name, key in keys.items():
-                tg.start_soon(get, name, key)
-        return found
-
-    async def get(self, key: str) -> ServiceResult | None:
-        try:
-            entry = await self._kv.get(key)
+            entry = await self._kv.get(f"{sha256}.{stage.value}")
         except KeyNotFoundError:
-            return None
+            return {}
         if not entry or not entry.value:
-            return None
+            return {}
         try:
-            return decode(entry.value, ServiceResult)
+            cached = decode(entry.value, CachedStage).results
         except BadMessage as exc:
-            log.warning("cache entry %s unreadable, ignored: %s", key, exc)
-            return None
+            log.warning("cache entry %s.%s unreadable, ignored: %s", sha256, stage.value, exc)
+            return {}
+        return {name: cached[key] for name, key in keys.items() if key in cached}
 
-    async def put_many(self, results: dict[str, ServiceResult]) -> None:
-        """Store results by cache key (a KV put is a publish on `$KV.<bucket>.<key>`), all at once,
-        without waiting for the acks: nothing waits on a cache write, least of all the verdict."""
+    async def put_many(self, sha256: str, stage: Stage, results: dict[str, ServiceResult]) -> None:
+        """Store a stage's results by cache key, in one message (a KV put is a publish on
+        `$KV.<bucket>.<key>`), without waiting for its ack: nothing waits on a cache write."""
         if not results:
             return
 
         def failed(exc: BaseException) -> None:  # a cache that cannot write only costs time later
-            log.warning("cache write of %s failed: %s", ", ".join(results), exc)
+            log.warning("cache write of %s.%s failed: %s", sha256, stage.value, exc)
 
+        entry = encode(CachedStage(results))
         try:
-            await jetstream_send(self._js, [(f"$KV.{self._bucket}.{key}", encode(result), None) for key, result in results.items()],
-                                 failed)
+            await jetstream_send(self._js, [(f"$KV.{self._bucket}.{sha256}.{stage.value}", entry, None)], failed)
         except Exception as exc:  # noqa: BLE001
             failed(exc)

@@ -15,7 +15,7 @@ import anyio
 import anyio.to_thread
 
 from bus.blobs import BlobStore
-from dispatcher.identify import MAGIC_WINDOW, identify
+from dispatcher.identify import MAGIC_WINDOW, identify, warm_up
 from schemas.limits import Limits
 from schemas.messages import FileRef
 
@@ -26,6 +26,7 @@ class Identifier:
         self._threads = anyio.CapacityLimiter(threads)
         self._remember = remember
         self._known: OrderedDict[str, str] = OrderedDict()
+        warm_up()
 
     async def type_of(self, file: FileRef) -> str:
         """The taxonomy type of `file` (BlobError if its bytes cannot be had)."""
