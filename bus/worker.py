@@ -31,7 +31,10 @@ async def pull_loop(
     fetch_timeout: float = 0.5,
     grace: float = 10.0,
     name: str = "worker",
+    in_turn: bool = False,
 ) -> None:
+    """`in_turn`: handle a batch's messages one after another in this loop, no task each; for
+    handlers that only route a message and never wait long (the dispatcher's replies)."""
     slots = anyio.Semaphore(concurrency)
 
     async def run(msg: Msg) -> None:
@@ -72,4 +75,7 @@ async def pull_loop(
             for _ in range(free - len(msgs)):
                 slots.release()
             for msg in msgs:
-                tg.start_soon(run, msg)
+                if in_turn:
+                    await run(msg)
+                else:
+                    tg.start_soon(run, msg)

@@ -127,7 +127,8 @@ class Dispatcher:
         async with anyio.create_task_group() as tg:
             tg.start_soon(self.directory.run)
             tg.start_soon(self.held.keep_alive)
-            tg.start_soon(lambda: pull_loop(reply_sub, router.handle, concurrency=256, stop=replies_stop, name="replies"))
+            tg.start_soon(lambda: pull_loop(reply_sub, router.handle, concurrency=256, stop=replies_stop, name="replies",
+                                                 in_turn=True))
             self.ready.set()
             log.info("dispatcher %s ready on prefix %s", self.id, self.names.prefix)
             async with anyio.create_task_group() as work:
