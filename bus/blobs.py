@@ -56,6 +56,7 @@ class BlobStore:
             await self._store.get_info(sha)
         except ObjectNotFoundError:
             await self._write(sha, data)
+        self._cache.add(sha, data)  # whoever reads it in this process (a one-box mesh) need not download it
         return FileRef(sha, len(data), name)
 
     async def _write(self, sha256: str, data: bytes) -> None:

@@ -47,7 +47,7 @@ async def test_readers_of_one_file_in_one_process_download_it_once(stores):
     cache = BlobCache(64 * 1024 * 1024)
     blobs = blob_store(stores, cache)
     data = os.urandom(3 * CHUNK + 17)
-    ref = await blobs.put(data, "big.bin")
+    ref = await blob_store(stores, BlobCache(0)).put(data, "big.bin")  # stored elsewhere
     assert ref.data is None
     got: list[bytes] = []
 
@@ -60,6 +60,14 @@ async def test_readers_of_one_file_in_one_process_download_it_once(stores):
                 tg.start_soon(read)
         got.append(await blobs.get(ref))
     assert got == [data] * 4 and cache.downloads == 1
+
+
+async def test_a_file_stored_in_this_process_is_never_downloaded(stores):
+    cache = BlobCache(64 * 1024 * 1024)
+    blobs = blob_store(stores, cache)
+    data = os.urandom(2 * CHUNK)
+    ref = await blobs.put(data, "big.bin")
+    assert await blobs.get(ref) == data and cache.downloads == 0
 
 
 async def test_what_we_write_is_an_ordinary_nats_object(stores):
