@@ -2,7 +2,7 @@
 """Sluice mesh benchmark: four figures, each next to raw nats-py doing the same kind of work.
 
     .venv/bin/python bench/mesh.py [--only throughput,latency,large,memory] [--json] [--markdown]
-        [--files 2000] [--latency-runs 200] [--large-mib 64] [--queued 10000] [--profile DIR]
+        [--files 2000] [--latency-runs 200] [--large-mib 64] [--queued 10000] [--repeat 1] [--profile DIR]
     quick: --files 300 --latency-runs 50 --large-mib 16 --queued 1000
 
 Prints figures; it is not a test. One run starts ONE embedded nats-server and measures, each
@@ -12,7 +12,8 @@ in a fresh prefix, with the dispatcher and the services in their own child proce
 1. throughput: N distinct 1 KiB files, one submission each, through three no-op CORE services:
    files/s from the first submit to the last verdict. Raw: bench/raw.py's pipeline (submit,
    one task fanned out to three services, three replies, one summary) in the same processes.
-   Also NATS messages per file, in and out of the server (/varz), ours and raw.
+   Also NATS messages per file, in and out of the server (/varz), and CPU ms per file of each
+   process, ours and raw. --repeat N alternates N raw and N Sluice runs and shows the medians.
 2. latency: one small file at a time, submit -> verdict, p50 and p99 over R sequential scans;
    raw: one item through the raw pipeline the same way.
 3. large file: one file of M MiB through three services that each read all its bytes (a
@@ -174,32 +175,36 @@ async def bench_throughput(run: Run) -> list[Figure]:
     n = run.args.files
     tag = secrets.token_hex(3)
     payloads = [unique_file(i, tag)[1] for i in range(n)]
-    counts: dict[str, tuple[float, float, float]] = {}
-    cpu: dict[str, dict[str, float]] = {}  # CPU ms per file, per process
+    runs: dict[str, list[dict]] = {"raw": [], "sluice": []}
 
     def body(side: str):
-        async def measure(submit, wait, procs: Procs) -> float:
+        async def measure(submit, wait, procs: Procs) -> None:
             v0, cpu0 = await varz(run.server), procs.cpu()
             elapsed = await drive(submit, wait, payloads, run.args.budget)
             v1, cpu1 = await varz(run.server), procs.cpu()
-            counts[side] = ((v1["in_msgs"] - v0["in_msgs"]) / n, (v1["out_msgs"] - v0["out_msgs"]) / n, elapsed)
-            cpu[side] = {name: (cpu1[name] - cpu0[name]) * 1e3 / n for name in cpu0}
-            return n / elapsed
+            runs[side].append({
+                "files_s": n / elapsed, "seconds": elapsed,
+                "nats_msgs_per_file": ((v1["in_msgs"] - v0["in_msgs"]) + (v1["out_msgs"] - v0["out_msgs"])) / n,
+                "cpu_ms_per_file": {name: (cpu1[name] - cpu0[name]) * 1e3 / n for name in cpu0}})
         return measure
 
-    run.log(f"throughput: {n} files of 1 KiB, raw nats-py ...")
-    raw_rate = await raw_side(run, "throughput", body("raw"))
-    run.log(f"throughput: {n} files of 1 KiB through three no-op services ...")
-    ours = await sluice_side(run, "throughput", "noop", body("sluice"))
-    run.details["throughput"] = {
-        side: {"files": n, "seconds": c[2], "nats_msgs_in_per_file": c[0], "nats_msgs_out_per_file": c[1],
-               "cpu_ms_per_file": cpu[side]}
-        for side, c in counts.items()}
+    for i in range(run.args.repeat):  # alternating, so a busy spell on the machine hits both sides
+        run.log(f"throughput {i + 1}/{run.args.repeat}: {n} files of 1 KiB, raw nats-py ...")
+        await raw_side(run, "throughput", body("raw"))
+        run.log(f"throughput {i + 1}/{run.args.repeat}: {n} files of 1 KiB through three no-op services ...")
+        await sluice_side(run, "throughput", "noop", body("sluice"))
+    run.details["throughput"] = runs
+
+    def median(side: str, value) -> float:
+        return statistics.median(value(r) for r in runs[side])
+
+    def figure(metric: str, unit: str, of, target: float | None, higher: bool) -> Figure:
+        return Figure("throughput", metric, unit, median("sluice", of), median("raw", of), target, higher)
+
     return [
-        Figure("throughput", f"{n} x 1 KiB, 3 no-op services", "files/s", ours, raw_rate, 1000, True),
-        Figure("throughput", "NATS msgs in+out per file", "msgs", sum(counts["sluice"][:2]), sum(counts["raw"][:2]), None, False),
-        Figure("throughput", "client+dispatcher+services CPU per file", "ms", sum(cpu["sluice"].values()),
-               sum(cpu["raw"].values()), None, False),
+        figure(f"{n} x 1 KiB, 3 no-op services", "files/s", lambda r: r["files_s"], 1000, True),
+        figure("NATS msgs in+out per file", "msgs", lambda r: r["nats_msgs_per_file"], None, False),
+        figure("client+dispatcher+services CPU per file", "ms", lambda r: sum(r["cpu_ms_per_file"].values()), None, False),
     ]
 
 
@@ -327,6 +332,7 @@ def main() -> None:
     ap.add_argument("--latency-runs", type=int, default=200, help="sequential scans in the latency run")
     ap.add_argument("--large-mib", type=int, default=64, help="size of the large file")
     ap.add_argument("--queued", type=int, default=10_000, help="submissions queued in the memory run")
+    ap.add_argument("--repeat", type=int, default=1, help="throughput runs (raw and ours alternating); medians shown")
     ap.add_argument("--dispatchers", type=int, default=1, help="Sluice dispatcher processes (they share the work)")
     ap.add_argument("--budget", type=float, default=300.0, help="seconds any one measurement may take")
     ap.add_argument("--no-uvloop", action="store_true", help="the default asyncio loop, here and in the children")
@@ -347,8 +353,8 @@ def main() -> None:
     args.only = [b.strip() for b in args.only.split(",") if b.strip()]
     if unknown := set(args.only) - set(BENCHES):
         ap.error(f"--only: unknown {', '.join(sorted(unknown))}; choose from {', '.join(BENCHES)}")
-    if min(args.files, args.latency_runs, args.large_mib, args.queued, args.dispatchers) < 1:
-        ap.error("--files, --latency-runs, --large-mib, --queued and --dispatchers must be at least 1")
+    if min(args.files, args.latency_runs, args.large_mib, args.queued, args.dispatchers, args.repeat) < 1:
+        ap.error("--files, --latency-runs, --large-mib, --queued, --dispatchers and --repeat must be at least 1")
 
     report = anyio.run(amain, args, use_uvloop, backend_options=backend)
     figures = report.pop("figures")
