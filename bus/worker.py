@@ -33,8 +33,11 @@ async def pull_loop(
     name: str = "worker",
     in_turn: bool = False,
 ) -> None:
-    """`in_turn`: handle a batch's messages one after another in this loop, no task each; for
-    handlers that only route a message and never wait long (the dispatcher's replies)."""
+    """Run `handle` on each message of `sub`, at most `concurrency` at once, until `stop`.
+
+    `in_turn`: handle a batch's messages one after another in this loop, no task each; for
+    handlers that only route a message and never wait long (the dispatcher's replies).
+    """
     slots = anyio.Semaphore(concurrency)
 
     async def run(msg: Msg) -> None:

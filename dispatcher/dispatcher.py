@@ -127,8 +127,8 @@ class Dispatcher:
         async with anyio.create_task_group() as tg:
             tg.start_soon(self.directory.run)
             tg.start_soon(self.held.keep_alive)
-            tg.start_soon(lambda: pull_loop(reply_sub, router.handle, concurrency=256, stop=replies_stop, name="replies",
-                                                 in_turn=True))
+            tg.start_soon(lambda: pull_loop(reply_sub, router.handle, concurrency=256, stop=replies_stop,
+                                            name="replies", in_turn=True))
             self.ready.set()
             log.info("dispatcher %s ready on prefix %s", self.id, self.names.prefix)
             async with anyio.create_task_group() as work:
@@ -170,7 +170,7 @@ class Dispatcher:
         async def work() -> None:
             report = await analyse_child(self.mesh, child)
             await jetstream_publish(self.js, child.reply_to, encode(report),
-                                  headers={"Nats-Msg-Id": f"node:{child.sid}:{child.attempt}:{child.file.sha256}"})
+                                    headers={"Nats-Msg-Id": f"node:{child.sid}:{child.attempt}:{child.file.sha256}"})
 
         await self.held.hold(msg, work)
         await msg.ack()

@@ -125,7 +125,7 @@ class Tree:
         )
         self.pending[child.file.sha256] = sub
         await jetstream_publish(self.mesh.js, self.mesh.names.submit_child, encode(sub),
-                                   headers={"Nats-Msg-Id": f"{self.sub.sid}:{self.attempt}:{child.file.sha256}"})
+                                headers={"Nats-Msg-Id": f"{self.sub.sid}:{self.attempt}:{child.file.sha256}"})
 
 
 async def analyse_child(mesh: Mesh, child: ChildSubmission) -> NodeReport:
