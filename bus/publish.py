@@ -1,16 +1,26 @@
-"""A JetStream publish that waits out a brief unavailability instead of failing the work around it.
+"""Every JetStream publish of Sluice: pipelined, each ack bounded, brief outages waited out.
 
-While a cluster elects a new stream leader, publishes get 'no responders' for about 3 s; while
-a server restarts, for as long as that takes. Failing there threw away a finished tree and left
-its submission to come back only after a whole ack_wait (measured: 30 s of a fault test's
-leader kill). Every Sluice publish carries a Nats-Msg-Id, so retrying one whose ack was lost is
-de-duplicated by the stream, never stored twice.
+Pipelined: nats-py's `js.publish` is a request per message (its own reply wait and `wait_for`
+timer); `publish_async` sends on one shared reply subscription and its window
+(`publish_async_max_pending`, 4000 by default) bounds how many acks may be pending. Its futures
+have no timeout of their own, so here every one is awaited under a timeout: a publish whose ack
+never comes fails (TimeoutError) instead of hanging, and the caller's message stays
+unacknowledged and is redelivered.
+
+Patient (`publish`): while a cluster elects a new stream leader, publishes get 'no responders'
+for about 3 s; while a server restarts, for as long as that takes. Failing there threw away a
+finished tree and left its submission to come back only after a whole ack_wait (measured: 30 s
+of a fault test's leader kill). Every Sluice publish carries a Nats-Msg-Id, so retrying one
+whose ack was lost is de-duplicated by the stream, never stored twice.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Callable, Iterable
+from functools import partial
 
 import anyio
 from nats.errors import NoRespondersError
@@ -21,8 +31,39 @@ from nats.js.errors import NoStreamResponseError, ServiceUnavailableError
 
 log = logging.getLogger("sluice.bus")
 
-TRANSIENT = (NoRespondersError, NoStreamResponseError, NatsTimeout, ServiceUnavailableError)
+PUBLISH_TIMEOUT = 5.0
+# Failures that a little patience cures; TimeoutError is jetstream_publish's own (no ack in time).
+TRANSIENT = (NoRespondersError, NoStreamResponseError, NatsTimeout, ServiceUnavailableError, TimeoutError)
 PATIENCE = 60.0  # seconds of retrying before the error is the caller's (its message is then redelivered)
+
+Message = tuple[str, bytes, dict[str, str] | None]  # subject, payload, headers
+
+
+async def jetstream_publish(js: JetStreamContext, subject: str, payload: bytes, headers: dict[str, str] | None = None,
+                            timeout: float = PUBLISH_TIMEOUT) -> PubAck:
+    """Publish and wait for the stream's ack (stored, or a duplicate of a stored one).
+
+    The ack's future is cancelled by a timer after `timeout` (a plain timer: an anyio cancel
+    scope per publish was a tenth of a service's CPU). Waiting for a slot in the pending
+    window needs no bound of its own: every pending ack gives its slot back within `timeout`.
+    """
+    future = await js.publish_async(subject, payload, headers=headers)
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        future.cancel()
+
+    timer = asyncio.get_running_loop().call_later(timeout, expire)
+    try:
+        return await future
+    except asyncio.CancelledError:
+        if expired:
+            raise TimeoutError(f"no ack for {subject} within {timeout:g}s") from None
+        raise
+    finally:
+        timer.cancel()
 
 
 async def publish(js: JetStreamContext, subject: str, data: bytes, msg_id: str, patience: float = PATIENCE) -> PubAck:
@@ -31,10 +72,47 @@ async def publish(js: JetStreamContext, subject: str, data: bytes, msg_id: str, 
     delay = 0.1
     while True:
         try:
-            return await js.publish(subject, data, headers={"Nats-Msg-Id": msg_id})
+            return await jetstream_publish(js, subject, data, {"Nats-Msg-Id": msg_id})
         except TRANSIENT as exc:
             if time.monotonic() + delay > deadline:
                 raise
             log.info("publish to %s failed (%s); retrying in %.1f s", subject, exc, delay)
             await anyio.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+
+async def jetstream_publish_all(js: JetStreamContext, messages: Iterable[Message], timeout: float = PUBLISH_TIMEOUT) -> list[PubAck]:
+    """Publish every message at once, then wait for all their acks; the first failure is raised
+    after every ack has been awaited (none is left unobserved)."""
+    with anyio.fail_after(timeout):
+        futures = [await js.publish_async(subject, payload, headers=headers) for subject, payload, headers in messages]
+        acks = await asyncio.gather(*futures, return_exceptions=True)
+    for ack in acks:
+        if isinstance(ack, BaseException):
+            raise ack
+    return acks
+
+
+async def jetstream_send(js: JetStreamContext, messages: Iterable[Message], on_failure: Callable[[BaseException], None],
+                         timeout: float = PUBLISH_TIMEOUT) -> None:
+    """Publish without waiting for the acks, for writes nobody waits on (the result cache).
+
+    No task is left behind: each ack is a future nats-py resolves; a timer cancels it after
+    `timeout` (which frees its slot in the pending window) and `on_failure` hears of any that
+    failed or never came.
+    """
+    loop = asyncio.get_running_loop()
+    with anyio.fail_after(timeout):  # the window may be full: waiting for a slot is bounded too
+        futures = [await js.publish_async(subject, payload, headers=headers) for subject, payload, headers in messages]
+    for future in futures:
+        timer = loop.call_later(timeout, future.cancel)
+        future.add_done_callback(partial(_settled, timer, on_failure, timeout))
+
+
+def _settled(timer: asyncio.TimerHandle, on_failure: Callable[[BaseException], None], timeout: float,
+             future: asyncio.Future) -> None:
+    timer.cancel()
+    if future.cancelled():
+        on_failure(TimeoutError(f"no ack within {timeout:g}s"))
+    elif future.exception() is not None:
+        on_failure(future.exception())

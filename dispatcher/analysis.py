@@ -16,7 +16,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-import anyio
 import msgspec
 from nats.js import JetStreamContext
 
@@ -27,7 +26,7 @@ from bus.publish import publish
 from bus.subjects import Names
 from dispatcher.cache import ResultCache, cache_key
 from dispatcher.directory import ServiceDirectory
-from dispatcher.identify import identify
+from dispatcher.identifier import Identifier
 from dispatcher.replies import ReplyRouter, Waiter
 from schemas.limits import Limits
 from schemas.messages import (
@@ -64,6 +63,10 @@ class Mesh:
     router: ReplyRouter
     dispatcher_id: str
     grace: float = Limits.timeout_grace
+    identifier: Identifier | None = None  # default: one on `blobs`
+
+    def __post_init__(self) -> None:
+        self.identifier = self.identifier or Identifier(self.blobs)
 
 
 @dataclass
@@ -110,8 +113,7 @@ async def analyse_file(mesh: Mesh, sid: str, file: FileRef, depth: int, relation
 async def _identify(mesh: Mesh, file: FileRef, node: FileNode) -> None:
     """Set the node's type: a file's from its bytes, a URI's, domain's or IP's from its checked value."""
     if file.kind is SampleKind.FILE:
-        data = await mesh.blobs.get(file)
-        node.type = await anyio.to_thread.run_sync(identify, data)
+        node.type = await mesh.identifier.type_of(file)
         return
     node.name = sample_value(file)
     node.type = sample_type(file.kind, node.name)
@@ -123,14 +125,13 @@ async def _run_stage(
     done: dict[str, ServiceResult] = {}
     keys = {r.name: cache_key(file.sha256, r, params, file.kind) for r in records}
     if not params.ignore_cache:
-        for record in records:
-            if record.disable_cache:
-                continue
-            hit = await mesh.cache.get(keys[record.name])
-            metrics.cache_lookup(record.name, hit is not None)
-            if hit is not None:
-                hit.cached = True
-                done[record.name] = hit
+        wanted = {r.name: keys[r.name] for r in records if not r.disable_cache}
+        hits = await mesh.cache.get_many(file, stage, wanted)
+        for name in wanted:
+            metrics.cache_lookup(name, name in hits)
+        for name, hit in hits.items():
+            hit.cached = True
+            done[name] = hit
     todo = {r.name: r for r in records if r.name not in done}
     if not todo:
         return [done[r.name] for r in records]
@@ -185,10 +186,11 @@ async def _run_stage(
                     result.error.message += f" (after {attempts[name]} attempts)"
                 done[name] = result
                 del todo[name]
-                if result.error is None and not record.disable_cache:
-                    await mesh.cache.put(keys[name], result)
             for record in retry:
                 await send_task([record])
+        cacheable = {keys[r.name]: done[r.name] for r in records if not r.disable_cache and done[r.name].error is None}
+        if any(not result.cached for result in cacheable.values()):  # the stage's entry, kept whole
+            await mesh.cache.put_many(file, stage, cacheable)
     finally:
         for corr in corrs:
             mesh.router.forget(corr)

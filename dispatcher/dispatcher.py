@@ -63,29 +63,35 @@ def check_submission(sub: Submission) -> None:
                 raise BadMessage(f"sample {number}: {exc}") from None
 
 
-async def _keep_alive(msg: Msg) -> None:
-    while True:
-        await anyio.sleep(KEEPALIVE)
+class HeldMessages:
+    """The messages this dispatcher is working on, all kept alive by one loop (not a task each)."""
+
+    def __init__(self) -> None:
+        self._held: dict[int, Msg] = {}
+
+    async def keep_alive(self) -> None:
+        while True:
+            await anyio.sleep(KEEPALIVE)
+            for msg in list(self._held.values()):
+                try:
+                    await msg.in_progress()
+                except Exception as exc:  # noqa: BLE001 - a missed beat only risks a redelivery
+                    log.warning("in_progress failed: %s", exc)
+
+    async def hold(self, msg: Msg, work: Callable[[], Awaitable[None]]) -> None:
+        """Run `work` while keeping `msg` alive; if cut off, hand the message back at once."""
+        self._held[id(msg)] = msg
         try:
-            await msg.in_progress()
-        except Exception as exc:  # noqa: BLE001 - a missed beat only risks a redelivery
-            log.warning("in_progress failed: %s", exc)
-
-
-async def _holding(msg: Msg, work: Callable[[], Awaitable[None]]) -> None:
-    """Run `work` while keeping `msg` alive; if cut off, hand the message back at once."""
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(_keep_alive, msg)
             await work()
-            tg.cancel_scope.cancel()
-    except anyio.get_cancelled_exc_class():
-        with anyio.CancelScope(shield=True), anyio.move_on_after(2):
-            log.info("handing back %s (stopped before it finished)", msg.subject)
-            # Not at once: our own pull request may still be open on the server for up to a
-            # fetch timeout, and a redelivery into it would sit unseen for a whole ack_wait.
-            await msg.nak(delay=HANDBACK_DELAY)
-        raise
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+                log.info("handing back %s (stopped before it finished)", msg.subject)
+                # Not at once: our own pull request may still be open on the server for up to a
+                # fetch timeout, and a redelivery into it would sit unseen for a whole ack_wait.
+                await msg.nak(delay=HANDBACK_DELAY)
+            raise
+        finally:
+            del self._held[id(msg)]
 
 
 class Dispatcher:
@@ -115,6 +121,7 @@ class Dispatcher:
         self.ready = anyio.Event()
         self.directory: ServiceDirectory | None = None
         self.completed = 0
+        self.held = HeldMessages()
 
     async def _dead_letter(self, msg: Msg, reason: str) -> None:
         await dead_letter(self.js, self.names, msg, reason, origin="dispatcher")
@@ -124,7 +131,7 @@ class Dispatcher:
         self.directory = ServiceDirectory(stores.registry, partial(kv_keys, self.js, self.names.registry_bucket))
         router = ReplyRouter(self._dead_letter)
         self.mesh = Mesh(self.js, self.names, BlobStore(self.js, stores.files, self.names.file_bucket),
-                         ResultCache(stores.cache), self.directory, router, self.id, self.grace)
+                         ResultCache(stores.cache, self.js, self.names.cache_bucket), self.directory, router, self.id, self.grace)
         await self.js.add_consumer(self.names.reply_stream, ConsumerConfig(
             durable_name=self.names.dispatcher_consumer(self.id), filter_subject=self.names.replies(self.id),
             ack_policy=AckPolicy.EXPLICIT, ack_wait=30.0, max_ack_pending=10_000, inactive_threshold=3600.0))
@@ -136,7 +143,9 @@ class Dispatcher:
         replies_stop = anyio.Event()
         async with anyio.create_task_group() as tg:
             tg.start_soon(self.directory.run)
-            tg.start_soon(lambda: pull_loop(reply_sub, router.handle, concurrency=256, stop=replies_stop, name="replies"))
+            tg.start_soon(self.held.keep_alive)
+            tg.start_soon(lambda: pull_loop(reply_sub, router.handle, concurrency=256, stop=replies_stop,
+                                            name="replies", in_turn=True))
             self.ready.set()
             log.info("dispatcher %s ready on prefix %s", self.id, self.names.prefix)
             async with anyio.create_task_group() as work:
@@ -172,8 +181,8 @@ class Dispatcher:
             log.info("%s complete: score %d (%s), %d files", sub.sid, summary.score, summary.verdict, summary.file_count)
 
         with metrics.tree_in_flight():
-            await _holding(msg, work)
-        await msg.ack_sync()
+            await self.held.hold(msg, work)
+        await msg.ack()  # a lost ack only redoes the tree from the cache; the summary's Msg-Id dedups it
 
     async def _handle_child(self, msg: Msg) -> None:
         child = await decode_or_reject(self.js, self.names, msg, ChildSubmission, "dispatcher")
@@ -185,5 +194,5 @@ class Dispatcher:
             report = await analyse_child(self.mesh, child)
             await publish(self.js, child.reply_to, encode(report), f"node:{child.sid}:{child.attempt}:{ref_key(child.file)}")
 
-        await _holding(msg, work)
+        await self.held.hold(msg, work)
         await msg.ack()

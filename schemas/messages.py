@@ -329,3 +329,11 @@ class RulesAnnouncement(msgspec.Struct, omit_defaults=True):
     ref: FileRef  # the encoded RuleSet in the rule-set store
     files: list[str] = []
     created_at: float = 0.0
+
+
+class CachedStage(msgspec.Struct, omit_defaults=True):
+    """One file's cached results for one stage, in the cache KV under `<sha256>.<stage>`: one read
+    and one write per stage, not one per service. Keyed by each service's cache key (service,
+    versions, config and parameters), so a result is used only where it still applies."""
+
+    results: dict[str, ServiceResult] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 
@@ -23,10 +24,14 @@ from bus.blobs import BlobStore
 from bus.codec import BadMessage, decode, encode
 from bus.connect import close, connect, provisions
 from bus.provision import provision
+from bus.publish import jetstream_publish
 from bus.subjects import Names
 from schemas.limits import Limits
 from schemas.messages import SID, FileRef, SampleKind, StoredObject, Submission, SubmissionParams, Summary, walk
 from schemas.samples import SampleError, sample_ref
+
+
+TRACKED = 10_000  # own submissions whose verdicts are kept for a later wait()
 
 
 class SubmitError(ValueError):
@@ -41,6 +46,9 @@ class Client:
         self.max_file_size = max_file_size
         self._waiting: dict[str, anyio.Event] = {}
         self._done: dict[str, Summary] = {}
+        # Submitted here (so after our summary subscription started) -> its summary once it arrived:
+        # waiting for these needs no look-up in the stream. The oldest are forgotten past a bound.
+        self._mine: OrderedDict[str, Summary | None] = OrderedDict()
         self._sub = None
 
     @classmethod
@@ -74,6 +82,8 @@ class Client:
             summary = decode(msg.data, Summary)
         except BadMessage:
             return
+        if summary.sid in self._mine:
+            self._mine[summary.sid] = summary
         arrived = self._waiting.get(summary.sid)
         if arrived is None:
             return  # nobody here waits for it
@@ -114,7 +124,14 @@ class Client:
         if not refs:
             raise SubmitError("nothing to submit")
         sub = Submission(sid or uuid.uuid4().hex, refs, params or SubmissionParams(), metadata or {}, time.time())
-        await self.js.publish(self.names.submit_root, encode(sub), headers={"Nats-Msg-Id": sub.sid})
+        self._mine[sub.sid] = None
+        if len(self._mine) > TRACKED:
+            self._mine.popitem(last=False)
+        try:
+            await jetstream_publish(self.js, self.names.submit_root, encode(sub), headers={"Nats-Msg-Id": sub.sid})
+        except BaseException:
+            self._mine.pop(sub.sid, None)
+            raise
         return sub.sid
 
     async def submit(self, path: Path, params: SubmissionParams | None = None, **kwargs) -> str:
@@ -149,7 +166,7 @@ class Client:
         arrived = self._waiting.setdefault(sid, anyio.Event())  # before the lookup, so nothing slips between
         try:
             with anyio.fail_after(timeout):
-                summary = await self.result(sid)
+                summary = self._mine[sid] if sid in self._mine else await self.result(sid)
                 if summary is None:
                     await arrived.wait()
                     summary = self._done[sid]
@@ -157,6 +174,7 @@ class Client:
         finally:
             self._waiting.pop(sid, None)
             self._done.pop(sid, None)
+            self._mine.pop(sid, None)
 
     async def wait_all(self, sids: Iterable[str], timeout: float = 300.0,
                        on_done: Callable[[Summary], None] | None = None) -> dict[str, Summary]:

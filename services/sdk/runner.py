@@ -34,7 +34,7 @@ from bus.publish import publish
 from bus.subjects import Names
 from bus.worker import pull_loop
 from schemas.limits import Limits
-from schemas.messages import ExtractedFile, FileRef, ServiceRecord, ServiceResult, StoredObject, Task
+from schemas.messages import ExtractedFile, ServiceRecord, ServiceResult, StoredObject, Task
 from schemas.taxonomy import matching_types, taxonomy
 from services.sdk.base import ServiceBase
 from services.sdk.execution import execute_task
@@ -148,15 +148,13 @@ class ServiceRunner:
         result = outcome.result
         budget = INLINE_BUDGET
         for item in outcome.extracted:
-            ref = await self.blobs.put(item.data, item.name)
+            ref = await self.blobs.put(item.data, item.name, inline=len(item.data) <= budget)
             if ref.data is not None:
                 budget -= ref.size
-                if budget < 0:
-                    ref = FileRef(ref.sha256, ref.size, ref.name)
             result.extracted.append(ExtractedFile(ref, item.description, item.relation))
         for sample in outcome.related:  # URIs, domains, IPs: small, always inline, nothing to store
             result.extracted.append(ExtractedFile(sample.ref, sample.description, sample.relation))
         for obj in outcome.produced:  # never inline: the summary keeps only a reference
-            ref = await self.blobs.put(obj.data, obj.name)
-            result.objects.append(StoredObject(obj.name, obj.kind, FileRef(ref.sha256, ref.size, ref.name), obj.description))
+            ref = await self.blobs.put(obj.data, obj.name, inline=False)
+            result.objects.append(StoredObject(obj.name, obj.kind, ref, obj.description))
         return result

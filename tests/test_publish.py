@@ -1,0 +1,59 @@
+"""Pipelined JetStream publishes: acks awaited under a timeout, or checked by a callback."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from nats.js.errors import NoStreamResponseError
+
+from bus.connect import close, connect
+from bus.publish import jetstream_publish, jetstream_publish_all, jetstream_send
+
+
+@pytest.fixture
+async def js(nats_url, prefix):
+    nc = await connect(nats_url)
+    js = nc.jetstream()
+    await js.add_stream(name=prefix, subjects=[f"{prefix}.>"])
+    yield js
+    await js.delete_stream(prefix)
+    await close(nc)
+
+
+async def test_publishes_are_stored_and_acknowledged(js, prefix):
+    first = await jetstream_publish(js, f"{prefix}.a", b"1", headers={"Nats-Msg-Id": "one"})
+    again = await jetstream_publish(js, f"{prefix}.a", b"1", headers={"Nats-Msg-Id": "one"})
+    acks = await jetstream_publish_all(js, [(f"{prefix}.b", b"2", None), (f"{prefix}.c", b"3", None)])
+    assert again.duplicate and again.seq == first.seq and [a.seq for a in acks] == [first.seq + 1, first.seq + 2]
+
+
+async def test_a_publish_nobody_stores_fails_instead_of_hanging(js, prefix):
+    with pytest.raises(NoStreamResponseError):
+        await jetstream_publish_all(js, [(f"{prefix}.ok", b"", None), (f"nostream{prefix}.x", b"", None)])
+
+
+async def test_a_send_that_fails_is_reported_to_its_callback(js, prefix):
+    failures: list[BaseException] = []
+    heard = anyio.Event()
+
+    def failed(exc: BaseException) -> None:
+        failures.append(exc)
+        heard.set()
+
+    await jetstream_send(js, [(f"{prefix}.ok", b"", None), (f"nostream{prefix}.x", b"", None)], failed)
+    with anyio.fail_after(5):
+        await heard.wait()
+    assert [type(f) for f in failures] == [NoStreamResponseError]
+    assert (await js.stream_info(prefix)).state.messages == 1
+
+
+
+async def test_an_ack_that_never_comes_times_out(js, prefix, nats_url):
+    silent = await connect(nats_url)  # takes the message and never answers: no ack, and no "no responders"
+    try:
+        await silent.subscribe(f"silent{prefix}")
+        await silent.flush()
+        with anyio.fail_after(5), pytest.raises(TimeoutError, match="no ack"):
+            await jetstream_publish(js, f"silent{prefix}", b"", timeout=0.2)
+    finally:
+        await close(silent)
