@@ -143,7 +143,7 @@ async def submit_file(
 
 
 @post("/samples", status_code=201, summary="Submit a URI, domain or IP", request_max_body_size=SAMPLE_MAX_BODY,
-      responses={415: problem("not application/json")})
+      responses={413: problem(f"the request body is over {SAMPLE_MAX_BODY} bytes"), 415: problem("not application/json")})
 async def submit_sample(request: Request, data: JSONBody[SampleRequest], gateway: GatewayDep) -> SampleSubmitted:
     """`data` declares (and documents) the body; it is decoded again here, strictly, because
     Litestar decodes bodies leniently (`"ignore_cache": 0` would pass as false)."""
