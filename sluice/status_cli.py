@@ -15,13 +15,14 @@ import time
 import anyio
 import msgspec
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError, NoKeysError, NotFoundError
+from nats.js.errors import KeyNotFoundError, NotFoundError
 from rich.table import Table
 from rich.text import Text
 
 from bus.auth import ADMIN
 from bus.codec import BadMessage, decode
 from bus.connect import close, connect
+from bus.kv import kv_keys
 from bus.subjects import Names
 from dispatcher.directory import STALE_AFTER
 from schemas.messages import ServiceRecord
@@ -109,10 +110,7 @@ async def _consumers(js: JetStreamContext, names: Names) -> list[ConsumerState]:
 async def _services(js: JetStreamContext, names: Names) -> list[ServiceState]:
     """Every registry entry, grouped by service: instances that stopped cleanly are gone, crashed ones show as stale."""
     registry = await js.key_value(names.registry_bucket)
-    try:
-        keys = await registry.keys()
-    except NoKeysError:
-        keys = []
+    keys = await kv_keys(js, names.registry_bucket)  # as the dispatcher lists them: KeyValue.keys() can come back short
     now = time.time()
     services: dict[str, ServiceState] = {}
     for key in sorted(keys):

@@ -176,8 +176,6 @@ async def test_page_and_static_files_carry_a_strict_policy(nats_url, prefix):
 
 
 async def test_samples_are_submitted_through_the_client(nats_url, prefix):
-    if not hasattr(Client, "submit_sample"):
-        pytest.skip("Client.submit_sample (URI/domain/IP samples) is not in this checkout yet")
     async with web_mesh(nats_url, prefix, services=[]) as web:
         done = await web.http.post("/api/samples", json={"kind": "domain", "value": "example.com"})
         assert done.status_code == 201 and done.json()["kind"] == "domain"
@@ -317,8 +315,6 @@ def asgi_app(nats_server):
 @schema.exclude(path="/api/stream").parametrize()  # an endless stream; test_submit_watch_read_and_download reads it
 @settings(max_examples=15, deadline=None)
 def test_openapi_description_matches_what_is_served(case, asgi_app):
-    if case.path == "/api/samples" and not hasattr(Client, "submit_sample"):
-        pytest.skip("Client.submit_sample (URI/domain/IP samples) is not in this checkout yet")
     # Whether a value is a well-formed URI, domain or IP is more than a JSON schema says, so a
     # schema-valid sample may rightly get a 400 naming what is wrong with it.
     excluded = [positive_data_acceptance] if case.path == "/api/samples" else []
