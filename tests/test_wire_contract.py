@@ -14,6 +14,8 @@ import pytest
 from nats.js.api import DeliverPolicy
 
 from bus.codec import BadMessage, check_wire, decode, encode, wire_headers
+from bus.deadletter import REPLAYS_HEADER
+from bus.subjects import Names
 from schemas.examples import EXAMPLES, FILE
 from schemas.messages import DeadLetter, Submission, SubmissionParams, Task
 from schemas.wire import WIRE_HEADER, WIRE_VERSION
@@ -30,6 +32,20 @@ GOLDENS = sorted(wiredoc.GOLDEN_DIR.glob("*/*.msgpack"))
 def test_generated_artifacts_match_the_code():
     """JSON Schemas, the recorded shape, goldens and docs/wire.md's tables: `python -m sluice.wiredoc` is current."""
     assert wiredoc.stale() == []
+
+
+def test_the_reference_names_every_subject_stream_bucket_and_header():
+    """docs/wire.md is hand-written above its tables: a renamed subject or bucket must show up there."""
+    n = Names("pfx")
+    names = [n.submit_root, n.submit_child, n.summary("<sid>"), n.alert("<sid>"), n.dead_letter("<origin>"),
+             n.reply("<dispatcher>", "node"), n.result_reply(n.reply("<dispatcher>", "result"), "<service>"),
+             n.submit_stream, n.task_stream, n.reply_stream, n.summary_stream, n.dlq_stream,
+             n.cache_bucket, n.registry_bucket, n.file_bucket, n.safelist_bucket, n.rules_bucket, n.ruleset_store,
+             n.ROOT_CONSUMER, n.CHILD_CONSUMER, n.service_consumer("<service>"), n.dispatcher_consumer("<id>")]
+    doc = wiredoc.DOC.read_text()
+    missing = [name for name in (x.replace("pfx", "<prefix>").replace("PFX", "<PREFIX>") for x in names) if name not in doc]
+    missing += [h for h in (WIRE_HEADER, REPLAYS_HEADER, "Nats-Msg-Id") if f"`{h}" not in doc]
+    assert not missing, f"docs/wire.md does not mention {missing}"
 
 
 def test_every_message_has_a_golden_and_a_schema():
