@@ -127,8 +127,9 @@ function show(label, sid, outcome) {
 }
 
 const nc = await connect(connectOptions());
-const js = nc.jetstream();
-const jsm = await nc.jetstreamManager();
+// checkAPI off: no $JS.API.INFO round trip, which Sluice's submitter identity may not make.
+const js = nc.jetstream({ checkAPI: false });
+const jsm = await js.jetstreamManager();
 let missing = 0;
 try {
   const submitted = [];
