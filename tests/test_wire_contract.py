@@ -22,6 +22,7 @@ from schemas.wire import WIRE_HEADER, WIRE_VERSION
 from sluice import wiredoc
 from sluice.client import Client
 from sluice.onebox import onebox
+from archives import make_zip
 from svcs import Echo, make
 
 pytestmark = pytest.mark.timeout(60)
@@ -166,6 +167,26 @@ def test_a_recorded_golden_is_never_rewritten(repo_copy, monkeypatch):
 
 
 # -- against a real mesh ---------------------------------------------------------------------------
+
+async def test_every_message_published_says_its_version(nats_url, prefix):
+    """A tree with children goes through the mesh; every message on every Sluice subject (submission,
+    child, task, result, node report, summary, alert) carries this release's Sluice-Wire header."""
+    alarm = make(Echo, "alarm", heuristics=[{"heur_id": 1, "name": "alarm", "score": 1000}])
+    async with onebox(nats_url, prefix, ["extract", alarm]), await Client.connect(nats_url, prefix) as client:
+        seen: dict[str, set] = {}
+
+        async def on_message(msg) -> None:
+            kind = msg.subject.split(".")[1] + ("." + msg.subject.split(".")[3] if ".reply." in msg.subject else "")
+            seen.setdefault(kind, set()).add((msg.headers or {}).get(WIRE_HEADER))
+
+        sub = await client.nc.subscribe(f"{prefix}.>", cb=on_message)
+        sid = await client.submit_bytes([("pair.zip", make_zip({"a.txt": b"a\n", "b.txt": b"b\n"}))])
+        summary = await client.wait(sid, timeout=30)
+        await client.nc.flush()
+        await sub.unsubscribe()
+    assert summary.file_count == 3 and summary.score >= 500
+    assert seen == {kind: {WIRE_VERSION} for kind in ("submit", "task", "reply.result", "reply.node", "summary", "alert")}
+
 
 async def test_a_major_it_cannot_read_is_a_dead_letter_on_every_subject(nats_url, prefix):
     """Version 2.0 on a submission, a task and a result: each dead-lettered with a reason naming the
