@@ -19,9 +19,9 @@ class BadMessage(ValueError):
     """A message that does not decode as the type its subject promises."""
 
 
-def wire_headers(msg_id: str | None = None, version: str = WIRE_VERSION) -> dict[str, str]:
+def wire_headers(msg_id: str | None = None) -> dict[str, str]:
     """The headers of a published message: the contract it follows, and its de-duplication id."""
-    return {WIRE_HEADER: version} if msg_id is None else {"Nats-Msg-Id": msg_id, WIRE_HEADER: version}
+    return {WIRE_HEADER: WIRE_VERSION} if msg_id is None else {"Nats-Msg-Id": msg_id, WIRE_HEADER: WIRE_VERSION}
 
 
 def wire_version(headers: dict[str, str] | None) -> str | None:
@@ -32,8 +32,8 @@ def wire_version(headers: dict[str, str] | None) -> str | None:
 def check_wire(headers: dict[str, str] | None) -> None:
     """BadMessage if the message follows a major version of the contract this code cannot read.
     One header compare, before any decoding."""
-    reason = unreadable(wire_version(headers))
-    if reason is not None:
+    version = headers.get(WIRE_HEADER) if headers else None
+    if version is not None and version != WIRE_VERSION and (reason := unreadable(version)):
         raise BadMessage(reason)
 
 
