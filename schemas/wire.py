@@ -15,8 +15,7 @@ of its own major and refuses any other major as a dead letter that says why.
 from __future__ import annotations
 
 WIRE_HEADER = "Sluice-Wire"
-WIRE_VERSION = "1.0"
-LEGACY_VERSION = "1.0"  # what a message without the header follows
+WIRE_VERSION = "1.1"
 
 
 def major(version: str) -> int:

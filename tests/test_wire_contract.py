@@ -49,6 +49,12 @@ def test_the_reference_names_every_subject_stream_bucket_and_header():
     assert not missing, f"docs/wire.md does not mention {missing}"
 
 
+def test_the_previous_release_is_recorded_as_1_0():
+    """1.0 is what releases before the header (de1b7dc) wrote: their goldens stay decodable."""
+    assert {p.stem for p in (wiredoc.GOLDEN_DIR / "1.0").glob("*.msgpack")} == set(wiredoc.BY_NAME)
+    assert not wiredoc.incompatibilities(json.loads((wiredoc.VERSIONS_DIR / "1.0.json").read_text()), wiredoc.shape())
+
+
 def test_every_message_has_a_golden_and_a_schema():
     assert {p.stem for p in (wiredoc.GOLDEN_DIR / WIRE_VERSION).glob("*.msgpack")} == set(wiredoc.BY_NAME)
     assert {p.stem for p in wiredoc.JSON_DIR.glob("*.json")} == {*wiredoc.BY_NAME, "sluice-wire"}
@@ -139,10 +145,12 @@ def test_an_added_optional_field_bumps_the_minor(repo_copy, monkeypatch):
     def add(shape):
         shape["Task"]["properties"]["priority"] = {"type": "integer", "default": 0}
     _change_shape(monkeypatch, add)
-    assert wiredoc.regenerate() == "1.1"
-    assert 'WIRE_VERSION = "1.1"' in (repo_copy / "schemas" / "wire.py").read_text()
-    assert (repo_copy / "schemas" / "jsonschema" / "versions" / "1.1.json").exists()
-    assert (repo_copy / "golden" / "1.0" / "Task.msgpack").exists()  # the old goldens stay, to be decoded forever
+    minor = wiredoc.bumped(WIRE_VERSION, major=False)
+    assert wiredoc.regenerate() == minor
+    assert f'WIRE_VERSION = "{minor}"' in (repo_copy / "schemas" / "wire.py").read_text()
+    assert (repo_copy / "schemas" / "jsonschema" / "versions" / f"{minor}.json").exists()
+    assert (repo_copy / "golden" / minor / "Task.msgpack").exists()
+    assert (repo_copy / "golden" / WIRE_VERSION / "Task.msgpack").exists()  # the old goldens stay, decoded forever
 
 
 @pytest.mark.parametrize("change, problem", [
@@ -155,8 +163,8 @@ def test_an_incompatible_change_needs_a_major_on_purpose(repo_copy, monkeypatch,
     _change_shape(monkeypatch, change)
     with pytest.raises(wiredoc.WireError, match=problem):
         wiredoc.regenerate()
-    assert 'WIRE_VERSION = "1.0"' in (repo_copy / "schemas" / "wire.py").read_text()
-    assert wiredoc.regenerate(allow_major=True) == "2.0"
+    assert f'WIRE_VERSION = "{WIRE_VERSION}"' in (repo_copy / "schemas" / "wire.py").read_text()
+    assert wiredoc.regenerate(allow_major=True) == wiredoc.bumped(WIRE_VERSION, major=True)
 
 
 def test_a_recorded_golden_is_never_rewritten(repo_copy, monkeypatch):
