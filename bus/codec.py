@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import msgspec
 
-from schemas.wire import WIRE_HEADER, WIRE_VERSION, unreadable
+from schemas.wire import LEGACY_VERSION, WIRE_HEADER, WIRE_VERSION, unreadable
 
 T = TypeVar("T")
 
@@ -30,10 +30,10 @@ def wire_version(headers: dict[str, str] | None) -> str | None:
 
 
 def check_wire(headers: dict[str, str] | None) -> None:
-    """BadMessage if the message follows a major version of the contract this code cannot read.
-    One header compare, before any decoding."""
-    version = headers.get(WIRE_HEADER) if headers else None
-    if version is not None and version != WIRE_VERSION and (reason := unreadable(version)):
+    """BadMessage if the message follows a major version of the contract this code cannot read
+    (no header: 1.0). One header compare, before any decoding."""
+    version = headers.get(WIRE_HEADER, LEGACY_VERSION) if headers else LEGACY_VERSION
+    if version != WIRE_VERSION and (reason := unreadable(version)):
         raise BadMessage(reason)
 
 

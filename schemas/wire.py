@@ -14,8 +14,11 @@ of its own major and refuses any other major as a dead letter that says why.
 
 from __future__ import annotations
 
+import functools
+
 WIRE_HEADER = "Sluice-Wire"
 WIRE_VERSION = "1.1"
+LEGACY_VERSION = "1.0"  # what a message without the header follows
 
 
 def major(version: str) -> int:
@@ -29,9 +32,10 @@ def major(version: str) -> int:
 READ_MAJOR = major(WIRE_VERSION)
 
 
-def unreadable(version: str | None) -> str | None:
-    """Why a message following `version` (its header, or None) cannot be read here; None if it can."""
-    if version is None or version == WIRE_VERSION:
+@functools.lru_cache(maxsize=64)  # a handful of versions meet in a mesh; bounded against junk headers
+def unreadable(version: str) -> str | None:
+    """Why a message following `version` cannot be read here; None if it can."""
+    if version == WIRE_VERSION:
         return None
     try:
         if major(version) == READ_MAJOR:
