@@ -13,6 +13,7 @@ import msgspec
 import pytest
 from nats.js.api import DeliverPolicy
 
+from bus import dlq
 from bus.codec import BadMessage, check_wire, decode, encode, wire_headers
 from bus.deadletter import REPLAYS_HEADER
 from bus.subjects import Names
@@ -237,10 +238,17 @@ async def test_a_major_it_cannot_read_is_a_dead_letter_on_every_subject(nats_url
                          encode(EXAMPLES["ServiceResult"]), headers=future)
         with anyio.fail_after(20):
             await arrived.wait()
-        await sub.unsubscribe()
         assert {letter.subject.split(".")[1] for letter in letters} == {"submit", "task", "reply"}
         for letter in letters:
             assert "wire contract 2.0 is not readable here" in letter.reason and letter.wire == "2.0"
+        # Replayed (by an operator who has not upgraded yet), it goes out with its own version again.
+        [kept] = [k for k in await dlq.letters(js, names) if k.letter.subject == names.submit_root]
+        await dlq.replay(js, names, kept.seq)
+        with anyio.fail_after(20):
+            while len(letters) < 4:
+                await anyio.sleep(0.05)
+        await sub.unsubscribe()
+        assert (letters[3].subject, letters[3].wire, letters[3].replays) == (names.submit_root, "2.0", 1)
 
         raw = msgspec.msgpack.decode(encode(Submission("later-minor", [FILE], SubmissionParams())))
         raw["added_in_1_9"] = {"whatever": [1, 2]}
