@@ -117,7 +117,7 @@ NOTES = {
     "HeuristicHit.signatures": "signature names that raised it",
     "Section.title": "the section's title",
     "Section.body": "its text (or JSON, per body_format)",
-    "Section.body_format": "how to show the body: TEXT, JSON, KEY_VALUE, …",
+    "Section.body_format": "how to show the body: TEXT, KEY_VALUE, JSON, TABLE, URL or MEMORY_DUMP (structured bodies are JSON text)",
     "Section.heuristic": "the heuristic this section raised, if any",
     "Section.tags": "tags found",
     "ExtractedFile.file": "the extracted (or related) sample",
