@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import anyio
+import jsonschema_rs
 import msgspec
 import pytest
 from nats.js.api import DeliverPolicy
@@ -54,6 +55,18 @@ def test_the_previous_release_is_recorded_as_1_0():
     """1.0 is what releases before the header (de1b7dc) wrote: their goldens stay decodable."""
     assert {p.stem for p in (wiredoc.GOLDEN_DIR / "1.0").glob("*.msgpack")} == set(wiredoc.BY_NAME)
     assert not wiredoc.incompatibilities(json.loads((wiredoc.VERSIONS_DIR / "1.0.json").read_text()), wiredoc.shape())
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_the_json_schema_accepts_the_example_and_refuses_a_broken_one(name: str):
+    """The schemas a client in another language validates against say what the code reads."""
+    validator = jsonschema_rs.validator_for(json.loads((wiredoc.JSON_DIR / f"{name}.json").read_text()))
+    example = json.loads(msgspec.json.encode(EXAMPLES[name]))
+    validator.validate(example)
+    fields = msgspec.inspect.type_info(type(EXAMPLES[name])).fields
+    for required in (f.encode_name for f in fields if f.required):
+        assert not validator.is_valid({k: v for k, v in example.items() if k != required}), required
+    assert not validator.is_valid({**example, fields[0].encode_name: True})  # no field of theirs is a bool first
 
 
 def test_every_message_has_a_golden_and_a_schema():
