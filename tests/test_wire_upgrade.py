@@ -6,8 +6,9 @@ starts a mesh of the previous release, keeps submissions arriving, replaces its 
 at a time with this release's (in the order the README gives, and in the reverse order), and
 checks from the summary stream that every submission completed once, whole and without error.
 That the versions really overlapped is shown by the work itself: summaries with and without the
-version header (old and new dispatchers both finished trees), and files analysed by old and by
-new service processes (the chaos service's marker files name the process).
+version header (old and new dispatchers both finished trees); files analysed by old and by new
+service processes (the chaos service's marker files name the process), and in the middle of
+each upgrade the old service working for the new dispatcher, or the new service for the old one.
 """
 
 from __future__ import annotations
@@ -84,6 +85,14 @@ def worked(markers: Path, components: list[Component]) -> int:
     return sum(1 for p in markers.iterdir() if p.name.split("-", 1)[0] in pids)
 
 
+async def more_work(markers: Path, component: Component, timeout: float = 30.0) -> None:
+    """Wait until `component` starts another file (the mesh as it is now, doing work)."""
+    since = worked(markers, [component])
+    with anyio.fail_after(timeout):
+        while worked(markers, [component]) <= since:
+            await anyio.sleep(0.05)
+
+
 def whole(summary: Summary, submitted: list[tuple[str, bytes]]) -> None:
     """Every sample of the tree analysed, nothing in error: a zip with its two children, or one text file."""
     assert summary.errors == 0, [e for n in walk(summary.files) for e in n.errors]
@@ -130,9 +139,11 @@ async def test_rolling_upgrade_under_load_loses_nothing(nats_url, prefix, tmp_pa
             await load.wait_completed(10, timeout=60)  # the old mesh at work first
             if order == "dispatcher-first":
                 await upgrade_dispatcher()
+                await more_work(markers, old_chaos)  # the previous release's service serves the new dispatcher
                 new_services = await upgrade_services()
             else:
                 new_services = await upgrade_services()
+                await more_work(markers, new_services[0])  # the new service serves the previous release's dispatcher
                 await upgrade_dispatcher()
             upgraded.set()
         found = await load.outcome(f"rolling upgrade from {PREVIOUS}, {order}", timeout=120,
