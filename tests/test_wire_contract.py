@@ -227,7 +227,7 @@ async def test_every_message_published_says_its_version(nats_url, prefix):
 
 
 async def test_a_major_it_cannot_read_is_a_dead_letter_on_every_subject(nats_url, prefix):
-    """Version 2.0 on a submission, a task and a result: each dead-lettered with a reason naming the
+    """Version 2.0 on a submission, a child, a task and a result: each dead-lettered with a reason naming the
     version (and keeping it, for a replay after the upgrade); a 1.x message with fields this version
     does not know completes as any other."""
     echo = make(Echo, "echo")
@@ -238,7 +238,7 @@ async def test_a_major_it_cannot_read_is_a_dead_letter_on_every_subject(nats_url
 
         async def on_letter(msg) -> None:
             letters.append(decode(msg.data, DeadLetter))
-            if len(letters) == 3:
+            if len(letters) == 4:
                 arrived.set()
 
         sub = await js.subscribe(f"{prefix}.dlq.>", cb=on_letter, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
@@ -246,22 +246,25 @@ async def test_a_major_it_cannot_read_is_a_dead_letter_on_every_subject(nats_url
         submission = Submission("future-major", [FILE], SubmissionParams())
         task = Task("corr", "sid", FILE, "text/plain", "CORE", ["echo"], 9e12, reply_to=names.reply("nobody", "result"))
         await js.publish(names.submit_root, encode(submission), headers=future)
+        await js.publish(names.submit_child, encode(EXAMPLES["ChildSubmission"]), headers=future)
         await js.publish(names.task("CORE", "text/plain"), encode(task), headers=future)
         await js.publish(names.result_reply(names.reply(box.dispatcher.id, "result"), "echo"),
                          encode(EXAMPLES["ServiceResult"]), headers=future)
         with anyio.fail_after(20):
             await arrived.wait()
-        assert {letter.subject.split(".")[1] for letter in letters} == {"submit", "task", "reply"}
+        assert sorted(letter.subject for letter in letters) == sorted([
+            names.submit_root, names.submit_child, names.task("CORE", "text/plain"),
+            names.result_reply(names.reply(box.dispatcher.id, "result"), "echo")])
         for letter in letters:
             assert "wire contract 2.0 is not readable here" in letter.reason and letter.wire == "2.0"
         # Replayed (by an operator who has not upgraded yet), it goes out with its own version again.
         [kept] = [k for k in await dlq.letters(js, names) if k.letter.subject == names.submit_root]
         await dlq.replay(js, names, kept.seq)
         with anyio.fail_after(20):
-            while len(letters) < 4:
+            while len(letters) < 5:
                 await anyio.sleep(0.05)
         await sub.unsubscribe()
-        assert (letters[3].subject, letters[3].wire, letters[3].replays) == (names.submit_root, "2.0", 1)
+        assert (letters[4].subject, letters[4].wire, letters[4].replays) == (names.submit_root, "2.0", 1)
 
         raw = msgspec.msgpack.decode(encode(Submission("later-minor", [FILE], SubmissionParams())))
         raw["added_in_1_9"] = {"whatever": [1, 2]}
