@@ -19,6 +19,7 @@ from bus.codec import BadMessage, check_wire, decode, encode, wire_headers
 from bus.deadletter import REPLAYS_HEADER
 from bus.subjects import Names
 from schemas.examples import EXAMPLES, FILE
+from schemas import messages
 from schemas.messages import DeadLetter, Submission, SubmissionParams, Task
 from schemas.wire import READ_MAJOR, WIRE_HEADER, WIRE_VERSION, major
 from sluice import wiredoc
@@ -67,6 +68,15 @@ def test_the_json_schema_accepts_the_example_and_refuses_a_broken_one(name: str)
     for required in (f.encode_name for f in fields if f.required):
         assert not validator.is_valid({k: v for k, v in example.items() if k != required}), required
     assert not validator.is_valid({**example, fields[0].encode_name: True})  # no field of theirs is a bool first
+
+
+def test_every_struct_of_the_messages_module_is_documented():
+    """A new wire type must join the catalogue (sluice/wiredoc.MESSAGES) and the examples, or be
+    reachable from a message that is there. MaxDeliveriesAdvisory is nats-server's, not ours."""
+    structs = {c for c in vars(messages).values()
+               if isinstance(c, type) and issubclass(c, msgspec.Struct) and c.__module__ == messages.__name__}
+    assert structs - set(wiredoc.wire_types()) == {messages.MaxDeliveriesAdvisory}
+    assert set(EXAMPLES) == set(wiredoc.BY_NAME)
 
 
 def test_every_message_has_a_golden_and_a_schema():
