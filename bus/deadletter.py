@@ -10,7 +10,7 @@ from typing import TypeVar
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from bus.codec import BadMessage, decode, encode
+from bus.codec import BadMessage, check_wire, decode, encode, wire_headers, wire_version
 from bus.subjects import Names
 from schemas.messages import DeadLetter
 
@@ -25,9 +25,9 @@ async def dead_letter(js: JetStreamContext, names: Names, msg: Msg, reason: str,
     log.error("dead letter from %s (%s): %s", msg.subject, origin, reason)
     replays = (msg.headers or {}).get(REPLAYS_HEADER, "0")
     letter = DeadLetter(msg.subject, reason, msg.data[:KEPT], time.time(), len(msg.data),
-                        int(replays) if replays.isdigit() and len(replays) < 7 else 0)
+                        int(replays) if replays.isdigit() and len(replays) < 7 else 0, wire_version(msg.headers) or "")
     try:
-        await js.publish(names.dead_letter(origin), encode(letter))
+        await js.publish(names.dead_letter(origin), encode(letter), headers=wire_headers())
     finally:
         if msg.reply:  # a JetStream message: make sure it is never redelivered
             await msg.term()
@@ -36,12 +36,14 @@ async def dead_letter(js: JetStreamContext, names: Names, msg: Msg, reason: str,
 async def decode_or_reject(
     js: JetStreamContext, names: Names, msg: Msg, cls: type[T], origin: str, check: Callable[[T], None] | None = None
 ) -> T | None:
-    """The message as `cls`, or None after dead-lettering it (bad bytes, bad shape, or `check` refused it).
+    """The message as `cls`, or None after dead-lettering it (a major version of the wire contract
+    this code cannot read, bad bytes, bad shape, or `check` refused it).
 
     A `reply_to` must be one of this prefix's dispatcher reply subjects, so a forged message
     cannot make a component publish where it should not.
     """
     try:
+        check_wire(msg.headers)
         obj = decode(msg.data, cls)
         reply_to = getattr(obj, "reply_to", None)
         if reply_to is not None and not reply_to.startswith(f"{names.prefix}.reply."):

@@ -23,6 +23,7 @@ from bus.codec import BadMessage, decode
 from bus.deadletter import REPLAYS_HEADER
 from bus.subjects import Names
 from schemas.messages import DeadLetter
+from schemas.wire import WIRE_HEADER
 
 
 class DlqError(RuntimeError):
@@ -92,6 +93,8 @@ async def replay(js: JetStreamContext, names: Names, seq: int) -> Letter:
     if not dead.subject.startswith(f"{names.prefix}.") or dead.subject.startswith(names.dead_letter("")):
         raise DlqError(f"dead letter {seq}: {dead.subject[:80]!r} is not a subject of prefix {names.prefix!r}")
     headers = {"Nats-Msg-Id": f"replay:{seq}:{uuid.uuid4().hex}", REPLAYS_HEADER: str(dead.replays + 1)}
+    if dead.wire:
+        headers[WIRE_HEADER] = dead.wire
     await js.publish(dead.subject, dead.data, headers=headers)
     await js.delete_msg(names.dlq_stream, seq)
     return found

@@ -21,7 +21,7 @@ from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from bus.codec import encode
+from bus.codec import encode, wire_headers, wire_version
 from bus.deadletter import KEPT
 from bus.subjects import Names
 from schemas.messages import DeadLetter, MaxDeliveriesAdvisory
@@ -54,10 +54,11 @@ async def watch_exhausted(nc: Client, js: JetStreamContext, names: Names) -> lis
         reason = (f"delivered {advisory.deliveries} times to {advisory.consumer} and never acknowledged "
                   "(did it crash or hang on it?)")
         log.error("dead letter from %s (%s): %s", original.subject, advisory.consumer, reason)
-        letter = DeadLetter(original.subject, reason, data[:KEPT], time.time(), len(data))
+        letter = DeadLetter(original.subject, reason, data[:KEPT], time.time(), len(data),
+                            wire=wire_version(original.headers) or "")
         try:
             await js.publish(names.dead_letter(advisory.consumer), encode(letter),
-                             headers={"Nats-Msg-Id": f"exhausted:{advisory.stream}:{advisory.stream_seq}:{advisory.consumer}"})
+                             headers=wire_headers(f"exhausted:{advisory.stream}:{advisory.stream_seq}:{advisory.consumer}"))
             if advisory.stream == names.submit_stream:  # a work queue keeps it, undelivered, for good
                 await js.delete_msg(advisory.stream, advisory.stream_seq)
         except NotFoundError:

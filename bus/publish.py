@@ -29,6 +29,8 @@ from nats.js import JetStreamContext
 from nats.js.api import PubAck
 from nats.js.errors import NoStreamResponseError, ServiceUnavailableError
 
+from bus.codec import wire_headers
+
 log = logging.getLogger("sluice.bus")
 
 PUBLISH_TIMEOUT = 5.0
@@ -67,12 +69,13 @@ async def jetstream_publish(js: JetStreamContext, subject: str, payload: bytes, 
 
 
 async def publish(js: JetStreamContext, subject: str, data: bytes, msg_id: str, patience: float = PATIENCE) -> PubAck:
-    """Publish with a de-duplication id, retrying transient failures with backoff for up to `patience` s."""
+    """Publish with a de-duplication id and the wire version header, retrying transient failures
+    with backoff for up to `patience` s."""
     deadline = time.monotonic() + patience
     delay = 0.1
     while True:
         try:
-            return await jetstream_publish(js, subject, data, {"Nats-Msg-Id": msg_id})
+            return await jetstream_publish(js, subject, data, wire_headers(msg_id))
         except TRANSIENT as exc:
             if time.monotonic() + delay > deadline:
                 raise

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import anyio
 from nats.aio.msg import Msg
 
-from bus.codec import BadMessage, decode
+from bus.codec import BadMessage, check_wire, decode
 from schemas.messages import NodeReport, ServiceResult
 
 log = logging.getLogger("sluice.dispatcher")
@@ -57,6 +57,7 @@ class ReplyRouter:
         # <prefix>.reply.<dispatcher>.node, or .result.<service> (the publisher, under auth its identity)
         kind, _, publisher = msg.subject.split(".reply.", 1)[-1].partition(".")[2].partition(".")
         try:
+            check_wire(msg.headers)
             if kind == "result":
                 result = decode(msg.data, ServiceResult)
                 if result.service != publisher:

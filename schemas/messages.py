@@ -300,6 +300,7 @@ class DeadLetter(msgspec.Struct):
     at: float
     size: int = -1  # the message's length (-1: not recorded, letters from before it was)
     replays: int = 0  # how often an operator has replayed this message (`sluice dlq replay`)
+    wire: str = ""  # the message's Sluice-Wire header ("": it had none), which a replay sends again
 
 
 class MaxDeliveriesAdvisory(msgspec.Struct):

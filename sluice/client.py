@@ -21,7 +21,7 @@ from nats.js.errors import NotFoundError
 
 from bus.auth import SUBMITTER
 from bus.blobs import BlobStore
-from bus.codec import BadMessage, decode, encode
+from bus.codec import BadMessage, decode, encode, wire_headers
 from bus.connect import close, connect, provisions
 from bus.provision import provision
 from bus.publish import jetstream_publish
@@ -128,7 +128,7 @@ class Client:
         if len(self._mine) > TRACKED:
             self._mine.popitem(last=False)
         try:
-            await jetstream_publish(self.js, self.names.submit_root, encode(sub), headers={"Nats-Msg-Id": sub.sid})
+            await jetstream_publish(self.js, self.names.submit_root, encode(sub), headers=wire_headers(sub.sid))
         except BaseException:
             self._mine.pop(sub.sid, None)
             raise

@@ -49,7 +49,7 @@ def _row(found: dlq.Letter) -> dict[str, Any]:
     dead = found.letter
     return {"seq": found.seq, "at": dead.at, "origin": found.origin, "subject": dead.subject,
             "size": dead.size if dead.size >= 0 else len(dead.data), "replays": dead.replays,
-            "replayable": found.complete, "reason": dead.reason}
+            "replayable": found.complete, "reason": dead.reason, "wire": dead.wire or "1.0 (no header)"}
 
 
 def _content(data: bytes) -> Any:
@@ -94,7 +94,7 @@ async def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         print(to_json(row), flush=True)
         return 0
-    for key in ("seq", "origin", "subject", "size", "replays", "replayable", "reason"):
+    for key in ("seq", "origin", "subject", "size", "replays", "replayable", "wire", "reason"):
         OUT.print(Text(f"{key}: {clean(row[key])}"))
     OUT.print(Text(f"time: {_when(row['at'])}"))
     content = row["content"]

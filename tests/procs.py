@@ -28,10 +28,12 @@ START_TIMEOUT = 30.0  # a cold start of several interpreters at once on a busy 2
 
 
 class Component:
-    """One `python -m sluice ARGS` process."""
+    """One `python -m sluice ARGS` process, run from the checkout `code` (another release's, for
+    the rolling-upgrade tests: its own folder first on the path)."""
 
-    def __init__(self, label: str, argv: list[str], log_path: Path) -> None:
+    def __init__(self, label: str, argv: list[str], log_path: Path, code: Path = ROOT) -> None:
         self.label = label
+        self.code = code
         self.argv = argv
         self.log_path = log_path
         self.proc: Process | None = None
@@ -44,8 +46,9 @@ class Component:
 
     async def start(self) -> None:
         with open(self.log_path, "ab") as log:
-            self.proc = await anyio.open_process([sys.executable, "-m", "sluice", "-v", *self.argv],
-                                                 cwd=ROOT, stdin=None, stdout=log, stderr=log, start_new_session=True)
+            self.proc = await anyio.open_process([sys.executable, "-m", "sluice", "-v", *self.argv], cwd=self.code,
+                                                 env={**os.environ, "PYTHONPATH": str(self.code)}, stdin=None,
+                                                 stdout=log, stderr=log, start_new_session=True)
         self.pid = self.proc.pid
 
     async def exited(self) -> int:
@@ -125,18 +128,18 @@ class Mesh:
             for component in self.components:
                 print(f"---- {component.label} ({component.log_path}) ----\n{component.log_tail()}")
 
-    def _component(self, label: str, argv: list[str]) -> Component:
+    def _component(self, label: str, argv: list[str], code: Path = ROOT) -> Component:
         number = sum(c.label.startswith(label) for c in self.components) + 1
         component = Component(f"{label}-{number}", [*argv, "--nats", self.url, "--prefix", self.names.prefix],
-                              self.log_dir / f"{label}-{number}.log")
+                              self.log_dir / f"{label}-{number}.log", code)
         self.components.append(component)
         return component
 
-    async def service(self, name_or_path: str | Path, *options: str) -> Component:
+    async def service(self, name_or_path: str | Path, *options: str, code: Path = ROOT) -> Component:
         """Start one instance of a service (a built-in name or a folder) and wait for its registry entry."""
         path = Path(name_or_path)
         label = path.name if path.is_absolute() else str(name_or_path)
-        component = self._component(label, ["service", "run", str(name_or_path), *options])
+        component = self._component(label, ["service", "run", str(name_or_path), *options], code)
         await component.start()
         await self.registered(component, label)
         return component
@@ -166,10 +169,10 @@ class Mesh:
             component.restarts += 1
             await component.start()
 
-    async def dispatcher(self, *options: str) -> Component:
+    async def dispatcher(self, *options: str, code: Path = ROOT) -> Component:
         """Start a dispatcher and wait for the reply consumer it creates for itself."""
         before = await self._dispatcher_consumers()
-        component = self._component("dispatcher", ["dispatcher", *options])
+        component = self._component("dispatcher", ["dispatcher", *options], code)
         await component.start()
         with anyio.fail_after(START_TIMEOUT):
             while not (await self._dispatcher_consumers()) - before:

@@ -278,7 +278,8 @@ async def test_a_result_in_another_services_name_is_dead_lettered(authed: Authed
     async def dead_letter(msg, reason: str) -> None:
         letters.append(reason)
 
-    class Msg:  # the two things the router reads of a message
+    class Msg:  # the three things the router reads of a message
+        headers = None
         subject = authed.names.result_reply(authed.names.reply("d1", "result"), "echo")
         data = encode(ServiceResult("corr", "extract", "1.0"))
 
