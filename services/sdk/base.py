@@ -65,6 +65,12 @@ class ServiceBase:
         self.rules_list: list[str] = []
         self._rules_hash = ""
 
+    @classmethod
+    def class_manifest(cls) -> dict[str, Any] | None:
+        """The manifest a class gives itself when its folder has no service_manifest.yml
+        (Assemblyline 3's `SERVICE_*` attributes); None: it needs the file."""
+        return None
+
     def config_as(self, model: type[T]) -> T:
         """`self.config` as a typed `model` (a msgspec Struct whose field names are config keys).
 
