@@ -93,6 +93,10 @@ class ServiceBase:
     def stop(self) -> None:
         """Release what `start` took."""
 
+    def periodic(self) -> None:
+        """Called every few seconds while the service runs (in a worker thread, beside the tasks):
+        for work on a clock, such as AL3's update callbacks."""
+
     def execute(self, request: Request) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement execute(request)")
 
