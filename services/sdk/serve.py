@@ -20,7 +20,7 @@ from bus.telemetry import PROBES
 from services.sdk.base import ServiceBase
 from services.sdk.manifest import UpdateConfig
 from services.sdk.runner import ServiceRunner
-from services.sdk.updater import Updater
+from services.sdk.updater import Importer, Updater
 
 
 async def run_service(service: ServiceBase, url: str, names: Names, stop: anyio.Event,
@@ -43,22 +43,23 @@ async def run_service(service: ServiceBase, url: str, names: Names, stop: anyio.
 
 
 @asynccontextmanager
-async def connected_updater(service: ServiceBase, url: str, names: Names,
-                            config: UpdateConfig | None = None) -> AsyncIterator[Updater]:
+async def connected_updater(service: ServiceBase, url: str, names: Names, config: UpdateConfig | None = None,
+                            importer: Importer | None = None) -> AsyncIterator[Updater]:
     """An `Updater` for `service` on its own connection, closed when the block exits."""
     nc = await connect(url, name=f"sluice-updater-{service.manifest.name}", role=UPDATER)
     try:
         js = nc.jetstream()
-        yield Updater(service, js, names, await provision(js, names, create=provisions(UPDATER)), config)
+        yield Updater(service, js, names, await provision(js, names, create=provisions(UPDATER)), config, importer)
     finally:
         with anyio.CancelScope(shield=True):
             await close(nc)
 
 
-async def run_updater(service: ServiceBase, url: str, names: Names, stop: anyio.Event) -> None:
+async def run_updater(service: ServiceBase, url: str, names: Names, stop: anyio.Event,
+                      importer: Importer | None = None) -> None:
     """Keep `service`'s rules current (its manifest has update_config) until `stop`."""
     COMPONENT.set(f"updater-{service.manifest.name}")
-    async with connected_updater(service, url, names) as updater:
+    async with connected_updater(service, url, names, importer=importer) as updater:
         await updater.run(stop)
 
 
