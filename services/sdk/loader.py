@@ -141,8 +141,8 @@ def _service_class(folder: Path, manifest_path: str | None) -> type[ServiceBase]
     if not files:
         raise ManifestError(f"{folder}: no service code: write service.py with a ServiceBase subclass, "
                             f"or name it with ENV SERVICE_PATH module.Class in a Dockerfile")
-    classes = [o for f in files for o in vars(_import(folder, f.stem)).values()
-               if _is_service_class(o) and o.__module__ == f.stem]
+    modules = [_import(folder, f.stem) for f in files]
+    classes = [o for m in modules for o in vars(m).values() if _is_service_class(o) and o.__module__ == m.__name__]
     return _only_class(classes, str(folder))
 
 
