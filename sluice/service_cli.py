@@ -62,7 +62,8 @@ def _local_node(run: LocalRun, name: str, data: bytes, file_type: str) -> FileNo
     ]
     return FileNode(
         hashlib.sha256(data).hexdigest(), name, file_type, len(data), 0, score=result.score, dropped=result.drop, kind=kind_of_type(file_type),
-        results=[ResultView(result.service, result.score, result.sections, metadata=result.metadata, objects=[
+        results=[ResultView(result.service, result.score, result.sections, partial=result.partial,
+                            context=result.context, metadata=result.metadata, objects=[
             StoredObject(p.name, p.kind, FileRef(hashlib.sha256(p.data).hexdigest(), len(p.data), p.name), p.description)
             for p in run.produced
         ])],

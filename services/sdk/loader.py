@@ -60,11 +60,24 @@ def _service_path(folder: Path, manifest_path: str | None) -> str | None:
     return manifest_path
 
 
+def _own_modules_first(folder: Path) -> None:
+    """Make the folder's own modules the ones its code imports by plain name: its path first, and
+    a same-named module another service folder loaded (two AL4 services both with `sample.py`)
+    forgotten, so the import finds this folder's. The other service keeps the module it has."""
+    if str(folder) in sys.path:
+        sys.path.remove(str(folder))
+    sys.path.insert(0, str(folder))
+    names = [p.stem for p in folder.glob("*.py")] + [p.parent.name for p in folder.glob("*/__init__.py")]
+    for name in names:
+        known = sys.modules.get(name)
+        origin = Path(getattr(known, "__file__", "") or "").resolve()
+        if known is not None and not origin.is_relative_to(folder):
+            del sys.modules[name]
+
+
 def _import(folder: Path, module_name: str, file: Path | None = None) -> ModuleType:
     """Import one of the folder's modules as `python -m` in the folder would: its sibling modules
     import by their plain names. A module of the same name from another folder is not reused."""
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))
     known = sys.modules.get(module_name)
     if known is not None and Path(getattr(known, "__file__", "") or "").resolve().is_relative_to(folder):
         return known
@@ -121,6 +134,7 @@ def _service_class(folder: Path, manifest_path: str | None) -> type[ServiceBase]
     if folder.parent == BUILTIN_ROOT:
         module = importlib.import_module(f"services.{folder.name}.service")
         return _only_class([o for o in vars(module).values() if _is_service_class(o)], str(folder / "service.py"))
+    _own_modules_first(folder)
     path = _service_path(folder, manifest_path)
     if path:
         module_name, _, class_name = path.rpartition(".")
