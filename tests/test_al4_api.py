@@ -239,7 +239,7 @@ def test_the_class_is_found_as_al4_finds_it(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(("files", "message"), [
     ({"service.py": "from assemblyline_v4_service.common.base import ServiceBase\n"},
-     "imports assemblyline_v4_service: change those imports to services.sdk"),
+     "imports assemblyline_v4_service, which is not installed: change those imports to services.sdk"),
     ({"service.py": "def broken(:\n"}, "service.py:1: invalid syntax"),
     ({"service.py": "import nosuchmodule_xyz\n"}, "No module named 'nosuchmodule_xyz' (install it where the service runs"),
     ({"service.py": "x = 1\n"}, "expected one ServiceBase subclass, found 0 (none); name it with ENV SERVICE_PATH"),

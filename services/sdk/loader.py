@@ -21,6 +21,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from services.sdk.al4_real import AL4PackageService, is_package_service
 from services.sdk.base import ServiceBase, building_manifest
 from services.sdk.manifest import ManifestError, load_manifest, parse_manifest
 
@@ -105,8 +106,8 @@ def _import(folder: Path, module_name: str, file: Path | None = None) -> ModuleT
 def _import_advice(exc: ImportError) -> str:
     missing = (exc.name or "").split(".")[0]
     if missing == "assemblyline_v4_service":
-        return ("imports assemblyline_v4_service: change those imports to services.sdk "
-                "(see services/WRITING.md, Coming from Assemblyline 4)")
+        return ("imports assemblyline_v4_service, which is not installed: change those imports to services.sdk, "
+                "or pip install assemblyline-v4-service (needs a C compiler) to run it unchanged")
     if missing in ("assemblyline", "al_services"):
         return "imports Assemblyline 3 modules: import them from services.sdk.al3 instead"
     if missing == "mass_client":
@@ -115,11 +116,13 @@ def _import_advice(exc: ImportError) -> str:
 
 
 def _is_service_class(obj: object) -> bool:
-    return (inspect.isclass(obj) and issubclass(obj, ServiceBase)
-            and not obj.__module__.startswith("services.sdk"))  # the SDK's own bases (MASS clients, AL3)
+    """Ours (not the SDK's own bases: MASS clients, AL3), or the real AL4 package's."""
+    if is_package_service(obj):
+        return not obj.__module__.startswith("assemblyline_v4_service")
+    return inspect.isclass(obj) and issubclass(obj, ServiceBase) and not obj.__module__.startswith("services.sdk")
 
 
-def _only_class(candidates: list[type[ServiceBase]], where: str) -> type[ServiceBase]:
+def _only_class(candidates: list[type], where: str) -> type:
     """The one service class; a base class of another candidate does not count."""
     unique = list(dict.fromkeys(candidates))
     leaves = [c for c in unique if not any(o is not c and issubclass(o, c) for o in unique)]
@@ -130,7 +133,7 @@ def _only_class(candidates: list[type[ServiceBase]], where: str) -> type[Service
     return leaves[0]
 
 
-def _service_class(folder: Path, manifest_path: str | None) -> type[ServiceBase]:
+def _service_class(folder: Path, manifest_path: str | None) -> type:
     if folder.parent == BUILTIN_ROOT:
         module = importlib.import_module(f"services.{folder.name}.service")
         return _only_class([o for o in vars(module).values() if _is_service_class(o)], str(folder / "service.py"))
@@ -143,7 +146,7 @@ def _service_class(folder: Path, manifest_path: str | None) -> type[ServiceBase]
         cls = getattr(_import(folder, module_name), class_name, None)
         if cls is None:
             raise ManifestError(f"SERVICE_PATH {path!r}: {module_name} has no class {class_name}")
-        if not (inspect.isclass(cls) and issubclass(cls, ServiceBase)):
+        if not (inspect.isclass(cls) and issubclass(cls, ServiceBase) or is_package_service(cls)):
             raise ManifestError(f"SERVICE_PATH {path!r}: {class_name} is not a ServiceBase subclass "
                                 f"(import ServiceBase from services.sdk)")
         return cls
@@ -171,13 +174,18 @@ def load_service(name_or_path: str | Path, config_overrides: dict[str, Any] | No
     """The service object, its manifest validated (a bad manifest fails here, at start)."""
     folder = service_folder(name_or_path)
     manifest = _manifest_for(folder, config_overrides)
+    if manifest is not None and folder.parent != BUILTIN_ROOT:
+        # The real assemblyline-v4-service package reads its manifest when imported, from here.
+        os.environ["SERVICE_MANIFEST_PATH"] = str(folder / MANIFEST)
     cls = _service_class(folder, manifest.service_path if manifest else None)
     if manifest is None:
-        raw = cls.class_manifest()
+        raw = None if is_package_service(cls) else cls.class_manifest()
         if raw is None:
             raise ManifestError(f"{folder}: no {MANIFEST}; write one (name, version, accepts, heuristics), "
                                 f"or run `sluice service new NAME` for a template")
         manifest = parse_manifest(raw, f"{folder} ({cls.__name__}'s class attributes)", config_overrides)
+    if is_package_service(cls):
+        return AL4PackageService(cls, manifest, folder / MANIFEST)
     token = building_manifest.set(manifest)
     try:
         return cls(dict(manifest.config))
