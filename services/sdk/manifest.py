@@ -69,6 +69,12 @@ class UpdateSource(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     sync: bool = False
     fetch_method: str = "GET"
     configuration: dict[str, Any] = {}
+    use_managed_identity: bool = False
+    enabled: bool = True
+    override_classification: bool = False
+    update_interval: int | None = None
+    ignore_cache: bool = False
+    data: str | None = None
 
     @property
     def header_map(self) -> dict[str, str]:
@@ -90,6 +96,10 @@ class UpdateConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     update_interval_seconds: int = 3600
     generates_signatures: bool = True
     wait_for_update: bool = False
+    # Assemblyline's, accepted so its manifests load; a rule file is used whole here.
+    signature_delimiter: str = "double_new_line"
+    custom_delimiter: str | None = None
+    default_pattern: str = ".*"
 
 
 class Manifest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -134,6 +144,7 @@ class Manifest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     update_channel: str = ""
     privileged_mode: bool = False
     recursion_prevention: list[str] = []
+    auto_update: bool | None = None
 
     def __post_init__(self) -> None:
         for field in ("accepts", "rejects"):
@@ -179,6 +190,7 @@ NOT_ACTED_ON = {
     "monitored_keys": "partial results are not re-run on temp data changes",
     "update_channel": "one update stream",
     "recursion_prevention": "cycles end by sha256 per tree",
+    "auto_update": "deployments are the operator's",
     "heuristics[].classification": "no classification engine",
 }
 

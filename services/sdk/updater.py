@@ -91,6 +91,8 @@ def fetch_all(config: UpdateConfig, importer: Importer | None = None) -> dict[st
     into the rule files to publish."""
     files: dict[str, bytes] = {}
     for source in config.sources:
+        if not source.enabled:  # AL4's switch for one source
+            continue
         fetched = fetch_source(source)
         files.update(importer(source, fetched) if importer else fetched)
     if not files:
