@@ -75,6 +75,8 @@ class Every(ServiceBase):
         request.add_extracted(b"child bytes", "child.bin", "a child", classification="TLP:CLEAR",
                               safelist_interface=None, allow_dynamic_recursion=True, parent_relation="DYNAMIC")
         request.set_service_context("engine 1.2, rules 2031-01-01")
+        self.ontology.add_result_part(type("Sandbox", (), {}), {"sandbox_name": "cape"})
+        self.ontology.add_other_part("note", "from the ontology")
         request.partial()
         request.result = result
 '''
@@ -121,6 +123,8 @@ def test_every_section_type_heuristics_and_request_extras(tmp_path):
     assert run.result.score == 164 + 40
     assert run.tags("network.static.domain") == {"tagged.example.com"}  # tags on the Result
     assert run.result.partial and run.result.context == "engine 1.2, rules 2031-01-01"
+    ontology = json.loads(run.object("ontology"))
+    assert ontology["results"]["sandbox"][0]["sandbox_name"] == "cape" and ontology["other"] == {"note": "from the ontology"}
     [image] = [p for p in run.produced if p.name == "shot.png"]
     assert image.kind == ObjectKind.SUPPLEMENTARY
     [child] = run.extracted

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
+from services.sdk import ontology
 from services.sdk.manifest import Manifest, ManifestError
+from services.sdk.ontology import OntologyHelper
 from services.sdk.request import Request
 
 if TYPE_CHECKING:
@@ -64,6 +66,11 @@ class ServiceBase:
         self.log = logging.getLogger(f"sluice.service.{manifest.name}")
         self.rules_list: list[str] = []
         self._rules_hash = ""
+
+    @property
+    def ontology(self) -> OntologyHelper:
+        """AL4's ontology helper for the task being executed (services/sdk/ontology.py)."""
+        return ontology.current()
 
     @classmethod
     def class_manifest(cls) -> dict[str, Any] | None:

@@ -20,6 +20,7 @@ import anyio.to_thread
 from bus.blobs import BlobError
 from schemas.messages import ErrorType, HeuristicHit, Section, ServiceError, ServiceResult, Tag, Task
 from schemas.tags import tag_problem
+from services.sdk import ontology
 from services.sdk.base import RecoverableError, ServiceBase
 from services.sdk.request import Extracted, MaxExtractedExceeded, Produced, Related, Request
 from services.sdk.manifest import HeuristicSpec
@@ -115,6 +116,7 @@ async def execute_task(
     request = Request(task, load, service.manifest, work_root, max_extracted)
     error: ServiceError | None = None
     notes: list[Section] = []
+    ontology_token = ontology.begin()
     try:
         with anyio.fail_after(service.manifest.timeout):
             if is_async:
@@ -138,6 +140,9 @@ async def execute_task(
         error = ServiceError(name, ErrorType.CRASHED, f"{type(exc).__name__}: {exc}")
     finally:
         request.cleanup()
+        parts = ontology.end(ontology_token)
+    if parts is not None and error is None:  # AL4's self.ontology: kept as the report object "ontology"
+        request.submit_report(json_report_objects={"ontology": parts})
     sections, score = flatten(request.result, service) if error is None else ([], 0)
     sections += notes
     result = ServiceResult(
