@@ -174,8 +174,8 @@ class Manifest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
 # Assemblyline 4 fields a manifest may carry that Sluice reads but does not act on: a manifest
 # that sets one (to something other than its default) is told so in one warning at load.
 NOT_ACTED_ON = {
-    "docker_config": "containers are the operator's (compose.yaml)",
-    "dependencies": "the updater runs as `sluice service update`",
+    "docker_config": "containers are the operator's, in compose.yaml",
+    "dependencies": "the updater runs as `sluice service update` or `python -m update_server`",
     "privileged": "every service talks to NATS only",
     "privileged_mode": "every service talks to NATS only",
     "classification": "no classification engine",
@@ -234,8 +234,8 @@ def parse_manifest(raw: dict[str, Any], source: str, overrides: dict[str, Any] |
         raise ManifestError(f"{source}: {_unknown_field_hint(str(exc))}") from None
     ignored = not_acted_on(raw)
     if ignored:
-        log.warning("%s: Sluice does not act on %s (see services/WRITING.md, Coming from Assemblyline)",
-                    source, ", ".join(f"`{f}` ({NOT_ACTED_ON[f]})" for f in ignored))
+        log.warning("%s: fields Sluice accepts but does not act on: %s (services/WRITING.md §2)",
+                    source, "; ".join(f"`{f}`: {NOT_ACTED_ON[f]}" for f in ignored))
     return manifest
 
 
