@@ -24,7 +24,7 @@ from bus.telemetry import PROBES
 from dispatcher.dispatcher import Dispatcher
 from services.sdk.base import ServiceBase
 from services.sdk.loader import builtin_services, fresh_instance, load_service
-from services.sdk.serve import connected_updater, run_service, run_updater
+from services.sdk.serve import run_service, run_updater
 
 log = logging.getLogger("sluice")
 

@@ -18,11 +18,11 @@ from schemas.samples import kind_of_type, sample_type
 from services.sdk.harness import LocalRun, run_service_once_async
 from services.sdk.loader import builtin_services, load_service, service_folder
 from services.sdk.manifest import ManifestError, UpdateConfig, UpdateSource, load_manifest
+from services.sdk.serve import connected_updater, run_service
 from services.sdk.updater import UpdateError, UpdateOutcome
 from sluice import sample_args
 from sluice.console import OUT, CliError, key_values, require_url, until_signal
 from sluice.observe import add_metrics_args, with_endpoint
-from sluice.onebox import connected_updater, run_service
 from sluice.render import node_tree, to_json
 from sluice.scaffold import new_service
 

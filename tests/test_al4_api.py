@@ -10,6 +10,7 @@ import logging
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from rich.console import Console
 from schemas.messages import ObjectKind, SubmissionParams
 from services.sdk.harness import run_service_once
 from services.sdk.loader import load_service
-from services.sdk.manifest import ManifestError, load_manifest
+from services.sdk.manifest import load_manifest
 from sluice.cli import main
 from sluice.client import Client
 from sluice.onebox import onebox
@@ -264,3 +265,27 @@ def test_loader_errors_say_what_to_do_in_one_line(tmp_path, capsys, files, messa
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1, err
+
+
+def test_common_utils_alarm_clock_and_passwords():
+    from services.sdk.utils import TimeoutException, alarm_clock, extract_passwords
+
+    started = time.monotonic()
+    with pytest.raises(TimeoutException):
+        with alarm_clock(0.3):
+            while True:  # Python code: the alarm reaches it, in whatever thread runs it
+                time.sleep(0.01)
+    assert time.monotonic() - started < 5
+    with alarm_clock(5):
+        pass  # finished in time: nothing raised, and nothing later either
+    time.sleep(0.1)
+    found = extract_passwords('Open the zip.\nPassword: "infected123"\nmot de passe: s3cret')
+    assert {"infected123", "s3cret", "Open"} <= found
+
+
+def test_al4_module_names():
+    from services.sdk.request import ServiceRequest
+    from services.sdk.task import PARENT_RELATION, MaxExtractedExceeded
+
+    assert ServiceRequest.__name__ == "Request" and PARENT_RELATION.DYNAMIC == "DYNAMIC"
+    assert issubclass(MaxExtractedExceeded, RuntimeError)

@@ -310,3 +310,5 @@ class Request:
     def drop(self) -> None:
         """Stop later stages from running on this file (what FILTER and EXTRACT services are for)."""
         self.dropped = True
+
+ServiceRequest = Request  # AL4's name for the request (type hints: `def execute(self, request: ServiceRequest)`)

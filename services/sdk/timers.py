@@ -102,7 +102,7 @@ class SubprocessTimer:
             raise TimeoutException(f"the subprocess ran past {self.timeout_value:g}s and was killed")
 
 
-def set_death_signal(sig: int = signal.SIGKILL) -> Callable[[], None]:
+def set_death_signal(sig: int = signal.SIGTERM) -> Callable[[], None]:
     """A `preexec_fn` that makes the child receive `sig` when its parent dies (Linux prctl)."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
 
