@@ -390,8 +390,10 @@ def test_mass_client_can_reach_the_whole_request(tmp_path):
     assert run.result.score == 5 and run.result.metadata == {"file size": 3}
 
 
-def _sluice(*args: str, cwd: Path, **kwargs) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k != "SLUICE_NATS_URL"}
+def _sluice(*args: str, cwd: Path, creds: str | None = None, **kwargs) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k not in ("SLUICE_NATS_URL", "SLUICE_NATS_CREDS")}
+    if creds:
+        env["SLUICE_NATS_CREDS"] = creds
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH")]))
     return subprocess.Popen([sys.executable, "-m", "sluice", *args], cwd=cwd, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
@@ -411,15 +413,24 @@ def test_scan_with_service_dirs_runs_them_beside_the_built_ins(tmp_path):
     assert doc["score"] >= 100
 
 
-def test_up_with_a_service_dir_serves_it(tmp_path):
+@pytest.mark.parametrize("auth", [False, True], ids=["open", "auth"])
+def test_up_with_a_service_dir_serves_it(tmp_path, auth):
+    """With --auth, the service gets an identity of its own, made with the built-ins' ones."""
     sample = write_service(tmp_path / "sample", AL4_SAMPLE, AL4_MANIFEST)
     (tmp_path / "a.txt").write_text("hello up\n")
-    up = _sluice("up", "--data-dir", str(tmp_path / "data"), "--service-dir", str(sample), cwd=tmp_path)
+    extra = ["--auth", str(tmp_path / "auth")] if auth else []
+    up = _sluice("up", "--data-dir", str(tmp_path / "data"), "--service-dir", str(sample), "--web", "off", *extra,
+                 cwd=tmp_path)
+    creds = None
     try:
-        line = up.stdout.readline()  # `export SLUICE_NATS_URL=...` once everything is up
-        assert line.startswith("export SLUICE_NATS_URL="), line + up.stderr.read()
+        line = up.stdout.readline()
+        if auth:  # `export SLUICE_NATS_CREDS=...submitter.nk` comes first
+            assert line.startswith("export SLUICE_NATS_CREDS="), line + up.stderr.read()
+            creds = line.split("=", 1)[1].strip()
+            line = up.stdout.readline()
+        assert line.startswith("export SLUICE_NATS_URL="), line + up.stderr.read()  # once everything is up
         url = line.split("=", 1)[1].split()[0]
-        scan = _sluice("scan", "--json", "--nats", url, "--service", "Sample", "a.txt", cwd=tmp_path)
+        scan = _sluice("scan", "--json", "--nats", url, "--service", "Sample", "a.txt", cwd=tmp_path, creds=creds)
         out, err = scan.communicate(timeout=120)
         assert scan.returncode == 0, err
         [view] = json.loads(out)["files"][0]["results"]
