@@ -5,6 +5,12 @@ The code is read out of the guides at test time (tests/guides.py), so these test
 guides and cannot drift from them. Where a guide has a plain bug, the test fixes exactly that
 and says so where it does; where a guide gives a fragment (a method, a few lines), the test
 puts it where the guide says it goes, in the guide's own tutorial service.
+
+Not run, and why: the AL3 tutorial's shell commands (`register_service.py`, `run_service_live.py`:
+`sluice service run DIR` is theirs), its `__init__.py` line (an `al_services` package path; the
+loader finds the class in the folder), its `installer.py` (AL3's SiteInstaller: dependencies go
+in the image), and its "Nested ResultSections" example, which is not Python (a positional
+argument after a keyword one, Python 2 prints, `def execute():` without self).
 """
 
 from __future__ import annotations
@@ -195,6 +201,32 @@ async def test_al3_snippets_tags_config_deps_and_update_callbacks(nats_url, pref
     view = only_result(summary, "ServiceTutorial")
     assert [s.title for s in view.sections] == ["Tutorial service completed", "Result tags"]
     assert summary.tags["network.protocol"] == ["tcp"]
+
+
+def al3_tool_version_service() -> str:
+    """ "get_tool_version()": the tutorial with the guide's canonical paradigm. Its plain bugs
+    fixed: `super(Example, self)` again, `start` and `get_tool_version` indented one space too
+    deep, and `start` holding only comments (`pass` added)."""
+    snippet = guide(AL3).block("def get_tool_version").replace("super(Example, self)", "super(ServiceTutorial, self)")
+    snippet = "\n".join(line[1:] if (len(line) - len(line.lstrip(" "))) % 4 == 1 else line  # 5 or 9 spaces
+                        for line in snippet.splitlines())
+    snippet = snippet.replace("        # and put the result in self._mytool_version\n",
+                              "        # and put the result in self._mytool_version\n        pass\n")
+    tutorial = al3_tutorial()
+    head, _, execute = tutorial.partition("    def __init__(self, cfg=None):")
+    execute = "    def execute" + execute.split("    def execute", 1)[1]
+    return head + class_members(snippet) + "\n" + execute
+
+
+async def test_al3_tool_version_is_part_of_the_result(nats_url, prefix, tmp_path):
+    folder = tmp_path / "alsvc_tutorial"
+    folder.mkdir()
+    (folder / "service_tutorial.py").write_text(al3_tool_version_service())
+    service = load_service(folder)
+    assert service.get_tool_version() == "unknown"
+    async with mesh(nats_url, prefix, [service]) as client:
+        summary = await scan(client, "t.txt", b"tool version\n")
+    assert only_result(summary, "ServiceTutorial").sections[0].title == "Tutorial service completed"
 
 
 def al3_execution_service() -> str:
