@@ -21,6 +21,7 @@ its import lines changed (`from assemblyline.al.service.base import ...`,
 from __future__ import annotations
 
 import functools
+import inspect
 import re
 import threading
 import time
@@ -211,7 +212,7 @@ class ServiceBase(_ServiceBase):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """A service's own `execute` waits while a blocking update callback runs."""
         super().__init_subclass__(**kwargs)
-        if "execute" in vars(cls):
+        if "execute" in vars(cls) and not inspect.iscoroutinefunction(cls.execute):
             inner = cls.execute
 
             @functools.wraps(inner)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -32,8 +33,6 @@ PACKAGE = "assemblyline_v4_service"
 
 def is_package_service(cls: object) -> bool:
     """Whether `cls` subclasses the real package's ServiceBase (only if the package is imported)."""
-    import sys
-
     base = getattr(sys.modules.get(f"{PACKAGE}.common.base"), "ServiceBase", None)
     return base is not None and isinstance(cls, type) and issubclass(cls, base)
 
