@@ -101,7 +101,7 @@ async def analyse_file(mesh: Mesh, sid: str, file: FileRef, depth: int, relation
             if result.temp_data:  # later stages (and the children) see what this stage added
                 params = msgspec.structs.replace(params, temp_data={**params.temp_data, **result.temp_data})
             node.results.append(ResultView(result.service, result.score, result.sections, result.cached,
-                                           result.objects, result.metadata))
+                                           result.objects, result.metadata, result.partial, result.context))
             node.score += result.score
             extracted.extend(result.extracted)
         if any(r.drop for r in results if not r.error):
@@ -188,7 +188,8 @@ async def _run_stage(
                 del todo[name]
             for record in retry:
                 await send_task([record])
-        cacheable = {keys[r.name]: done[r.name] for r in records if not r.disable_cache and done[r.name].error is None}
+        cacheable = {keys[r.name]: done[r.name] for r in records
+                     if not r.disable_cache and done[r.name].error is None and not done[r.name].partial}
         if any(not result.cached for result in cacheable.values()):  # the stage's entry, kept whole
             await mesh.cache.put_many(file, stage, cacheable)
     finally:

@@ -145,6 +145,14 @@ class Section(msgspec.Struct, omit_defaults=True):
     heuristic: HeuristicHit | None = None
     tags: list[Tag] = []
     depth: int = 0  # nesting level: subsections are flattened in order with depth + 1
+    # Assemblyline 4's section options, carried to the summary: how to show the body (a table's
+    # column_order), whether to show it folded, its classification marking, where AL4 would
+    # promote it (SCREENSHOT, ENTROPY, URI_PARAMS), and whether a safelisted tag zeroes its score.
+    body_config: dict[str, object] = {}
+    auto_collapse: bool = False
+    classification: str = ""
+    promote_to: str = ""
+    zeroize_on_tag_safe: bool = False
 
 
 class ExtractedFile(msgspec.Struct, omit_defaults=True):
@@ -205,6 +213,8 @@ class ServiceResult(msgspec.Struct, omit_defaults=True):
     error: ServiceError | None = None
     elapsed: float = 0.0
     cached: bool = False
+    partial: bool = False  # the service said its result is incomplete (AL4 request.partial()): never cached
+    context: str = ""  # one line the service set with request.set_service_context (e.g. the engine's version)
 
 
 class ResultView(msgspec.Struct, omit_defaults=True):
@@ -216,6 +226,8 @@ class ResultView(msgspec.Struct, omit_defaults=True):
     cached: bool = False
     objects: list[StoredObject] = []
     metadata: dict[str, str | int | float | bool] = {}
+    partial: bool = False
+    context: str = ""
 
 
 class FileNode(msgspec.Struct, omit_defaults=True):

@@ -67,7 +67,7 @@ async def one_box_identities(args: argparse.Namespace) -> AsyncIterator[None]:
     if getattr(args, "auth", None) is None:
         yield
         return
-    files = auth.init(args.auth, Names(args.prefix), builtin_services())
+    files = auth.init(args.auth, Names(args.prefix), [*builtin_services(), *getattr(args, "own_services", [])])
     args.auth_config = args.auth / auth.CONF_NAME
     before = os.environ.get(CREDS_ENV)
     os.environ[CREDS_ENV] = str(args.auth.resolve())

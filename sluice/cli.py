@@ -36,7 +36,8 @@ from bus.subjects import Names
 from dispatcher.dispatcher import MAX_CHILDREN, MAX_TREES
 from schemas.limits import Limits
 from schemas.messages import SID, SubmissionParams, Summary
-from services.sdk.loader import builtin_services
+from services.sdk.base import ServiceBase
+from services.sdk.loader import builtin_services, load_service
 from services.sdk.manifest import ManifestError
 from sluice import auth_cli, dlq_cli, safelist_cli, sample_args, service_cli, status_cli
 from sluice.client import Client, SubmitError
@@ -103,14 +104,29 @@ def _store_lock(data_dir: Path):
         yield lock
 
 
+def _own_services(args: argparse.Namespace) -> list[ServiceBase]:
+    """`--service-dir DIR` (repeatable): services from folders, to run beside the built-ins."""
+    own = [load_service(folder) for folder in getattr(args, "service_dir", [])]
+    for service in own:
+        if service.manifest.name in builtin_services():
+            raise CliError(f"--service-dir: {service.manifest.name} is the name of a built-in service; rename yours")
+    if own and args.nats and args.command == "scan":
+        raise CliError("--service-dir runs services in this one-box; with --nats, run yours with "
+                       "`sluice service run DIR --nats URL`")
+    args.own_services = [s.manifest.name for s in own]  # `up --auth` makes their identities too
+    return own
+
+
 @contextlib.asynccontextmanager
 async def _mesh(args: argparse.Namespace, services: bool, updaters: bool = False) -> AsyncIterator[str]:
-    """`_nats`, plus the dispatcher and all built-in services in this process when `services`."""
+    """`_nats`, plus the dispatcher, the built-in services and --service-dir ones in this process
+    when `services`."""
+    own = _own_services(args)
     async with auth_cli.one_box_identities(args), _nats(args) as url:
         if not services:
             yield url
             return
-        async with onebox(url, args.prefix, updaters=updaters):
+        async with onebox(url, args.prefix, [*builtin_services(), *own], updaters=updaters):
             yield url
 
 
@@ -301,7 +317,8 @@ async def cmd_up(args: argparse.Namespace) -> int:
         async with _mesh(args, services=True, updaters=True) as url:
             prefix = "" if args.prefix == "sluice" else f"  (and --prefix {args.prefix})"
             print(f"export {DEFAULT_URL_ENV}={url}{prefix}", flush=True)
-            ERR.print(Text("sluice is up: dispatcher and " + ", ".join(builtin_services()) + "; Ctrl-C to stop", style="green"))
+            running = [*builtin_services(), *args.own_services]
+            ERR.print(Text("sluice is up: dispatcher and " + ", ".join(running) + "; Ctrl-C to stop", style="green"))
             await web_cli.serve_until(args, url, stop)
 
     await until_signal(with_endpoint(args, serve))
@@ -342,6 +359,11 @@ def _params_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _service_dir_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--service-dir", action="append", default=[], type=Path, metavar="DIR",
+                   help="also run the service in DIR beside the built-ins (repeatable)")
+
+
 def _data_dir_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
                    help=f"embedded server's store (default: ./{DEFAULT_DATA_DIR}); ignored with --nats")
@@ -362,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("scan", cmd_scan, "submit files, URIs, domains or IPs, wait for their verdicts and print them", params)
     _data_dir_arg(p)
+    _service_dir_arg(p)
     p.add_argument("--timeout", type=float, default=300.0, metavar="S", help="seconds to wait for the verdicts (default 300)")
     command("submit", cmd_submit, "submit files, URIs, domains or IPs and print their submission ids", params)
     p = command("result", cmd_result, "print a finished submission's verdict tree, or one of its stored objects")
@@ -374,6 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p = command("up", cmd_up, "run nats-server, the dispatcher and all built-in services until Ctrl-C")
     _data_dir_arg(p)
+    _service_dir_arg(p)
     p.add_argument("--port", type=int, help="client port of the embedded server (default: a free one)")
     auth_cli.add_up_option(p)
     web_cli.add_up_options(p)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import anyio
 
-from bus.auth import DISPATCHER, UPDATER, service_role
-from bus.connect import close, connect, credentials, provisions
+from bus.auth import DISPATCHER
+from bus.connect import close, connect, credentials
 from bus.logcontext import COMPONENT
 from bus.provision import provision
 from bus.subjects import Names
@@ -24,30 +24,9 @@ from bus.telemetry import PROBES
 from dispatcher.dispatcher import Dispatcher
 from services.sdk.base import ServiceBase
 from services.sdk.loader import builtin_services, fresh_instance, load_service
-from services.sdk.manifest import UpdateConfig
-from services.sdk.runner import ServiceRunner
-from services.sdk.updater import Updater
+from services.sdk.serve import run_service, run_updater
 
 log = logging.getLogger("sluice")
-
-
-async def run_service(service: ServiceBase, url: str, names: Names, stop: anyio.Event,
-                      started: anyio.Event | None = None, concurrency: int | None = None) -> None:
-    name = service.manifest.name
-    COMPONENT.set(f"svc-{name}")
-    nc = await connect(url, name=f"sluice-svc-{name}", role=service_role(name))
-    try:
-        runner = ServiceRunner(service, nc, names, concurrency)
-        with PROBES.registered(f"svc-{name}", lambda: nc.is_connected and runner.ready.is_set(), nc.jetstream(),
-                               [(names.task_stream, names.service_consumer(name))]):
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(runner.run, stop)
-                await runner.ready.wait()
-                if started:
-                    started.set()
-    finally:
-        with anyio.CancelScope(shield=True):
-            await close(nc)
 
 
 async def run_dispatcher(url: str, names: Names, stop: anyio.Event,
@@ -76,26 +55,6 @@ class Box:
     names: Names
     stop: anyio.Event
     dispatcher: Dispatcher | None = None
-
-
-@asynccontextmanager
-async def connected_updater(service: ServiceBase, url: str, names: Names,
-                            config: UpdateConfig | None = None) -> AsyncIterator[Updater]:
-    """An `Updater` for `service` on its own connection, closed when the block exits."""
-    nc = await connect(url, name=f"sluice-updater-{service.manifest.name}", role=UPDATER)
-    try:
-        js = nc.jetstream()
-        yield Updater(service, js, names, await provision(js, names, create=provisions(UPDATER)), config)
-    finally:
-        with anyio.CancelScope(shield=True):
-            await close(nc)
-
-
-async def run_updater(service: ServiceBase, url: str, names: Names, stop: anyio.Event) -> None:
-    """Keep `service`'s rules current (its manifest has update_config) until `stop`."""
-    COMPONENT.set(f"updater-{service.manifest.name}")
-    async with connected_updater(service, url, names) as updater:
-        await updater.run(stop)
 
 
 @asynccontextmanager

@@ -9,7 +9,6 @@ as formatting.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -20,6 +19,7 @@ from rich.tree import Tree
 
 from schemas.messages import FileNode, ResultView, Section, ServiceError, Summary
 from schemas.samples import kind_of_type
+from sluice.section_text import body_lines
 
 __all__ = ["VERDICT_STYLES", "clean", "plain", "to_json", "summary_tree", "node_tree", "summary_line"]
 
@@ -87,25 +87,8 @@ def _score_style(score: int) -> str:
 
 
 def _body_lines(section: Section) -> list[str]:
-    """The body as display lines: structured formats (JSON text on the wire) unpacked to key: value."""
-    body = section.body
-    if section.body_format != "TEXT":
-        try:
-            data = json.loads(body)
-        except ValueError:
-            data = None
-        if isinstance(data, dict):
-            return [f"{key}: {value}" for key, value in data.items()]
-        if isinstance(data, list):
-            return [_row(item) for item in data]
-    return body.splitlines()
-
-
-def _row(item: object) -> str:
-    """A TABLE row (a dict) as `key: value` pairs on one line."""
-    if isinstance(item, dict):
-        return "  ".join(f"{key}: {value}" for key, value in item.items())
-    return item if isinstance(item, str) else json.dumps(item, default=str)
+    """The body as display lines, by its format (sluice/section_text.py)."""
+    return body_lines(section.body_format, section.body, section.body_config)
 
 
 def _trim(lines: list[str], limit: int = BODY_LINES) -> list[str]:
@@ -171,8 +154,10 @@ def node_label(node: FileNode) -> Text:
 
 def _add_sections(tree: Tree, result: ResultView) -> None:
     """Sections arrive flattened with a depth; rebuild the nesting with a stack of branches."""
-    owner = result.service + (" (cached)" if result.cached else "")
-    if not result.sections:
+    owner = result.service + (" (cached)" if result.cached else "") + (" (partial)" if result.partial else "")
+    if result.context:
+        tree.add(_text(owner, "blue") + Text(": ") + _text(result.context, "dim"))
+    if not (result.sections or result.metadata or result.objects):
         tree.add(_text(owner, "blue") + Text(": no findings", style="dim"))
     stack: list[Tree] = [tree]
     for section in result.sections:

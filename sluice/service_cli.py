@@ -18,11 +18,11 @@ from schemas.samples import kind_of_type, sample_type
 from services.sdk.harness import LocalRun, run_service_once_async
 from services.sdk.loader import builtin_services, load_service, service_folder
 from services.sdk.manifest import ManifestError, UpdateConfig, UpdateSource, load_manifest
+from services.sdk.serve import connected_updater, run_service
 from services.sdk.updater import UpdateError, UpdateOutcome
 from sluice import sample_args
 from sluice.console import OUT, CliError, key_values, require_url, until_signal
 from sluice.observe import add_metrics_args, with_endpoint
-from sluice.onebox import connected_updater, run_service
 from sluice.render import node_tree, to_json
 from sluice.scaffold import new_service
 
@@ -62,7 +62,8 @@ def _local_node(run: LocalRun, name: str, data: bytes, file_type: str) -> FileNo
     ]
     return FileNode(
         hashlib.sha256(data).hexdigest(), name, file_type, len(data), 0, score=result.score, dropped=result.drop, kind=kind_of_type(file_type),
-        results=[ResultView(result.service, result.score, result.sections, metadata=result.metadata, objects=[
+        results=[ResultView(result.service, result.score, result.sections, partial=result.partial,
+                            context=result.context, metadata=result.metadata, objects=[
             StoredObject(p.name, p.kind, FileRef(hashlib.sha256(p.data).hexdigest(), len(p.data), p.name), p.description)
             for p in run.produced
         ])],

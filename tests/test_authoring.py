@@ -6,6 +6,8 @@ tools that hang are killed with everything they started.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -386,3 +388,61 @@ def test_mass_client_can_reach_the_whole_request(tmp_path):
     folder = write_service(tmp_path / "size", code, "name: size_analysis\nversion: '1.0'\nheuristics: [{heur_id: 1, name: Sized, score: 5}]\n")
     run = run_service_once(folder, b"abc")
     assert run.result.score == 5 and run.result.metadata == {"file size": 3}
+
+
+def _sluice(*args: str, cwd: Path, creds: str | None = None, **kwargs) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k not in ("SLUICE_NATS_URL", "SLUICE_NATS_CREDS")}
+    if creds:
+        env["SLUICE_NATS_CREDS"] = creds
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH")]))
+    return subprocess.Popen([sys.executable, "-m", "sluice", *args], cwd=cwd, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+def test_scan_with_service_dirs_runs_them_beside_the_built_ins(tmp_path):
+    sample = write_service(tmp_path / "sample", AL4_SAMPLE, AL4_MANIFEST)
+    size = write_service(tmp_path / "size", MASS_SIZE, "name: size_analysis\nversion: '1.0'\n")
+    (tmp_path / "a.txt").write_text("hello one-box\n")
+    proc = _sluice("scan", "--json", "--data-dir", str(tmp_path / "data"), "--service-dir", str(sample),
+                   "--service-dir", str(size), "a.txt", cwd=tmp_path)
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    [doc] = [json.loads(line) for line in out.splitlines()]
+    services = {r["service"] for r in doc["files"][0]["results"]}
+    assert {"Sample", "size_analysis", "iocs"} <= services  # theirs and the built-ins
+    assert doc["score"] >= 100
+
+
+@pytest.mark.parametrize("auth", [False, True], ids=["open", "auth"])
+def test_up_with_a_service_dir_serves_it(tmp_path, auth):
+    """With --auth, the service gets an identity of its own, made with the built-ins' ones."""
+    sample = write_service(tmp_path / "sample", AL4_SAMPLE, AL4_MANIFEST)
+    (tmp_path / "a.txt").write_text("hello up\n")
+    extra = ["--auth", str(tmp_path / "auth")] if auth else []
+    up = _sluice("up", "--data-dir", str(tmp_path / "data"), "--service-dir", str(sample), "--web", "off", *extra,
+                 cwd=tmp_path)
+    creds = None
+    try:
+        line = up.stdout.readline()
+        if auth:  # `export SLUICE_NATS_CREDS=...submitter.nk` comes first
+            assert line.startswith("export SLUICE_NATS_CREDS="), line + up.stderr.read()
+            creds = line.split("=", 1)[1].strip()
+            line = up.stdout.readline()
+        assert line.startswith("export SLUICE_NATS_URL="), line + up.stderr.read()  # once everything is up
+        url = line.split("=", 1)[1].split()[0]
+        scan = _sluice("scan", "--json", "--nats", url, "--service", "Sample", "a.txt", cwd=tmp_path, creds=creds)
+        out, err = scan.communicate(timeout=120)
+        assert scan.returncode == 0, err
+        [view] = json.loads(out)["files"][0]["results"]
+        assert view["service"] == "Sample" and view["score"] == 100
+    finally:
+        up.send_signal(signal.SIGINT)
+        up.communicate(timeout=60)
+    assert up.returncode == 0
+
+
+def test_a_service_dir_that_names_a_built_in_is_refused(tmp_path, capsys):
+    clash = write_service(tmp_path / "clash", AL4_SAMPLE, AL4_MANIFEST.replace("name: Sample", "name: iocs"))
+    (tmp_path / "a.txt").write_text("x")
+    assert main(["scan", "--data-dir", str(tmp_path / "data"), "--service-dir", str(clash), str(tmp_path / "a.txt")]) == 2
+    assert "iocs is the name of a built-in service" in capsys.readouterr().err

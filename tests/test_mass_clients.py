@@ -152,3 +152,34 @@ class Keys(FileAnalysisClient):
 '''
     run = run_service_once(client(tmp_path, "keys", code), b"abc")
     assert run.result.metadata == {"class": "Sample.FileSample", "md5": "900150983cd24fb0d6963f7d28e17f72"}
+
+
+def test_submit_report_takes_tags_and_analysis_date(tmp_path):
+    code = '''
+import datetime
+from services.sdk.mass import FileAnalysisClient
+
+class Tagged(FileAnalysisClient):
+    def do_analysis(self, analysis_request):
+        self.submit_report(analysis_request['url'], additional_metadata={'n': 1}, tags=['packed', 'upx'],
+                           analysis_date=datetime.datetime(2031, 1, 2, 3, 4, 5))
+'''
+    run = run_service_once(client(tmp_path, "tagged", code), b"abc")
+    assert run.result.error is None
+    assert run.result.metadata == {"n": 1, "tags": "packed, upx", "analysis_date": "2031-01-02T03:04:05"}
+
+
+def test_a_client_that_reports_only_metadata_is_not_shown_as_no_findings(tmp_path, capsys):
+    from sluice.cli import main
+    folder = client(tmp_path, "keys", '''
+from services.sdk.mass import FileAnalysisClient
+
+class OnlyMeta(FileAnalysisClient):
+    def do_analysis(self, analysis_request):
+        self.submit_report(analysis_request['url'], additional_metadata={'size': 3})
+''')
+    sample = tmp_path / "x.bin"
+    sample.write_bytes(b"abc")
+    assert main(["service", "test", str(folder), str(sample)]) == 0
+    out = capsys.readouterr().out
+    assert "metadata: size: 3" in out and "no findings" not in out

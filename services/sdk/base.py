@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
+from services.sdk import ontology
 from services.sdk.manifest import Manifest, ManifestError
+from services.sdk.ontology import OntologyHelper
 from services.sdk.request import Request
 
 if TYPE_CHECKING:
@@ -65,6 +67,17 @@ class ServiceBase:
         self.rules_list: list[str] = []
         self._rules_hash = ""
 
+    @property
+    def ontology(self) -> OntologyHelper:
+        """AL4's ontology helper for the task being executed (services/sdk/ontology.py)."""
+        return ontology.current()
+
+    @classmethod
+    def class_manifest(cls) -> dict[str, Any] | None:
+        """The manifest a class gives itself when its folder has no service_manifest.yml
+        (Assemblyline 3's `SERVICE_*` attributes); None: it needs the file."""
+        return None
+
     def config_as(self, model: type[T]) -> T:
         """`self.config` as a typed `model` (a msgspec Struct whose field names are config keys).
 
@@ -86,6 +99,10 @@ class ServiceBase:
 
     def stop(self) -> None:
         """Release what `start` took."""
+
+    def periodic(self) -> None:
+        """Called every few seconds while the service runs (in a worker thread, beside the tasks):
+        for work on a clock, such as AL3's update callbacks."""
 
     def execute(self, request: Request) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement execute(request)")

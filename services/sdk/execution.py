@@ -20,11 +20,25 @@ import anyio.to_thread
 from bus.blobs import BlobError
 from schemas.messages import ErrorType, HeuristicHit, Section, ServiceError, ServiceResult, Tag, Task
 from schemas.tags import tag_problem
+from services.sdk import ontology
 from services.sdk.base import RecoverableError, ServiceBase
 from services.sdk.request import Extracted, MaxExtractedExceeded, Produced, Related, Request
-from services.sdk.result import Result, ResultSection
+from services.sdk.manifest import HeuristicSpec
+from services.sdk.result import Heuristic, Result, ResultSection
 
 log = logging.getLogger("sluice.service")
+
+
+def heuristic_score(spec: HeuristicSpec, fired: Heuristic) -> int:
+    """As Assemblyline 4: each signature scores its `signature_score_map` score (else the score the
+    service gave it, else the heuristic's) times how often it fired, and they add up; with no
+    signature, the heuristic's score times its frequency. Capped at `max_score`."""
+    if fired.signatures:
+        score = sum(spec.signature_score_map.get(sig, fired.score_map.get(sig, spec.score)) * freq
+                    for sig, freq in fired.signatures.items())
+    else:
+        score = spec.score * (fired.frequency or 1)
+    return min(score, spec.max_score) if spec.max_score is not None else score
 
 
 def flatten(result: Result | None, service: ServiceBase) -> tuple[list[Section], int]:
@@ -32,6 +46,16 @@ def flatten(result: Result | None, service: ServiceBase) -> tuple[list[Section],
     sections: list[Section] = []
     total = 0
     warnings: list[str] = []
+
+    def kept(tags: list[tuple[str, str]]) -> list[Tag]:
+        out = []
+        for name, value in tags:
+            problem = tag_problem(name, value)
+            if problem:
+                warnings.append(problem)
+            else:
+                out.append(Tag(name, value))
+        return out
 
     def walk(section: ResultSection, depth: int) -> None:
         nonlocal total
@@ -42,28 +66,22 @@ def flatten(result: Result | None, service: ServiceBase) -> tuple[list[Section],
             if spec is None:
                 warnings.append(f"section {section.title_text!r}: heuristic {fired.heur_id} is not in the manifest")
             else:
-                # As Assemblyline: each signature scores (its own score, or the heuristic's) and
-                # they add up; no signature, the heuristic's score once.
-                score = sum(spec.signature_score_map.get(sig, spec.score) for sig in fired.signatures) \
-                    if fired.signatures else spec.score
-                if spec.max_score is not None:
-                    score = min(score, spec.max_score)
+                score = heuristic_score(spec, fired)
                 total += score
                 attacks = fired.attack_ids or spec.attack_ids
                 hit = HeuristicHit(spec.heur_id, spec.name, score, list(attacks), list(fired.signatures))
-        tags = []
-        for name, value in section.tags:
-            problem = tag_problem(name, value)
-            if problem:
-                warnings.append(problem)
-            else:
-                tags.append(Tag(name, value))
-        sections.append(Section(section.title_text, section.body, section.body_format, hit, tags, depth))
+        body = section.body  # first: a typed section brings its body up to date here
+        sections.append(Section(section.title_text, body, section.body_format, hit, kept(section.tags), depth,
+                                body_config=dict(section.body_config), auto_collapse=section.auto_collapse,
+                                classification=section.classification, promote_to=section.promote_to or "",
+                                zeroize_on_tag_safe=section.zeroize_on_tag_safe))
         for sub in section.subsections:
             walk(sub, depth + 1)
 
     for section in result.sections if result else []:
         walk(section, 0)
+    if result is not None and result.tags:
+        sections.append(Section("Result tags", tags=kept(result.tags)))
     if warnings:
         sections.append(Section("Result warnings", "\n".join(warnings)))
         log.warning("%s: %s", service.manifest.name, "; ".join(warnings))
@@ -98,6 +116,7 @@ async def execute_task(
     request = Request(task, load, service.manifest, work_root, max_extracted)
     error: ServiceError | None = None
     notes: list[Section] = []
+    ontology_token = ontology.begin()
     try:
         with anyio.fail_after(service.manifest.timeout):
             if is_async:
@@ -121,6 +140,9 @@ async def execute_task(
         error = ServiceError(name, ErrorType.CRASHED, f"{type(exc).__name__}: {exc}")
     finally:
         request.cleanup()
+        parts = ontology.end(ontology_token)
+    if parts is not None and error is None:  # AL4's self.ontology: kept as the report object "ontology"
+        request.submit_report(json_report_objects={"ontology": parts})
     sections, score = flatten(request.result, service) if error is None else ([], 0)
     sections += notes
     result = ServiceResult(
@@ -135,6 +157,8 @@ async def execute_task(
         temp_data=request.temp_data_changes() if error is None else {},
         error=error,
         elapsed=time.monotonic() - started,
+        partial=request.is_partial and error is None,
+        context=request.service_context if error is None else "",
     )
     if error is not None:
         return Outcome(result, [], [], [])

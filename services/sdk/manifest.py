@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from pathlib import Path
 from typing import Any, List
@@ -12,6 +13,9 @@ import orjson
 import yaml
 
 from schemas.messages import SampleKind, Stage
+
+
+log = logging.getLogger("sluice.manifest")
 
 
 class ManifestError(ValueError):
@@ -65,6 +69,12 @@ class UpdateSource(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     sync: bool = False
     fetch_method: str = "GET"
     configuration: dict[str, Any] = {}
+    use_managed_identity: bool = False
+    enabled: bool = True
+    override_classification: bool = False
+    update_interval: int | None = None
+    ignore_cache: bool = False
+    data: str | None = None
 
     @property
     def header_map(self) -> dict[str, str]:
@@ -86,6 +96,10 @@ class UpdateConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     update_interval_seconds: int = 3600
     generates_signatures: bool = True
     wait_for_update: bool = False
+    # Assemblyline's, accepted so its manifests load; a rule file is used whole here.
+    signature_delimiter: str = "double_new_line"
+    custom_delimiter: str | None = None
+    default_pattern: str = ".*"
 
 
 class Manifest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -113,6 +127,7 @@ class Manifest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     docker_config: dict[str, Any] = {}
     update_config: UpdateConfig | None = None
     tool_version: str | None = None
+    service_path: str | None = None  # Sluice's: `module.Class`, when neither a Dockerfile nor service.py says
     # Accepted so an Assemblyline manifest loads unchanged; Sluice has no use for them.
     dependencies: dict[str, Any] = {}
     privileged: bool = False
@@ -128,6 +143,8 @@ class Manifest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     monitored_keys: list[str] = []
     update_channel: str = ""
     privileged_mode: bool = False
+    recursion_prevention: list[str] = []
+    auto_update: bool | None = None
 
     def __post_init__(self) -> None:
         for field in ("accepts", "rejects"):
@@ -154,6 +171,49 @@ class Manifest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
+# Assemblyline 4 fields a manifest may carry that Sluice reads but does not act on: a manifest
+# that sets one (to something other than its default) is told so in one warning at load.
+NOT_ACTED_ON = {
+    "docker_config": "containers are the operator's, in compose.yaml",
+    "dependencies": "the updater runs as `sluice service update` or `python -m update_server`",
+    "privileged": "every service talks to NATS only",
+    "privileged_mode": "every service talks to NATS only",
+    "classification": "no classification engine",
+    "default_result_classification": "no classification engine",
+    "is_external": "no external-service accounting",
+    "licence_count": "scale by starting instances",
+    "uses_tags": "services see the file, not other services' tags",
+    "uses_tag_scores": "services see the file, not other services' tags",
+    "uses_metadata": "submission metadata is not passed to services",
+    "max_queue_length": "JetStream consumers bound the queue",
+    "min_instances": "scale by starting instances",
+    "monitored_keys": "partial results are not re-run on temp data changes",
+    "update_channel": "one update stream",
+    "recursion_prevention": "cycles end by sha256 per tree",
+    "auto_update": "deployments are the operator's",
+    "heuristics[].classification": "no classification engine",
+}
+
+
+def not_acted_on(raw: dict[str, Any]) -> list[str]:
+    """The fields of `raw` (a manifest as written) that Sluice accepts but does not act on."""
+    defaults = Manifest(name="x", version="0")
+    fields = [f for f in NOT_ACTED_ON if f in raw and raw[f] != getattr(defaults, f)]
+    for heur in raw.get("heuristics") or []:
+        if isinstance(heur, dict) and heur.get("classification"):
+            fields.append("heuristics[].classification")
+            break
+    return fields
+
+
+def _unknown_field_hint(message: str) -> str:
+    """A top-level field that belongs under update_config: the indentation the AL4 guide lost."""
+    found = re.search(r"unknown field `([a-z_]+)`", message)
+    if found and found.group(1) in UpdateConfig.__struct_fields__:
+        return f"{message} (it is an update_config field: indent it under `update_config:`)"
+    return message
+
+
 def parse_manifest(raw: dict[str, Any], source: str, overrides: dict[str, Any] | None = None) -> Manifest:
     """Validate a manifest mapping; `overrides` replace keys of its `config` block (per deployment)."""
     if isinstance(raw.get("version"), (int, float)):  # `version: 1` in YAML is a number
@@ -169,9 +229,29 @@ def parse_manifest(raw: dict[str, Any], source: str, overrides: dict[str, Any] |
                                 f"manifest's config block (keys: {known})")
         raw = {**raw, "config": {**declared, **overrides}}
     try:
-        return msgspec.convert(raw, Manifest)
+        manifest = msgspec.convert(raw, Manifest)
     except (msgspec.ValidationError, ValueError) as exc:
-        raise ManifestError(f"{source}: {exc}") from None
+        raise ManifestError(f"{source}: {_unknown_field_hint(str(exc))}") from None
+    ignored = not_acted_on(raw)
+    if ignored:
+        log.warning("%s: fields Sluice accepts but does not act on: %s (services/WRITING.md §2)",
+                    source, "; ".join(f"`{f}`: {NOT_ACTED_ON[f]}" for f in ignored))
+    return manifest
+
+
+def version_as_written(text: str) -> str | None:
+    """The top-level `version` exactly as the YAML source writes it.
+
+    YAML reads `version: 1.10` as the float 1.1, so bumping 1.1 to 1.10 would look like no
+    change and reuse 1.1's cached results; the source text keeps them apart.
+    """
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    for key, value in node.value:
+        if key.value == "version" and isinstance(value, yaml.ScalarNode):
+            return value.value
+    return None
 
 
 def load_manifest(path: str | Path, overrides: dict[str, Any] | None = None) -> Manifest:
@@ -179,9 +259,12 @@ def load_manifest(path: str | Path, overrides: dict[str, Any] | None = None) -> 
     if path.is_dir():
         path = path / "service_manifest.yml"
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_text()
+        raw = yaml.safe_load(text)
     except (OSError, yaml.YAMLError) as exc:
-        raise ManifestError(f"{path}: {exc}") from None
+        raise ManifestError(f"{path}: {' '.join(str(exc).split())}") from None
     if not isinstance(raw, dict):
         raise ManifestError(f"{path}: a manifest is a mapping of fields, got {type(raw).__name__}")
+    if isinstance(raw.get("version"), (int, float)):
+        raw["version"] = version_as_written(text)
     return parse_manifest(raw, str(path), overrides)

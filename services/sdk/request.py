@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import orjson
 from schemas.messages import FileRef, ObjectKind, Relation, SampleKind, Task
 from schemas.samples import DEFAULT_RELATION, SampleError, sample_ref
 from services.sdk.manifest import Manifest
-from services.sdk.result import Result
+from services.sdk.result import Result, ResultSection
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,8 @@ class Request:
         self.produced: list[Produced] = []
         self.metadata: dict[str, str | int | float | bool] = {}
         self.dropped = False
+        self.is_partial = False
+        self.service_context = ""
         self.temp_submission_data: dict[str, Any] = dict(task.temp_data)
 
     # -- the file ---------------------------------------------------------------------------
@@ -185,10 +188,16 @@ class Request:
             raise MaxExtractedExceeded(f"more than {self.max_extracted} extracted files and related samples")
 
     def add_extracted(self, path: str | os.PathLike | bytes, name: str, description: str = "",
+                      classification: str | None = None, safelist_interface: object = None,
+                      allow_dynamic_recursion: bool = False, parent_relation: str = "EXTRACTED",
                       relation: Relation | str = Relation.DROPPED_BY) -> bool:
         """Report a file found inside this one (a path, or the bytes themselves).
 
         Returns False for an empty file (nothing to analyse); raises MaxExtractedExceeded past the limit.
+        AL4's `classification`, `safelist_interface`, `allow_dynamic_recursion` and `parent_relation`
+        are accepted: every AL4 relation of a file to its parent (EXTRACTED, DYNAMIC, MEMDUMP,
+        DOWNLOADED, ...) is Sluice's `dropped-by`, and the safelist service, not this call,
+        filters safelisted children.
         """
         self._check_room()
         data = _read(path)
@@ -216,31 +225,90 @@ class Request:
         self.related.append(Related(ref, description, Relation(relation or DEFAULT_RELATION[ref.kind])))
         return True
 
-    def add_supplementary(self, path: str | os.PathLike | bytes, name: str, description: str = "") -> None:
+    def add_extracted_uri(self, description: str, uri: str, parent_relation: str = "DOWNLOADED") -> bool:
+        """AL4's: a URI found here, analysed as a child (`add_related("uri", ...)`)."""
+        return self.add_related(SampleKind.URI, uri, Relation.RETRIEVED_BY, description)
+
+    def add_supplementary(self, path: str | os.PathLike | bytes, name: str, description: str = "",
+                          classification: str | None = None, parent_relation: str = "INFORMATION") -> bool:
         """Keep a file for the analyst (a macro's source, a decoded script) without analysing it."""
         self.produced.append(Produced(_read(path), str(name), ObjectKind.SUPPLEMENTARY, description))
+        return True
+
+    def add_image(self, path: str | os.PathLike | bytes, name: str, description: str,
+                  classification: str | None = None, ocr_heuristic_id: int | None = None,
+                  ocr_io: object = None) -> dict[str, Any]:
+        """Store an image beside the result (as a supplementary file) and return the entry an
+        IMAGE body lists: `{"img": {...}, "thumb": {...}}`, each with name, description, sha256.
+
+        Sluice makes no thumbnail (the web front scales the image) and runs no OCR: with
+        `ocr_heuristic_id`, the entry carries an `ocr_section` saying so, which
+        `ResultImageSection.add_image` adds as a subsection.
+        """
+        data = _read(path)
+        self.add_supplementary(data, name, description)
+        img = {"name": str(name), "description": description, "sha256": hashlib.sha256(data).hexdigest()}
+        entry: dict[str, Any] = {"img": img, "thumb": {**img, "name": f"{name}_thumb"}}
+        if ocr_heuristic_id is not None:
+            entry["ocr_section"] = ResultSection(
+                "OCR not run", f"{name}: Sluice has no OCR engine, so heuristic {ocr_heuristic_id} was not checked")
+        return entry
+
+    def partial(self) -> None:
+        """Say this result is incomplete (a password was missing, a tool gave up): it is not cached,
+        so the next scan runs the service again."""
+        self.is_partial = True
+
+    def set_service_context(self, context: str) -> None:
+        """One line shown with the result (e.g. the engine and signature versions used)."""
+        self.service_context = str(context)
+
+    def download(self) -> str:
+        """Assemblyline 3's name for `file_path`: the file on disk."""
+        return self.file_path
+
+    def get(self) -> bytes:
+        """Assemblyline 3's name for `file_contents`."""
+        return self.file_contents
 
     def submit_report(
         self,
         additional_metadata: dict[str, str | int | float | bool] | None = None,
         json_report_objects: dict[str, Any] | None = None,
         raw_report_objects: dict[str, bytes] | None = None,
+        tags: list[str] | None = None,
+        analysis_date: datetime | str | None = None,
     ) -> None:
-        """MASS's three ways to report, usable together.
+        """MASS's ways to report, usable together.
 
         Metadata is small and stays in the summary; report objects are stored once in NATS and
-        the summary keeps a reference (fetch them with `sluice result SID --object NAME`).
+        the summary keeps a reference (fetch them with `sluice result SID --object NAME`). MASS's
+        report `tags` (free labels) and `analysis_date` go into the metadata as `tags` (joined
+        with ", ") and `analysis_date` (ISO 8601). A report object whose name is already taken
+        (the MASS tutorial names its JSON and raw objects alike) is kept as `NAME (json)` or
+        `NAME (raw)`, so each can be fetched by name.
         """
         for key, value in (additional_metadata or {}).items():
             if not isinstance(value, (str, int, float, bool)):
                 raise TypeError(f"additional_metadata[{key!r}] must be a str, int, float or bool, not {type(value).__name__}")
             self.metadata[str(key)] = value
+        if tags:
+            self.metadata["tags"] = ", ".join(str(t) for t in tags)
+        if analysis_date is not None:
+            self.metadata["analysis_date"] = analysis_date.isoformat() if isinstance(analysis_date, datetime) else str(analysis_date)
         for name, obj in (json_report_objects or {}).items():
             data = orjson.dumps(obj, default=str, option=orjson.OPT_INDENT_2)
-            self.produced.append(Produced(data, str(name), ObjectKind.JSON_REPORT, ""))
+            self._add_report(data, name, ObjectKind.JSON_REPORT)
         for name, raw in (raw_report_objects or {}).items():
-            self.produced.append(Produced(_read(raw), str(name), ObjectKind.RAW_REPORT, ""))
+            self._add_report(_read(raw), name, ObjectKind.RAW_REPORT)
+
+    def _add_report(self, data: bytes, name: str, kind: ObjectKind) -> None:
+        taken = {p.name for p in self.produced}
+        name = str(name) if str(name) not in taken else f"{name} ({kind.value})"
+        self.produced.append(Produced(data, name, kind, ""))
 
     def drop(self) -> None:
         """Stop later stages from running on this file (what FILTER and EXTRACT services are for)."""
         self.dropped = True
+
+ServiceRequest = Request  # AL4's name for the request (type hints: `def execute(self, request: ServiceRequest)`)

@@ -108,6 +108,7 @@ class ServiceRunner:
                     await self.rules.refresh()  # the published rules, before the first task
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._heartbeat, stores.registry, key, stop)
+                    tg.start_soon(self._periodic, stop)
                     await pull_loop(sub, self._handle, concurrency=self.concurrency, stop=stop, name=self.m.name)
                     tg.cancel_scope.cancel()
         finally:
@@ -128,6 +129,18 @@ class ServiceRunner:
                 log.warning("%s: heartbeat failed: %s", self.m.name, exc)
             with anyio.move_on_after(HEARTBEAT):
                 await stop.wait()
+
+    async def _periodic(self, stop: anyio.Event) -> None:
+        """The service's clock (`ServiceBase.periodic`), off the heartbeat so a slow job never
+        makes the service look dead."""
+        while not stop.is_set():
+            with anyio.move_on_after(HEARTBEAT):
+                await stop.wait()
+            if not stop.is_set():
+                try:
+                    await anyio.to_thread.run_sync(self.service.periodic)
+                except Exception:  # noqa: BLE001 - the service's own job failing must not stop its tasks
+                    log.exception("%s: periodic job failed", self.m.name)
 
     async def _handle(self, msg: Msg) -> None:
         task = await decode_or_reject(self.js, self.names, msg, Task, f"svc-{self.m.name}")

@@ -17,6 +17,7 @@ import tempfile
 import time
 import urllib.request
 from base64 import b64encode
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -82,10 +83,18 @@ def fetch_source(source: UpdateSource) -> dict[str, bytes]:
         raise UpdateError(f"{source.name}: {source.uri}: {exc}") from None
 
 
-def fetch_all(config: UpdateConfig) -> dict[str, bytes]:
+Importer = Callable[[UpdateSource, dict[str, bytes]], dict[str, bytes]]
+
+
+def fetch_all(config: UpdateConfig, importer: Importer | None = None) -> dict[str, bytes]:
+    """Every source's files; an `importer` (AL4's `import_update`) may turn each source's files
+    into the rule files to publish."""
     files: dict[str, bytes] = {}
     for source in config.sources:
-        files.update(fetch_source(source))
+        if not source.enabled:  # AL4's switch for one source
+            continue
+        fetched = fetch_source(source)
+        files.update(importer(source, fetched) if importer else fetched)
     if not files:
         raise UpdateError("the sources gave no files")
     return files
@@ -118,8 +127,9 @@ class Updater:
     """Keeps one service's rule set current in NATS."""
 
     def __init__(self, service: ServiceBase, js: JetStreamContext, names: Names, stores: Stores,
-                 config: UpdateConfig | None = None) -> None:
+                 config: UpdateConfig | None = None, importer: Importer | None = None) -> None:
         self.service = service
+        self.importer = importer
         self.name = service.manifest.name
         self.config = config or service.manifest.update_config
         if self.config is None:
@@ -133,7 +143,7 @@ class Updater:
 
     async def update_once(self) -> UpdateOutcome:
         """Fetch, check, and publish if the set changed. Raises UpdateError; the last good set stays."""
-        files = await anyio.to_thread.run_sync(fetch_all, self.config)
+        files = await anyio.to_thread.run_sync(fetch_all, self.config, self.importer)
         version = rules_digest(files)
         current = await self.current()
         if current is not None and current.version == version:

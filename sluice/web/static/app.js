@@ -2,6 +2,8 @@
 // through el()/text nodes (textContent), never through an HTML parser: a hostile sample's strings
 // are shown, not run. The server's Content-Security-Policy forbids inline script as a second guard.
 
+import { sectionBody } from "/static/sections.js";
+
 const view = document.getElementById("view");
 const notice = document.getElementById("notice");
 const VERDICTS = ["malicious", "highly_suspicious", "suspicious", "info", "safe"];
@@ -236,50 +238,19 @@ function resultCard(sid, result) {
   return el("div", { class: "result", "data-service": result.service },
     el("div", { class: "rhead" }, el("span", { class: "service" }, result.service), scoreText(result.score),
       result.cached ? el("span", { class: "muted" }, "cached") : null),
-    (result.sections || []).map(section),
+    (result.sections || []).map((s) => section(s, (name) => `/api/submissions/${sid}/object?${new URLSearchParams({ name })}`)),
     result.objects?.length ? el("div", { class: "section downloads" }, result.objects.map((obj) =>
       el("a", { href: `/api/submissions/${sid}/object?${new URLSearchParams({ name: obj.name })}`, download: "", title: obj.description || obj.kind },
         `${obj.kind}: ${obj.name}`))) : null);
 }
 
-function section(s) {
+function section(s, objectUrl) {
   const tags = (s.tags || []).map((t) => el("span", { class: "chip" }, el("span", { class: "k" }, t.name), el("span", { class: "v" }, t.value)));
   return el("div", { class: `section d${Math.min(s.depth || 0, 4)}`, "data-format": s.body_format || "TEXT" },
     el("div", { class: "stitle" }, s.title,
       s.heuristic ? el("span", { class: `heur s-${verdictOf(s.heuristic.score)} score` }, `${s.heuristic.name} +${s.heuristic.score}`) : null),
-    s.body ? el("div", { class: "sbody" }, body(s)) : null,
+    s.body ? el("div", { class: "sbody" }, sectionBody(s, el, objectUrl)) : null,
     tags.length ? el("div", { class: "chips sbody" }, tags) : null);
-}
-
-// A section's body by its format; structured bodies are JSON text on the wire.
-function body(s) {
-  const format = s.body_format || "TEXT";
-  if (format === "TEXT" || format === "MEMORY_DUMP") return el("pre", {}, s.body);
-  let data;
-  try { data = JSON.parse(s.body); } catch { return el("pre", {}, s.body); }
-  if (format === "KEY_VALUE" && data && typeof data === "object" && !Array.isArray(data)) {
-    return el("dl", { class: "kv" }, Object.entries(data).map(([k, v]) => [el("dt", {}, k), el("dd", {}, plain(v))]));
-  }
-  if (format === "TABLE" && Array.isArray(data)) return table(data);
-  if (format === "URL" && Array.isArray(data)) return el("ul", {}, data.map((link) => el("li", {}, urlLink(link))));
-  return el("details", { open: s.body.length < 2000 }, el("summary", {}, "JSON"), el("pre", {}, JSON.stringify(data, null, 2)));
-}
-
-const plain = (v) => (typeof v === "string" ? v : JSON.stringify(v));
-
-function table(rows) {
-  const columns = [...new Set(rows.flatMap((row) => (row && typeof row === "object" ? Object.keys(row) : [])))];
-  return el("table", {}, el("thead", {}, el("tr", {}, columns.map((c) => el("th", {}, c)))),
-    el("tbody", {}, rows.map((row) => el("tr", {}, columns.map((c) => el("td", {}, row[c] === undefined ? "" : plain(row[c])))))));
-}
-
-// Only http(s) links are clickable, opened without a referrer; anything else (javascript:, data:) is text.
-function urlLink(link) {
-  const href = typeof link === "string" ? link : link.url;
-  const name = typeof link === "string" ? link : link.name || link.url;
-  let safe = false;
-  try { safe = ["http:", "https:"].includes(new URL(href).protocol); } catch { /* not a URL */ }
-  return safe ? el("a", { href, target: "_blank", rel: "noopener noreferrer nofollow" }, name) : el("span", { class: "mono" }, `${name} (${href})`);
 }
 
 // -- services -----------------------------------------------------------------------------------
