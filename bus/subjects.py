@@ -23,9 +23,20 @@ class Names:
             raise ValueError(f"prefix {self.prefix!r}: use lowercase letters, digits, '_' or '-' (≤ 31)")
 
     # -- subjects --------------------------------------------------------------------------
+    def submit_root_for(self, identity: str) -> str:
+        """Where submitter `identity` publishes its submissions: a subject per identity, which
+        the server lets only that identity publish to (bus.auth), so the dispatcher knows who
+        submitted without believing a field, and serves each identity from its own queue."""
+        return f"{self.prefix}.submit.root.{identity}"
+
     @property
     def submit_root(self) -> str:
-        return f"{self.prefix}.submit.root"
+        """The default submitter identity's subject (`submitter`: what a client without auth uses)."""
+        return self.submit_root_for(self.DEFAULT_SUBMITTER)
+
+    @property
+    def submit_roots(self) -> str:
+        return f"{self.prefix}.submit.root.*"
 
     @property
     def submit_child(self) -> str:
@@ -97,7 +108,14 @@ class Names:
     def dispatcher_consumer(self, dispatcher_id: str) -> str:
         return f"dispatcher-{dispatcher_id}"
 
-    ROOT_CONSUMER = "dispatch-root"
+    DEFAULT_SUBMITTER = "submitter"
+    ROOT_CONSUMER_PREFIX = "dispatch-root-"
+    ROOT_CONSUMER = f"{ROOT_CONSUMER_PREFIX}{DEFAULT_SUBMITTER}"
+
+    def root_consumer(self, identity: str) -> str:
+        """The dispatchers' shared consumer of one submitter identity's queue."""
+        return f"{self.ROOT_CONSUMER_PREFIX}{identity}"
+
     CHILD_CONSUMER = "dispatch-child"
 
     @property
@@ -107,6 +125,11 @@ class Names:
     @property
     def registry_bucket(self) -> str:
         return f"{self.prefix}-services"
+
+    @property
+    def approvals_bucket(self) -> str:
+        """KV: service name -> what the operator approved it to be (schemas.messages.ApprovedService)."""
+        return f"{self.prefix}-approved"
 
     @property
     def file_bucket(self) -> str:
