@@ -3,8 +3,9 @@
 
 The score range comes from the manifest's heuristics: a result's score is the sum of the
 heuristics its sections fire, so the range is what its heuristics could add up to if each fired
-in up to `HITS_PER_HEURISTIC` sections (the operator may set another). Only a FILTER service
-may be approved to drop a file (as Assemblyline: a drop ends the file's later stages).
+in up to `HITS_PER_HEURISTIC` sections (the operator may set another). Only a FILTER or EXTRACT
+service may be approved to drop a file (a drop ends the file's later stages: the safelist drops
+a known-good file, extract an archive it unpacked, whose contents are analysed instead).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from schemas.messages import ApprovedService, Stage
 from services.sdk.manifest import HeuristicSpec, Manifest
 
 HITS_PER_HEURISTIC = 10
-DROP_STAGES = frozenset({Stage.FILTER})
+DROP_STAGES = frozenset({Stage.FILTER, Stage.EXTRACT})
 
 
 def _extremes(h: HeuristicSpec) -> tuple[int, int]:
