@@ -182,6 +182,7 @@ def _dispatcher(n: Names) -> list[str]:
     return [
         *_stream_info(*_all_streams(n)),  # to bind what admin provisioned; no CREATE, UPDATE, PURGE or DELETE
         *_consume(n.submit_stream, queues), f"{API}.CONSUMER.LIST.{n.submit_stream}",
+        f"{API}.CONSUMER.INFO.{n.task_stream}.*",  # to check a max-deliveries advisory (bus.exhausted)
         *_create_consumer(n.reply_stream, own_replies), *_consume(n.reply_stream, own_replies),
         f"{API}.CONSUMER.DELETE.{n.reply_stream}.{own_replies}",
         f"{n.prefix}.task.>", n.submit_child, n.summaries, n.alerts, n.reply("*", "node"),
