@@ -87,15 +87,17 @@ async def _connected(nats: str | Client, prefix: str) -> AsyncIterator[Client]:
         yield client
 
 
-def allowed_hosts(bound_host: str) -> AllowedHostsConfig:
+def allowed_hosts(bound_host: str, port: int) -> AllowedHostsConfig:
     """The `Host` values the front answers (attack 7, DNS rebinding: a page on another name that
-    resolves to this address must not drive the API from a browser): the bound address, the
-    loopback names when bound there, and the names in $SLUICE_WEB_HOSTS (comma-separated)."""
-    names = {bound_host.strip("[]")}
-    if names & {"127.0.0.1", "::1", "localhost", "0.0.0.0", "::"}:
+    resolves to this address must not drive the API from a browser): the bound address and port,
+    the loopback names when bound there, and the names in $SLUICE_WEB_HOSTS (comma-separated,
+    each `name` or `name:port`)."""
+    names = {f"[{bound_host}]" if ":" in bound_host else bound_host}
+    if names & {"127.0.0.1", "[::1]", "0.0.0.0", "[::]"}:
         names |= {"127.0.0.1", "localhost", "[::1]"}
-    names |= {n.strip() for n in os.environ.get(WEB_HOSTS_ENV, "").split(",") if n.strip()}
-    return AllowedHostsConfig(allowed_hosts=sorted(names), www_redirect=False)
+    hosts = {f"{name}:{port}" for name in names} | ({*names} if port == 80 else set())
+    hosts |= {n.strip() for n in os.environ.get(WEB_HOSTS_ENV, "").split(",") if n.strip()}
+    return AllowedHostsConfig(allowed_hosts=sorted(hosts), www_redirect=False)
 
 
 def create_app(nats: str | Client, prefix: str = "sluice", max_upload: int = Limits.max_file_size,

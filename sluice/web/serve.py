@@ -84,5 +84,5 @@ async def serve(nats_url: str, prefix: str, sock: socket.socket, stop: anyio.Eve
             # parent task at shutdown, which upsets the cancel scopes of a task that has any (the
             # caller's, e.g. `until_signal`) and surfaced as a stray CancelledError at exit.
             tg.start_soon(run_hypercorn, create_app(client, max_upload=max_upload, index=index,
-                                                        hosts=allowed_hosts(sock.getsockname()[0])))
+                                                        hosts=allowed_hosts(*sock.getsockname()[:2])))
             await halt.wait()
