@@ -22,6 +22,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import logging
 import uuid
 from datetime import datetime, timezone
 
@@ -33,9 +34,12 @@ from nats.js.errors import ObjectNotFoundError
 from nats.js.object_store import OBJ_CHUNKS_PRE_TEMPLATE, OBJ_DIGEST_TEMPLATE, OBJ_META_PRE_TEMPLATE, ObjectStore
 
 from bus.blobcache import HOST_CACHE, BlobCache
-from bus.publish import jetstream_publish, jetstream_publish_all
+from bus.publish import jetstream_publish, jetstream_publish_all, jetstream_send
 from schemas.limits import Limits
 from schemas.messages import FileRef
+
+
+log = logging.getLogger("sluice.bus")
 
 
 class BlobError(RuntimeError):
@@ -96,6 +100,23 @@ class BlobStore:
             if not await self.exists(sha256):
                 raise
 
+    async def name_checked(self, sha256: str, data: bytes) -> None:
+        """Store small checked bytes under their sha256 without waiting for the acks (the
+        dispatcher, for inline files: the analysis has the bytes already; only later readers by
+        sha256 need the object, so a failed write is logged and costs only that). Idempotent
+        without a look first: the chunks go under a nuid made of the sha256 and both messages
+        carry de-duplication ids; written again after the stream's duplicate window, the chunks
+        only repeat, and readers take the first `size` bytes."""
+        nuid = f"trusted-{sha256}"
+        chunks = OBJ_CHUNKS_PRE_TEMPLATE.format(bucket=self._bucket, obj=nuid)
+        messages = [(chunks, data[i:i + CHUNK], {"Nats-Msg-Id": f"{nuid}.{i}"}) for i in range(0, len(data), CHUNK)]
+        messages.append(self._meta(sha256, nuid, len(data), {"Nats-Msg-Id": f"name.{sha256}"}))
+
+        def failed(exc: BaseException) -> None:
+            log.warning("storing checked file %s failed (only readers by sha256 miss it): %s", sha256, exc)
+
+        await jetstream_send(self._js, messages, failed)
+
     async def promote(self, ref: FileRef) -> bytes:
         """All of an uploaded file's bytes, checked against its sha256, then named by it (trusted
         side only: under auth nobody else may write an object's meta). BlobError if they do not
@@ -121,6 +142,9 @@ class BlobStore:
             raise
 
     async def _name(self, sha256: str, nuid: str, size: int) -> None:
+        await jetstream_publish(self._js, *self._meta(sha256, nuid, size))
+
+    def _meta(self, sha256: str, nuid: str, size: int, headers: dict[str, str] | None = None) -> tuple[str, bytes, dict[str, str]]:
         """The meta message that makes the chunks under `nuid` the object `sha256`, readable by any
         NATS client as nats-py lays objects out."""
         info = ObjectInfo(
@@ -128,7 +152,7 @@ class BlobStore:
             mtime=datetime.now(timezone.utc).isoformat(), options=ObjectMetaOptions(max_chunk_size=CHUNK),
             digest=OBJ_DIGEST_TEMPLATE.format(digest=base64.urlsafe_b64encode(bytes.fromhex(sha256)).decode()))
         meta = OBJ_META_PRE_TEMPLATE.format(bucket=self._bucket, obj=base64.urlsafe_b64encode(sha256.encode()).decode())
-        await jetstream_publish(self._js, meta, json.dumps(info.as_dict()).encode(), headers={"Nats-Rollup": "sub"})
+        return meta, json.dumps(info.as_dict()).encode(), {"Nats-Rollup": "sub", **(headers or {})}
 
     async def exists(self, sha256: str) -> bool:
         """Whether an object is named `sha256` (under auth: whether the trusted side checked it)."""
@@ -190,7 +214,8 @@ class BlobStore:
         try:
             while got < wanted:
                 try:
-                    msgs = await sub.fetch(64 if limit is None else 1 + (wanted - got) // CHUNK, timeout=2.0)
+                    # No more than the chunks still due: a fetch asking for more waits out its expiry.
+                    msgs = await sub.fetch(min(64, -(-(wanted - got) // CHUNK)), timeout=2.0)
                 except NatsTimeout:
                     raise BlobError(f"{sha256}: chunks stopped arriving at {got}/{size} bytes") from None
                 chunks += (msg.data for msg in msgs)

@@ -59,14 +59,14 @@ MAX_CHILDREN = 128  # extracted files analysed at once, on their own consumer so
 ROOT_QUEUE_POLL = 5.0  # seconds between looks for submitter queues provisioned since
 
 
-def check_submission(sub: Submission, max_file_size: int = Limits.max_file_size) -> None:
+def check_submission(sub: Submission) -> None:
     if not SID.match(sub.sid):
         raise BadMessage(f"sid {sub.sid[:80]!r} must be 1-64 letters, digits, '_' or '-'")
     if not sub.files:
         raise BadMessage("a submission needs at least one file")
     for number, ref in enumerate(sub.files, 1):
-        if ref.size > max_file_size:  # as the client checks; a publisher that skips the client is held to it too
-            raise BadMessage(f"{ref.name or ref.sha256}: {ref.size} bytes is over the {max_file_size}-byte limit")
+        if ref.size > Limits.max_file_size:  # as the client checks; a publisher that skips the client is held to it too
+            raise BadMessage(f"{ref.name or ref.sha256}: {ref.size} bytes is over the {Limits.max_file_size}-byte limit")
         if ref.kind is not SampleKind.FILE:
             try:
                 sample_value(ref)
@@ -200,8 +200,7 @@ class Dispatcher:
                 log.warning("listing submitter queues failed: %s", exc)
 
     async def _handle_root(self, msg: Msg) -> None:
-        sub = await decode_or_reject(self.js, self.names, msg, Submission, "dispatcher",
-                                     partial(check_submission, max_file_size=self.limits.max_file_size))
+        sub = await decode_or_reject(self.js, self.names, msg, Submission, "dispatcher", self._check)
         if sub is None:
             return
         CURRENT_SID.set(sub.sid)  # this submission's log lines carry it
@@ -232,6 +231,13 @@ class Dispatcher:
         with metrics.tree_in_flight():
             await self.held.hold(msg, work)
         await msg.ack()  # a lost ack only redoes the tree from the cache; the summary's Msg-Id dedups it
+
+    def _check(self, sub: Submission) -> None:
+        check_submission(sub)
+        for ref in sub.files:  # the operator's own file size limit, if lower than the default
+            if ref.size > self.limits.max_file_size:
+                raise BadMessage(f"{ref.name or ref.sha256}: {ref.size} bytes is over the operator's "
+                                 f"{self.limits.max_file_size}-byte limit")
 
     async def _refuse(self, sub: Submission, reason: str) -> None:
         """Answer a submission without analysing it: a summary whose files carry the reason."""

@@ -60,7 +60,7 @@ class Identifier:
         checked against its sha256, and the object named by it from now on (BlobError if not)."""
         if file.data is not None:
             data = await self._blobs.get(file)
-            await self._blobs.ensure_named(file.sha256, data)
+            await self._blobs.name_checked(file.sha256, data)
             return data
         if await self._blobs.exists(file.sha256):
             return await self._blobs.head(file, MAGIC_WINDOW)

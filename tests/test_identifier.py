@@ -26,7 +26,7 @@ class NoStore(BlobStore):
     async def exists(self, sha256: str) -> bool:
         return False
 
-    async def ensure_named(self, sha256: str, data: bytes) -> None:
+    async def name_checked(self, sha256: str, data: bytes) -> None:
         """Checked inline bytes would be stored under their name; there is no store here."""
 
 
