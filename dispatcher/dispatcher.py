@@ -42,7 +42,7 @@ from bus.worker import pull_loop
 from dispatcher.analysis import Mesh
 from dispatcher.cache import ResultCache
 from dispatcher.directory import ServiceDirectory
-from dispatcher.policy import SubmissionQuota, clamp_params
+from dispatcher.policy import SubmissionQuota, clamp_params, operator_limits
 from dispatcher.replies import ReplyRouter
 from dispatcher.scoring import summarise
 from dispatcher.tree import Tree, analyse_child
@@ -118,7 +118,7 @@ class Dispatcher:
         tree_timeout: float = Limits.tree_timeout,
         grace: float = Limits.timeout_grace,
         drain_grace: float = 5.0,
-        limits: OperatorLimits = OperatorLimits(),
+        limits: OperatorLimits | None = None,
     ) -> None:
         self.nc = nc
         self.js = nc.jetstream()
@@ -130,8 +130,8 @@ class Dispatcher:
         self.tree_timeout = tree_timeout
         self.grace = grace
         self.drain_grace = drain_grace
-        self.limits = limits
-        self.quota = SubmissionQuota(limits.submissions_per_minute)
+        self.limits = limits or operator_limits()
+        self.quota = SubmissionQuota(self.limits.submissions_per_minute)
         self.ready = anyio.Event()
         self.directory: ServiceDirectory | None = None
         self.completed = 0

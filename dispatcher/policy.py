@@ -9,8 +9,10 @@ approved for that service (`ApprovedService`): a score outside the approved rang
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
+from collections.abc import Mapping
 
 import msgspec
 
@@ -18,6 +20,17 @@ from schemas.limits import OperatorLimits
 from schemas.messages import ApprovedService, ErrorType, ServiceError, ServiceResult, SubmissionParams
 
 DISPATCHER = "dispatcher"
+LIMIT_ENV = "SLUICE_LIMIT_"  # SLUICE_LIMIT_MAX_DEPTH=3, SLUICE_LIMIT_TREES_PER_SUBMITTER=8, ...
+
+
+def operator_limits(environ: Mapping[str, str] = os.environ) -> OperatorLimits:
+    """The operator's maximums: the defaults, each overridden by $SLUICE_LIMIT_<FIELD> if set."""
+    given = {field: environ[LIMIT_ENV + field.upper()] for field in OperatorLimits.__struct_fields__
+             if LIMIT_ENV + field.upper() in environ}
+    try:
+        return msgspec.convert(given, OperatorLimits, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"${LIMIT_ENV}...: {exc}") from None
 
 
 def clamp_params(params: SubmissionParams, limits: OperatorLimits) -> tuple[SubmissionParams, list[ServiceError]]:
