@@ -42,7 +42,7 @@ from bus.worker import pull_loop
 from dispatcher.analysis import Mesh
 from dispatcher.cache import ResultCache
 from dispatcher.directory import ServiceDirectory
-from dispatcher.policy import SubmissionQuota, clamp_params, operator_limits
+from dispatcher.policy import FairShare, SubmissionQuota, clamp_params, operator_limits
 from dispatcher.replies import ReplyRouter
 from dispatcher.scoring import summarise
 from dispatcher.tree import Tree, analyse_child
@@ -132,6 +132,7 @@ class Dispatcher:
         self.drain_grace = drain_grace
         self.limits = limits or operator_limits()
         self.quota = SubmissionQuota(self.limits.submissions_per_minute)
+        self.fair = FairShare(min(max_trees, self.limits.trees_per_submitter))
         self.ready = anyio.Event()
         self.directory: ServiceDirectory | None = None
         self.completed = 0
@@ -215,8 +216,9 @@ class Dispatcher:
         sub.params = params
 
         async def work() -> None:
-            tree = Tree(self.mesh, sub, msg.metadata.num_delivered, self.tree_timeout)
-            roots = await tree.run()
+            async with self.fair.slot(identity):
+                tree = Tree(self.mesh, sub, msg.metadata.num_delivered, self.tree_timeout)
+                roots = await tree.run()
             if roots:
                 roots[0].errors[:0] = clamped  # the tree says what the operator's limits overrode
             summary = summarise(sub, roots)
