@@ -26,9 +26,12 @@ DEFAULT_DIR = Path(".sluice") / "auth"
 log = logging.getLogger("sluice.cli")
 
 
+def _names(values: list[str]) -> list[str]:
+    return [name for value in values for name in value.split(",") if name]
+
+
 def _services(values: list[str]) -> list[str]:
-    named = [name for value in values for name in value.split(",") if name]
-    return named or list(builtin_services())
+    return _names(values) or list(builtin_services())
 
 
 def usage(out: Path, files: dict[str, Path]) -> str:
@@ -47,7 +50,7 @@ def usage(out: Path, files: dict[str, Path]) -> str:
 
 
 async def cmd_init(args: argparse.Namespace) -> int:
-    files = auth.init(args.out, Names(args.prefix), _services(args.services))
+    files = auth.init(args.out, Names(args.prefix), _services(args.services), _names(args.submitters))
     print(usage(args.out, files), flush=True)
     return 0
 
@@ -59,6 +62,8 @@ def register(parser: argparse.ArgumentParser, command) -> None:
     p.add_argument("--out", type=Path, default=DEFAULT_DIR, metavar="DIR", help=f"where to write them (default: ./{DEFAULT_DIR})")
     p.add_argument("--services", action="append", default=[], metavar="NAMES",
                    help="services to make identities for (comma-separated, repeatable; default: the built-in ones)")
+    p.add_argument("--submitters", action="append", default=[], metavar="NAMES",
+                   help="more submitter identities (submitter:NAME, each with its own queue and quota; comma-separated)")
 
 
 def add_up_option(p: argparse.ArgumentParser) -> None:
