@@ -42,7 +42,8 @@ from bus.worker import pull_loop
 from dispatcher.analysis import Mesh
 from dispatcher.cache import ResultCache
 from dispatcher.directory import ServiceDirectory
-from dispatcher.policy import FairShare, SubmissionQuota, clamp_params, operator_limits
+from dispatcher.identifier import Identifier
+from dispatcher.policy import FairShare, WindowQuota, clamp_params, operator_limits
 from dispatcher.replies import ReplyRouter
 from dispatcher.scoring import summarise
 from dispatcher.tree import Tree, analyse_child
@@ -131,7 +132,7 @@ class Dispatcher:
         self.grace = grace
         self.drain_grace = drain_grace
         self.limits = limits or operator_limits()
-        self.quota = SubmissionQuota(self.limits.submissions_per_minute)
+        self.quota = WindowQuota(self.limits.submissions_per_minute, 60.0)
         self.fair = FairShare(min(max_trees, self.limits.trees_per_submitter))
         self.ready = anyio.Event()
         self.directory: ServiceDirectory | None = None
@@ -146,8 +147,10 @@ class Dispatcher:
         self.directory = ServiceDirectory(stores.registry, partial(kv_keys, self.js, self.names.registry_bucket),
                                           (stores.approvals, partial(kv_keys, self.js, self.names.approvals_bucket)))
         router = ReplyRouter(self._dead_letter)
-        self.mesh = Mesh(self.js, self.names, BlobStore(self.js, stores.files, self.names.file_bucket),
-                         ResultCache(stores.cache, self.js, self.names.cache_bucket), self.directory, router, self.id, self.grace)
+        blobs = BlobStore(self.js, stores.files, self.names.file_bucket)
+        identifier = Identifier(blobs, stored=WindowQuota(self.limits.stored_bytes_per_hour, 3600.0))
+        self.mesh = Mesh(self.js, self.names, blobs, ResultCache(stores.cache, self.js, self.names.cache_bucket),
+                         self.directory, router, self.id, self.grace, identifier)
         await self.js.add_consumer(self.names.reply_stream, ConsumerConfig(
             durable_name=self.names.dispatcher_consumer(self.id), filter_subject=self.names.replies(self.id),
             ack_policy=AckPolicy.EXPLICIT, ack_wait=30.0, max_ack_pending=10_000, inactive_threshold=3600.0))

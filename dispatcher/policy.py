@@ -67,22 +67,25 @@ def police(result: ServiceResult, approved: ApprovedService | None) -> ServiceEr
     return ServiceError(result.service, ErrorType.POLICY, "; ".join(said)) if said else None
 
 
-class SubmissionQuota:
-    """Submissions per minute, per submitter identity (a sliding window of the last minute)."""
+class WindowQuota:
+    """An amount per identity per sliding window (submissions per minute, bytes stored per hour)."""
 
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._recent: dict[str, deque[float]] = {}
+    def __init__(self, most: int, window: float) -> None:
+        self.most = most
+        self.window = window
+        self._recent: dict[str, deque[tuple[float, int]]] = {}
+        self._used: Counter[str] = Counter()
 
-    def take(self, identity: str, now: float | None = None) -> bool:
-        """Count one submission from `identity`; False if it is over its quota (and not counted)."""
+    def take(self, identity: str, amount: int = 1, now: float | None = None) -> bool:
+        """Count `amount` for `identity`; False if that would put it over (and then nothing is counted)."""
         now = time.monotonic() if now is None else now
         recent = self._recent.setdefault(identity, deque())
-        while recent and now - recent[0] >= 60.0:
-            recent.popleft()
-        if len(recent) >= self.per_minute:
+        while recent and now - recent[0][0] >= self.window:
+            self._used[identity] -= recent.popleft()[1]
+        if self._used[identity] + amount > self.most:
             return False
-        recent.append(now)
+        recent.append((now, amount))
+        self._used[identity] += amount
         return True
 
 

@@ -29,3 +29,4 @@ class OperatorLimits(msgspec.Struct, frozen=True):
     allow_deep_scan: bool = True
     trees_per_submitter: int = 32  # one identity's submissions analysed at once; the rest wait in its own queue
     submissions_per_minute: int = 6000  # per submitter identity; more are refused with a summary saying so
+    stored_bytes_per_hour: int = 20 * 1024**3  # uploads promoted per writer identity; more are bad_input

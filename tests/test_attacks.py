@@ -295,6 +295,17 @@ async def test_attack_5_submissions_over_the_per_minute_quota_are_refused(world,
     assert len(refused) == 2 and len(analysed) == 3
 
 
+async def test_attack_5_uploads_over_the_stored_bytes_quota_are_refused(world, as_components):
+    # before: no limit on what a submitter could make the store keep.
+    async with mesh(world, make(Echo, "echo"), stored_bytes_per_hour=150_000), \
+            await Client.connect(world.server.url, world.names.prefix, role=BOB) as client:
+        first = await client.wait(await client.submit_bytes([("one.bin", noise(100_000, 7))]), timeout=30)
+        second = await client.wait(await client.submit_bytes([("two.bin", noise(100_000, 8))]), timeout=30)
+    assert not errors_of(first)
+    [(service, kind, message)] = errors_of(second)
+    assert (service, kind) == ("dispatcher", ErrorType.BAD_INPUT) and "submitter-bob is over its quota" in message
+
+
 async def test_attack_5_one_identitys_flood_does_not_starve_another(world, as_components):
     # before: first in, first out for everyone: bob's submission waited behind the whole flood
     # (here: behind 64 trees held by a gated service, until released).
