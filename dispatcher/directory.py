@@ -51,6 +51,7 @@ class ServiceDirectory:
         self._list_keys = list_keys
         self._approvals = approvals
         self.approved: dict[str, ApprovedService] = {}
+        self._unapproved: list[str] = []  # said once per change, not every second
         self.services: dict[str, ServiceRecord] = {}
         self.changed = anyio.Event()
         self._patterns: dict[str, tuple[re.Pattern[str], re.Pattern[str] | None]] = {}
@@ -108,8 +109,6 @@ class ServiceDirectory:
         self.services = seen
         self.changed.set()
         self.changed = anyio.Event()
-
-    _unapproved: list[str] = []
 
     async def _read_approvals(self) -> dict[str, ApprovedService]:
         kv, list_keys = self._approvals

@@ -9,9 +9,11 @@ nak), not after ack_wait.
 Fairness: each submitter identity has its own queue (`submit.root.<identity>`, which only that
 identity may publish to) and its own consumer, and each queue is served by its own pull loop
 with at most `OperatorLimits.trees_per_submitter` trees at once: one identity's flood waits in
-its own queue and never in front of another's submission. Queues provisioned later (a new
-identity) are picked up within `ROOT_QUEUE_POLL` seconds. Each identity is also held to
-`submissions_per_minute`; what is over it is answered at once with a summary saying so.
+its own queue and never in front of another's submission; and while another identity is
+active, the flood's trees in flight are cut back (`policy.FairShare`) so it does not crowd the
+process either. Queues provisioned later (a new identity) are picked up within
+`ROOT_QUEUE_POLL` seconds. Each identity is also held to `submissions_per_minute`; what is
+over it is answered at once with a summary saying so.
 """
 
 from __future__ import annotations
