@@ -52,7 +52,7 @@ WINDOW = 16  # chunks in flight while writing
 
 class BlobStore:
     """`writer`: None for a trusted writer (names its objects at once); otherwise the writer's
-    upload token (bus.auth.upload_token), and what it stores waits for the dispatcher's check."""
+    upload token (bus.auth.identity_of its role), and what it stores waits for the dispatcher's check."""
 
     def __init__(self, js: JetStreamContext, store: ObjectStore, bucket: str, inline_max: int = Limits.inline_max,
                  cache: BlobCache = HOST_CACHE, writer: str | None = None) -> None:
@@ -123,8 +123,11 @@ class BlobStore:
         match: nothing is named, and the genuine bytes can still be promoted later."""
         if not ref.upload:
             raise BlobError(f"{ref.sha256}: not in the file store (expired or never stored)")
-        data = await self._cache.fetch(ref.sha256, lambda: self._read(ref.sha256, declared=ref.size, upload=ref.upload))
+        # Never from the process cache: what gets the name must be these chunks, read and checked
+        # here (the cache may hold the genuine bytes while this upload holds others).
+        data = await self._read(ref.sha256, declared=ref.size, upload=ref.upload)
         await self._name(ref.sha256, ref.upload, len(data))
+        self._cache.add(ref.sha256, data)
         return data
 
     async def _write_chunks(self, nuid: str, data: bytes) -> None:
