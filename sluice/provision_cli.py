@@ -23,7 +23,7 @@ from schemas.messages import ApprovedService
 from services.sdk.approval import approval_for
 from services.sdk.loader import builtin_services, service_folder
 from services.sdk.manifest import ManifestError, load_manifest
-from sluice.console import OUT, CliError, require_url
+from sluice.console import CliError, require_url
 from sluice.render import to_json
 
 
@@ -68,8 +68,8 @@ async def cmd_provision(args: argparse.Namespace) -> int:
     submitters = list(dict.fromkeys([*submitters_in(creds_dir()), *args.submitter]))
     await provision_and_approve(require_url(args), Names(args.prefix), approvals, submitters, args.replicas)
     report = {"prefix": args.prefix, "submitter_queues": submitters, "approved": [a.name for a in approvals]}
-    OUT.print(to_json(report) if args.json else
-              f"provisioned {args.prefix}: queues for {', '.join(submitters)}; approved {', '.join(report['approved'])}")
+    print(to_json(report) if args.json else
+          f"provisioned {args.prefix}: queues for {', '.join(submitters)}; approved {', '.join(report['approved'])}", flush=True)
     return 0
 
 
@@ -82,7 +82,7 @@ def _score_range(text: str | None) -> tuple[int, int] | None:
     except ValueError:
         scores = None
     if not sep or scores is None or scores[0] > scores[1]:
-        raise CliError(f"--score-range {text!r}: expected LOW:HIGH, e.g. -1000:0")
+        raise CliError(f"--score-range {text!r}: expected LOW:HIGH, e.g. --score-range=-1000:0")
     return scores
 
 
@@ -91,9 +91,9 @@ async def cmd_approve(args: argparse.Namespace) -> int:
     if approved.name != args.name:
         raise CliError(f"{args.manifest} is the manifest of {approved.name!r}, not {args.name!r}")
     await provision_and_approve(require_url(args), Names(args.prefix), [approved])
-    OUT.print(to_json(approved) if args.json else
-              f"approved {approved.name}: {approved.stage.value}, accepts {approved.accepts!r}, rejects {approved.rejects!r}, "
-              f"scores {approved.score_min}..{approved.score_max}, {'may' if approved.may_drop else 'may not'} drop")
+    print(to_json(approved) if args.json else
+          f"approved {approved.name}: {approved.stage.value}, accepts {approved.accepts!r}, rejects {approved.rejects!r}, "
+          f"scores {approved.score_min}..{approved.score_max}, {'may' if approved.may_drop else 'may not'} drop", flush=True)
     return 0
 
 
@@ -111,7 +111,8 @@ def register_approve(under, command) -> None:
     p = command("approve", cmd_approve, "as admin: fix what a service may be (stage, types, score range, drop)", under=under)
     p.add_argument("name")
     p.add_argument("--manifest", type=Path, metavar="PATH", help="the service's folder (default: the built-in NAME)")
-    p.add_argument("--score-range", metavar="LOW:HIGH", help="scores allowed (default: from the manifest's heuristics)")
+    p.add_argument("--score-range", metavar="LOW:HIGH",
+                   help="scores allowed, e.g. --score-range=-1000:0 (default: from the manifest's heuristics)")
     p.add_argument("--may-drop", action=argparse.BooleanOptionalAction, default=None,
                    help="whether its drop is honoured (default: only a FILTER service may)")
     p.add_argument("--json", action="store_true")

@@ -44,6 +44,7 @@ from bus.provision import approve, provision
 from bus.subjects import Names
 from schemas.limits import OperatorLimits
 from schemas.messages import (
+    ApprovedService,
     ErrorType,
     FileRef,
     MaxDeliveriesAdvisory,
@@ -58,6 +59,8 @@ from schemas.messages import (
     walk,
 )
 from services.sdk.approval import approval_for
+from services.sdk.loader import load_service
+from sluice.cli import main
 from sluice.client import Client
 from sluice.onebox import onebox
 from sluice.web.app import allowed_hosts, create_app
@@ -213,6 +216,9 @@ async def test_attack_3_a_service_cannot_choose_its_stage_filter_score_or_drop(w
         # Widen its own consumer, or make another: both are admin's to do.
         wide = ConsumerConfig(durable_name=names.service_consumer("liar"), filter_subjects=[names.task_filter(Stage.FILTER)])
         await evil.refused(evil.js.add_consumer(names.task_stream, wide), f"create.{names.task_stream}.svc-liar")
+        # Nor may it rewrite its approval.
+        widened = msgspec.structs.replace(approval_for(liar.manifest), stage=Stage.FILTER, score_min=-10**6, may_drop=True)
+        await evil.refused(stores.approvals.put("liar", encode(widened)), f"$KV.{names.approvals_bucket}.liar")
         filters = (await js.consumer_info(names.task_stream, names.service_consumer("liar"))).config.filter_subjects
         assert filters and all(f.startswith(f"{names.prefix}.task.CORE.") for f in filters)  # as approved
         claim = ServiceRecord("liar", "6.6.6", Stage.FILTER, ".*", "", 600, "svc-liar", kinds=list(SampleKind))
@@ -253,6 +259,31 @@ async def test_attack_3_a_service_cannot_choose_its_stage_filter_score_or_drop(w
     [(service, kind, message)] = errors_of(summary)
     assert (service, kind) == ("liar", ErrorType.POLICY)
     assert "-100000 outside the approved range [0, 1000]" in message and "not approved to do" in message
+
+
+async def test_provisioning_and_approving_are_the_operators_commands(world, monkeypatch, capsys):
+    """`sluice provision` and `sluice service approve` as admin: queues per submitter identity,
+    every built-in approved with its consumer, and an approval with the operator's own range."""
+    monkeypatch.setenv(CREDS_ENV, str(world.creds[auth.ADMIN]))
+    common = ["--nats", world.server.url, "--prefix", world.names.prefix, "--json"]
+
+    async def sluice(*argv: str) -> int:  # as a user runs it: its own event loop, in a thread
+        return await anyio.to_thread.run_sync(main, list(argv))
+
+    assert await sluice("provision", *common) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {"submitter", "web", "submitter-bob"} <= set(report["submitter_queues"]) and "pe" in report["approved"]
+    assert await sluice("service", "approve", "safelist", "--score-range=-500:0", "--no-may-drop", *common) == 0
+    approved = json.loads(capsys.readouterr().out)
+    assert (approved["stage"], approved["score_min"], approved["may_drop"]) == ("FILTER", -500, False)
+    assert await sluice("service", "approve", "pe", "--may-drop", *common) == 2  # only FILTER/EXTRACT may drop
+    async with attacker(world, auth.ADMIN) as admin:
+        js = admin.nc.jetstream()
+        stores = await provision(js, world.names, create=False)
+        assert decode((await stores.approvals.get("safelist")).value, ApprovedService).score_min == -500
+        await js.consumer_info(world.names.task_stream, world.names.service_consumer("pe"))
+        await js.consumer_info(world.names.submit_stream, world.names.root_consumer("submitter-bob"))
+        await approve(js, world.names, stores, approval_for(load_service("safelist").manifest))  # as it was
 
 
 # -- 4. tree limits are the operator's --------------------------------------------------------------
