@@ -50,19 +50,22 @@ async def latencies(client: Client, runs: int, tag: str) -> list[float]:
     return out
 
 
-async def flood(a: Client, count: int) -> list[str]:
+async def queued_for(client: Client) -> int:
+    """Submissions of `client`'s identity still queued or in flight (its root consumer's view)."""
+    info = await client.js.consumer_info(client.names.submit_stream, client.names.root_consumer(client.identity))
+    return info.num_pending + info.num_ack_pending
+
+
+async def flood(a: Client, count: int) -> None:
     """`count` submissions from A, published as fast as the server acks them."""
-    sids = []
     for start in range(0, count, BATCH):
         batch = []
         for i in range(start, min(start + BATCH, count)):
             data = f"flood {i} {secrets.token_hex(8)}".encode()
             sub = Submission(f"flood-{i}-{secrets.token_hex(4)}", [FileRef(hashlib.sha256(data).hexdigest(), len(data), "f.txt", data)],
                              submitted_at=time.time())
-            sids.append(sub.sid)
             batch.append((a.names.submit_root_for(a.identity), encode(sub), {"Nats-Msg-Id": sub.sid}))
         await jetstream_publish_all(a.js, batch, timeout=60)
-    return sids
 
 
 async def measure(queued: int, runs: int) -> dict:
@@ -76,20 +79,20 @@ async def measure(queued: int, runs: int) -> dict:
                 await latencies(b, 5, "warm-up")
                 idle = await latencies(b, runs, "idle")
                 t0 = time.perf_counter()
-                sids = await flood(a, queued)
+                await flood(a, queued)
                 published = time.perf_counter() - t0
-                info = await a.js.consumer_info(a.names.submit_stream, a.names.root_consumer(a.identity))
-                backlog = info.num_pending + info.num_ack_pending
+                backlog = await queued_for(a)
                 loaded = await latencies(b, runs, "loaded")
-                info = await a.js.consumer_info(a.names.submit_stream, a.names.root_consumer(a.identity))
-                still = info.num_pending + info.num_ack_pending
-                done = len(await a.wait_all(sids, timeout=900))
+                still = await queued_for(a)
+                with anyio.fail_after(900):
+                    while await queued_for(a):
+                        await anyio.sleep(0.5)
                 drained = time.perf_counter() - t0
     ratio = statistics.median(loaded) / statistics.median(idle)
     return {"queued": queued, "published_s": published, "a_backlog_when_b_started": backlog,
             "a_backlog_when_b_finished": still, "idle_ms": {"p50": statistics.median(idle), "max": max(idle)},
             "loaded_ms": {"p50": statistics.median(loaded), "max": max(loaded)}, "ratio_p50": ratio,
-            "a_completed": done, "a_drained_s": drained, "met": ratio < 2.0}
+            "a_drained_s": drained, "met": ratio < 2.0}
 
 
 def main() -> None:
@@ -108,7 +111,7 @@ def main() -> None:
     print(f"B idle:   p50 {out['idle_ms']['p50']:.1f} ms, max {out['idle_ms']['max']:.1f} ms ({args.runs} runs)")
     print(f"B loaded: p50 {out['loaded_ms']['p50']:.1f} ms, max {out['loaded_ms']['max']:.1f} ms ({args.runs} runs)")
     print(f"loaded/idle p50: {out['ratio_p50']:.2f}x (target < 2x): {'met' if out['met'] else 'NOT met'}; "
-          f"A's {out['a_completed']} verdicts all in after {out['a_drained_s']:.0f} s")
+          f"A's queue empty {out['a_drained_s']:.0f} s after its flood began")
 
 
 if __name__ == "__main__":
