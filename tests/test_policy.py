@@ -49,7 +49,7 @@ def test_window_quota_counts_per_identity_and_forgets_after_its_window():
 
 
 async def test_fair_share_lets_a_flood_have_little_while_another_identity_is_active():
-    fair = FairShare(most=8, slack=1, window=0.5)
+    fair = FairShare(most=8, window=0.5)
     held = anyio.Event()
     async with anyio.create_task_group() as tg:
         async def tree(identity: str) -> None:
@@ -63,7 +63,8 @@ async def test_fair_share_lets_a_flood_have_little_while_another_identity_is_act
         tg.start_soon(tree, "light")
         await anyio.wait_all_tasks_blocked()
         assert fair.in_flight["light"] == 1  # a newcomer is never kept out
-        assert fair.cap("flood", time.monotonic()) == 2  # the flood may have one more than the light one
+        assert fair.cap("flood", time.monotonic()) == 1  # no more than the light one has
+        assert fair.cap("light", time.monotonic()) == 8  # the light one is held only by its own width
         held.set()
 
 
@@ -84,3 +85,27 @@ def test_approval_reads_the_manifest_and_only_filter_or_extract_may_drop():
     assert score_range(capped) == (0, 500)  # each hit at most its max_score, up to 10 hits
     with pytest.raises(ValueError, match="may drop"):
         approval_for(load_service("pe").manifest, may_drop=True)
+
+
+async def test_fair_share_hands_out_places_one_waiter_at_a_time_in_arrival_order():
+    fair = FairShare(most=2, window=0.2)
+    order: list[int] = []
+    gates = [anyio.Event() for _ in range(4)]
+
+    async def tree(n: int) -> None:
+        async with fair.slot("flood"):
+            order.append(n)
+            await gates[n].wait()
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            for n in range(4):
+                tg.start_soon(tree, n)
+                await anyio.wait_all_tasks_blocked()
+            assert order == [0, 1] and fair.in_flight["flood"] == 2  # the other two wait their turn
+            gates[1].set()
+            await anyio.wait_all_tasks_blocked()
+            assert order == [0, 1, 2]  # one place freed: one waiter, the first, goes
+            for gate in gates:
+                gate.set()
+    assert order == [0, 1, 2, 3] and fair.in_flight["flood"] == 0
