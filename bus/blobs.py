@@ -27,6 +27,7 @@ import uuid
 from datetime import datetime, timezone
 
 import anyio
+import anyio.to_thread
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, ObjectInfo, ObjectMetaOptions
@@ -48,6 +49,7 @@ class BlobError(RuntimeError):
 
 CHUNK = 512 * 1024  # per object-store message: 4x fewer publishes than nats-py's 128 KiB, under a 1 MiB max_payload
 WINDOW = 16  # chunks in flight while writing
+FETCH_CHUNKS = 16  # chunks per fetch while reading: 8 MiB, hashed while the next 8 arrive
 
 
 class BlobStore:
@@ -214,20 +216,60 @@ class BlobStore:
         )
         chunks: list[bytes] = []
         got = 0
-        try:
-            while got < wanted:
-                try:
-                    # No more than the chunks still due: a fetch asking for more waits out its expiry.
-                    msgs = await sub.fetch(min(64, -(-(wanted - got) // CHUNK)), timeout=2.0)
-                except NatsTimeout:
-                    raise BlobError(f"{sha256}: chunks stopped arriving at {got}/{size} bytes") from None
-                chunks += (msg.data for msg in msgs)
-                got += sum(len(msg.data) for msg in msgs)
-        finally:
-            await sub.unsubscribe()
+        async with anyio.create_task_group() as tg:
+            digest = _Digest(tg, size) if limit is None else None
+            try:
+                while got < wanted:
+                    try:
+                        # No more than the chunks still due (a fetch asking for more waits out its
+                        # expiry), and a few at a time, so that hashing overlaps the next fetch.
+                        msgs = await sub.fetch(min(FETCH_CHUNKS, -(-(wanted - got) // CHUNK)), timeout=2.0)
+                    except NatsTimeout:
+                        raise BlobError(f"{sha256}: chunks stopped arriving at {got}/{size} bytes") from None
+                    batch = [msg.data for msg in msgs]
+                    chunks += batch
+                    got += sum(map(len, batch))
+                    if digest is not None:
+                        digest.add(batch)
+            finally:
+                await sub.unsubscribe()
+            found = await digest.hexdigest() if digest is not None else None
         data = b"".join(chunks)  # one copy of the file, not one per chunk plus one at the end
         if limit is None:
             data = data[:size] if got > size else data  # chunks appended after the upload are not part of it
-            if hashlib.sha256(data).hexdigest() != sha256:
+            if found != sha256:
                 raise BlobError(f"{sha256}: stored bytes do not match their sha256")
         return data
+
+
+class _Digest:
+    """The sha256 of a file's first `size` bytes as its chunks arrive, each batch hashed on a
+    worker thread (hashlib lets go of the GIL on large buffers) while the next batch is fetched,
+    in arrival order."""
+
+    def __init__(self, tg, size: int) -> None:
+        self._tg = tg
+        self._left = size
+        self._hasher = hashlib.sha256()
+        self._last: anyio.Event | None = None
+
+    def add(self, batch: list[bytes]) -> None:
+        taken: list[bytes] = []
+        for chunk in batch:
+            if self._left <= 0:
+                break
+            taken.append(chunk[:self._left] if len(chunk) > self._left else chunk)
+            self._left -= len(taken[-1])
+        before, self._last = self._last, anyio.Event()
+        self._tg.start_soon(self._update, taken, before, self._last)
+
+    async def _update(self, taken: list[bytes], before: anyio.Event | None, done: anyio.Event) -> None:
+        if before is not None:
+            await before.wait()
+        await anyio.to_thread.run_sync(lambda: [self._hasher.update(chunk) for chunk in taken])
+        done.set()
+
+    async def hexdigest(self) -> str:
+        if self._last is not None:
+            await self._last.wait()
+        return self._hasher.hexdigest()
