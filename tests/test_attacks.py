@@ -1,9 +1,16 @@
 """The attacks of issue 13 ("nobody turns a verdict"), each performed against a real nats-server
 run with the generated authorization, each asserted to fail now.
 
-Every attack here worked on main before this change. How that was checked, per test: the
-comment `before:` says what the same steps did there (run by hand against main at de1b7dc with
-the same identities; where main's code path no longer exists, what it did instead).
+Every attack here worked on main before this change; each test's `before:` comment says what it
+did there. How that was checked: attacks 1, 2, 6 and 8 (inline) were replayed against an export
+of main at de1b7dc by a script with the same steps and identities (under `sluice up --auth`'s
+authorization: the lie typed `text/plain` with no error, the genuine zip afterwards `text/plain`,
+1 file, extract never ran; the inline lie for a known sha256 was not refused; STREAM.UPDATE as the
+dispatcher cut the summaries from 4 to 1). For 3, 4, 5 and 7 the tests use interfaces main did
+not have (approvals, operator limits, per-identity queues), so the before-state is the issue's
+report and main's code: the directory planned from heartbeats and summed unbounded scores, tree
+limits came from the submission, one `submit.root` subject was served first in first out, and
+`sluice up` ran without authorization.
 
 The attacker uses its own identity's credentials and plain nats-py (or our BlobStore's pieces
 where that is the shortest way to write the bytes an attacker would write).
