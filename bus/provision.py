@@ -34,8 +34,8 @@ from nats.js.errors import BadRequestError, NotFoundError
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
+from bus.auth import ADMIN, SUBMITTER, WEB, identity_of
 from bus.codec import encode
-from bus.auth import ADMIN
 from bus.connect import close, connect
 from bus.subjects import Names
 from schemas.limits import Limits
@@ -47,7 +47,7 @@ MAX_MSG = 8 * 1024 * 1024
 REPLICAS_ENV = "SLUICE_REPLICAS"
 
 
-DEFAULT_SUBMITTERS = ("submitter", "web")  # identities with a queue of their own from the start
+DEFAULT_SUBMITTERS = (identity_of(SUBMITTER), identity_of(WEB))  # identities with a queue of their own from the start
 
 
 @dataclass
