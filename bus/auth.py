@@ -11,25 +11,26 @@ Every identity gets its own inbox prefix, derived from its public key, and may s
 only below it: with the default `_INBOX.>` any identity could read every other's API replies
 and pulled messages. Publishing is allow-listed per role (deny by default):
 
-* dispatcher: provisions the prefix's streams, buckets and shared consumers (create and
-  update, never delete a stream or purge), takes submissions, publishes tasks, child
-  submissions, summaries, alerts and its own node reports, reads the registry, reads/writes
-  the cache, and dead-letters what consumers give up on (bus.exhausted: it reads those
-  messages and removes a stuck submission from its work queue).
-* service:NAME: creates and reads only its own durable consumer on the task stream, publishes
-  only its own results (`...reply.<dispatcher>.result.NAME`) and dead letters, reads and
-  writes the file store (extracted files), heartbeats its own registry keys, reads rules and
-  the safelist. It cannot publish submissions, summaries, alerts or tasks, read another
-  service's consumer, or delete or purge anything.
-* submitter: publishes root submissions, writes and reads the file store, reads summaries.
+* admin: everything. Provisioning is its job alone (`sluice provision`, which `sluice up`
+  runs): streams, buckets, the shared consumers and their limits, and service approvals.
+* dispatcher: binds to what admin provisioned (stream info only: it can neither create, update,
+  purge nor delete a stream), takes submissions from every submitter's queue, publishes tasks,
+  child submissions, summaries, alerts and its own node reports, reads the registry and the
+  approvals, reads/writes the cache, names checked uploads in the file store (bus.blobs), and
+  dead-letters what consumers give up on (bus.exhausted: it reads those messages and removes a
+  stuck submission from its work queue).
+* service:NAME: consumes only its own durable consumer on the task stream (which admin made
+  with the approved filter: it cannot create or change it), publishes only its own results
+  (`...reply.<dispatcher>.result.NAME`) and dead letters, uploads extracted files under its own
+  upload token, heartbeats its own registry keys, reads rules and the safelist.
+* submitter, web, submitter:NAME: each publishes root submissions on its own subject only
+  (`submit.root.<identity>`: who submitted is known from the subject, which the server checks),
+  uploads under its own token, reads the file store and summaries.
 * updater: publishes rule sets (rules KV and rule-set store).
-* admin: everything (`sluice dlq`, `sluice safelist`, `sluice status`, provisioning by hand).
 
-Limits of static permissions, said plainly: a service's consumer *filter* cannot be enforced
-(multi-filter consumers are created without a filter token in the API subject), so a service
-could widen its own consumer to every task type; the file store is shared by design (any
-writer can mark an object deleted, but every read is checked against the sha256 it is named
-by, so nobody can substitute bytes).
+Nobody but admin and the dispatcher writes an object's meta message in the file store, so
+nobody else can give bytes a name (bus.blobs); an upload's chunks go under the writer's own
+token, so no one can add to another's upload either.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ SUBMITTER = "submitter"
 UPDATER = "updater"
 WEB = "web"
 SERVICE = "service:"
-PROVISIONERS = frozenset({ADMIN, DISPATCHER})  # may create streams; the others only bind
+PROVISIONERS = frozenset({ADMIN})  # may create streams and shared consumers; the others only bind
+SUBMITTER_PREFIX = "submitter:"
 ACCOUNT = "SLUICE"
 CONF_NAME = "auth.conf"
 API = "$JS.API"
@@ -69,14 +71,29 @@ def creds_file_name(role: str) -> str:
     return f"{name}.nk"
 
 
+def submitter_role(name: str) -> str:
+    return f"{SUBMITTER_PREFIX}{name}"
+
+
+def identity_of(role: str) -> str:
+    """A role as one subject token: its submission subject, its root queue and its upload token
+    (`service:pe` -> `service-pe`, `submitter:alice` -> `submitter-alice`)."""
+    return role.replace(":", "-", 1)
+
+
 def role_of(file_name: str) -> str | None:
     """The role a credentials file is for (the inverse of `creds_file_name`), or None."""
     if not file_name.endswith(".nk"):
         return None
     stem = file_name[:-3]
-    if stem.startswith("service-"):
-        return service_role(stem[len("service-"):])
+    for kind, make in (("service-", service_role), ("submitter-", submitter_role)):
+        if stem.startswith(kind):
+            return make(stem[len(kind):])
     return stem if stem in (ADMIN, DISPATCHER, SUBMITTER, UPDATER, WEB) else None
+
+
+def is_submitter(role: str) -> bool:
+    return role in (SUBMITTER, WEB) or (role.startswith(SUBMITTER_PREFIX) and len(role) > len(SUBMITTER_PREFIX))
 
 
 def inbox_prefix(public_key: str) -> str:
@@ -136,17 +153,23 @@ def _kv_watch(bucket: str) -> list[str]:
 def _objects_read(bucket: str) -> list[str]:
     stream = f"OBJ_{bucket}"
     # bus.blobs reads chunks through an ephemeral pull consumer filtered to one object's chunks.
-    return [*_read_stream(stream), f"{API}.CONSUMER.CREATE.{stream}.*.$O.{bucket}.C.*",
+    return [*_read_stream(stream), f"{API}.CONSUMER.CREATE.{stream}.*.$O.{bucket}.C.>",
             f"{API}.CONSUMER.MSG.NEXT.{stream}.*"]
 
 
 def _objects_write(bucket: str) -> list[str]:
-    # No purge: nats-py purges only when re-putting an existing name, which bus.blobs avoids.
+    """Write and name objects: the trusted writers only (the dispatcher, the updater for rule sets).
+    No purge: nats-py purges only when re-putting an existing name, which bus.blobs avoids."""
     return [*_objects_read(bucket), f"$O.{bucket}.C.>", f"$O.{bucket}.M.>"]
 
 
+def _objects_upload(bucket: str, role: str) -> list[str]:
+    """Upload chunks under the role's own token, name nothing (bus.blobs: the dispatcher promotes)."""
+    return [*_objects_read(bucket), f"$O.{bucket}.C.{identity_of(role)}.>"]
+
+
 def _all_streams(n: Names) -> list[str]:
-    kv = [f"KV_{b}" for b in (n.cache_bucket, n.registry_bucket, n.safelist_bucket, n.rules_bucket)]
+    kv = [f"KV_{b}" for b in (n.cache_bucket, n.registry_bucket, n.safelist_bucket, n.rules_bucket, n.approvals_bucket)]
     objects = [f"OBJ_{b}" for b in (n.file_bucket, n.ruleset_store)]
     return [n.submit_stream, n.task_stream, n.reply_stream, n.summary_stream, n.dlq_stream, *kv, *objects]
 
@@ -155,18 +178,19 @@ def _all_streams(n: Names) -> list[str]:
 
 def _dispatcher(n: Names) -> list[str]:
     own_replies = "*"  # dispatcher-<id>: a consumer name is one token, so no prefix match; the stream is theirs
+    queues = "*"  # every submitter identity's queue (dispatch-root-<identity>) and the children's
     return [
-        *[f"{API}.STREAM.{verb}.{s}" for s in _all_streams(n) for verb in ("CREATE", "UPDATE", "INFO")],
-        *[s for c in (n.ROOT_CONSUMER, n.CHILD_CONSUMER) for s in (*_create_consumer(n.submit_stream, c),
-                                                                  *_consume(n.submit_stream, c))],
+        *_stream_info(*_all_streams(n)),  # to bind what admin provisioned; no CREATE, UPDATE, PURGE or DELETE
+        *_consume(n.submit_stream, queues), f"{API}.CONSUMER.LIST.{n.submit_stream}",
+        f"{API}.CONSUMER.INFO.{n.task_stream}.*",  # to check a max-deliveries advisory (bus.exhausted)
         *_create_consumer(n.reply_stream, own_replies), *_consume(n.reply_stream, own_replies),
         f"{API}.CONSUMER.DELETE.{n.reply_stream}.{own_replies}",
         f"{n.prefix}.task.>", n.submit_child, n.summaries, n.alerts, n.reply("*", "node"),
         n.dead_letter(">"),  # its own letters, and those of the consumers that gave up (bus.exhausted)
         *[f"{API}.STREAM.MSG.GET.{s}" for s in (n.submit_stream, n.task_stream)],
         f"{API}.STREAM.MSG.DELETE.{n.submit_stream}",
-        *_kv_watch(n.registry_bucket), *_kv_read(n.cache_bucket), f"$KV.{n.cache_bucket}.>",
-        *_objects_read(n.file_bucket),
+        *_kv_watch(n.registry_bucket), *_kv_read(n.approvals_bucket), *_kv_read(n.cache_bucket), f"$KV.{n.cache_bucket}.>",
+        *_objects_write(n.file_bucket),
     ]
 
 
@@ -174,25 +198,25 @@ def _service(n: Names, name: str) -> list[str]:
     consumer = n.service_consumer(name)
     return [
         *_stream_info(*_all_streams(n)),  # to bind what the dispatcher provisioned
-        *_create_consumer(n.task_stream, consumer), *_consume(n.task_stream, consumer),
+        *_consume(n.task_stream, consumer),  # not create: admin makes it with the approved filter
         n.result_reply(n.reply("*", "result"), name), n.dead_letter(consumer),
         f"$KV.{n.registry_bucket}.{name}.>",
-        *_objects_write(n.file_bucket),
+        *_objects_upload(n.file_bucket, service_role(name)),
         *_kv_read(n.rules_bucket), *_objects_read(n.ruleset_store), *_kv_read(n.safelist_bucket),
     ]
 
 
-def _submitter(n: Names) -> list[str]:
+def _submitter(n: Names, role: str) -> list[str]:
     return [
         *_stream_info(*_all_streams(n)),
-        n.submit_root, *_objects_write(n.file_bucket),
+        n.submit_root_for(identity_of(role)), *_objects_upload(n.file_bucket, role),
         *_read_stream(n.summary_stream), *_watch(n.summary_stream),
     ]
 
 
 def _web(n: Names) -> list[str]:
     """A submitter that also shows which services are alive and how many tasks wait for each."""
-    return [*_submitter(n), *_kv_read(n.registry_bucket), f"{API}.CONSUMER.LIST.{n.task_stream}"]
+    return [*_submitter(n, WEB), *_kv_read(n.registry_bucket), f"{API}.CONSUMER.LIST.{n.task_stream}"]
 
 
 def _updater(n: Names) -> list[str]:
@@ -206,16 +230,16 @@ def permissions(role: str, names: Names, public: str) -> Permissions:
         return Permissions((">",), (">",))
     if role == DISPATCHER:
         publish = _dispatcher(names)
-    elif role == SUBMITTER:
-        publish = _submitter(names)
-    elif role == UPDATER:
-        publish = _updater(names)
     elif role == WEB:
         publish = _web(names)
+    elif is_submitter(role):
+        publish = _submitter(names, role)
+    elif role == UPDATER:
+        publish = _updater(names)
     elif role.startswith(SERVICE) and role[len(SERVICE):]:
         publish = _service(names, role[len(SERVICE):])
     else:
-        raise ValueError(f"unknown role {role!r}: admin, dispatcher, submitter, updater, web or service:NAME")
+        raise ValueError(f"unknown role {role!r}: admin, dispatcher, submitter, submitter:NAME, updater, web or service:NAME")
     subscribe = [f"{inbox_prefix(public)}.>"]
     if role == DISPATCHER:
         subscribe += [advisory_subject(s) for s in (names.submit_stream, names.task_stream)]
@@ -224,8 +248,14 @@ def permissions(role: str, names: Names, public: str) -> Permissions:
 
 # -- files ----------------------------------------------------------------------------------------
 
-def roles_for(services: Iterable[str]) -> list[str]:
-    return [ADMIN, DISPATCHER, SUBMITTER, UPDATER, WEB, *(service_role(s) for s in services)]
+def roles_for(services: Iterable[str], submitters: Iterable[str] = ()) -> list[str]:
+    return [ADMIN, DISPATCHER, SUBMITTER, UPDATER, WEB, *(service_role(s) for s in services),
+            *(submitter_role(s) for s in submitters)]
+
+
+def submitter_identities(roles: Iterable[str]) -> list[str]:
+    """The submission queues a set of roles needs: one per submitter identity."""
+    return [identity_of(r) for r in roles if is_submitter(r)]
 
 
 def server_config(names: Names, keys: dict[str, str]) -> str:
@@ -249,7 +279,7 @@ def _write_private(path: Path, data: bytes) -> None:
     os.chmod(path, 0o600)  # an existing file keeps its mode through O_CREAT
 
 
-def init(out: Path, names: Names, services: Iterable[str]) -> dict[str, Path]:
+def init(out: Path, names: Names, services: Iterable[str], submitters: Iterable[str] = ()) -> dict[str, Path]:
     """Write one seed per role and `auth.conf` naming them all; returns role -> credentials file.
 
     Seeds already in `out` are kept, and their roles stay in the config: re-running (or `sluice
@@ -260,7 +290,7 @@ def init(out: Path, names: Names, services: Iterable[str]) -> dict[str, Path]:
     files: dict[str, Path] = {}
     keys: dict[str, str] = {}
     existing = sorted(role for role in map(role_of, os.listdir(out)) if role is not None)
-    for role in dict.fromkeys([*roles_for(services), *existing]):
+    for role in dict.fromkeys([*roles_for(services, submitters), *existing]):
         path = out / creds_file_name(role)
         if not path.exists():
             # A user seed: 32 random bytes, nkey-encoded with the user prefix ("SU...").

@@ -1,5 +1,13 @@
 """File bytes, stored once by sha256 in the object store; small files also travel inline.
 
+Trust: only a trusted writer (the dispatcher, the updater, admin) names objects. Everyone else
+*uploads*: its chunks go under `$O.<bucket>.C.<writer>.<id>` (its identity may publish nowhere
+else in the store, bus.auth), and its `FileRef` says where (`upload`). The dispatcher reads an
+upload whole, checks it against the sha256, and only then writes the meta message that names
+the object by that sha256 (`promote`). So an object found by name has been checked, a writer
+may skip storing bytes only when the name exists, and bytes that do not match their sha256
+never get a name: they cannot block the genuine ones, which simply get promoted instead.
+
 Reading uses our own chunk reader instead of nats-py's `ObjectStore.get`, which builds the
 object by `bytes +=` and waits on a 250 ms flow-control poll (4–37 MiB/s measured here):
 an ephemeral pull consumer on the object's chunk subject, no acks, large fetch batches. What
@@ -14,10 +22,12 @@ import base64
 import contextlib
 import hashlib
 import json
+import logging
 import uuid
 from datetime import datetime, timezone
 
 import anyio
+import anyio.to_thread
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, ObjectInfo, ObjectMetaOptions
@@ -25,9 +35,12 @@ from nats.js.errors import ObjectNotFoundError
 from nats.js.object_store import OBJ_CHUNKS_PRE_TEMPLATE, OBJ_DIGEST_TEMPLATE, OBJ_META_PRE_TEMPLATE, ObjectStore
 
 from bus.blobcache import HOST_CACHE, BlobCache
-from bus.publish import jetstream_publish, jetstream_publish_all
+from bus.publish import jetstream_publish, jetstream_publish_all, jetstream_send
 from schemas.limits import Limits
 from schemas.messages import FileRef
+
+
+log = logging.getLogger("sluice.bus")
 
 
 class BlobError(RuntimeError):
@@ -36,21 +49,28 @@ class BlobError(RuntimeError):
 
 CHUNK = 512 * 1024  # per object-store message: 4x fewer publishes than nats-py's 128 KiB, under a 1 MiB max_payload
 WINDOW = 16  # chunks in flight while writing
+FETCH_CHUNKS = 16  # chunks per fetch while reading: 8 MiB, hashed while the next 8 arrive
 
 
 class BlobStore:
+    """`writer`: None for a trusted writer (names its objects at once); otherwise the writer's
+    upload token (bus.auth.identity_of its role), and what it stores waits for the dispatcher's check."""
+
     def __init__(self, js: JetStreamContext, store: ObjectStore, bucket: str, inline_max: int = Limits.inline_max,
-                 cache: BlobCache = HOST_CACHE) -> None:
+                 cache: BlobCache = HOST_CACHE, writer: str | None = None) -> None:
         self._js = js
         self._store = store
         self._bucket = bucket
         self._cache = cache
         self.inline_max = inline_max
+        self.writer = writer
 
     async def put(self, data: bytes, name: str = "", inline: bool = True) -> FileRef:
         """Store `data` once by sha256; with `inline`, a small file also travels inside its ref, so
-        no one on the analysis path downloads it (it is stored all the same: the web front and
-        `sluice result` fetch files by sha256 alone).
+        no one on the analysis path downloads it. A trusted writer stores it under its name (the
+        web front and `sluice result` fetch files by sha256 alone); an uploader leaves a small
+        inline file for the dispatcher to store once checked, and uploads the rest unless an
+        object of that name (checked, by construction) is already there.
 
         Never re-puts an existing object: nats-py then purges the old chunks, and purge is a
         right that writers do not get under auth (it could empty the whole store). If a
@@ -58,40 +78,89 @@ class BlobStore:
         the object is there.
         """
         sha = hashlib.sha256(data).hexdigest()
-        if not await self._has(sha):
-            try:
-                await self._write(sha, data)
-            except Exception:
-                if not await self._has(sha):
-                    raise
-        if inline and len(data) <= self.inline_max:
+        small = inline and len(data) <= self.inline_max
+        upload = ""
+        if self.writer is None:
+            await self.ensure_named(sha, data)
+        elif not small and not await self.exists(sha):
+            upload = f"{self.writer}.{uuid.uuid4().hex}"
+            await self._write_chunks(upload, data)
+        if small:
             return FileRef(sha, len(data), name, data)
         self._cache.add(sha, data)  # whoever reads it in this process (a one-box mesh) need not download it
-        return FileRef(sha, len(data), name)
+        return FileRef(sha, len(data), name, upload=upload)
 
-    async def _write(self, sha256: str, data: bytes) -> None:
-        """What nats-py's `ObjectStore.put` writes (chunks, then the meta message that makes them an
-        object, readable by any NATS client), with the chunks pipelined a window at a time: `put`
-        waits for each chunk's ack before sending the next, half of a large file's trip."""
-        nuid = uuid.uuid4().hex
+    async def ensure_named(self, sha256: str, data: bytes) -> None:
+        """Store checked bytes under their sha256 unless an object of that name exists (trusted side)."""
+        if await self.exists(sha256):
+            return
+        try:
+            nuid = f"{self.writer or 'trusted'}.{uuid.uuid4().hex}"
+            await self._write_chunks(nuid, data)
+            await self._name(sha256, nuid, len(data))
+        except Exception:
+            if not await self.exists(sha256):
+                raise
+
+    async def name_checked(self, sha256: str, data: bytes) -> None:
+        """Store small checked bytes under their sha256 without waiting for the acks (the
+        dispatcher, for inline files: the analysis has the bytes already; only later readers by
+        sha256 need the object, so a failed write is logged and costs only that). Idempotent
+        without a look first: the chunks go under a nuid made of the sha256 and both messages
+        carry de-duplication ids; written again after the stream's duplicate window, the chunks
+        only repeat, and readers take the first `size` bytes."""
+        nuid = f"trusted-{sha256}"
+        chunks = OBJ_CHUNKS_PRE_TEMPLATE.format(bucket=self._bucket, obj=nuid)
+        messages = [(chunks, data[i:i + CHUNK], {"Nats-Msg-Id": f"{nuid}.{i}"}) for i in range(0, len(data), CHUNK)]
+        messages.append(self._meta(sha256, nuid, len(data), {"Nats-Msg-Id": f"name.{sha256}"}))
+
+        def failed(exc: BaseException) -> None:
+            log.warning("storing checked file %s failed (only readers by sha256 miss it): %s", sha256, exc)
+
+        await jetstream_send(self._js, messages, failed)
+
+    async def promote(self, ref: FileRef) -> bytes:
+        """All of an uploaded file's bytes, checked against its sha256, then named by it (trusted
+        side only: under auth nobody else may write an object's meta). BlobError if they do not
+        match: nothing is named, and the genuine bytes can still be promoted later."""
+        if not ref.upload:
+            raise BlobError(f"{ref.sha256}: not in the file store (expired or never stored)")
+        # Never from the process cache: what gets the name must be these chunks, read and checked
+        # here (the cache may hold the genuine bytes while this upload holds others).
+        data = await self._read(ref.sha256, declared=ref.size, upload=ref.upload)
+        await self._name(ref.sha256, ref.upload, len(data))
+        self._cache.add(ref.sha256, data)
+        return data
+
+    async def _write_chunks(self, nuid: str, data: bytes) -> None:
+        """The chunks of what nats-py's `ObjectStore.put` writes, pipelined a window at a time:
+        `put` waits for each chunk's ack before sending the next, half of a large file's trip."""
         chunks = OBJ_CHUNKS_PRE_TEMPLATE.format(bucket=self._bucket, obj=nuid)
         starts = range(0, len(data), CHUNK)
         try:
             for window in range(0, len(starts), WINDOW):
                 await jetstream_publish_all(self._js, [(chunks, data[i:i + CHUNK], None) for i in starts[window:window + WINDOW]])
-            info = ObjectInfo(
-                name=sha256, bucket=self._bucket, nuid=nuid, size=len(data), chunks=len(starts),
-                mtime=datetime.now(timezone.utc).isoformat(), options=ObjectMetaOptions(max_chunk_size=CHUNK),
-                digest=OBJ_DIGEST_TEMPLATE.format(digest=base64.urlsafe_b64encode(bytes.fromhex(sha256)).decode()))
-            meta = OBJ_META_PRE_TEMPLATE.format(bucket=self._bucket, obj=base64.urlsafe_b64encode(sha256.encode()).decode())
-            await jetstream_publish(self._js, meta, json.dumps(info.as_dict()).encode(), headers={"Nats-Rollup": "sub"})
         except BaseException:
             # Best effort (under auth a writer may not purge): orphaned chunks expire with the bucket.
             with anyio.CancelScope(shield=True), anyio.move_on_after(5), contextlib.suppress(Exception):
                 await self._js.purge_stream(f"OBJ_{self._bucket}", subject=chunks)
             raise
 
-    async def _has(self, sha256: str) -> bool:
+    async def _name(self, sha256: str, nuid: str, size: int) -> None:
+        await jetstream_publish(self._js, *self._meta(sha256, nuid, size))
+
+    def _meta(self, sha256: str, nuid: str, size: int, headers: dict[str, str] | None = None) -> tuple[str, bytes, dict[str, str]]:
+        """The meta message that makes the chunks under `nuid` the object `sha256`, readable by any
+        NATS client as nats-py lays objects out."""
+        info = ObjectInfo(
+            name=sha256, bucket=self._bucket, nuid=nuid, size=size, chunks=-(-size // CHUNK),
+            mtime=datetime.now(timezone.utc).isoformat(), options=ObjectMetaOptions(max_chunk_size=CHUNK),
+            digest=OBJ_DIGEST_TEMPLATE.format(digest=base64.urlsafe_b64encode(bytes.fromhex(sha256)).decode()))
+        meta = OBJ_META_PRE_TEMPLATE.format(bucket=self._bucket, obj=base64.urlsafe_b64encode(sha256.encode()).decode())
+        return meta, json.dumps(info.as_dict()).encode(), {"Nats-Rollup": "sub", **(headers or {})}
+
+    async def exists(self, sha256: str) -> bool:
+        """Whether an object is named `sha256` (under auth: whether the trusted side checked it)."""
         try:
             await self._store.get_info(sha256)
         except ObjectNotFoundError:
@@ -103,7 +172,7 @@ class BlobStore:
         process) and against the size its reference declares: limits are checked on the declared
         size, so a lie must not slip past them."""
         if ref.data is None:
-            data = await self._cache.fetch(ref.sha256, lambda: self._read(ref.sha256))
+            data = await self._cache.fetch(ref.sha256, lambda: self._read(ref.sha256, upload=ref.upload, declared=ref.size or None))
         elif hashlib.sha256(ref.data).hexdigest() != ref.sha256:
             raise BlobError(f"{ref.sha256}: inline bytes do not match their sha256")
         else:
@@ -113,28 +182,32 @@ class BlobStore:
         return data
 
     async def head(self, ref: FileRef, size: int) -> bytes:
-        """At least the first `size` bytes (or all of a shorter file), for identification, without
-        downloading a large file the services will download anyway. Only a stored file's head goes
-        unchecked against its sha256; its size, and all of a small inline file, are checked."""
+        """At least the first `size` bytes (or all of a shorter file) of a *named* object, for
+        identification, without downloading a large file the services will download anyway.
+        Its size is checked; its bytes were checked when it was named (`promote`)."""
         if ref.data is not None:
             return (await self.get(ref))[:size]
         cached = self._cache.get(ref.sha256)
         return cached if cached is not None and len(cached) == ref.size else await self._read(ref.sha256, size, ref.size)
 
-    async def _read(self, sha256: str, limit: int | None = None, declared: int | None = None) -> bytes:
-        """The object named `sha256`: all of it, checked against its name, or its first `limit` bytes
-        (refused if the object's size is not the `declared` one)."""
-        try:
-            info = await self._store.get_info(sha256)
-        except ObjectNotFoundError:
-            raise BlobError(f"{sha256}: not in the file store (expired or never stored)") from None
-        if declared is not None and info.size != declared:
-            raise BlobError(f"{sha256}: {info.size} bytes, not the {declared} its reference declares")
-        if not info.size:
+    async def _read(self, sha256: str, limit: int | None = None, declared: int | None = None, upload: str = "") -> bytes:
+        """The object named `sha256` (or the `upload` of `declared` bytes): all of it, checked
+        against its sha256, or its first `limit` bytes (refused if its size is not the `declared` one)."""
+        if upload and declared is not None:
+            nuid, size = upload, declared
+        else:
+            try:
+                info = await self._store.get_info(sha256)
+            except ObjectNotFoundError:
+                raise BlobError(f"{sha256}: not in the file store (expired or never stored)") from None
+            if declared is not None and info.size != declared:
+                raise BlobError(f"{sha256}: {info.size} bytes, not the {declared} its reference declares")
+            nuid, size = info.nuid, info.size
+        if not size:
             return b""
-        wanted = info.size if limit is None else min(limit, info.size)
+        wanted = size if limit is None else min(limit, size)
         sub = await self._js.pull_subscribe(
-            f"$O.{self._bucket}.C.{info.nuid}",
+            OBJ_CHUNKS_PRE_TEMPLATE.format(bucket=self._bucket, obj=nuid),
             stream=f"OBJ_{self._bucket}",
             config=ConsumerConfig(
                 ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, mem_storage=True,
@@ -143,17 +216,60 @@ class BlobStore:
         )
         chunks: list[bytes] = []
         got = 0
-        try:
-            while got < wanted:
-                try:
-                    msgs = await sub.fetch(64 if limit is None else 1 + (wanted - got) // CHUNK, timeout=2.0)
-                except NatsTimeout:
-                    raise BlobError(f"{sha256}: chunks stopped arriving at {got}/{info.size} bytes") from None
-                chunks += (msg.data for msg in msgs)
-                got += sum(len(msg.data) for msg in msgs)
-        finally:
-            await sub.unsubscribe()
+        async with anyio.create_task_group() as tg:
+            digest = _Digest(tg, size) if limit is None else None
+            try:
+                while got < wanted:
+                    try:
+                        # No more than the chunks still due (a fetch asking for more waits out its
+                        # expiry), and a few at a time, so that hashing overlaps the next fetch.
+                        msgs = await sub.fetch(min(FETCH_CHUNKS, -(-(wanted - got) // CHUNK)), timeout=2.0)
+                    except NatsTimeout:
+                        raise BlobError(f"{sha256}: chunks stopped arriving at {got}/{size} bytes") from None
+                    batch = [msg.data for msg in msgs]
+                    chunks += batch
+                    got += sum(map(len, batch))
+                    if digest is not None:
+                        digest.add(batch)
+            finally:
+                await sub.unsubscribe()
+            found = await digest.hexdigest() if digest is not None else None
         data = b"".join(chunks)  # one copy of the file, not one per chunk plus one at the end
-        if limit is None and hashlib.sha256(data).hexdigest() != sha256:
-            raise BlobError(f"{sha256}: stored bytes do not match their sha256")
+        if limit is None:
+            data = data[:size] if got > size else data  # chunks appended after the upload are not part of it
+            if found != sha256:
+                raise BlobError(f"{sha256}: stored bytes do not match their sha256")
         return data
+
+
+class _Digest:
+    """The sha256 of a file's first `size` bytes as its chunks arrive, each batch hashed on a
+    worker thread (hashlib lets go of the GIL on large buffers) while the next batch is fetched,
+    in arrival order."""
+
+    def __init__(self, tg, size: int) -> None:
+        self._tg = tg
+        self._left = size
+        self._hasher = hashlib.sha256()
+        self._last: anyio.Event | None = None
+
+    def add(self, batch: list[bytes]) -> None:
+        taken: list[bytes] = []
+        for chunk in batch:
+            if self._left <= 0:
+                break
+            taken.append(chunk[:self._left] if len(chunk) > self._left else chunk)
+            self._left -= len(taken[-1])
+        before, self._last = self._last, anyio.Event()
+        self._tg.start_soon(self._update, taken, before, self._last)
+
+    async def _update(self, taken: list[bytes], before: anyio.Event | None, done: anyio.Event) -> None:
+        if before is not None:
+            await before.wait()
+        await anyio.to_thread.run_sync(lambda: [self._hasher.update(chunk) for chunk in taken])
+        done.set()
+
+    async def hexdigest(self) -> str:
+        if self._last is not None:
+            await self._last.wait()
+        return self._hasher.hexdigest()

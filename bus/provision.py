@@ -1,13 +1,20 @@
 """Create (or update) the streams, buckets and shared consumers a Sluice prefix needs.
 
-Idempotent: every component calls it at start, so nothing depends on start order. Under auth
-(bus.auth) only the dispatcher and admin may create streams; the others call it with
-`create=False` and bind to what is there, waiting a while for the dispatcher to make it.
+Idempotent. Provisioning is an admin step, separate from running: under auth (bus.auth) only
+admin may create or change streams and the shared consumers (`sluice provision`, which `sluice
+up` runs for you); every running component, the dispatcher included, calls this with
+`create=False` and binds to what is there, waiting a while for it. Without auth (the explicit
+`--no-auth` opt-out) every component provisions at start, so nothing depends on start order.
+
+The shared consumers made here: one per submitter identity on its own queue (fairness: the
+dispatcher serves them in turn), the children's, and each approved service's on the task stream
+(`ensure_service_consumer`), whose filter is the operator's approval, not the service's word.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import anyio
@@ -15,6 +22,7 @@ from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
+    DeliverPolicy,
     DiscardPolicy,
     KeyValueConfig,
     ObjectStoreConfig,
@@ -26,12 +34,20 @@ from nats.js.errors import BadRequestError, NotFoundError
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
+from bus.auth import ADMIN, SUBMITTER, WEB, identity_of
+from bus.codec import encode
 from bus.connect import close, connect
 from bus.subjects import Names
+from schemas.limits import Limits
+from schemas.messages import ApprovedService
+from schemas.taxonomy import matching_types, taxonomy
 
 DAY = 24 * 3600.0
 MAX_MSG = 8 * 1024 * 1024
 REPLICAS_ENV = "SLUICE_REPLICAS"
+
+
+DEFAULT_SUBMITTERS = (identity_of(SUBMITTER), identity_of(WEB))  # identities with a queue of their own from the start
 
 
 @dataclass
@@ -42,6 +58,11 @@ class Stores:
     safelist: KeyValue
     rules: KeyValue
     rulesets: ObjectStore
+    approvals: KeyValue
+
+
+def _kv_buckets(names: Names) -> list[str]:
+    return [names.cache_bucket, names.registry_bucket, names.safelist_bucket, names.rules_bucket, names.approvals_bucket]
 
 
 async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
@@ -59,7 +80,7 @@ class NotProvisioned(RuntimeError):
 
 async def _bind(js: JetStreamContext, names: Names, wait: float) -> Stores:
     streams = [names.submit_stream, names.task_stream, names.reply_stream, names.summary_stream, names.dlq_stream]
-    streams += [f"KV_{b}" for b in (names.cache_bucket, names.registry_bucket, names.safelist_bucket, names.rules_bucket)]
+    streams += [f"KV_{b}" for b in _kv_buckets(names)]
     streams += [f"OBJ_{b}" for b in (names.file_bucket, names.ruleset_store)]
     try:
         with anyio.fail_after(wait):
@@ -73,11 +94,12 @@ async def _bind(js: JetStreamContext, names: Names, wait: float) -> Stores:
     except TimeoutError:
         raise NotProvisioned(
             f"stream {stream} does not exist after {wait:g} s, and this identity may not create it: start the "
-            "dispatcher (it provisions), or run a command with admin credentials") from None
+            "provisioning step (`sluice provision` with admin credentials; `sluice up` runs it)") from None
     return Stores(
         await js.key_value(names.cache_bucket), await js.key_value(names.registry_bucket),
         await js.object_store(names.file_bucket), await js.key_value(names.safelist_bucket),
-        await js.key_value(names.rules_bucket), await js.object_store(names.ruleset_store))
+        await js.key_value(names.rules_bucket), await js.object_store(names.ruleset_store),
+        await js.key_value(names.approvals_bucket))
 
 
 async def deployed_replicas(js: JetStreamContext, names: Names) -> int:
@@ -98,10 +120,11 @@ async def deployed_replicas(js: JetStreamContext, names: Names) -> int:
 
 
 async def provision(js: JetStreamContext, names: Names, replicas: int | None = None, *, create: bool = True,
-                    wait: float = 30.0) -> Stores:
+                    wait: float = 30.0, submitters: Iterable[str] = DEFAULT_SUBMITTERS) -> Stores:
     """The prefix's stores, created or updated first when `create`, else bound once they exist (`wait` s).
 
     `replicas`: copies of every stream, bucket and consumer; None follows `deployed_replicas`.
+    `submitters`: the identities that get a submission queue (bus.auth.identity_of).
     """
     if not create:
         return await _bind(js, names, wait)
@@ -109,7 +132,7 @@ async def provision(js: JetStreamContext, names: Names, replicas: int | None = N
     common = dict(storage=StorageType.FILE, num_replicas=replicas, max_msg_size=MAX_MSG)
     await ensure_stream(js, StreamConfig(
         # Work queue: each submission is taken by one dispatcher and removed once it is done.
-        name=names.submit_stream, subjects=[names.submit_root, names.submit_child],
+        name=names.submit_stream, subjects=[*names.submit_roots, names.submit_child],
         retention=RetentionPolicy.WORK_QUEUE, duplicate_window=300.0, **common))
     await ensure_stream(js, StreamConfig(
         # Interest: every service whose filter matches gets its own copy of a task.
@@ -127,7 +150,8 @@ async def provision(js: JetStreamContext, names: Names, replicas: int | None = N
     await ensure_stream(js, StreamConfig(
         name=names.dlq_stream, subjects=[f"{names.prefix}.dlq.>"],
         retention=RetentionPolicy.LIMITS, max_age=7 * DAY, discard=DiscardPolicy.OLD, **common))
-    for durable, subject in ((names.ROOT_CONSUMER, names.submit_root), (names.CHILD_CONSUMER, names.submit_child)):
+    queues = [(names.root_consumer(who), names.submit_root_for(who)) for who in dict.fromkeys(submitters)]
+    for durable, subject in (*queues, (names.CHILD_CONSUMER, names.submit_child)):
         await js.add_consumer(names.submit_stream, ConsumerConfig(
             durable_name=durable, filter_subject=subject, ack_policy=AckPolicy.EXPLICIT,
             # Dispatchers heartbeat (in_progress) while they work, so a short ack_wait only
@@ -145,12 +169,46 @@ async def provision(js: JetStreamContext, names: Names, replicas: int | None = N
         bucket=names.rules_bucket, history=5, storage=StorageType.FILE, replicas=replicas))
     rulesets = await js.create_object_store(names.ruleset_store, ObjectStoreConfig(
         storage=StorageType.FILE, replicas=replicas))
-    return Stores(cache, registry, files, safelist, rules, rulesets)
+    approvals = await js.create_key_value(KeyValueConfig(
+        bucket=names.approvals_bucket, history=5, storage=StorageType.FILE, replicas=replicas))
+    return Stores(cache, registry, files, safelist, rules, rulesets, approvals)
+
+
+def service_filters(names: Names, approved: ApprovedService) -> list[str]:
+    """The task subjects of the approved stage and types: one per type, or the whole stage."""
+    types = matching_types(approved.accepts, approved.rejects, approved.kinds)
+    if not types:
+        raise ValueError(f"{approved.name}: accepts {approved.accepts!r} / rejects {approved.rejects!r} match no known file type")
+    if len(types) == len(taxonomy().types):
+        return [names.task_filter(approved.stage)]
+    return [names.task_filter(approved.stage, t) for t in types]
+
+
+async def ensure_service_consumer(js: JetStreamContext, names: Names, approved: ApprovedService) -> None:
+    """The service's durable consumer on the task stream, its filters the approved stage and types.
+
+    All instances of a service bind to it (that is how instances share work). Made by the
+    privileged side: under auth a service identity may consume it but not create or change it.
+    """
+    await js.add_consumer(names.task_stream, ConsumerConfig(
+        durable_name=names.service_consumer(approved.name), filter_subjects=service_filters(names, approved),
+        ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL,
+        ack_wait=approved.timeout + Limits.timeout_grace + 5, max_deliver=3, max_ack_pending=10_000,
+        # On an interest stream a consumer nobody reads keeps every matching task alive;
+        # a service gone for an hour gives its consumer up (its next approval makes it again).
+        inactive_threshold=3600.0,
+    ))
+
+
+async def approve(js: JetStreamContext, names: Names, stores: Stores, approved: ApprovedService) -> None:
+    """Record what the operator allows `approved.name` to be, and make its consumer to match."""
+    await ensure_service_consumer(js, names, approved)
+    await stores.approvals.put(approved.name, encode(approved))
 
 
 async def provision_at(url: str, names: Names, replicas: int) -> None:
     """Provision on a connection of its own, e.g. a new cluster at R3 before any component starts."""
-    nc = await connect(url, name="sluice-provision")
+    nc = await connect(url, name="sluice-provision", role=ADMIN)
     try:
         await provision(nc.jetstream(), names, replicas)
     finally:

@@ -23,9 +23,29 @@ class Names:
             raise ValueError(f"prefix {self.prefix!r}: use lowercase letters, digits, '_' or '-' (≤ 31)")
 
     # -- subjects --------------------------------------------------------------------------
+    def submit_root_for(self, identity: str) -> str:
+        """Where submitter `identity` publishes its submissions: a subject per identity, which
+        the server lets only that identity publish to (bus.auth), so the dispatcher knows who
+        submitted without believing a field, and serves each identity from its own queue. The
+        default identity keeps the bare `submit.root` of wire 1.0, so clients written before
+        identities existed (and any NATS client that follows docs/wire.md) still submit."""
+        base = f"{self.prefix}.submit.root"
+        return base if identity == self.DEFAULT_SUBMITTER else f"{base}.{identity}"
+
+    def submitter_of(self, subject: str) -> str:
+        """The identity a root submission came from, read off the subject it was published on."""
+        base = f"{self.prefix}.submit.root"
+        return subject[len(base) + 1:] if subject.startswith(base + ".") else self.DEFAULT_SUBMITTER
+
     @property
     def submit_root(self) -> str:
-        return f"{self.prefix}.submit.root"
+        """The default submitter identity's subject (`submitter`: what a client without auth uses)."""
+        return self.submit_root_for(self.DEFAULT_SUBMITTER)
+
+    @property
+    def submit_roots(self) -> list[str]:
+        """Every submitter's subject: the default identity's and one per other identity."""
+        return [self.submit_root, f"{self.prefix}.submit.root.*"]
 
     @property
     def submit_child(self) -> str:
@@ -97,7 +117,14 @@ class Names:
     def dispatcher_consumer(self, dispatcher_id: str) -> str:
         return f"dispatcher-{dispatcher_id}"
 
-    ROOT_CONSUMER = "dispatch-root"
+    DEFAULT_SUBMITTER = "submitter"
+    ROOT_CONSUMER_PREFIX = "dispatch-root-"
+    ROOT_CONSUMER = f"{ROOT_CONSUMER_PREFIX}{DEFAULT_SUBMITTER}"
+
+    def root_consumer(self, identity: str) -> str:
+        """The dispatchers' shared consumer of one submitter identity's queue."""
+        return f"{self.ROOT_CONSUMER_PREFIX}{identity}"
+
     CHILD_CONSUMER = "dispatch-child"
 
     @property
@@ -107,6 +134,11 @@ class Names:
     @property
     def registry_bucket(self) -> str:
         return f"{self.prefix}-services"
+
+    @property
+    def approvals_bucket(self) -> str:
+        """KV: service name -> what the operator approved it to be (schemas.messages.ApprovedService)."""
+        return f"{self.prefix}-approved"
 
     @property
     def file_bucket(self) -> str:

@@ -27,6 +27,7 @@ from bus.subjects import Names
 from dispatcher.cache import ResultCache, cache_key
 from dispatcher.directory import ServiceDirectory
 from dispatcher.identifier import Identifier
+from dispatcher.policy import police
 from dispatcher.replies import ReplyRouter, Waiter
 from schemas.limits import Limits
 from schemas.messages import (
@@ -98,6 +99,9 @@ async def analyse_file(mesh: Mesh, sid: str, file: FileRef, depth: int, relation
             if result.error:
                 node.errors.append(result.error)
                 continue
+            overridden = police(result, mesh.directory.approved.get(result.service))
+            if overridden is not None:
+                node.errors.append(overridden)
             if result.temp_data:  # later stages (and the children) see what this stage added
                 params = msgspec.structs.replace(params, temp_data={**params.temp_data, **result.temp_data})
             node.results.append(ResultView(result.service, result.score, result.sections, result.cached,

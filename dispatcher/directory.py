@@ -3,6 +3,10 @@
 Instances announce themselves in the registry bucket every couple of seconds; a service counts
 only while one of its instances is fresh, because a task published to a service that nobody
 consumes would only time out (and on the interest stream, one no consumer matches is dropped).
+
+A heartbeat only says *alive*. What a service is (its stage, accepts/rejects, kinds, timeout,
+whether it runs by default) comes from the operator's approval in the approvals bucket
+(`ApprovedService`, written by admin only); a live service without one is not planned at all.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ import anyio
 from nats.js.errors import KeyNotFoundError, NoKeysError
 from nats.js.kv import KeyValue
 
+import msgspec
+
 from bus.codec import BadMessage, decode
 from schemas.samples import kind_of_type
-from schemas.messages import STAGES, ServiceRecord, Stage, SubmissionParams
+from schemas.messages import STAGES, ApprovedService, ServiceRecord, Stage, SubmissionParams
 
 log = logging.getLogger("sluice.dispatcher")
 
@@ -26,13 +32,26 @@ STALE_AFTER = 8.0  # seconds an instance's heartbeat may lag the freshest one be
 REGISTRY_OUTAGE = 60.0  # seconds the whole registry may go unwritten (an election) before every instance is down
 
 
+def as_approved(record: ServiceRecord, approved: ApprovedService) -> ServiceRecord:
+    """A live service's record with what it is taken from its approval, whatever it announced."""
+    return msgspec.structs.replace(record, stage=approved.stage, accepts=approved.accepts, rejects=approved.rejects,
+                                   kinds=list(approved.kinds), timeout=approved.timeout, enabled=approved.enabled)
+
+
 class ServiceDirectory:
     """`list_keys` lists the registry's keys; the dispatcher gives `bus.kv.kv_keys`, which unlike
-    the default (nats-py's `KeyValue.keys()`) never comes back short while instances heartbeat."""
+    the default (nats-py's `KeyValue.keys()`) never comes back short while instances heartbeat.
 
-    def __init__(self, registry: KeyValue, list_keys: Callable[[], Awaitable[list[str]]] | None = None) -> None:
+    With `approvals` (the dispatcher's case: the approvals bucket and its key lister), `services`
+    holds only approved live services, as approved; without (a status page), every live one as announced."""
+
+    def __init__(self, registry: KeyValue, list_keys: Callable[[], Awaitable[list[str]]] | None = None,
+                 approvals: tuple[KeyValue, Callable[[], Awaitable[list[str]]]] | None = None) -> None:
         self._registry = registry
         self._list_keys = list_keys
+        self._approvals = approvals
+        self.approved: dict[str, ApprovedService] = {}
+        self._unapproved: list[str] = []  # said once per change, not every second
         self.services: dict[str, ServiceRecord] = {}
         self.changed = anyio.Event()
         self._patterns: dict[str, tuple[re.Pattern[str], re.Pattern[str] | None]] = {}
@@ -78,11 +97,38 @@ class ServiceDirectory:
                 seen[record.name].heartbeat = max(seen[record.name].heartbeat, record.heartbeat)
             else:
                 seen[record.name] = record
+        if self._approvals is not None:
+            self.approved = await self._read_approvals()
+            unapproved = sorted(seen.keys() - self.approved.keys())
+            if unapproved and unapproved != self._unapproved:
+                log.warning("alive but not approved by the operator, so not planned: %s", ", ".join(unapproved))
+            self._unapproved = unapproved
+            seen = {name: as_approved(record, self.approved[name]) for name, record in seen.items() if name in self.approved}
         if seen.keys() != self.services.keys():
             log.info("services alive: %s", ", ".join(sorted(seen)) or "none")
         self.services = seen
         self.changed.set()
         self.changed = anyio.Event()
+
+    async def _read_approvals(self) -> dict[str, ApprovedService]:
+        kv, list_keys = self._approvals
+        approved: dict[str, ApprovedService] = {}
+        for key in await list_keys():
+            try:
+                entry = await kv.get(key)
+            except KeyNotFoundError:  # revoked since the listing
+                continue
+            if not entry or not entry.value:
+                continue
+            try:
+                record = decode(entry.value, ApprovedService)
+                re.compile(record.accepts), re.compile(record.rejects or "")
+            except (BadMessage, re.error) as exc:
+                log.warning("approval %s ignored: %s", key, exc)
+                continue
+            if record.name == key:
+                approved[key] = record
+        return approved
 
     async def run(self, interval: float = 1.0) -> None:
         while True:

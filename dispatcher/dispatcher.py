@@ -5,6 +5,15 @@ its summary is published, so if this process dies another dispatcher gets it bac
 the tree cheaply from the result cache. Children of the dead attempt are ignored by attempt
 number. On a clean stop, unfinished submissions are handed back within seconds (a delayed
 nak), not after ack_wait.
+
+Fairness: each submitter identity has its own queue (`submit.root.<identity>`, which only that
+identity may publish to) and its own consumer, and each queue is served by its own pull loop
+with at most `OperatorLimits.trees_per_submitter` trees at once: one identity's flood waits in
+its own queue and never in front of another's submission; and while another identity is
+active, the flood's trees in flight are cut back (`policy.FairShare`) so it does not crowd the
+process either. Queues provisioned later (a new identity) are picked up within
+`ROOT_QUEUE_POLL` seconds. Each identity is also held to `submissions_per_minute`; what is
+over it is answered at once with a summary saying so.
 """
 
 from __future__ import annotations
@@ -20,8 +29,10 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from bus import metrics
+from bus.auth import DISPATCHER
 from bus.blobs import BlobStore
 from bus.codec import BadMessage, encode
+from bus.connect import provisions
 from bus.deadletter import dead_letter, decode_or_reject
 from bus.exhausted import watch_exhausted
 from bus.logcontext import CURRENT_SID
@@ -33,11 +44,13 @@ from bus.worker import pull_loop
 from dispatcher.analysis import Mesh
 from dispatcher.cache import ResultCache
 from dispatcher.directory import ServiceDirectory
+from dispatcher.identifier import Identifier
+from dispatcher.policy import FairShare, WindowQuota, clamp_params, operator_limits
 from dispatcher.replies import ReplyRouter
 from dispatcher.scoring import summarise
 from dispatcher.tree import Tree, analyse_child
-from schemas.limits import Limits
-from schemas.messages import SID, ChildSubmission, SampleKind, Submission
+from schemas.limits import Limits, OperatorLimits
+from schemas.messages import SID, ChildSubmission, ErrorType, FileNode, SampleKind, ServiceError, Submission
 from schemas.samples import SampleError, ref_key, sample_value
 
 log = logging.getLogger("sluice.dispatcher")
@@ -46,6 +59,7 @@ KEEPALIVE = 10.0  # seconds between in_progress signals; well inside the 30 s ac
 HANDBACK_DELAY = 1.5  # seconds; longer than the pull loop's fetch timeout
 MAX_TREES = 64  # submissions (roots) analysed at once; more wait in the stream
 MAX_CHILDREN = 128  # extracted files analysed at once, on their own consumer so parents never starve them
+ROOT_QUEUE_POLL = 5.0  # seconds between looks for submitter queues provisioned since
 
 
 def check_submission(sub: Submission) -> None:
@@ -107,6 +121,7 @@ class Dispatcher:
         tree_timeout: float = Limits.tree_timeout,
         grace: float = Limits.timeout_grace,
         drain_grace: float = 5.0,
+        limits: OperatorLimits | None = None,
     ) -> None:
         self.nc = nc
         self.js = nc.jetstream()
@@ -118,6 +133,9 @@ class Dispatcher:
         self.tree_timeout = tree_timeout
         self.grace = grace
         self.drain_grace = drain_grace
+        self.limits = limits or operator_limits()
+        self.quota = WindowQuota(self.limits.submissions_per_minute, 60.0)
+        self.fair = FairShare(min(max_trees, self.limits.trees_per_submitter))
         self.ready = anyio.Event()
         self.directory: ServiceDirectory | None = None
         self.completed = 0
@@ -127,16 +145,18 @@ class Dispatcher:
         await dead_letter(self.js, self.names, msg, reason, origin="dispatcher")
 
     async def run(self, stop: anyio.Event) -> None:
-        stores = await provision(self.js, self.names)
-        self.directory = ServiceDirectory(stores.registry, partial(kv_keys, self.js, self.names.registry_bucket))
+        stores = await provision(self.js, self.names, create=provisions(DISPATCHER))
+        self.directory = ServiceDirectory(stores.registry, partial(kv_keys, self.js, self.names.registry_bucket),
+                                          (stores.approvals, partial(kv_keys, self.js, self.names.approvals_bucket)))
         router = ReplyRouter(self._dead_letter)
-        self.mesh = Mesh(self.js, self.names, BlobStore(self.js, stores.files, self.names.file_bucket),
-                         ResultCache(stores.cache, self.js, self.names.cache_bucket), self.directory, router, self.id, self.grace)
+        blobs = BlobStore(self.js, stores.files, self.names.file_bucket)
+        identifier = Identifier(blobs, stored=WindowQuota(self.limits.stored_bytes_per_hour, 3600.0))
+        self.mesh = Mesh(self.js, self.names, blobs, ResultCache(stores.cache, self.js, self.names.cache_bucket),
+                         self.directory, router, self.id, self.grace, identifier)
         await self.js.add_consumer(self.names.reply_stream, ConsumerConfig(
             durable_name=self.names.dispatcher_consumer(self.id), filter_subject=self.names.replies(self.id),
             ack_policy=AckPolicy.EXPLICIT, ack_wait=30.0, max_ack_pending=10_000, inactive_threshold=3600.0))
         reply_sub = await self.js.pull_subscribe_bind(self.names.dispatcher_consumer(self.id), stream=self.names.reply_stream)
-        root_sub = await self.js.pull_subscribe_bind(self.names.ROOT_CONSUMER, stream=self.names.submit_stream)
         child_sub = await self.js.pull_subscribe_bind(self.names.CHILD_CONSUMER, stream=self.names.submit_stream)
         exhausted = await watch_exhausted(self.nc, self.js, self.names)
         await self.directory.refresh()
@@ -149,8 +169,9 @@ class Dispatcher:
             self.ready.set()
             log.info("dispatcher %s ready on prefix %s", self.id, self.names.prefix)
             async with anyio.create_task_group() as work:
-                work.start_soon(lambda: pull_loop(root_sub, self._handle_root, concurrency=self.max_trees, stop=stop,
-                                                 grace=self.drain_grace, name="roots"))
+                served: set[str] = set()
+                await self._serve_new_queues(work, served, stop)
+                work.start_soon(self._watch_queues, work, served, stop)
                 work.start_soon(lambda: pull_loop(child_sub, self._handle_child, concurrency=self.max_children, stop=stop,
                                                  grace=self.drain_grace, name="children"))
             replies_stop.set()
@@ -161,17 +182,51 @@ class Dispatcher:
             # Our replies subject dies with us; the next dispatcher has its own.
             await self.js.delete_consumer(self.names.reply_stream, self.names.dispatcher_consumer(self.id))
 
+    async def _serve_new_queues(self, tg, served: set[str], stop: anyio.Event) -> None:
+        """Start serving each submitter queue (root consumer) not served yet."""
+        prefix = self.names.ROOT_CONSUMER_PREFIX
+        for info in await self.js.consumers_info(self.names.submit_stream):
+            if not info.name.startswith(prefix) or info.name in served:
+                continue
+            sub = await self.js.pull_subscribe_bind(info.name, stream=self.names.submit_stream)
+            served.add(info.name)
+            log.info("serving submitter queue %s", info.name.removeprefix(prefix))
+            tg.start_soon(partial(pull_loop, sub, self._handle_root, concurrency=min(self.max_trees, self.limits.trees_per_submitter),
+                                  stop=stop, grace=self.drain_grace, name=f"roots-{info.name.removeprefix(prefix)}"))
+
+    async def _watch_queues(self, tg, served: set[str], stop: anyio.Event) -> None:
+        while True:
+            with anyio.move_on_after(ROOT_QUEUE_POLL):
+                await stop.wait()
+            if stop.is_set():
+                return
+            try:
+                await self._serve_new_queues(tg, served, stop)
+            except Exception as exc:  # noqa: BLE001 - NATS may be restarting; look again later
+                log.warning("listing submitter queues failed: %s", exc)
+
     async def _handle_root(self, msg: Msg) -> None:
-        sub = await decode_or_reject(self.js, self.names, msg, Submission, "dispatcher", check_submission)
+        sub = await decode_or_reject(self.js, self.names, msg, Submission, "dispatcher", self._check)
         if sub is None:
             return
         CURRENT_SID.set(sub.sid)  # this submission's log lines carry it
-
-        log.debug("taking %s (delivery %d)", sub.sid, msg.metadata.num_delivered)
+        identity = self.names.submitter_of(msg.subject)  # the server let only that identity publish here
+        log.debug("taking %s from %s (delivery %d)", sub.sid, identity, msg.metadata.num_delivered)
+        if msg.metadata.num_delivered == 1 and not self.quota.take(identity):
+            await self._refuse(sub, f"refused: {identity} is over its quota of {self.limits.submissions_per_minute} "
+                                    "submissions per minute")
+            await msg.ack()
+            return
+        params, clamped = clamp_params(sub.params, self.limits)
+        sub.params = params
 
         async def work() -> None:
-            tree = Tree(self.mesh, sub, msg.metadata.num_delivered, self.tree_timeout)
-            summary = summarise(sub, await tree.run())
+            async with self.fair.slot(identity):
+                tree = Tree(self.mesh, sub, msg.metadata.num_delivered, self.tree_timeout)
+                roots = await tree.run()
+            if roots:
+                roots[0].errors[:0] = clamped  # the tree says what the operator's limits overrode
+            summary = summarise(sub, roots)
             data = encode(summary)
             self.completed += 1
             metrics.submission_completed(summary)
@@ -183,6 +238,19 @@ class Dispatcher:
         with metrics.tree_in_flight():
             await self.held.hold(msg, work)
         await msg.ack()  # a lost ack only redoes the tree from the cache; the summary's Msg-Id dedups it
+
+    def _check(self, sub: Submission) -> None:
+        check_submission(sub)
+        for ref in sub.files:  # the operator's own file size limit, if lower than the default
+            if ref.size > self.limits.max_file_size:
+                raise BadMessage(f"{ref.name or ref.sha256}: {ref.size} bytes is over the operator's "
+                                 f"{self.limits.max_file_size}-byte limit")
+
+    async def _refuse(self, sub: Submission, reason: str) -> None:
+        """Answer a submission without analysing it: a summary whose files carry the reason."""
+        error = ServiceError("dispatcher", ErrorType.POLICY, reason)
+        nodes = [FileNode(f.sha256, f.name or f.sha256, "unknown", f.size, 0, kind=f.kind, errors=[error]) for f in sub.files]
+        await publish(self.js, self.names.summary(sub.sid), encode(summarise(sub, nodes)), f"summary:{sub.sid}")
 
     async def _handle_child(self, msg: Msg) -> None:
         child = await decode_or_reject(self.js, self.names, msg, ChildSubmission, "dispatcher")

@@ -1,4 +1,9 @@
-"""Default bounds. Every one of them, when hit, is recorded as an error: never a silent cut."""
+"""Default bounds, and the operator's maximums. Every bound, when hit, is recorded as an error:
+never a silent cut."""
+
+from __future__ import annotations
+
+import msgspec
 
 
 class Limits:
@@ -11,3 +16,17 @@ class Limits:
     attempts = 3  # dispatch attempts per (file, service), as Assemblyline
     tree_timeout = 20 * 60.0  # a tree with no progress for this long completes with errors
     alert_threshold = 500
+
+
+class OperatorLimits(msgspec.Struct, frozen=True):
+    """What the dispatcher allows whatever a submission asks: a submission asking for more gets
+    these (and its tree says so), and each submitter identity is held to its own quotas."""
+
+    max_depth: int = Limits.max_depth
+    max_files: int = Limits.max_files
+    max_children: int = Limits.max_children
+    max_file_size: int = Limits.max_file_size
+    allow_deep_scan: bool = True
+    trees_per_submitter: int = 64  # one identity's trees at once (alone; fewer while others are active)
+    submissions_per_minute: int = 6000  # per submitter identity; more are refused with a summary saying so
+    stored_bytes_per_hour: int = 20 * 1024**3  # uploads promoted per writer identity; more are bad_input

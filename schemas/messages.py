@@ -59,6 +59,9 @@ class FileRef(msgspec.Struct, frozen=True, omit_defaults=True):
     name: str = ""
     data: bytes | None = None
     kind: SampleKind = SampleKind.FILE
+    # Where its writer uploaded the bytes (`<writer>.<id>`, bus.blobs): only the dispatcher makes
+    # them the object named by the sha256, once it has checked them. Empty: already stored, or inline.
+    upload: str = ""
 
 
 class SubmissionParams(msgspec.Struct, omit_defaults=True):
@@ -188,6 +191,7 @@ class ErrorType(str, enum.Enum):
     SERVICE_DOWN = "service_down"
     UNREACHABLE = "unreachable"
     BAD_INPUT = "bad_input"
+    POLICY = "policy"  # the operator's limits overrode what a submitter asked or a service claimed
 
 
 class ServiceError(msgspec.Struct, omit_defaults=True):
@@ -301,6 +305,25 @@ class ServiceRecord(msgspec.Struct, omit_defaults=True):
     uses_temp_data: bool = False  # its results depend on temp data, so the cache key includes it
     heartbeat: float = 0.0
     instances: int = 1
+
+
+class ApprovedService(msgspec.Struct, omit_defaults=True):
+    """What the operator allows a service to be, in the approvals KV under its name (written by
+    admin only: `sluice service approve`, `sluice provision`). The dispatcher plans from this, not
+    from what the service's heartbeat says; a result outside the score range is clamped, and
+    `drop` is honoured only when `may_drop`."""
+
+    name: str
+    stage: Stage
+    accepts: str
+    rejects: str
+    timeout: float
+    score_min: int
+    score_max: int
+    may_drop: bool = False
+    kinds: list[SampleKind] = msgspec.field(default_factory=lambda: [SampleKind.FILE])
+    enabled: bool = True
+    approved_at: float = 0.0
 
 
 class DeadLetter(msgspec.Struct):

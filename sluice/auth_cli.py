@@ -1,11 +1,17 @@
 """`sluice auth init`: per-component NATS credentials and the server's authorization config
-(bus.auth); and `sluice up --auth`, the one-box mesh run on them.
+(bus.auth); and the one-box mesh (`sluice up`, `sluice scan`) run on them, by default.
+
+Secure by default: the embedded server of `up` and `scan` enforces per-component credentials,
+generated on first use beside its store (`<data-dir>/auth`, or `--auth DIR`), so a local process
+without them can neither submit nor forge. `--no-auth` is the explicit opt-out; `--cluster` runs
+without auth for now, and says so.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,10 +23,15 @@ from services.sdk.loader import builtin_services
 
 DEFAULT_DIR = Path(".sluice") / "auth"
 
+log = logging.getLogger("sluice.cli")
+
+
+def _names(values: list[str]) -> list[str]:
+    return [name for value in values for name in value.split(",") if name]
+
 
 def _services(values: list[str]) -> list[str]:
-    named = [name for value in values for name in value.split(",") if name]
-    return named or list(builtin_services())
+    return _names(values) or list(builtin_services())
 
 
 def usage(out: Path, files: dict[str, Path]) -> str:
@@ -39,7 +50,7 @@ def usage(out: Path, files: dict[str, Path]) -> str:
 
 
 async def cmd_init(args: argparse.Namespace) -> int:
-    files = auth.init(args.out, Names(args.prefix), _services(args.services))
+    files = auth.init(args.out, Names(args.prefix), _services(args.services), _names(args.submitters))
     print(usage(args.out, files), flush=True)
     return 0
 
@@ -51,27 +62,44 @@ def register(parser: argparse.ArgumentParser, command) -> None:
     p.add_argument("--out", type=Path, default=DEFAULT_DIR, metavar="DIR", help=f"where to write them (default: ./{DEFAULT_DIR})")
     p.add_argument("--services", action="append", default=[], metavar="NAMES",
                    help="services to make identities for (comma-separated, repeatable; default: the built-in ones)")
+    p.add_argument("--submitters", action="append", default=[], metavar="NAMES",
+                   help="more submitter identities (submitter:NAME, each with its own queue and quota; comma-separated)")
 
 
 def add_up_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--auth", type=Path, nargs="?", const=DEFAULT_DIR, metavar="DIR",
-                   help=f"each component on its own credentials from DIR (made if missing; default ./{DEFAULT_DIR}); "
-                        "the embedded server enforces them")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--auth", type=Path, metavar="DIR",
+                       help="each component on its own credentials from DIR (made if missing; default: DATA_DIR/auth); "
+                            "the embedded server enforces them (the default)")
+    group.add_argument("--no-auth", action="store_true",
+                       help="run the embedded server without authorization: any local process may submit and forge")
+
+
+def auth_dir(args: argparse.Namespace) -> Path | None:
+    """Where the one-box identities live, or None when this run has none (--no-auth, --nats, --cluster)."""
+    if args.nats or getattr(args, "no_auth", False):
+        return None
+    if getattr(args, "cluster", None):
+        log.warning("--cluster runs without authorization for now: any local process may submit and forge")
+        return None
+    return args.auth or args.data_dir / "auth"
 
 
 @contextlib.asynccontextmanager
 async def one_box_identities(args: argparse.Namespace) -> AsyncIterator[None]:
-    """With `up --auth`: make (or complete) the credentials, point this process's components at
-    the directory (each picks its role's file) for the duration, and print the submitter's
-    export. The embedded server finds the config as `args.auth_config`."""
-    if getattr(args, "auth", None) is None:
+    """Unless `auth_dir` says none: make (or complete) the credentials, point this process's
+    components at the directory (each picks its role's file) for the duration, and for `up`
+    print the submitter's export. The embedded server finds the config as `args.auth_config`."""
+    folder = auth_dir(args)
+    if folder is None:
         yield
         return
-    files = auth.init(args.auth, Names(args.prefix), [*builtin_services(), *getattr(args, "own_services", [])])
-    args.auth_config = args.auth / auth.CONF_NAME
+    files = auth.init(folder, Names(args.prefix), [*builtin_services(), *getattr(args, "own_services", [])])
+    args.auth_config = folder / auth.CONF_NAME
     before = os.environ.get(CREDS_ENV)
-    os.environ[CREDS_ENV] = str(args.auth.resolve())
-    print(f"export {CREDS_ENV}={files[auth.SUBMITTER].resolve()}", flush=True)
+    os.environ[CREDS_ENV] = str(folder.resolve())
+    if getattr(args, "command", None) == "up":
+        print(f"export {CREDS_ENV}={files[auth.SUBMITTER].resolve()}", flush=True)
     try:
         yield
     finally:

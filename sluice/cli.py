@@ -39,7 +39,7 @@ from schemas.messages import SID, SubmissionParams, Summary
 from services.sdk.base import ServiceBase
 from services.sdk.loader import builtin_services, load_service
 from services.sdk.manifest import ManifestError
-from sluice import auth_cli, dlq_cli, safelist_cli, sample_args, service_cli, status_cli
+from sluice import auth_cli, dlq_cli, provision_cli, safelist_cli, sample_args, service_cli, status_cli
 from sluice.client import Client, SubmitError
 from sluice.console import ERR, OUT, CliError, cancel_on, connect_client, key_values, require_url, until_signal
 from sluice.logs import log_handler, log_level
@@ -385,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("scan", cmd_scan, "submit files, URIs, domains or IPs, wait for their verdicts and print them", params)
     _data_dir_arg(p)
     _service_dir_arg(p)
+    auth_cli.add_up_option(p)
     p.add_argument("--timeout", type=float, default=300.0, metavar="S", help="seconds to wait for the verdicts (default 300)")
     command("submit", cmd_submit, "submit files, URIs, domains or IPs and print their submission ids", params)
     p = command("result", cmd_result, "print a finished submission's verdict tree, or one of its stored objects")
@@ -415,6 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     safelist_cli.register(command("safelist", None, "add, remove or list known-good hashes"), command)
     status_cli.register(command("status", status_cli.cmd_status, "streams, consumers, live services, submissions in flight"))
     auth_cli.register(command("auth", None, "per-component NATS credentials and authorization"), command)
+    provision_cli.register(command("provision", provision_cli.cmd_provision,
+                                   "as admin: create streams, buckets, queues and consumers, and approve the services"))
     dlq_cli.register(command("dlq", None, "list, show, replay or purge dead letters (messages Sluice could not use)"), command)
     web_cli.register(command("web", web_cli.cmd_web, "serve the REST API and the results browser for --nats"))
     return parser

@@ -19,7 +19,7 @@ from nats.aio.client import Client as Nats
 from nats.js.api import DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from bus.auth import SUBMITTER
+from bus.auth import SUBMITTER, identity_of
 from bus.blobs import BlobStore
 from bus.codec import BadMessage, decode, encode, wire_headers
 from bus.connect import close, connect, provisions
@@ -39,8 +39,9 @@ class SubmitError(ValueError):
 
 
 class Client:
-    def __init__(self, nc: Nats, names: Names, max_file_size: int = Limits.max_file_size) -> None:
+    def __init__(self, nc: Nats, names: Names, max_file_size: int = Limits.max_file_size, role: str = SUBMITTER) -> None:
         self.nc = nc
+        self.identity = identity_of(role)  # names its submission subject and its uploads (bus.auth)
         self.js = nc.jetstream()
         self.names = names
         self.max_file_size = max_file_size
@@ -54,10 +55,10 @@ class Client:
     @classmethod
     async def connect(cls, url: str | None = None, prefix: str = "sluice", role: str = SUBMITTER, **kwargs) -> Client:
         nc = await connect(url, name="sluice-client", role=role)
-        client = cls(nc, Names(prefix), **kwargs)
+        client = cls(nc, Names(prefix), role=role, **kwargs)
         try:
             stores = await provision(client.js, client.names, create=provisions(role))
-            client.blobs = BlobStore(client.js, stores.files, client.names.file_bucket)
+            client.blobs = BlobStore(client.js, stores.files, client.names.file_bucket, writer=client.identity)
             client._sub = await client.js.subscribe(client.names.summaries, cb=client._on_summary,
                                                     stream=client.names.summary_stream,
                                                     ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
@@ -128,7 +129,7 @@ class Client:
         if len(self._mine) > TRACKED:
             self._mine.popitem(last=False)
         try:
-            await jetstream_publish(self.js, self.names.submit_root, encode(sub), headers=wire_headers(sub.sid))
+            await jetstream_publish(self.js, self.names.submit_root_for(self.identity), encode(sub), headers=wire_headers(sub.sid))
         except BaseException:
             self._mine.pop(sub.sid, None)
             raise

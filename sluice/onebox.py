@@ -15,16 +15,17 @@ from pathlib import Path
 
 import anyio
 
-from bus.auth import DISPATCHER
+from bus.auth import ADMIN, DISPATCHER
 from bus.connect import close, connect, credentials
 from bus.logcontext import COMPONENT
-from bus.provision import provision
 from bus.subjects import Names
 from bus.telemetry import PROBES
 from dispatcher.dispatcher import Dispatcher
+from services.sdk.approval import approval_for
 from services.sdk.base import ServiceBase
 from services.sdk.loader import builtin_services, fresh_instance, load_service
 from services.sdk.serve import run_service, run_updater
+from sluice.provision_cli import creds_dir, provision_and_approve, submitters_in
 
 log = logging.getLogger("sluice")
 
@@ -67,14 +68,11 @@ async def onebox(url: str, prefix: str = "sluice", services: Sequence[ServiceBas
     `update_config` also gets its rule updater (on a scratch instance of its own).
     """
     box = Box(Names(prefix), anyio.Event())
-    if credentials(DISPATCHER) is not None:
-        # Under auth the services may not create streams, and they start before the dispatcher.
-        nc = await connect(url, name="sluice-provision", role=DISPATCHER)
-        try:
-            await provision(nc.jetstream(), box.names)
-        finally:
-            await close(nc)
     objs = [s if isinstance(s, ServiceBase) else load_service(s) for s in (services if services is not None else builtin_services())]
+    if credentials(ADMIN) is not None:
+        # Under auth only admin provisions and approves: the operator's step, done here for the
+        # services this box runs (as their manifests say), before any of them starts.
+        await provision_and_approve(url, box.names, [approval_for(s.manifest) for s in objs], submitters_in(creds_dir()))
     async with anyio.create_task_group() as tg:
         for service in objs:
             started = anyio.Event()

@@ -20,7 +20,7 @@ from services.sdk.loader import builtin_services, load_service, service_folder
 from services.sdk.manifest import ManifestError, UpdateConfig, UpdateSource, load_manifest
 from services.sdk.serve import connected_updater, run_service
 from services.sdk.updater import UpdateError, UpdateOutcome
-from sluice import sample_args
+from sluice import provision_cli, sample_args
 from sluice.console import OUT, CliError, key_values, require_url, until_signal
 from sluice.observe import add_metrics_args, with_endpoint
 from sluice.render import node_tree, to_json
@@ -168,6 +168,7 @@ def register(service_parser: argparse.ArgumentParser, command) -> None:
     add_metrics_args(p)
     _config_arg(p)
     command("list", cmd_service_list, "list the built-in services", under=under)
+    provision_cli.register_approve(under, command)
     p = command("test", cmd_service_test, "run a service once on a file (or a URI, domain, IP), without NATS", under=under)
     p.add_argument("service", metavar="NAME_OR_PATH")
     p.add_argument("file", type=Path, nargs="?")

@@ -33,6 +33,7 @@ from nats.aio.client import Client as Nats
 from nats.js.api import ConsumerConfig, StreamConfig
 
 from bus import auth
+from bus.blobs import BlobStore
 from bus.codec import decode, encode
 from bus.connect import CREDS_ENV, close, connect
 from bus.embedded import EmbeddedServer
@@ -64,9 +65,9 @@ async def authed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Auth
     names = Names("ta" + secrets.token_hex(3))
     creds = auth.init(root / "creds", names, SERVICES)
     async with EmbeddedServer(data_dir=root / "nats", auth_config=root / "creds" / auth.CONF_NAME) as server:
-        nc = await connect(server.url, creds=creds[auth.DISPATCHER])
+        nc = await connect(server.url, creds=creds[auth.ADMIN])
         try:
-            await provision(nc.jetstream(), names)  # what a running dispatcher does first
+            await provision(nc.jetstream(), names)  # the operator's step (`sluice provision`)
         finally:
             await close(nc)
         yield Authed(server, names, creds)
@@ -136,7 +137,7 @@ def test_permissions_are_data_per_role() -> None:
     assert not any(".STREAM.DELETE." in p or ".STREAM.PURGE." in p for p in pe.publish)
     assert pe.subscribe == ("_INBOX_UKEY.>",)
     submitter = auth.permissions("submitter", names, "UKEY")
-    assert "demo.submit.root" in submitter.publish and "demo.submit.child" not in submitter.publish
+    assert "demo.submit.root.submitter" in submitter.publish and "demo.submit.child" not in submitter.publish
     with pytest.raises(ValueError, match="unknown role"):
         auth.permissions("root", names, "UKEY")
 
@@ -166,7 +167,7 @@ async def test_scan_completes_with_per_component_credentials(authed: Authed, mon
 
 async def test_a_service_without_provisioned_streams_says_what_to_do(authed: Authed) -> None:
     async with session(authed, "service:echo") as s:
-        with pytest.raises(NotProvisioned, match="start the dispatcher"):
+        with pytest.raises(NotProvisioned, match="sluice provision"):
             await provision(s.js, Names("nothere"), create=False, wait=0.5)
 
 
@@ -332,12 +333,13 @@ async def test_the_dispatcher_may_dead_letter_what_a_consumer_gave_up_on(authed:
 
 
 async def test_allowed_actions_still_work(authed: Authed) -> None:
-    """The submitter can store a file and submit it; a refused identity is not a broken one."""
+    """The submitter can upload a file (under its own token: only the dispatcher names objects)
+    and submit it; a refused identity is not a broken one."""
     async with session(authed, "submitter") as s:
         stores = await provision(s.js, authed.names, create=False)
         ref: FileRef = FileRef("0" * 64, 0)
-        info = await stores.files.put("probe", b"probe")
-        assert info.size == 5
+        uploaded = await BlobStore(s.js, stores.files, authed.names.file_bucket, writer="submitter").put(b"probe", inline=False)
+        assert uploaded.upload.startswith("submitter.")
         ack = await s.js.publish(authed.names.submit_root, encode(Submission("probe", [ref])),
                                  headers={"Nats-Msg-Id": secrets.token_hex(8)})
         assert ack.stream == authed.names.submit_stream

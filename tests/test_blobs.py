@@ -124,3 +124,37 @@ async def test_a_failed_download_is_tried_again_by_the_next_reader():
             for _ in range(3):
                 tg.start_soon(read)
     assert sorted(map(str, results)) == ["b'bytes'", "b'bytes'", "first try fails"] and attempts == 2
+
+
+# -- uploads and the trusted side's check (bus.blobs: only the dispatcher names objects) -------------
+
+async def test_an_upload_is_named_only_once_its_bytes_are_checked(stores):
+    js, provisioned, names = stores
+    cache = BlobCache(64 * 1024 * 1024)
+    uploader = BlobStore(js, provisioned.files, names.file_bucket, inline_max=1024, cache=cache, writer="alice")
+    trusted = BlobStore(js, provisioned.files, names.file_bucket, inline_max=1024, cache=cache)
+    genuine = os.urandom(CHUNK + 5)
+    ref = await uploader.put(genuine, "g.bin")  # also leaves the genuine bytes in this process's cache
+    assert ref.upload.startswith("alice.") and not await trusted.exists(ref.sha256)
+    squat = FileRef(ref.sha256, ref.size, "g.bin", upload="mallory.1")
+    await BlobStore(js, provisioned.files, names.file_bucket, writer="mallory")._write_chunks("mallory.1", os.urandom(CHUNK + 5))
+    with pytest.raises(BlobError, match="do not match"):
+        await trusted.promote(squat)  # the cache holds the genuine bytes; the check reads the upload
+    assert not await trusted.exists(ref.sha256)
+    assert await trusted.promote(ref) == genuine and await trusted.exists(ref.sha256)
+    assert await trusted.get(FileRef(ref.sha256, ref.size)) == genuine  # by name alone, as the web front reads
+    again = await uploader.put(genuine, "again.bin")
+    assert again.upload == ""  # a named object is a checked one: nothing to upload
+
+
+async def test_a_trusted_name_for_inline_bytes_is_written_once_and_readable(stores):
+    js, provisioned, names = stores
+    trusted = BlobStore(js, provisioned.files, names.file_bucket, inline_max=1024, cache=BlobCache(0))
+    data = b"small and checked"
+    sha = hashlib.sha256(data).hexdigest()
+    for _ in range(2):  # idempotent: de-duplicated ids, one nuid per sha256
+        await trusted.name_checked(sha, data)
+    with anyio.fail_after(5):
+        while not await trusted.exists(sha):
+            await anyio.sleep(0.02)
+    assert await trusted.get(FileRef(sha, len(data))) == data

@@ -20,8 +20,14 @@ class NoStore(BlobStore):
     def __init__(self) -> None:
         super().__init__(None, None, "none", cache=BlobCache(0))
 
-    async def _read(self, sha256: str, limit: int | None = None, declared: int | None = None) -> bytes:
+    async def _read(self, sha256: str, limit: int | None = None, declared: int | None = None, upload: str = "") -> bytes:
         raise BlobError(f"{sha256}: not in the file store")
+
+    async def exists(self, sha256: str) -> bool:
+        return False
+
+    async def name_checked(self, sha256: str, data: bytes) -> None:
+        """Checked inline bytes would be stored under their name; there is no store here."""
 
 
 async def test_a_type_is_worked_out_once_per_sha256():

@@ -1,8 +1,9 @@
 """Runs a service against NATS: its consumer, its registry heartbeat, and the task loop.
 
 All instances of a service bind to one durable consumer (that is how instances share work);
-the consumer's filter subjects are the service's `accepts`/`rejects` expanded against the
-type taxonomy, for its own stage only.
+the consumer's filter subjects are the service's *approved* `accepts`/`rejects` expanded against
+the type taxonomy, for its approved stage only (bus.provision.ensure_service_consumer). Under
+auth the operator approved the service and made that consumer; the service only binds to it.
 """
 
 from __future__ import annotations
@@ -20,22 +21,21 @@ import anyio
 import anyio.to_thread
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from bus import metrics
-from bus.auth import service_role
+from bus.auth import identity_of, service_role
 from bus.blobs import BlobStore
 from bus.codec import encode
 from bus.connect import provisions
 from bus.deadletter import decode_or_reject
 from bus.logcontext import CURRENT_SID
-from bus.provision import provision
+from bus.provision import Stores, approve, provision, service_filters
 from bus.publish import publish
 from bus.subjects import Names
 from bus.worker import pull_loop
-from schemas.limits import Limits
 from schemas.messages import ExtractedFile, ServiceRecord, ServiceResult, StoredObject, Task
-from schemas.taxonomy import matching_types, taxonomy
+from services.sdk.approval import approval_for
 from services.sdk.base import ServiceBase
 from services.sdk.execution import execute_task
 from services.sdk.manifest import ManifestError
@@ -48,13 +48,11 @@ INLINE_BUDGET = 1024 * 1024  # inline child bytes per result message; the rest i
 
 
 def consumer_filters(service: ServiceBase, names: Names) -> list[str]:
-    m = service.manifest
-    types = matching_types(m.accepts, m.rejects, m.kinds)
-    if not types:
-        raise ManifestError(f"{m.name}: accepts {m.accepts!r} / rejects {m.rejects!r} match no known file type")
-    if len(types) == len(taxonomy().types):
-        return [names.task_filter(m.stage)]
-    return [names.task_filter(m.stage, t) for t in types]
+    """The filters the service's consumer gets when approved as its manifest says."""
+    try:
+        return service_filters(names, approval_for(service.manifest))
+    except ValueError as exc:
+        raise ManifestError(str(exc)) from None
 
 
 class ServiceRunner:
@@ -69,19 +67,23 @@ class ServiceRunner:
         self.ready = anyio.Event()
         self.rules: RulesFollower | None = None
 
-    async def ensure_consumer(self) -> None:
-        await self.js.add_consumer(self.names.task_stream, ConsumerConfig(
-            durable_name=self.names.service_consumer(self.m.name),
-            filter_subjects=consumer_filters(self.service, self.names),
-            ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL,
-            ack_wait=self.m.timeout + Limits.timeout_grace + 5,
-            max_deliver=3,
-            max_ack_pending=max(1000, self.concurrency * 16),
-            # On an interest stream a consumer nobody reads keeps every matching task alive;
-            # a service gone for an hour gives its consumer up (its next start makes it again).
-            inactive_threshold=3600.0,
-        ))
+    async def ensure_consumer(self, stores: Stores, wait: float = 30.0) -> None:
+        """Without auth (`--no-auth`, where any process could write the approvals anyway) the
+        service approves itself as its manifest says; under auth it waits for the consumer the
+        operator's approval made (`sluice service approve NAME`, `sluice provision`)."""
+        if provisions(service_role(self.m.name)):
+            await approve(self.js, self.names, stores, approval_for(self.m))
+            return
+        consumer = self.names.service_consumer(self.m.name)
+        with anyio.move_on_after(wait):
+            while True:
+                try:
+                    await self.js.consumer_info(self.names.task_stream, consumer)
+                    return
+                except NotFoundError:
+                    await anyio.sleep(0.2)
+        raise ManifestError(f"{self.m.name}: no consumer {consumer} after {wait:g} s: the operator has not approved "
+                            f"this service (`sluice service approve {self.m.name}` with admin credentials)")
 
     def record(self) -> ServiceRecord:
         return ServiceRecord(
@@ -94,8 +96,8 @@ class ServiceRunner:
 
     async def run(self, stop: anyio.Event) -> None:
         stores = await provision(self.js, self.names, create=provisions(service_role(self.m.name)))
-        self.blobs = BlobStore(self.js, stores.files, self.names.file_bucket)
-        await self.ensure_consumer()
+        self.blobs = BlobStore(self.js, stores.files, self.names.file_bucket, writer=identity_of(service_role(self.m.name)))
+        await self.ensure_consumer(stores)
         await self.service.attach(self.js, self.names)
         await anyio.to_thread.run_sync(self.service.start)
         key = f"{self.m.name}.{self.instance}"

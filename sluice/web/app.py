@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 from litestar import Litestar, Router, get
+from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -28,6 +30,8 @@ from bus.auth import WEB
 from sluice.console import connect_client
 from sluice.web.api import ROUTES, Gateway
 from sluice.web.index import SubmissionIndex
+
+WEB_HOSTS_ENV = "SLUICE_WEB_HOSTS"
 
 log = logging.getLogger("sluice.web")
 
@@ -83,8 +87,21 @@ async def _connected(nats: str | Client, prefix: str) -> AsyncIterator[Client]:
         yield client
 
 
+def allowed_hosts(bound_host: str, port: int) -> AllowedHostsConfig:
+    """The `Host` values the front answers (attack 7, DNS rebinding: a page on another name that
+    resolves to this address must not drive the API from a browser): the bound address and port,
+    the loopback names when bound there, and the names in $SLUICE_WEB_HOSTS (comma-separated,
+    each `name` or `name:port`)."""
+    names = {f"[{bound_host}]" if ":" in bound_host else bound_host}
+    if names & {"127.0.0.1", "[::1]", "0.0.0.0", "[::]"}:
+        names |= {"127.0.0.1", "localhost", "[::1]"}
+    hosts = {f"{name}:{port}" for name in names} | ({*names} if port == 80 else set())
+    hosts |= {n.strip() for n in os.environ.get(WEB_HOSTS_ENV, "").split(",") if n.strip()}
+    return AllowedHostsConfig(allowed_hosts=sorted(hosts), www_redirect=False)
+
+
 def create_app(nats: str | Client, prefix: str = "sluice", max_upload: int = Limits.max_file_size,
-               index: SubmissionIndex | None = None) -> Litestar:
+               index: SubmissionIndex | None = None, hosts: AllowedHostsConfig | None = None) -> Litestar:
     """The gateway for a Sluice: a connected client, or a NATS URL to connect to when the ASGI server starts the app."""
     index = SubmissionIndex() if index is None else index
 
@@ -112,6 +129,7 @@ def create_app(nats: str | Client, prefix: str = "sluice", max_upload: int = Lim
         lifespan=[lifespan],
         dependencies={"gateway": Provide(_gateway, sync_to_thread=False)},
         middleware=[security_headers],
+        allowed_hosts=hosts,
         request_max_body_size=max_upload,
         openapi_config=OpenAPIConfig(title="Sluice", version="0.1.0", path="/api", render_plugins=[JsonRenderPlugin()],
                                      description="Submit files and samples to Sluice, read their verdicts, watch them finish."),

@@ -18,7 +18,7 @@ from litestar import Litestar
 from schemas.limits import Limits
 from bus.auth import WEB
 from sluice.console import connect_client
-from sluice.web.app import create_app
+from sluice.web.app import allowed_hosts, create_app
 from sluice.web.index import SubmissionIndex
 
 GRACE = 3.0  # seconds in-flight requests get at shutdown
@@ -83,5 +83,6 @@ async def serve(nats_url: str, prefix: str, sock: socket.socket, stop: anyio.Eve
             # In a task of its own: Hypercorn's asyncio.TaskGroup cancels and then uncancels its
             # parent task at shutdown, which upsets the cancel scopes of a task that has any (the
             # caller's, e.g. `until_signal`) and surfaced as a stray CancelledError at exit.
-            tg.start_soon(run_hypercorn, create_app(client, max_upload=max_upload, index=index))
+            tg.start_soon(run_hypercorn, create_app(client, max_upload=max_upload, index=index,
+                                                        hosts=allowed_hosts(*sock.getsockname()[:2])))
             await halt.wait()

@@ -1,0 +1,111 @@
+"""The operator's word in the dispatcher (dispatcher/policy.py) and approvals (services/sdk/approval.py), unit by unit."""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+import pytest
+
+from dispatcher.policy import FairShare, WindowQuota, clamp_params, operator_limits, police
+from schemas.limits import OperatorLimits
+from schemas.messages import ApprovedService, ErrorType, ServiceResult, Stage, SubmissionParams
+from services.sdk.approval import approval_for, score_range
+from services.sdk.loader import load_service
+from services.sdk.manifest import parse_manifest
+
+
+def test_limits_within_the_operators_pass_untouched_and_the_rest_are_clamped_and_said():
+    limits = OperatorLimits(max_depth=3, max_files=10, max_children=5, allow_deep_scan=False)
+    same, notes = clamp_params(SubmissionParams(max_depth=2, max_files=10, max_children=1), limits)
+    assert notes == [] and same.max_depth == 2
+    params, notes = clamp_params(SubmissionParams(max_depth=12, max_files=-1, deep_scan=True), limits)
+    assert (params.max_depth, params.max_files, params.deep_scan) == (3, 0, False)
+    assert [n.type for n in notes] == [ErrorType.POLICY] * 4  # depth, files, children (default 100 > 5), deep scan
+    assert "max_depth 12 asked; the operator allows 3" in notes[0].message
+
+
+def test_a_result_is_held_to_its_approval():
+    approved = ApprovedService("x", Stage.CORE, ".*", "", 10, score_min=0, score_max=500)
+    honest = ServiceResult("c", "x", "1", score=300)
+    assert police(honest, approved) is None and honest.score == 300
+    liar = ServiceResult("c", "x", "1", score=-100_000, drop=True)
+    error = police(liar, approved)
+    assert (liar.score, liar.drop, error.type) == (0, False, ErrorType.POLICY)
+    loud = ServiceResult("c", "x", "1", score=10**6)
+    police(loud, approved)
+    assert loud.score == 500
+    unknown = ServiceResult("c", "y", "1", score=900, drop=True)
+    assert police(unknown, None).type is ErrorType.POLICY and (unknown.score, unknown.drop) == (0, False)
+
+
+def test_window_quota_counts_per_identity_and_forgets_after_its_window():
+    quota = WindowQuota(3, 60.0)
+    assert [quota.take("a", now=t) for t in (0, 1, 2, 3)] == [True, True, True, False]
+    assert quota.take("b", now=3)  # another identity has its own
+    assert quota.take("a", now=60.5)  # the first has left the window
+    stored = WindowQuota(100, 3600.0)
+    assert stored.take("a", 60, now=0) and not stored.take("a", 50, now=1) and stored.take("a", 40, now=2)
+
+
+async def test_fair_share_lets_a_flood_have_little_while_another_identity_is_active():
+    fair = FairShare(most=8, window=0.5)
+    held = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        async def tree(identity: str) -> None:
+            async with fair.slot(identity):
+                await held.wait()
+
+        for _ in range(8):
+            tg.start_soon(tree, "flood")
+        await anyio.wait_all_tasks_blocked()
+        assert fair.in_flight["flood"] == 8  # alone: its whole width
+        tg.start_soon(tree, "light")
+        await anyio.wait_all_tasks_blocked()
+        assert fair.in_flight["light"] == 1  # a newcomer is never kept out
+        assert fair.cap("flood", time.monotonic()) == 1  # no more than the light one has
+        assert fair.cap("light", time.monotonic()) == 8  # the light one is held only by its own width
+        held.set()
+
+
+def test_operator_limits_come_from_the_environment():
+    limits = operator_limits({"SLUICE_LIMIT_MAX_DEPTH": "2", "SLUICE_LIMIT_ALLOW_DEEP_SCAN": "false", "OTHER": "x"})
+    assert (limits.max_depth, limits.allow_deep_scan, limits.max_files) == (2, False, OperatorLimits().max_files)
+    with pytest.raises(ValueError, match="SLUICE_LIMIT_"):
+        operator_limits({"SLUICE_LIMIT_MAX_DEPTH": "deep"})
+
+
+def test_approval_reads_the_manifest_and_only_filter_or_extract_may_drop():
+    safelist = approval_for(load_service("safelist").manifest)
+    assert (safelist.stage, safelist.may_drop, safelist.score_min, safelist.score_max) == (Stage.FILTER, True, -10_000, 0)
+    pe = approval_for(load_service("pe").manifest)
+    assert pe.stage is Stage.CORE and not pe.may_drop and pe.score_min == 0 < pe.score_max
+    capped = parse_manifest({"name": "c", "version": "1", "heuristics": [
+        {"heur_id": 1, "name": "sigs", "score": 10, "max_score": 50, "signature_score_map": {"a": 400}}]}, "test")
+    assert score_range(capped) == (0, 500)  # each hit at most its max_score, up to 10 hits
+    with pytest.raises(ValueError, match="may drop"):
+        approval_for(load_service("pe").manifest, may_drop=True)
+
+
+async def test_fair_share_hands_out_places_one_waiter_at_a_time_in_arrival_order():
+    fair = FairShare(most=2, window=0.2)
+    order: list[int] = []
+    gates = [anyio.Event() for _ in range(4)]
+
+    async def tree(n: int) -> None:
+        async with fair.slot("flood"):
+            order.append(n)
+            await gates[n].wait()
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            for n in range(4):
+                tg.start_soon(tree, n)
+                await anyio.wait_all_tasks_blocked()
+            assert order == [0, 1] and fair.in_flight["flood"] == 2  # the other two wait their turn
+            gates[1].set()
+            await anyio.wait_all_tasks_blocked()
+            assert order == [0, 1, 2]  # one place freed: one waiter, the first, goes
+            for gate in gates:
+                gate.set()
+    assert order == [0, 1, 2, 3] and fair.in_flight["flood"] == 0
