@@ -50,7 +50,7 @@ from dispatcher.replies import ReplyRouter
 from dispatcher.scoring import summarise
 from dispatcher.tree import Tree, analyse_child
 from schemas.limits import Limits, OperatorLimits
-from schemas.messages import SID, ChildSubmission, ErrorType, FileNode, SampleKind, ServiceError, Submission
+from schemas.messages import SID, ChildSubmission, FileNode, SampleKind, Submission, policy_error
 from schemas.samples import SampleError, ref_key, sample_value
 
 log = logging.getLogger("sluice.dispatcher")
@@ -248,7 +248,7 @@ class Dispatcher:
 
     async def _refuse(self, sub: Submission, reason: str) -> None:
         """Answer a submission without analysing it: a summary whose files carry the reason."""
-        error = ServiceError("dispatcher", ErrorType.POLICY, reason)
+        error = policy_error("dispatcher", reason)
         nodes = [FileNode(f.sha256, f.name or f.sha256, "unknown", f.size, 0, kind=f.kind, errors=[error]) for f in sub.files]
         await publish(self.js, self.names.summary(sub.sid), encode(summarise(sub, nodes)), f"summary:{sub.sid}")
 

@@ -20,7 +20,7 @@ import anyio
 import msgspec
 
 from schemas.limits import OperatorLimits
-from schemas.messages import ApprovedService, ErrorType, ServiceError, ServiceResult, SubmissionParams
+from schemas.messages import ApprovedService, ServiceError, ServiceResult, SubmissionParams, policy_error
 
 DISPATCHER = "dispatcher"
 LIMIT_ENV = "SLUICE_LIMIT_"  # SLUICE_LIMIT_MAX_DEPTH=3, SLUICE_LIMIT_TREES_PER_SUBMITTER=8, ...
@@ -44,11 +44,10 @@ def clamp_params(params: SubmissionParams, limits: OperatorLimits) -> tuple[Subm
         asked, most = getattr(params, field), getattr(limits, field)
         if asked > most or asked < 0:
             changes[field] = most if asked > most else 0
-            notes.append(ServiceError(DISPATCHER, ErrorType.POLICY,
-                                      f"{field} {asked} asked; the operator allows {most}, so {changes[field]} applies"))
+            notes.append(policy_error(DISPATCHER, f"{field} {asked} asked; the operator allows {most}, so {changes[field]} applies"))
     if params.deep_scan and not limits.allow_deep_scan:
         changes["deep_scan"] = False
-        notes.append(ServiceError(DISPATCHER, ErrorType.POLICY, "deep scan asked; the operator does not allow it"))
+        notes.append(policy_error(DISPATCHER, "deep scan asked; the operator does not allow it"))
     return (msgspec.structs.replace(params, **changes) if changes else params), notes
 
 
@@ -56,7 +55,7 @@ def police(result: ServiceResult, approved: ApprovedService | None) -> ServiceEr
     """Hold `result` to its service's approval, in place; what was overridden, as an error."""
     if approved is None:  # planned only from approvals, so only a result that raced a revocation
         result.score, result.drop = 0, False
-        return ServiceError(result.service, ErrorType.POLICY, "not approved by the operator: its score and drop ignored")
+        return policy_error(result.service, "not approved by the operator: its score and drop ignored")
     said: list[str] = []
     if not approved.score_min <= result.score <= approved.score_max:
         said.append(f"score {result.score} outside the approved range [{approved.score_min}, {approved.score_max}], clamped")
@@ -64,7 +63,7 @@ def police(result: ServiceResult, approved: ApprovedService | None) -> ServiceEr
     if result.drop and not approved.may_drop:
         said.append("asked to drop the file, which it is not approved to do: ignored")
         result.drop = False
-    return ServiceError(result.service, ErrorType.POLICY, "; ".join(said)) if said else None
+    return policy_error(result.service, "; ".join(said)) if said else None
 
 
 class WindowQuota:

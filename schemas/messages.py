@@ -191,13 +191,20 @@ class ErrorType(str, enum.Enum):
     SERVICE_DOWN = "service_down"
     UNREACHABLE = "unreachable"
     BAD_INPUT = "bad_input"
-    POLICY = "policy"  # the operator's limits overrode what a submitter asked or a service claimed
 
 
 class ServiceError(msgspec.Struct, omit_defaults=True):
     service: str
     type: ErrorType
     message: str
+    # The operator's limits overrode what a submitter asked or a service claimed (type bad_input:
+    # a flag rather than a new ErrorType, so readers of wire 1.0 still decode the summary).
+    policy: bool = False
+
+
+def policy_error(service: str, message: str) -> ServiceError:
+    """An operator's override, as the tree records it."""
+    return ServiceError(service, ErrorType.BAD_INPUT, message, policy=True)
 
 
 class ServiceResult(msgspec.Struct, omit_defaults=True):

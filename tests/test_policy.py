@@ -21,7 +21,7 @@ def test_limits_within_the_operators_pass_untouched_and_the_rest_are_clamped_and
     assert notes == [] and same.max_depth == 2
     params, notes = clamp_params(SubmissionParams(max_depth=12, max_files=-1, deep_scan=True), limits)
     assert (params.max_depth, params.max_files, params.deep_scan) == (3, 0, False)
-    assert [n.type for n in notes] == [ErrorType.POLICY] * 4  # depth, files, children (default 100 > 5), deep scan
+    assert [(n.type, n.policy) for n in notes] == [(ErrorType.BAD_INPUT, True)] * 4  # depth, files, children (default 100 > 5), deep scan
     assert "max_depth 12 asked; the operator allows 3" in notes[0].message
 
 
@@ -31,12 +31,12 @@ def test_a_result_is_held_to_its_approval():
     assert police(honest, approved) is None and honest.score == 300
     liar = ServiceResult("c", "x", "1", score=-100_000, drop=True)
     error = police(liar, approved)
-    assert (liar.score, liar.drop, error.type) == (0, False, ErrorType.POLICY)
+    assert (liar.score, liar.drop, error.policy) == (0, False, True)
     loud = ServiceResult("c", "x", "1", score=10**6)
     police(loud, approved)
     assert loud.score == 500
     unknown = ServiceResult("c", "y", "1", score=900, drop=True)
-    assert police(unknown, None).type is ErrorType.POLICY and (unknown.score, unknown.drop) == (0, False)
+    assert police(unknown, None).policy and (unknown.score, unknown.drop) == (0, False)
 
 
 def test_window_quota_counts_per_identity_and_forgets_after_its_window():
