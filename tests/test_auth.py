@@ -137,7 +137,7 @@ def test_permissions_are_data_per_role() -> None:
     assert not any(".STREAM.DELETE." in p or ".STREAM.PURGE." in p for p in pe.publish)
     assert pe.subscribe == ("_INBOX_UKEY.>",)
     submitter = auth.permissions("submitter", names, "UKEY")
-    assert "demo.submit.root.submitter" in submitter.publish and "demo.submit.child" not in submitter.publish
+    assert "demo.submit.root" in submitter.publish and "demo.submit.child" not in submitter.publish
     with pytest.raises(ValueError, match="unknown role"):
         auth.permissions("root", names, "UKEY")
 
