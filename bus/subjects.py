@@ -118,12 +118,18 @@ class Names:
         return f"dispatcher-{dispatcher_id}"
 
     DEFAULT_SUBMITTER = "submitter"
-    ROOT_CONSUMER_PREFIX = "dispatch-root-"
-    ROOT_CONSUMER = f"{ROOT_CONSUMER_PREFIX}{DEFAULT_SUBMITTER}"
+    ROOT_CONSUMER = "dispatch-root"  # the default submitter's queue, named as in wire 1.0
 
     def root_consumer(self, identity: str) -> str:
         """The dispatchers' shared consumer of one submitter identity's queue."""
-        return f"{self.ROOT_CONSUMER_PREFIX}{identity}"
+        return self.ROOT_CONSUMER if identity == self.DEFAULT_SUBMITTER else f"{self.ROOT_CONSUMER}-{identity}"
+
+    def queue_identity(self, consumer: str) -> str | None:
+        """The submitter identity whose queue `consumer` is; None if it is no submitter queue."""
+        if consumer == self.ROOT_CONSUMER:
+            return self.DEFAULT_SUBMITTER
+        head, dash, identity = consumer.partition(f"{self.ROOT_CONSUMER}-")
+        return identity if (dash and not head and identity) else None
 
     CHILD_CONSUMER = "dispatch-child"
 

@@ -184,15 +184,15 @@ class Dispatcher:
 
     async def _serve_new_queues(self, tg, served: set[str], stop: anyio.Event) -> None:
         """Start serving each submitter queue (root consumer) not served yet."""
-        prefix = self.names.ROOT_CONSUMER_PREFIX
         for info in await self.js.consumers_info(self.names.submit_stream):
-            if not info.name.startswith(prefix) or info.name in served:
+            identity = self.names.queue_identity(info.name)
+            if identity is None or info.name in served:
                 continue
             sub = await self.js.pull_subscribe_bind(info.name, stream=self.names.submit_stream)
             served.add(info.name)
-            log.info("serving submitter queue %s", info.name.removeprefix(prefix))
+            log.info("serving submitter queue %s", identity)
             tg.start_soon(partial(pull_loop, sub, self._handle_root, concurrency=min(self.max_trees, self.limits.trees_per_submitter),
-                                  stop=stop, grace=self.drain_grace, name=f"roots-{info.name.removeprefix(prefix)}"))
+                                  stop=stop, grace=self.drain_grace, name=f"roots-{identity}"))
 
     async def _watch_queues(self, tg, served: set[str], stop: anyio.Event) -> None:
         while True:

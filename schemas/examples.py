@@ -29,6 +29,7 @@ from schemas.messages import (
     SampleKind,
     Section,
     ServiceError,
+    ApprovedService,
     ServiceRecord,
     ServiceResult,
     Stage,
@@ -100,6 +101,9 @@ EXAMPLES: dict[str, msgspec.Struct] = {
         rejects="executable/windows/dotnet", timeout=60.0, consumer="svc-pe", tool_version="pefile 2024.8.26",
         config_hash="9f86d081", disable_cache=True, enabled=False, kinds=[SampleKind.FILE, SampleKind.URI],
         uses_temp_data=True, heartbeat=AT, instances=2),
+    "ApprovedService": ApprovedService(
+        name="pe", stage=Stage.CORE, accepts="executable/windows/.*", rejects="executable/windows/dotnet",
+        timeout=60.0, score_min=0, score_max=12_000, may_drop=False, kinds=[SampleKind.FILE], approved_at=AT),
     "CachedStage": CachedStage(results={"pe.9f86d081": RESULT}),
     "RuleSet": RuleSet(service="yara", version="sha256:0123abcd",
                        files={"example.yar": b"rule example { condition: false }\n"},

@@ -57,7 +57,7 @@ class Carried:
 
 
 MESSAGES: tuple[Carried, ...] = (
-    Carried(m.Submission, "`<prefix>.submit.root`", "client → dispatcher"),
+    Carried(m.Submission, "`<prefix>.submit.root`, `<prefix>.submit.root.<identity>`", "client → dispatcher"),
     Carried(m.ChildSubmission, "`<prefix>.submit.child`", "dispatcher → dispatcher"),
     Carried(m.Task, "`<prefix>.task.<STAGE>.<type tokens>`", "dispatcher → services"),
     Carried(m.ServiceResult, "`<prefix>.reply.<dispatcher>.result.<service>`", "service → dispatcher"),
@@ -65,6 +65,7 @@ MESSAGES: tuple[Carried, ...] = (
     Carried(m.Summary, "`<prefix>.summary.<sid>`, `<prefix>.alert.<sid>`", "dispatcher → clients"),
     Carried(m.DeadLetter, "`<prefix>.dlq.<origin>`", "any component → operator"),
     Carried(m.ServiceRecord, "KV `<prefix>-services`, key `<service>.<instance>`", "service → dispatcher"),
+    Carried(m.ApprovedService, "KV `<prefix>-approved`, key `<service>`", "admin → dispatcher"),
     Carried(m.CachedStage, "KV `<prefix>-cache`, key `[<kind>.]<sha256>.<STAGE>`", "dispatcher → dispatcher"),
     Carried(m.RulesAnnouncement, "KV `<prefix>-rules`, key `<service>`", "updater → services"),
     Carried(m.RuleSet, "object store `<prefix>-rulesets`, object `<service>/<version>`", "updater → services"),

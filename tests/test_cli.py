@@ -196,7 +196,7 @@ def test_json_keeps_zero_and_empty_fields() -> None:
     doc = json.loads(to_json(hostile_summary()))
     child = doc["files"][0]["children"][0]
     assert child["score"] == 0 and child["results"] == [] and child["errors"] == [] and child["children"] == []
-    assert doc["files"][0]["errors"][0] == {"service": "other", "type": "crashed", "message": "[bold red]boom"}
+    assert doc["files"][0]["errors"][0] == {"service": "other", "type": "crashed", "message": "[bold red]boom", "policy": False}
 
 
 def test_safelist_add_list_remove(nats_url: str, prefix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
