@@ -418,7 +418,7 @@ def test_up_with_a_service_dir_serves_it(tmp_path, auth):
     """With --auth, the service gets an identity of its own, made with the built-ins' ones."""
     sample = write_service(tmp_path / "sample", AL4_SAMPLE, AL4_MANIFEST)
     (tmp_path / "a.txt").write_text("hello up\n")
-    extra = ["--auth", str(tmp_path / "auth")] if auth else []
+    extra = ["--auth", str(tmp_path / "auth")] if auth else ["--no-auth"]
     up = _sluice("up", "--data-dir", str(tmp_path / "data"), "--service-dir", str(sample), "--web", "off", *extra,
                  cwd=tmp_path)
     creds = None
