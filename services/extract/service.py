@@ -7,7 +7,9 @@ finding about the sample.
 
 from __future__ import annotations
 
-from services.extract.formats import CORRUPT_ERRORS, detect, members
+from services.extract import libarchive_formats, msi
+from services.extract.formats import CORRUPT_ERRORS, LIBARCHIVE, detect, members
+from services.extract.libarchive_formats import is_encryption_error
 from services.extract.passwords import Keyring, gather
 from services.extract.safety import Caps
 from services.extract.unpack import Unpack
@@ -27,11 +29,16 @@ class Extract(ServiceBase):
         try:
             if fmt == "7zip":
                 unpack.seven_zip(data, keyring)
+            elif fmt in LIBARCHIVE:
+                unpack.stream(*libarchive_formats.members(data))
+            elif fmt == "msi":
+                unpack.stream(msi.members(data), None)
             else:
                 stream, shared = members(data, fmt, request.file_name, keyring)
                 unpack.stream(stream, shared)
         except CORRUPT_ERRORS as exc:
-            unpack.findings.add("corrupt", f"{fmt}: {type(exc).__name__}: {exc}")
+            kind = "encrypted" if is_encryption_error(exc) else "corrupt"
+            unpack.findings.add(kind, f"{fmt}: {type(exc).__name__}: {exc}")
         for password in keyring.worked:
             unpack.findings.add("password", f"opened with the password {password!r}", ("info.password", password))
         if unpack.listing:
