@@ -27,13 +27,26 @@ def is_encryption_error(exc: BaseException) -> bool:
 
 
 class EntryReader:
-    """A libarchive entry's blocks as a file object with read(n), for the shared budget reader."""
+    """A libarchive entry's blocks as a file object with read(n), for the shared budget reader.
+
+    Never more than the size the entry's header declares, when it declares one: libarchive's xar
+    reader hands out a member's bytes padded with zeros past its end.
+    """
 
     def __init__(self, entry: Any) -> None:
         self._blocks = entry.get_blocks()
         self._pending = bytearray()
+        self._left = entry.size if entry.size else None
 
     def read(self, size: int = -1) -> bytes:
+        if self._left is not None:
+            size = self._left if size < 0 else min(size, self._left)
+        out = self._take(size)
+        if self._left is not None:
+            self._left -= len(out)
+        return out
+
+    def _take(self, size: int) -> bytes:
         while size < 0 or len(self._pending) < size:
             block = next(self._blocks, None)
             if block is None:

@@ -1,0 +1,182 @@
+"""Specimens of today's delivery formats, built at test time (issue 14): nothing binary is committed.
+
+libarchive writes cpio, ar, xar, ISO 9660 and 7z; pycdlib writes ISO 9660 with Joliet and UDF;
+cabarchive writes MSZIP cabinets; `make_cfb` below writes the OLE compound files an MSI (and an
+Outlook .msg) is made of. RAR cannot be written by any free tool here: see tests/data/README.md.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Iterable
+
+import cabarchive
+import pycdlib
+
+from services.extract.libarchive_lib import libarchive
+
+SECTOR = 512
+FREE, END_OF_CHAIN, FAT_SECTOR = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD
+MINI_CUTOFF = 4096
+
+
+def libarchive_write(fmt: str, members: Iterable[tuple[str, bytes]], options: str = "") -> bytes:
+    """An archive in libarchive's write format `fmt` ("cpio_newc", "ar_svr4", "xar", "iso9660", ...)."""
+    buf = bytearray()
+    with libarchive.custom_writer(lambda block: buf.extend(block) or len(block), fmt, options=options) as writer:
+        for name, data in members:
+            writer.add_file_from_memory(name, len(data), data)
+    return bytes(buf)
+
+
+def make_cpio(entries: Iterable[tuple[str, bytes, int]]) -> bytes:
+    """A "newc" cpio of (name, data, mode) entries; a symlink's data is its target (libarchive-c's
+    writer cannot set one). Written by hand: the format is a hex header, the name, the data."""
+    out = bytearray()
+
+    def pad() -> None:
+        out.extend(b"\0" * (-len(out) % 4))
+
+    for ino, (name, data, mode) in enumerate([*entries, ("TRAILER!!!", b"", 0)], start=1):
+        fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name) + 1, 0]
+        out += b"070701" + b"".join(b"%08x" % field for field in fields) + name.encode() + b"\0"
+        pad()
+        out += data
+        pad()
+    return bytes(out)
+
+
+def make_deb(files: dict[str, bytes]) -> bytes:
+    """A Debian package's outer shape: an ar of debian-binary, control.tar.gz and data.tar.gz."""
+    data_tar = libarchive_write_filtered("ustar", "gzip", files.items())
+    control = libarchive_write_filtered("ustar", "gzip", [("control", b"Package: specimen\nVersion: 1\n")])
+    return libarchive_write("ar_svr4", [("debian-binary", b"2.0\n"), ("control.tar.gz", control), ("data.tar.gz", data_tar)])
+
+
+def libarchive_write_filtered(fmt: str, filter_name: str, members: Iterable[tuple[str, bytes]]) -> bytes:
+    buf = bytearray()
+    with libarchive.custom_writer(lambda block: buf.extend(block) or len(block), fmt, filter_name=filter_name) as writer:
+        for name, data in members:
+            writer.add_file_from_memory(name, len(data), data)
+    return bytes(buf)
+
+
+def make_iso(files: dict[str, bytes], joliet: bool = True, udf: bool = False) -> bytes:
+    """An ISO 9660 image (level 4 names) with, optionally, Joliet and UDF trees of the same files."""
+    iso = pycdlib.PyCdlib()
+    iso.new(interchange_level=4, joliet=3 if joliet else None, udf="2.60" if udf else None)
+    for name, data in files.items():
+        extra = {}
+        if joliet:
+            extra["joliet_path"] = "/" + name
+        if udf:
+            extra["udf_path"] = "/" + name
+        iso.add_fp(io.BytesIO(data), len(data), iso_path="/" + name.upper().replace("-", "_"), **extra)
+    out = io.BytesIO()
+    iso.write_fp(out)
+    iso.close()
+    return out.getvalue()
+
+
+def make_cab(files: dict[str, bytes], compress: bool = True) -> bytes:
+    """A Microsoft cabinet, MSZIP-compressed."""
+    cab = cabarchive.CabArchive()
+    for name, data in files.items():
+        cab[name] = cabarchive.CabFile(data)
+    return cab.save(compress=compress)
+
+
+def _stream_sectors(size: int) -> int:
+    return max(1, -(-size // SECTOR))
+
+
+def make_cfb(streams: dict[str, bytes], clsid: bytes = bytes(16)) -> bytes:
+    """A version-3 OLE compound file holding `streams` in its root storage.
+
+    Every stream is padded with zeros to at least the 4,096-byte mini-stream cutoff, so all live
+    in regular sectors (no mini stream to write). Enough for an MSI specimen; olefile reads it.
+    """
+    names = list(streams)
+    datas = [data.ljust(MINI_CUTOFF, b"\0") for data in streams.values()]
+    entries = 1 + len(names)
+    dir_sectors = -(-entries // 4)
+    data_sectors = sum(_stream_sectors(len(d)) for d in datas)
+    fat_entries_needed = dir_sectors + data_sectors
+    fat_sectors = 1
+    while fat_sectors * 128 < fat_entries_needed + fat_sectors:
+        fat_sectors += 1
+    fat = [FAT_SECTOR] * fat_sectors
+    dir_start = len(fat)
+    fat += [*range(dir_start + 1, dir_start + dir_sectors), END_OF_CHAIN]
+    starts = []
+    for data in datas:
+        start = len(fat)
+        count = _stream_sectors(len(data))
+        starts.append(start)
+        fat += [*range(start + 1, start + count), END_OF_CHAIN]
+    fat += [FREE] * (fat_sectors * 128 - len(fat))
+
+    def entry(name: str, kind: int, left: int, right: int, child: int, start: int, size: int, cls: bytes = bytes(16)) -> bytes:
+        encoded = (name + "\0").encode("utf-16-le")
+        return (encoded.ljust(64, b"\0") + struct.pack("<HBB3I", len(encoded), kind, 1, left, right, child)
+                + cls + bytes(4 + 16) + struct.pack("<IQ", start, size))
+
+    nostream = FREE
+    # Children as a right-leaning chain (all black): a valid, if unbalanced, red-black tree.
+    order = sorted(range(len(names)), key=lambda i: (len(names[i]), names[i].upper()))
+    dirents = [entry("Root Entry", 5, nostream, nostream, 1 + order[0] if order else nostream, END_OF_CHAIN, 0, clsid)]
+    for position, index in enumerate(order):
+        right = 1 + order[position + 1] if position + 1 < len(order) else nostream
+        dirents.append((index, entry(names[index], 2, nostream, right, nostream, starts[index], len(datas[index]))))
+    body = [dirents[0]] + [raw for _, raw in sorted(dirents[1:], key=lambda pair: pair[0])]
+    directory = b"".join(body).ljust(dir_sectors * SECTOR, b"\0")
+    if len(body) % 4:
+        unused = entry("", 0, nostream, nostream, nostream, 0, 0)
+        directory = b"".join(body + [unused] * (4 - len(body) % 4))
+    difat = list(range(fat_sectors)) + [FREE] * (109 - fat_sectors)
+    header = (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(16) + struct.pack("<HHHHH", 0x3E, 3, 0xFFFE, 9, 6)
+              + bytes(6) + struct.pack("<IIIIIIIII", 0, fat_sectors, dir_start, 0, MINI_CUTOFF, END_OF_CHAIN, 0,
+                                       END_OF_CHAIN, 0)
+              + struct.pack("<109I", *difat))
+    fat_bytes = struct.pack(f"<{len(fat)}I", *fat)
+    payload = b"".join(data.ljust(_stream_sectors(len(data)) * SECTOR, b"\0") for data in datas)
+    return header + fat_bytes + directory + payload
+
+
+MSI_CLSID = bytes.fromhex("84100C000000000000C0000000000046")  # {000C1084-0000-0000-C000-000000000046}
+
+
+def msi_name(name: str, table: bool = False) -> str:
+    """An MSI stream name in its stored form (two characters packed per code point from U+3800)."""
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz._"
+    out = [chr(0x4840)] if table else []
+    i = 0
+    while i < len(name):
+        first = alphabet.index(name[i])
+        if i + 1 < len(name) and name[i + 1] in alphabet:
+            out.append(chr(0x3800 + first + (alphabet.index(name[i + 1]) << 6)))
+            i += 2
+        else:
+            out.append(chr(0x4800 + first))
+            i += 1
+    return "".join(out)
+
+
+def summary_information(title: str) -> bytes:
+    """A property set stream with one property, the title (what libmagic reads to call a file an MSI)."""
+    text = title.encode() + b"\0"
+    text += b"\0" * (-len(text) % 4)
+    prop = struct.pack("<II", 0x1E, len(text)) + text
+    section = struct.pack("<IIII", 16 + len(prop), 1, 2, 16) + prop
+    fmtid = bytes.fromhex("E0859FF2F94F6810AB9108002B27B3D9")  # FMTID_SummaryInformation
+    return struct.pack("<HHI", 0xFFFE, 0, 0x20006) + bytes(16) + struct.pack("<I", 1) + fmtid + struct.pack("<I", 48) + section
+
+
+def make_msi(cab: bytes, binaries: dict[str, bytes]) -> bytes:
+    """An MSI-shaped compound file: summary information, a `!_Tables` table stream, an embedded
+    cabinet and Binary.* streams."""
+    streams = {"\x05SummaryInformation": summary_information("Installation Database"),
+               msi_name("_Tables", table=True): b"\0" * 16, msi_name("disk1.cab"): cab}
+    streams.update({msi_name(f"Binary.{key}"): data for key, data in binaries.items()})
+    return make_cfb(streams, MSI_CLSID)
