@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from archives import make_7z, make_tar, make_zip, noise
+from formats import make_cab, make_cpio, make_iso
 from zipquine import zip_quine
 
 MIB = 1024 * 1024
@@ -353,6 +354,36 @@ def empty_zip() -> bytes:
 def zip_of_empty_files() -> bytes:
     """A zip of 20 members of 0 bytes."""
     return make_zip({f"empty-{i}.txt": b"" for i in range(20)})
+
+
+# -- the containers of issue 14 (disk images, cabinets, cpio), read through libarchive --------
+@case("CAB bomb", "bomb.cab")
+def cab_bomb() -> bytes:
+    """An MSZIP cabinet of 64 MiB of zeros (about 112 KiB sent)."""
+    return make_cab({"zeros.bin": bytes(64 * MIB)})
+
+
+@case("path traversal (cpio)", "initrd-{token}.cpio")
+def traversal_cpio(token: str) -> bytes:
+    """'../..' and absolute names, a symlink out of the tree and a device node in a cpio."""
+    return make_cpio([(f"../../tmp/{token}-cpio-climb", b"climbed", 0o100644),
+                      (f"/tmp/{token}-cpio-absolute", b"absolute", 0o100644),
+                      ("etc-link", b"/etc", 0o120777), ("etc-link/passwd-" + token, b"through the link", 0o100644),
+                      ("dev-null", b"", 0o20666)])
+
+
+@case("truncated ISO", "cut.iso")
+def truncated_iso() -> bytes:
+    """The first half of an ISO 9660 image with Joliet names."""
+    data = make_iso({"readme.txt": b"hello\n" * 1000, "setup.exe": noise(40_000, 12)})
+    return data[: len(data) // 2]
+
+
+@case("truncated CAB", "cut.cab")
+def truncated_cab() -> bytes:
+    """Two thirds of an MSZIP cabinet of two members."""
+    data = make_cab({"a.txt": b"cabinet member\n" * 2000, "b.bin": noise(20_000, 13)})
+    return data[: len(data) * 2 // 3]
 
 
 @case("empty file", "empty.bin")

@@ -196,6 +196,11 @@ EXPECTED: dict[str, Callable[[Summary], bool]] = {
     "empty zip": lambda s: EMPTY in sections(s) and s.file_count == 1,
     "zip of empty files": lambda s: "'empty-19.txt'" in extract_body(s, EMPTIES) and s.file_count == 1,
     "random bytes": lambda s: s.files[0].type == "unknown",
+    "CAB bomb": lambda s: BOMB in sections(s) and len(nodes(s)) == 1,
+    "path traversal (cpio)": lambda s: TRAVERSAL in sections(s) and LINKS in sections(s)
+    and "symlink to '/etc'" in extract_body(s, LINKS) and "character device" in extract_body(s, LINKS),
+    "truncated ISO": lambda s: CORRUPT in sections(s),
+    "truncated CAB": lambda s: CORRUPT in sections(s),
 }
 
 
