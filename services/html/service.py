@@ -1,0 +1,130 @@
+"""HTML: what a phishing or smuggling page does, and its parts as children.
+
+Scripts (inline, and event handlers gathered in one file) go out as children typed by the
+dispatcher, so the scripts service deobfuscates them; smuggled payloads are decoded into
+children; links, frames, form targets and redirects become tags, with heuristics for the
+usual phishing tricks.
+"""
+
+from __future__ import annotations
+
+import re
+
+from services.html.parse import Page, host, parse, text_target_mismatch
+from services.html.smuggling import payloads
+from services.sdk import MaxExtractedExceeded, Request, Result, ResultSection, ServiceBase
+
+_SCRIPT_REDIRECT = re.compile(
+    r"""(?:location(?:\.href)?\s*=\s*|location\.(?:replace|assign)\s*\(\s*|window\.open\s*\(\s*)["'`]([^"'`\s]{4,2048})["'`]""")
+_EXTENSION = {"javascript": "js", "vbscript": "vbs"}
+MAX_LINES = 50
+
+
+def _web(url: str) -> bool:
+    return url.lower().startswith(("http://", "https://", "ftp://"))
+
+
+class Html(ServiceBase):
+    def execute(self, request: Request) -> None:
+        request.result = result = Result()
+        text = request.file_contents.decode("utf-8", "replace")
+        page = parse(text)
+        self._scripts(request, result, page)
+        self._smuggling(request, result, page)
+        self._forms(result, page)
+        self._redirects(result, page)
+        self._frames(result, page)
+        self._links(result, page)
+        if page.hidden_elements:
+            result.add_section(ResultSection("Hidden elements", f"{page.hidden_elements} elements are hidden "
+                                             "(display:none, visibility:hidden, zero size or the hidden attribute)",
+                                             heuristic=7))
+
+    def _add(self, request: Request, data: bytes, name: str, description: str) -> bool:
+        try:
+            return request.add_extracted(data, name, description)
+        except MaxExtractedExceeded:
+            return False
+
+    def _scripts(self, request: Request, result: Result, page: Page) -> None:
+        inline = [s for s in page.scripts if s.origin == "inline" and s.source.strip()]
+        handlers = [s for s in page.scripts if s.origin not in ("inline", "src")]
+        sources = [s.src for s in page.scripts if s.origin == "src"]
+        if not (inline or handlers or sources):
+            return
+        section = ResultSection("Scripts", heuristic=1)
+        section.add_line(f"{len(inline)} inline script(s), {len(handlers)} event handler(s), {len(sources)} external script(s)")
+        for index, script in enumerate(inline[: self.config.get("max_scripts", 50)], start=1):
+            name = f"script-{index}.{_EXTENSION[script.language]}"
+            self._add(request, script.source.strip().encode(), name, f"inline {script.language} #{index}")
+        if handlers:
+            body = "\n".join(f"// {s.origin}\n{s.source.strip().removeprefix('javascript:')}" for s in handlers)
+            self._add(request, body.encode(), "event-handlers.js", "the page's event handler attributes")
+            section.add_lines([f"{s.origin}: {s.source.strip()[:200]}" for s in handlers], limit=MAX_LINES)
+        for src in sources:
+            section.add_line(f"external script: {src[:300]}")
+            if _web(src):
+                section.add_tag("network.static.uri", src)
+        result.add_section(section)
+
+    def _smuggling(self, request: Request, result: Result, page: Page) -> None:
+        found = payloads(page, int(self.config.get("max_payloads", 10)), int(self.config.get("max_payload_bytes", 100 * 2**20)))
+        if not found:
+            return
+        section = ResultSection("HTML smuggling", heuristic=3)
+        for payload in found:
+            self._add(request, payload.data, payload.name, f"smuggled payload ({payload.how})")
+            section.add_line(f"{payload.name}: {len(payload.data):,} bytes decoded ({payload.how})")
+            section.add_tag("file.name.extracted", payload.name)
+        result.add_section(section)
+
+    def _forms(self, result: Result, page: Page) -> None:
+        elsewhere = [f for f in page.forms if f.has_password and (_web(f.action) or f.action.lower().startswith("mailto:"))]
+        if elsewhere:
+            section = ResultSection("Password form posting elsewhere", heuristic=2)
+            for form in elsewhere:
+                section.add_line(f"{form.method.upper()} {form.action}")
+                if _web(form.action):
+                    section.add_tag("network.static.uri", form.action)
+            result.add_section(section)
+
+    def _redirects(self, result: Result, page: Page) -> None:
+        targets = [("meta refresh", url) for url in page.refreshes]
+        for script in page.scripts:
+            targets += [("script", url) for url in _SCRIPT_REDIRECT.findall(script.source)]
+        if targets:
+            section = ResultSection("Redirects", heuristic=4)
+            for how, url in targets[:MAX_LINES]:
+                section.add_line(f"{how}: {url}")
+                if _web(url):
+                    section.add_tag("network.static.uri", url)
+            result.add_section(section)
+
+    def _frames(self, result: Result, page: Page) -> None:
+        if not page.iframes:
+            return
+        hidden = [src for src, is_hidden in page.iframes if is_hidden]
+        section = ResultSection("Frames", heuristic=5 if hidden else None)
+        for src, is_hidden in page.iframes[:MAX_LINES]:
+            section.add_line(f"{'hidden ' if is_hidden else ''}iframe: {src}")
+            if _web(src):
+                section.add_tag("network.static.uri", src)
+        result.add_section(section)
+
+    def _links(self, result: Result, page: Page) -> None:
+        web = [link for link in page.links if _web(link.href)]
+        if not web:
+            return
+        section = ResultSection(f"Links ({len(web)})")
+        for link in web[:MAX_LINES]:
+            section.add_line(f"{link.text.strip()[:100]!r} -> {link.href[:300]}")
+        for link in web:
+            section.add_tag("network.static.uri", link.href)
+            if host(link.href):
+                section.add_tag("network.static.domain", host(link.href))
+        result.add_section(section)
+        mismatched = [(link, shown) for link in web if (shown := text_target_mismatch(link))]
+        if mismatched:
+            sub = ResultSection("Link text shows another host than its target", heuristic=6)
+            sub.add_lines([f"shows {shown}, goes to {link.href[:300]}" for link, shown in mismatched], limit=MAX_LINES)
+            section.add_subsection(sub)
