@@ -92,48 +92,56 @@ def _stream_sectors(size: int) -> int:
 
 
 def make_cfb(streams: dict[str, bytes], clsid: bytes = bytes(16)) -> bytes:
-    """A version-3 OLE compound file holding `streams` in its root storage.
+    """A version-3 OLE compound file holding `streams`; a "storage/stream" key puts the stream in a
+    storage (one level, as an Outlook .msg's attachments).
 
     Every stream is padded with zeros to at least the 4,096-byte mini-stream cutoff, so all live
-    in regular sectors (no mini stream to write). Enough for an MSI specimen; olefile reads it.
+    in regular sectors (no mini stream to write). Enough for MSI and .msg specimens; olefile
+    reads them.
     """
-    names = list(streams)
-    datas = [data.ljust(MINI_CUTOFF, b"\0") for data in streams.values()]
-    entries = 1 + len(names)
+    paths = list(streams)
+    datas = [streams[p].ljust(MINI_CUTOFF, b"\0") for p in paths]
+    storages = list(dict.fromkeys(p.split("/")[0] for p in paths if "/" in p))
+    # Directory: 0 root, then storages, then streams.
+    names = ["Root Entry", *storages, *[p.split("/")[-1] for p in paths]]
+    parent = [-1, *[0] * len(storages), *[1 + storages.index(p.split("/")[0]) if "/" in p else 0 for p in paths]]
+    kinds = [5, *[1] * len(storages), *[2] * len(paths)]
+    entries = len(names)
     dir_sectors = -(-entries // 4)
     data_sectors = sum(_stream_sectors(len(d)) for d in datas)
-    fat_entries_needed = dir_sectors + data_sectors
     fat_sectors = 1
-    while fat_sectors * 128 < fat_entries_needed + fat_sectors:
+    while fat_sectors * 128 < dir_sectors + data_sectors + fat_sectors:
         fat_sectors += 1
     fat = [FAT_SECTOR] * fat_sectors
     dir_start = len(fat)
     fat += [*range(dir_start + 1, dir_start + dir_sectors), END_OF_CHAIN]
-    starts = []
+    starts = [END_OF_CHAIN] + [0] * len(storages)
     for data in datas:
         start = len(fat)
         count = _stream_sectors(len(data))
         starts.append(start)
         fat += [*range(start + 1, start + count), END_OF_CHAIN]
     fat += [FREE] * (fat_sectors * 128 - len(fat))
+    sizes = [0] * (1 + len(storages)) + [len(d) for d in datas]
 
-    def entry(name: str, kind: int, left: int, right: int, child: int, start: int, size: int, cls: bytes = bytes(16)) -> bytes:
-        encoded = (name + "\0").encode("utf-16-le")
-        return (encoded.ljust(64, b"\0") + struct.pack("<HBB3I", len(encoded), kind, 1, left, right, child)
-                + cls + bytes(4 + 16) + struct.pack("<IQ", start, size))
+    # Each storage's children as a right-leaning chain (all black): a valid, if unbalanced, red-black tree.
+    child = [FREE] * entries
+    right = [FREE] * entries
+    for holder in range(1 + len(storages)):
+        kids = sorted((i for i in range(entries) if parent[i] == holder), key=lambda i: (len(names[i]), names[i].upper()))
+        if kids:
+            child[holder] = kids[0]
+            for a, b in zip(kids, kids[1:]):
+                right[a] = b
 
-    nostream = FREE
-    # Children as a right-leaning chain (all black): a valid, if unbalanced, red-black tree.
-    order = sorted(range(len(names)), key=lambda i: (len(names[i]), names[i].upper()))
-    dirents = [entry("Root Entry", 5, nostream, nostream, 1 + order[0] if order else nostream, END_OF_CHAIN, 0, clsid)]
-    for position, index in enumerate(order):
-        right = 1 + order[position + 1] if position + 1 < len(order) else nostream
-        dirents.append((index, entry(names[index], 2, nostream, right, nostream, starts[index], len(datas[index]))))
-    body = [dirents[0]] + [raw for _, raw in sorted(dirents[1:], key=lambda pair: pair[0])]
-    directory = b"".join(body).ljust(dir_sectors * SECTOR, b"\0")
-    if len(body) % 4:
-        unused = entry("", 0, nostream, nostream, nostream, 0, 0)
-        directory = b"".join(body + [unused] * (4 - len(body) % 4))
+    def entry(i: int) -> bytes:
+        encoded = (names[i] + "\0").encode("utf-16-le")
+        cls = clsid if i == 0 else bytes(16)
+        return (encoded.ljust(64, b"\0") + struct.pack("<HBB3I", len(encoded), kinds[i], 1, FREE, right[i], child[i])
+                + cls + bytes(4 + 16) + struct.pack("<IQ", starts[i], sizes[i]))
+
+    unused = bytes(64) + struct.pack("<HBB3I", 0, 0, 0, FREE, FREE, FREE) + bytes(16 + 4 + 16) + struct.pack("<IQ", 0, 0)
+    directory = b"".join(entry(i) for i in range(entries)) + unused * (dir_sectors * 4 - entries)
     difat = list(range(fat_sectors)) + [FREE] * (109 - fat_sectors)
     header = (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(16) + struct.pack("<HHHHH", 0x3E, 3, 0xFFFE, 9, 6)
               + bytes(6) + struct.pack("<IIIIIIIII", 0, fat_sectors, dir_start, 0, MINI_CUTOFF, END_OF_CHAIN, 0,
@@ -180,3 +188,22 @@ def make_msi(cab: bytes, binaries: dict[str, bytes]) -> bytes:
                msi_name("_Tables", table=True): b"\0" * 16, msi_name("disk1.cab"): cab}
     streams.update({msi_name(f"Binary.{key}"): data for key, data in binaries.items()})
     return make_cfb(streams, MSI_CLSID)
+
+
+OUTLOOK_CLSID = bytes.fromhex("0B0D020000000000C000000000000046")  # {00020D0B-0000-0000-C000-000000000046} MailMessage
+
+
+def _utf16(text: str) -> bytes:
+    return text.encode("utf-16-le")
+
+
+def make_msg(headers: str, body: str, html: str, attachments: dict[str, bytes]) -> bytes:
+    """An Outlook .msg: transport headers, plain and HTML bodies, attachments with their long names."""
+    streams = {"__properties_version1.0": bytes(32),  # what libmagic looks for to say "Outlook Message"
+               "__substg1.0_007D001F": _utf16(headers), "__substg1.0_1000001F": _utf16(body),
+               "__substg1.0_10130102": html.encode(), "__substg1.0_0037001F": _utf16("see attached")}
+    for index, (name, data) in enumerate(attachments.items()):
+        storage = f"__attach_version1.0_#{index:08X}"
+        streams[f"{storage}/__substg1.0_37010102"] = data
+        streams[f"{storage}/__substg1.0_3707001F"] = _utf16(name)
+    return make_cfb(streams, OUTLOOK_CLSID)
