@@ -1,8 +1,8 @@
 """Specimens of today's delivery formats, built at test time (issue 14): nothing binary is committed.
 
 libarchive writes cpio, ar, xar, ISO 9660 and 7z; pycdlib writes ISO 9660 with Joliet and UDF;
-cabarchive writes MSZIP cabinets; `make_cfb` below writes the OLE compound files an MSI (and an
-Outlook .msg) is made of. RAR cannot be written by any free tool here: see tests/data/README.md.
+cabarchive writes MSZIP cabinets; officedocs.compound_file writes the OLE compound files an MSI
+and an Outlook .msg are made of. RAR cannot be written by any free tool here: see tests/data/README.md.
 """
 
 from __future__ import annotations
@@ -14,11 +14,9 @@ from collections.abc import Iterable
 import cabarchive
 import pycdlib
 
+from officedocs import compound_file
 from services.extract.libarchive_lib import libarchive
 
-SECTOR = 512
-FREE, END_OF_CHAIN, FAT_SECTOR = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD
-MINI_CUTOFF = 4096
 
 
 def libarchive_write(fmt: str, members: Iterable[tuple[str, bytes]], options: str = "") -> bytes:
@@ -87,73 +85,6 @@ def make_cab(files: dict[str, bytes], compress: bool = True) -> bytes:
     return cab.save(compress=compress)
 
 
-def _stream_sectors(size: int) -> int:
-    return max(1, -(-size // SECTOR))
-
-
-def make_cfb(streams: dict[str, bytes], clsid: bytes = bytes(16)) -> bytes:
-    """A version-3 OLE compound file holding `streams`; a "storage/stream" key puts the stream in a
-    storage (one level, as an Outlook .msg's attachments).
-
-    Every stream is padded with zeros to at least the 4,096-byte mini-stream cutoff, so all live
-    in regular sectors (no mini stream to write). Enough for MSI and .msg specimens; olefile
-    reads them.
-    """
-    paths = list(streams)
-    datas = [streams[p].ljust(MINI_CUTOFF, b"\0") for p in paths]
-    storages = list(dict.fromkeys(p.split("/")[0] for p in paths if "/" in p))
-    # Directory: 0 root, then storages, then streams.
-    names = ["Root Entry", *storages, *[p.split("/")[-1] for p in paths]]
-    parent = [-1, *[0] * len(storages), *[1 + storages.index(p.split("/")[0]) if "/" in p else 0 for p in paths]]
-    kinds = [5, *[1] * len(storages), *[2] * len(paths)]
-    entries = len(names)
-    dir_sectors = -(-entries // 4)
-    data_sectors = sum(_stream_sectors(len(d)) for d in datas)
-    fat_sectors = 1
-    while fat_sectors * 128 < dir_sectors + data_sectors + fat_sectors:
-        fat_sectors += 1
-    fat = [FAT_SECTOR] * fat_sectors
-    dir_start = len(fat)
-    fat += [*range(dir_start + 1, dir_start + dir_sectors), END_OF_CHAIN]
-    starts = [END_OF_CHAIN] + [0] * len(storages)
-    for data in datas:
-        start = len(fat)
-        count = _stream_sectors(len(data))
-        starts.append(start)
-        fat += [*range(start + 1, start + count), END_OF_CHAIN]
-    fat += [FREE] * (fat_sectors * 128 - len(fat))
-    sizes = [0] * (1 + len(storages)) + [len(d) for d in datas]
-
-    # Each storage's children as a right-leaning chain (all black): a valid, if unbalanced, red-black tree.
-    child = [FREE] * entries
-    right = [FREE] * entries
-    for holder in range(1 + len(storages)):
-        kids = sorted((i for i in range(entries) if parent[i] == holder), key=lambda i: (len(names[i]), names[i].upper()))
-        if kids:
-            child[holder] = kids[0]
-            for a, b in zip(kids, kids[1:]):
-                right[a] = b
-
-    def entry(i: int) -> bytes:
-        encoded = (names[i] + "\0").encode("utf-16-le")
-        cls = clsid if i == 0 else bytes(16)
-        return (encoded.ljust(64, b"\0") + struct.pack("<HBB3I", len(encoded), kinds[i], 1, FREE, right[i], child[i])
-                + cls + bytes(4 + 16) + struct.pack("<IQ", starts[i], sizes[i]))
-
-    unused = bytes(64) + struct.pack("<HBB3I", 0, 0, 0, FREE, FREE, FREE) + bytes(16 + 4 + 16) + struct.pack("<IQ", 0, 0)
-    directory = b"".join(entry(i) for i in range(entries)) + unused * (dir_sectors * 4 - entries)
-    difat = list(range(fat_sectors)) + [FREE] * (109 - fat_sectors)
-    header = (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(16) + struct.pack("<HHHHH", 0x3E, 3, 0xFFFE, 9, 6)
-              + bytes(6) + struct.pack("<IIIIIIIII", 0, fat_sectors, dir_start, 0, MINI_CUTOFF, END_OF_CHAIN, 0,
-                                       END_OF_CHAIN, 0)
-              + struct.pack("<109I", *difat))
-    fat_bytes = struct.pack(f"<{len(fat)}I", *fat)
-    payload = b"".join(data.ljust(_stream_sectors(len(data)) * SECTOR, b"\0") for data in datas)
-    return header + fat_bytes + directory + payload
-
-
-MSI_CLSID = bytes.fromhex("84100C000000000000C0000000000046")  # {000C1084-0000-0000-C000-000000000046}
-
 
 def msi_name(name: str, table: bool = False) -> str:
     """An MSI stream name in its stored form (two characters packed per code point from U+3800)."""
@@ -187,10 +118,7 @@ def make_msi(cab: bytes, binaries: dict[str, bytes]) -> bytes:
     streams = {"\x05SummaryInformation": summary_information("Installation Database"),
                msi_name("_Tables", table=True): b"\0" * 16, msi_name("disk1.cab"): cab}
     streams.update({msi_name(f"Binary.{key}"): data for key, data in binaries.items()})
-    return make_cfb(streams, MSI_CLSID)
-
-
-OUTLOOK_CLSID = bytes.fromhex("0B0D020000000000C000000000000046")  # {00020D0B-0000-0000-C000-000000000046} MailMessage
+    return compound_file(streams)
 
 
 def _utf16(text: str) -> bytes:
@@ -206,4 +134,4 @@ def make_msg(headers: str, body: str, html: str, attachments: dict[str, bytes]) 
         storage = f"__attach_version1.0_#{index:08X}"
         streams[f"{storage}/__substg1.0_37010102"] = data
         streams[f"{storage}/__substg1.0_3707001F"] = _utf16(name)
-    return make_cfb(streams, OUTLOOK_CLSID)
+    return compound_file(streams)

@@ -25,7 +25,7 @@ class Extract(ServiceBase):
             result.add_section(ResultSection("Not a supported archive", f"file type {request.file_type}"))
             return
         unpack = Unpack(request, Caps.from_config(self.config))
-        keyring = Keyring(gather(self.config.get("passwords", []), request))
+        keyring = Keyring(gather(self.config.get("passwords", []), request, bool(self.config.get("wordlist", True))))
         try:
             if fmt == "7zip":
                 unpack.seven_zip(data, keyring)
