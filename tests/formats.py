@@ -135,3 +135,28 @@ def make_msg(headers: str, body: str, html: str, attachments: dict[str, bytes]) 
         streams[f"{storage}/__substg1.0_37010102"] = data
         streams[f"{storage}/__substg1.0_3707001F"] = _utf16(name)
     return compound_file(streams)
+
+
+def make_lnk(target: str, arguments: str = "", working_dir: str = "", icon: str = "", machine_id: str = "",
+             description: str = "") -> bytes:
+    """A Windows shortcut ([MS-SHLLINK]): header, LinkInfo with the target as its local base path,
+    Unicode string data, and a tracker block carrying the machine id (NetBIOS name)."""
+    flags = 0x2 | 0x80  # HasLinkInfo, IsUnicode
+    strings = b""
+    for bit, text in ((0x4, description), (0x10, working_dir), (0x20, arguments), (0x40, icon)):
+        if text:
+            flags |= bit
+            strings += struct.pack("<H", len(text)) + text.encode("utf-16-le")
+    header = struct.pack("<I16sII", 0x4C, bytes.fromhex("0114020000000000C000000000000046"), flags, 0x20)
+    header += bytes(24) + struct.pack("<IIIHH", 0, 0, 1, 0, 0) + bytes(8)
+    base = target.encode("latin-1") + b"\0"
+    volume = struct.pack("<IIII", 17, 3, 0x12345678, 16) + b"\0"
+    info_header = 28
+    body = volume + base + b"\0"  # volume id, local base path, empty common path suffix
+    info = struct.pack("<IIIIIII", info_header + len(body), info_header, 1, info_header,
+                       info_header + len(volume), 0, info_header + len(volume) + len(base)) + body
+    extra = b""
+    if machine_id:
+        tracker = struct.pack("<II", 0x58, 0) + machine_id.encode().ljust(16, b"\0")[:16] + bytes(64)
+        extra += struct.pack("<II", 0x60, 0xA0000003) + tracker
+    return header + info + strings + extra + struct.pack("<I", 0)
