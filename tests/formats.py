@@ -160,3 +160,16 @@ def make_lnk(target: str, arguments: str = "", working_dir: str = "", icon: str 
         tracker = struct.pack("<II", 0x58, 0) + machine_id.encode().ljust(16, b"\0")[:16] + bytes(64)
         extra += struct.pack("<II", 0x60, 0xA0000003) + tracker
     return header + info + strings + extra + struct.pack("<I", 0)
+
+
+ONENOTE_HEADER = bytes.fromhex("E4525C7B8CD8A74DAEB15378D02996D3")  # the .one file format GUID
+
+
+def make_onenote(files: list[bytes]) -> bytes:
+    """A OneNote section's shape: its format GUID, filler, and one FileDataStoreObject per file."""
+    out = bytearray(ONENOTE_HEADER + bytes(1024 - 16))
+    for data in files:
+        out += bytes.fromhex("E716E3BD65261145A4C48D4D0B7A9EAC") + struct.pack("<QIQ", len(data), 0, 0)
+        out += data + bytes(-len(data) % 8) + bytes.fromhex("22A7FB71790F0B4ABB13899256426B24")
+        out += bytes(64)
+    return bytes(out)
