@@ -173,3 +173,32 @@ def make_onenote(files: list[bytes]) -> bytes:
         out += data + bytes(-len(data) % 8) + bytes.fromhex("22A7FB71790F0B4ABB13899256426B24")
         out += bytes(64)
     return bytes(out)
+
+
+def make_pyinstaller(stub: bytes, scripts: dict[str, bytes], pyz: bytes = b"PYZ\0" + bytes(60), pyver: int = 311) -> bytes:
+    """A PyInstaller-shaped executable: `stub` (a real PE), then a CArchive of zlib-compressed
+    entry scripts ('s') and one PYZ ('z'), its table of contents and the 2.1+ cookie."""
+    import zlib
+
+    body = bytearray()
+    toc = bytearray()
+    for kind, name, data in [*(("s", n, d) for n, d in scripts.items()), ("z", "PYZ-00.pyz", pyz)]:
+        packed = zlib.compress(data) if kind == "s" else data
+        entry_name = name.encode() + b"\0"
+        entry_name += b"\0" * (-(18 + len(entry_name)) % 16)
+        toc += struct.pack(">IIIIBc", 18 + len(entry_name), len(body), len(packed), len(data), int(kind == "s"),
+                           kind.encode()) + entry_name
+        body += packed
+    toc_at = len(body)
+    package = len(body) + len(toc) + 88
+    cookie = struct.pack(">8sIIII64s", b"MEI\x0c\x0b\x0a\x0b\x0e", package, toc_at, len(toc), pyver, b"python311.dll")
+    return stub + bytes(body) + bytes(toc) + cookie
+
+
+def append_to_image(kind: str, payload: bytes) -> bytes:
+    """A small real image (made by Pillow) with `payload` concatenated after its end."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 30, 30)).save(out, format=kind)
+    return out.getvalue() + payload
