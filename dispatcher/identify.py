@@ -13,6 +13,7 @@ from schemas.taxonomy import TypeRule, taxonomy
 
 _local = threading.local()
 MAGIC_WINDOW = 1024 * 1024  # libmagic's rules look at the head of a file; don't hand it 100 MiB
+MAGIKA_MIN_SCORE = 0.9  # below this magika is guessing
 HEAD_WINDOW = 64 * 1024  # what `head:` rules see: enough for an ISO/UDF volume descriptor at 32 KiB
 log = logging.getLogger(__name__)
 
@@ -129,9 +130,12 @@ def second_opinion(data: bytes) -> str:
     Only files that would otherwise be `unknown` get here, so the common path never pays for the
     model (about 5 ms a file on one core, see bench/identify_fallback.py).
     """
+    if not data.strip(data[:1]):
+        return "unknown"  # one byte repeated (padding, a wiped file): magika calls zeros an ISO
     model = _magika()
     if model is None:
         return "unknown"
     result = model.identify_bytes(data[:MAGIC_WINDOW])  # type: ignore[attr-defined]
-    label = str(result.output.label) if result.ok else ""
-    return taxonomy().magika.get(label, "unknown")
+    if not result.ok or result.score < MAGIKA_MIN_SCORE:
+        return "unknown"
+    return taxonomy().magika.get(str(result.output.label), "unknown")

