@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from archives import make_7z, make_tar, make_zip, noise
-from formats import make_cab, make_cpio, make_iso
+from formats import make_cab, make_cpio, make_iso, make_lnk, make_onenote
 from zipquine import zip_quine
 
 MIB = 1024 * 1024
@@ -384,6 +384,40 @@ def truncated_cab() -> bytes:
     """Two thirds of an MSZIP cabinet of two members."""
     data = make_cab({"a.txt": b"cabinet member\n" * 2000, "b.bin": noise(20_000, 13)})
     return data[: len(data) * 2 // 3]
+
+
+# -- the new readers of issue 14: e-mail, OneNote, shortcuts, images -------------------------
+@case("e-mail of 5,000 parts", "parts.eml")
+def email_many_parts() -> bytes:
+    """A multipart e-mail of 5,000 one-line attachments (only the first are walked, and it says so)."""
+    parts = b"".join(b"--b\nContent-Type: application/octet-stream\nContent-Disposition: attachment; filename=f%d.bin\n\n"
+                     b"part %d\n" % (i, i) for i in range(5000))
+    return b"From: a@b.example\nSubject: parts\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n" + parts + b"--b--\n"
+
+
+@case("OneNote lying lengths", "lie.one")
+def onenote_lying_lengths() -> bytes:
+    """A OneNote section whose embedded files declare lengths of 2^63 and past the end of the file."""
+    data = bytearray(make_onenote([b"MZ" + bytes(100), b"second"]))
+    first = data.find(bytes.fromhex("E716E3BD65261145A4C48D4D0B7A9EAC"))
+    data[first + 16:first + 24] = struct.pack("<Q", 2**63)
+    return bytes(data)
+
+
+@case("truncated LNK", "cut.lnk")
+def truncated_lnk() -> bytes:
+    """The first 100 bytes of a shortcut to cmd.exe with long arguments."""
+    return make_lnk(r"C:\Windows\System32\cmd.exe", "/c " + "A" * 500, machine_id="m1")[:100]
+
+
+@case("PNG pixel bomb", "pixels.png")
+def png_pixel_bomb() -> bytes:
+    """A 1-bit PNG of 20,000 x 20,000 pixels (400 M pixels from about 50 KiB)."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("1", (20000, 20000)).save(out, format="PNG")
+    return out.getvalue()
 
 
 @case("empty file", "empty.bin")

@@ -201,6 +201,11 @@ EXPECTED: dict[str, Callable[[Summary], bool]] = {
     and "symlink to '/etc'" in extract_body(s, LINKS) and "character device" in extract_body(s, LINKS),
     "truncated ISO": lambda s: CORRUPT in sections(s),
     "truncated CAB": lambda s: CORRUPT in sections(s),
+    "e-mail of 5,000 parts": lambda s: "only the first MIME parts were read" in extract_body(s, "Message cut")
+    and s.file_count == 1 + Limits.max_children,
+    "OneNote lying lengths": lambda s: [n.name for n in nodes(s)][1:] == ["embedded-1.bin"],
+    "truncated LNK": lambda s: s.files[0].type == "shortcut/windows" and not errors(s),
+    "PNG pixel bomb": lambda s: "Image not read" in sections(s) and not errors(s),
 }
 
 

@@ -89,3 +89,13 @@ def test_broken_mime_is_read_without_error():
     run = run_service_once("email", data, file_type="text/email", name="broken.eml")
     assert run.result.error is None
     assert "a@b.example" in run.tags("network.email.address")
+
+
+def test_a_message_of_too_many_parts_is_cut_and_says_so():
+    parts = b"".join(b"--b\nContent-Type: text/x-note\nContent-Disposition: attachment; filename=f%d.txt\n\nn%d\n" % (i, i)
+                     for i in range(700))
+    data = b"From: a@b.example\nContent-Type: multipart/mixed; boundary=b\n\n" + parts + b"--b--\n"
+    run = run_service_once("email", data, file_type="text/email", name="parts.eml", max_extracted=1000)
+    assert run.result.error is None
+    assert "only the first MIME parts" in run.section("Message cut").body
+    assert len(run.extracted) == 499  # the multipart root is part 0 of the 500 walked

@@ -59,9 +59,10 @@ class Email(ServiceBase):
                             ("network.email.msg_id", mail.message_id)):
             if value:
                 section.add_tag(name, value[:4096])
-        if mail.parts_cut:
-            section.add_line("(only the first MIME parts were read: the message has more than the limit)")
         result.add_section(section)
+        if mail.parts_cut:
+            result.add_section(ResultSection("Message cut", "only the first MIME parts were read: the message has "
+                                                            "more than the limit"))
 
     def _hops(self, result: Result, mail: Mail) -> None:
         hops = mail.hops
