@@ -259,6 +259,7 @@ def specimens() -> list[Specimen]:
         Specimen("ISO 9660 + Joliet", "delivery.iso", make_iso({"invoice.pdf.lnk": make_lnk(r"C:\Windows\System32\cmd.exe", "/c calc")}), "archive/iso", True),
         Specimen("ISO 9660 + UDF", "delivery-udf.iso", make_iso({"a.txt": b"udf"}, udf=True), "archive/iso", True),
         Specimen("CAB (MSZIP)", "update.cab", cab, "archive/cab", True),
+        Specimen("RAR 4 (stored)", "invoice.rar", make_rar4_stored({"invoice.pdf.lnk": b"L\0\0\0 lnk"}), "archive/rar", True),
         Specimen("MSI", "setup.msi", make_msi(cab, {"CustomAction": b"MZ dll"}), "document/installer/windows", True),
         Specimen("cpio", "initrd.cpio", make_cpio([("bin/sh", b"#!/bin/sh\n", 0o100755)]), "archive/cpio", True),
         Specimen(".deb", "helper.deb", make_deb({"./usr/bin/helper": b"#!/bin/sh\n"}), "archive/deb", True),
@@ -293,3 +294,26 @@ def specimens() -> list[Specimen]:
         Specimen("VHDX", "disk.vhdx", b"vhdxfile" + bytes(4096), "archive/vhdx", False),
         Specimen("VHD (dynamic)", "disk.vhd", b"conectix" + bytes(504), "archive/vhd", False),
     ]
+
+
+def _rar4_block(head_type: int, flags: int, body: bytes) -> bytes:
+    import zlib
+
+    header = struct.pack("<BHH", head_type, flags, 7 + len(body)) + body
+    return struct.pack("<H", zlib.crc32(header) & 0xFFFF) + header
+
+
+def make_rar4_stored(files: dict[str, bytes], encrypted: bool = False) -> bytes:
+    """A RAR 4 archive of stored (uncompressed) members, written by hand from the RAR 4 technote:
+    the marker block, the archive header, one file header (+ data) per member, the end block. No
+    free tool writes RAR; stored members need no compressor, and libarchive reads them as any RAR.
+    `encrypted` sets each member's password flag (its bytes stay as given: a stand-in ciphertext)."""
+    import zlib
+
+    out = b"Rar!\x1a\x07\x00" + _rar4_block(0x73, 0, bytes(6))
+    for name, data in files.items():
+        encoded = name.encode()
+        body = struct.pack("<IIBIIBBHI", len(data), len(data), 2, zlib.crc32(data), 0x5A210000, 29 if encrypted else 20,
+                           0x30, len(encoded), 0x20)
+        out += _rar4_block(0x74, 0x8000 | (0x4 if encrypted else 0), body + encoded) + data
+    return out + _rar4_block(0x7B, 0x4000, b"")

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from archives import make_7z, make_tar, make_zip, noise
-from formats import make_cab, make_cpio, make_iso, make_lnk, make_onenote
+from formats import make_cab, make_cpio, make_iso, make_lnk, make_onenote, make_rar4_stored
 from zipquine import zip_quine
 
 MIB = 1024 * 1024
@@ -370,6 +370,13 @@ def traversal_cpio(token: str) -> bytes:
                       (f"/tmp/{token}-cpio-absolute", b"absolute", 0o100644),
                       ("etc-link", b"/etc", 0o120777), ("etc-link/passwd-" + token, b"through the link", 0o100644),
                       ("dev-null", b"", 0o20666)])
+
+
+@case("path traversal (RAR)", "invoice-{token}.rar")
+def traversal_rar(token: str) -> bytes:
+    """'../..', absolute and drive-letter names in a RAR 4 archive."""
+    return make_rar4_stored({f"../../tmp/{token}-rar-climb": b"climbed", f"/tmp/{token}-rar-absolute": b"absolute",
+                             f"C:\\Users\\Public\\{token}-rar.bat": b"@echo off"})
 
 
 @case("truncated ISO", "cut.iso")

@@ -199,6 +199,7 @@ EXPECTED: dict[str, Callable[[Summary], bool]] = {
     "CAB bomb": lambda s: BOMB in sections(s) and len(nodes(s)) == 1,
     "path traversal (cpio)": lambda s: TRAVERSAL in sections(s) and LINKS in sections(s)
     and "symlink to '/etc'" in extract_body(s, LINKS) and "character device" in extract_body(s, LINKS),
+    "path traversal (RAR)": lambda s: TRAVERSAL in sections(s) and s.file_count == 4,
     "truncated ISO": lambda s: CORRUPT in sections(s),
     "truncated CAB": lambda s: CORRUPT in sections(s),
     "e-mail of 5,000 parts": lambda s: "only the first MIME parts were read" in extract_body(s, "Message cut")

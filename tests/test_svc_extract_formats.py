@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from formats import libarchive_write, make_cab, make_cpio, make_deb, make_iso, make_msi
+from formats import libarchive_write, make_cab, make_cpio, make_deb, make_iso, make_msi, make_rar4_stored
 from dispatcher.identify import identify
 from services.extract.libarchive_lib import libarchive
 from services.sdk.harness import run_service_once
@@ -142,3 +142,26 @@ def test_truncated_container_is_a_finding_not_a_crash(build):
     run = extract(data[: len(data) * 2 // 3], "cut")
     assert run.result.error is None
     assert titles(run) & {"Corrupt archive", "Empty archive", "Not a supported archive"}
+
+
+def test_rar4_members_come_out_and_a_climbing_name_is_renamed():
+    rar = make_rar4_stored({"invoice.pdf.lnk": b"L\0\0\0 shortcut", "../../Startup/evil.bat": b"@echo off\r\ncalc\r\n"})
+    assert identify(rar) == "archive/rar"
+    run = extract(rar, "invoice.rar")
+    assert_clean(run)
+    assert children(run) == {"invoice.pdf.lnk": b"L\0\0\0 shortcut", "evil.bat": b"@echo off\r\ncalc\r\n"}
+    assert 3 in run.heuristics
+
+
+def test_encrypted_rar_members_are_reported_not_handed_out_as_ciphertext():
+    run = extract(make_rar4_stored({"a.txt": b"ciphertext stand-in"}, encrypted=True), "locked.rar")
+    assert_clean(run)
+    assert run.extracted == []
+    assert "cannot decrypt" in body(run, "Password-protected members not extracted")
+
+
+def test_truncated_rar_is_a_finding():
+    rar = make_rar4_stored({"a.txt": b"x" * 3000, "b.txt": b"y" * 3000})
+    run = extract(rar[:4000], "cut.rar")
+    assert run.result.error is None
+    assert "Corrupt archive" in titles(run)

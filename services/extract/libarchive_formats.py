@@ -9,9 +9,12 @@ no RAR decryption) come out as ENCRYPTED with the reason.
 
 from __future__ import annotations
 
+import ctypes
 import stat
 from collections.abc import Iterator
 from typing import Any
+
+from libarchive import ffi
 
 from services.extract.formats import Kind, Member, SharedStream
 from services.extract.libarchive_lib import LIBRARY, libarchive, version
@@ -19,6 +22,12 @@ from services.extract.libarchive_lib import LIBRARY, libarchive, version
 TOOL = f"libarchive {version()} ({LIBRARY})"
 
 _ENCRYPTION_WORDS = ("passphrase", "encrypt", "decrypt")
+# libarchive-c does not wrap archive_entry_is_encrypted; some readers (RAR 4 stored members)
+# would otherwise hand out an encrypted member's ciphertext as if it were its content.
+_is_encrypted = ffi.libarchive.archive_entry_is_encrypted
+_is_encrypted.argtypes = [ctypes.c_void_p]
+_is_encrypted.restype = ctypes.c_int
+NO_DECRYPTION = "libarchive cannot decrypt this format's encrypted members (RAR: no free decoder here)"
 
 
 def is_encryption_error(exc: BaseException) -> bool:
@@ -85,6 +94,8 @@ def _member(entry: Any) -> Member:
         return Member(name, Kind.LINK, detail=f"{link} to {entry.linkpath!r}", independent=False)
     if not entry.isreg:
         return Member(name, Kind.SPECIAL, detail=_special(entry.mode), independent=False)
+    if _is_encrypted(entry._entry_p):
+        return Member(name, Kind.ENCRYPTED, detail=NO_DECRYPTION, independent=False)
     return Member(name, Kind.FILE, lambda: EntryReader(entry), independent=False)
 
 
