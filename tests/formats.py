@@ -292,7 +292,8 @@ def specimens() -> list[Specimen]:
                  "network/tcpdump", False),
         Specimen("GPG message", "m.gpg", b"-----BEGIN PGP MESSAGE-----\n\nhQEMA5\n-----END PGP MESSAGE-----\n", "document/pgp", False),
         Specimen("VHDX", "disk.vhdx", b"vhdxfile" + bytes(4096), "archive/vhdx", False),
-        Specimen("VHD (dynamic)", "disk.vhd", b"conectix" + bytes(504), "archive/vhd", False),
+        Specimen("VHD (dynamic, FAT)", "disk.vhd", make_vhd(make_fat({"invoice.pdf.lnk": b"L\0\0\0 lnk"})), "archive/vhd", True),
+        Specimen("disk image (.img, MBR + FAT)", "disk.img", make_mbr_disk(make_fat({"run.bat": b"@echo off"})), "archive/img", True),
     ]
 
 
@@ -317,3 +318,75 @@ def make_rar4_stored(files: dict[str, bytes], encrypted: bool = False) -> bytes:
                            0x30, len(encoded), 0x20)
         out += _rar4_block(0x74, 0x8000 | (0x4 if encrypted else 0), body + encoded) + data
     return out + _rar4_block(0x7B, 0x4000, b"")
+
+
+def make_fat(files: dict[str, bytes], size: int = 2 * 1024 * 1024) -> bytes:
+    """A FAT12 volume (no partition table, as a floppy or a USB stick image) holding `files`
+    ({"dir/name": bytes}), formatted by pyfatfs in a temporary file."""
+    import tempfile
+    from pathlib import Path
+
+    from pyfatfs.PyFat import PyFat
+    from pyfatfs.PyFatFS import PyFatFS
+
+    with tempfile.TemporaryDirectory(prefix="sluice-fat-") as folder:
+        path = Path(folder) / "volume.img"
+        path.write_bytes(bytes(size))
+        formatter = PyFat()
+        formatter.mkfs(str(path), PyFat.FAT_TYPE_FAT12, size=size)
+        formatter.close()
+        volume = PyFatFS(str(path))
+        for name, data in files.items():
+            parent = name.rsplit("/", 1)[0] if "/" in name else ""
+            if parent and not volume.exists("/" + parent):
+                volume.makedirs("/" + parent)
+            volume.writebytes("/" + name, data)
+        volume.close()
+        return path.read_bytes()
+
+
+def _vhd_footer(size: int, dynamic: bool) -> bytes:
+    cylinders, heads, sectors = min(65535, size // (16 * 63 * 512) + 1), 16, 63
+    footer = bytearray(struct.pack(">8sIIQI4sI4sQQHBBII16sB", b"conectix", 2, 0x00010000,
+                                   512 if dynamic else 0xFFFFFFFFFFFFFFFF, 0, b"sluc", 0x00010000, b"Wi2k",
+                                   size, size, cylinders, heads, sectors, 3 if dynamic else 2, 0, bytes(range(16)), 0))
+    footer += bytes(512 - len(footer))
+    struct.pack_into(">I", footer, 64, ~sum(footer) & 0xFFFFFFFF)
+    return bytes(footer)
+
+
+def make_vhd(raw: bytes, dynamic: bool = True, block_size: int = 2 * 1024 * 1024) -> bytes:
+    """A VHD of the disk `raw`: fixed (the disk, then the footer) or dynamic (footer copy, sparse
+    header, block allocation table, only the blocks that are not all zeros, footer)."""
+    raw = raw.ljust(-(-len(raw) // block_size) * block_size, b"\0")
+    footer = _vhd_footer(len(raw), dynamic)
+    if not dynamic:
+        return raw + footer
+    entries = len(raw) // block_size
+    table_at = 512 + 1024
+    table_bytes = -(-entries * 4 // 512) * 512
+    header = bytearray(struct.pack(">8sQQIIII", b"cxsparse", 0xFFFFFFFFFFFFFFFF, table_at, 0x00010000, entries, block_size, 0))
+    header += bytes(1024 - len(header))
+    struct.pack_into(">I", header, 36, ~sum(header) & 0xFFFFFFFF)
+    bitmap = b"\xff" * (block_size // 512 // 8)
+    bitmap += bytes(-len(bitmap) % 512)
+    table, blocks = [], b""
+    position = table_at + table_bytes
+    for index in range(entries):
+        block = raw[index * block_size:(index + 1) * block_size]
+        if not block.strip(b"\0"):
+            table.append(0xFFFFFFFF)
+            continue
+        table.append((position + len(blocks)) // 512)
+        blocks += bitmap + block
+    bat = struct.pack(f">{entries}I", *table).ljust(table_bytes, b"\xff")
+    return footer + bytes(header) + bat + blocks + footer
+
+
+def make_mbr_disk(volume: bytes, partition_type: int = 0x01) -> bytes:
+    """A disk with an MBR partition table whose one partition (at 1 MiB) is `volume`."""
+    start, sectors = 2048, -(-len(volume) // 512)
+    mbr = bytearray(512)
+    mbr[446:462] = struct.pack("<B3sB3sII", 0, b"\0\0\0", partition_type, b"\0\0\0", start, sectors)
+    mbr[510:512] = b"\x55\xaa"
+    return bytes(mbr) + bytes(start * 512 - 512) + volume.ljust(sectors * 512, b"\0")

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from archives import make_7z, make_tar, make_zip, noise
-from formats import make_cab, make_cpio, make_iso, make_lnk, make_onenote, make_rar4_stored
+from formats import make_cab, make_cpio, make_fat, make_iso, make_lnk, make_onenote, make_rar4_stored, make_vhd
 from zipquine import zip_quine
 
 MIB = 1024 * 1024
@@ -383,6 +383,13 @@ def traversal_rar(token: str) -> bytes:
 def truncated_iso() -> bytes:
     """The first half of an ISO 9660 image with Joliet names."""
     data = make_iso({"readme.txt": b"hello\n" * 1000, "setup.exe": noise(40_000, 12)})
+    return data[: len(data) // 2]
+
+
+@case("truncated VHD", "cut.vhd")
+def truncated_vhd() -> bytes:
+    """The first half of a dynamic VHD holding a FAT volume (its block table points past the end)."""
+    data = make_vhd(make_fat({"a.txt": b"disk member\n" * 100}))
     return data[: len(data) // 2]
 
 

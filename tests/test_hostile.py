@@ -202,6 +202,7 @@ EXPECTED: dict[str, Callable[[Summary], bool]] = {
     "path traversal (RAR)": lambda s: TRAVERSAL in sections(s) and s.file_count == 4,
     "truncated ISO": lambda s: CORRUPT in sections(s),
     "truncated CAB": lambda s: CORRUPT in sections(s),
+    "truncated VHD": lambda s: bool(sections(s) & {CORRUPT, "Volumes not read"}),
     "e-mail of 5,000 parts": lambda s: "only the first MIME parts were read" in extract_body(s, "Message cut")
     and s.file_count == 1 + Limits.max_children,
     "OneNote lying lengths": lambda s: [n.name for n in nodes(s)][1:] == ["embedded-1.bin"],

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from formats import libarchive_write, make_cab, make_cpio, make_deb, make_iso, make_msi, make_rar4_stored
+from formats import (
+    libarchive_write, make_cab, make_cpio, make_deb, make_fat, make_iso, make_mbr_disk, make_msi, make_rar4_stored, make_vhd,
+)
 from dispatcher.identify import identify
 from services.extract.libarchive_lib import libarchive
 from services.sdk.harness import run_service_once
@@ -165,3 +167,45 @@ def test_truncated_rar_is_a_finding():
     run = extract(rar[:4000], "cut.rar")
     assert run.result.error is None
     assert "Corrupt archive" in titles(run)
+
+
+# -- disk images: VHD, raw images with and without a partition table (dissect) ---------------
+FAT_FILES = {"docs/invoice.pdf.lnk": b"L\0\0\0 shortcut", "readme.txt": b"hello"}
+
+
+@pytest.mark.parametrize("build, file_type", [
+    (lambda: make_vhd(make_fat(FAT_FILES)), "archive/vhd"),
+    (lambda: make_vhd(make_fat(FAT_FILES), dynamic=False), "archive/img"),
+    (lambda: make_fat(FAT_FILES), "archive/img"),
+    (lambda: make_mbr_disk(make_fat(FAT_FILES)), "archive/img"),
+], ids=["dynamic-vhd", "fixed-vhd", "bare-fat", "mbr-disk"])
+def test_disk_image_files_come_out(build, file_type):
+    data = build()
+    assert identify(data) == file_type
+    run = extract(data, "disk")
+    assert_clean(run)
+    assert children(run) == {"invoice.pdf.lnk": b"L\0\0\0 shortcut", "readme.txt": b"hello"}
+    assert "docs/invoice.pdf.lnk" in body(run, "Extracted 2 files")
+
+
+def test_ntfs_volume_is_named_not_read():
+    boot = bytearray(512)
+    boot[3:11] = b"NTFS    "
+    boot[510:512] = b"\x55\xaa"
+    run = extract(make_vhd(bytes(boot) + bytes(4096)), "ntfs.vhd")
+    assert_clean(run)
+    assert "ntfs file system not read" in body(run, "Volumes not read")
+
+
+def test_sparse_disk_expanding_past_the_ratio_is_a_bomb():
+    volume = make_fat({"zeros.bin": bytes(1_500_000)})
+    run = extract(make_vhd(volume), "sparse.vhd", max_ratio=0.5, ratio_min_bytes=1000)
+    assert_clean(run)
+    assert "Compression bomb" in titles(run)
+
+
+def test_truncated_vhd_is_a_finding():
+    data = make_vhd(make_fat(FAT_FILES))
+    run = extract(data[: len(data) // 2], "cut.vhd")
+    assert run.result.error is None
+    assert titles(run) & {"Corrupt archive", "Volumes not read"}

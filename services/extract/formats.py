@@ -22,6 +22,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
+import dissect.fat.exceptions
+import dissect.hypervisor.exceptions
+import dissect.volume.exceptions
 import py7zr.exceptions
 import pyzipper
 
@@ -61,7 +64,10 @@ CORRUPT_ERRORS = (
     NotImplementedError,  # zip compression methods the stdlib lacks (deflate64, …)
     ValueError,
     struct.error,
-    libarchive.ArchiveError,  # disk images, cabinets, RAR, cpio, ar, xar (libarchive_formats.py)
+    libarchive.ArchiveError,  # ISO images, cabinets, RAR, cpio, ar, xar (libarchive_formats.py)
+    dissect.fat.exceptions.Error,  # VHD, VHDX and raw disk images (diskimage.py)
+    dissect.volume.exceptions.Error,
+    dissect.hypervisor.exceptions.Error,
 )
 
 _COMPRESSED = {
@@ -77,6 +83,8 @@ _MAGIC = [
     (b"BZh", "bzip2"),
     (b"\xfd7zXZ\x00", "xz"),
     (b"7z\xbc\xaf\x27\x1c", "7zip"),
+    (b"vhdxfile", "vhdx"),
+    (b"conectix", "vhd"),  # a dynamic VHD's footer copy; a fixed VHD is a raw image ("img") with a footer
     (b"Rar!\x1a\x07", "rar"),
     (b"MSCF\x00\x00\x00\x00", "cab"),
     (b"xar!", "xar"),
@@ -90,7 +98,8 @@ _MAGIC = [
 ]
 _ISO_DESCRIPTOR = 0x8001  # "CD001" at the first volume descriptor, after the 32 KiB system area
 LIBARCHIVE = ("rar", "cab", "iso", "cpio", "ar", "deb", "xar")
-SUPPORTED = ("zip", "tar", "7zip", *_COMPRESSED, *LIBARCHIVE)
+DISK_IMAGES = ("vhd", "vhdx", "img")
+SUPPORTED = ("zip", "tar", "7zip", *_COMPRESSED, *LIBARCHIVE, *DISK_IMAGES)
 MSI_TYPE = "document/installer/windows"
 SUFFIXES = {"gzip": (".gz", ".gzip", ".z"), "bzip2": (".bz2", ".bzip2", ".bz"), "xz": (".xz",)}
 

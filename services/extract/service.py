@@ -7,8 +7,8 @@ finding about the sample.
 
 from __future__ import annotations
 
-from services.extract import libarchive_formats, msi
-from services.extract.formats import CORRUPT_ERRORS, LIBARCHIVE, detect, members
+from services.extract import diskimage, libarchive_formats, msi
+from services.extract.formats import CORRUPT_ERRORS, DISK_IMAGES, LIBARCHIVE, detect, members
 from services.extract.libarchive_formats import is_encryption_error
 from services.extract.passwords import Keyring, gather
 from services.extract.safety import Caps
@@ -33,9 +33,13 @@ class Extract(ServiceBase):
                 unpack.stream(*libarchive_formats.members(data))
             elif fmt == "msi":
                 unpack.stream(msi.members(data), None)
+            elif fmt in DISK_IMAGES:
+                unpack.stream(*diskimage.members(data, fmt))
             else:
                 stream, shared = members(data, fmt, request.file_name, keyring)
                 unpack.stream(stream, shared)
+        except diskimage.UnreadableVolume as exc:
+            unpack.findings.add("unread", str(exc))
         except CORRUPT_ERRORS as exc:
             kind = "encrypted" if is_encryption_error(exc) else "corrupt"
             unpack.findings.add(kind, f"{fmt}: {type(exc).__name__}: {exc}")

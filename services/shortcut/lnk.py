@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,7 +63,10 @@ def _mac(droid: str) -> str:
 
 
 def parse(data: bytes) -> Shortcut:
-    parsed = LnkParse3.lnk_file(indata=data).get_json()
+    with warnings.catch_warnings():
+        # LnkParse3 warns (and carries on) on damaged string data; what it could read is the result.
+        warnings.simplefilter("ignore", UserWarning)
+        parsed = LnkParse3.lnk_file(indata=data).get_json()
     strings = parsed.get("data") or {}
     tracker = (parsed.get("extra") or {}).get("DISTRIBUTED_LINK_TRACKER_BLOCK") or {}
     return Shortcut(
