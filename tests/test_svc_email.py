@@ -98,4 +98,21 @@ def test_a_message_of_too_many_parts_is_cut_and_says_so():
     run = run_service_once("email", data, file_type="text/email", name="parts.eml", max_extracted=1000)
     assert run.result.error is None
     assert "only the first MIME parts" in run.section("Message cut").body
-    assert len(run.extracted) == 499  # the multipart root is part 0 of the 500 walked
+    assert len(run.extracted) == 500  # leaf parts only: the first 500 of 700
+
+
+def test_an_attached_message_is_one_child_not_its_parts():
+    inner = EmailMessage()
+    inner["From"] = "boss@victim.example"
+    inner["Subject"] = "forwarded"
+    inner.set_content("see attachment")
+    inner.add_attachment(b"MZ inner payload", maintype="application", subtype="octet-stream", filename="inner.exe")
+    outer = EmailMessage()
+    outer["From"] = "a@b.example"
+    outer["Subject"] = "fwd"
+    outer.set_content("forwarding")
+    outer.add_attachment(inner)
+    run = run_service_once("email", outer.as_bytes(), file_type="text/email", name="fwd.eml")
+    assert run.result.error is None
+    [child] = run.extracted
+    assert child.data.startswith(b"From: boss@victim.example") and b"inner.exe" in child.data

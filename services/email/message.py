@@ -10,6 +10,7 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
 from email.utils import getaddresses, parseaddr
@@ -103,29 +104,44 @@ def from_headers(mail: Mail, message: Message) -> None:
     mail.to = [addr for _, addr in getaddresses([_str(v) for v in message.get_all("To", []) + message.get_all("Cc", [])]) if addr]
 
 
+def _parts(message: Message) -> Iterator[Message]:
+    """The leaf parts, depth first, without descending into an attached message (it becomes a
+    child of its own, analysed by this service in turn)."""
+    stack = [message]
+    while stack:
+        part = stack.pop()
+        if part.get_content_type() == "message/rfc822" and part is not message:
+            yield part
+        elif part.is_multipart():
+            payload = part.get_payload()
+            stack.extend(reversed(payload if isinstance(payload, list) else []))
+        else:
+            yield part
+
+
 def parse_eml(data: bytes) -> Mail:
     message = email.message_from_bytes(data, policy=email.policy.compat32)
     mail = Mail()
     from_headers(mail, message)
-    for index, part in enumerate(message.walk()):
+    for index, part in enumerate(_parts(message)):
         if index >= MAX_PARTS:
             mail.parts_cut = True
             break
-        if part.is_multipart():
-            continue
         content_type = part.get_content_type()
         disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
         name = part.get_filename()
-        if name or disposition == "attachment" or (part.get("Content-ID") and not content_type.startswith("text/")):
-            data = part.get_payload(decode=True) or b""
+        if content_type == "message/rfc822":
+            inner = part.get_payload()
+            content = inner[0].as_bytes() if isinstance(inner, list) and inner else b""
+            mail.attachments.append(Attachment(name or f"attached-{index}.eml", content, content_type, False))
+        elif name or disposition == "attachment" or (part.get("Content-ID") and not content_type.startswith("text/")):
+            content = part.get_payload(decode=True) or b""
             label = name or f"part-{index}.{content_type.split('/')[-1]}"
-            mail.attachments.append(Attachment(label, data, content_type, disposition != "attachment" and bool(part.get("Content-ID"))))
+            mail.attachments.append(Attachment(label, content, content_type, disposition != "attachment" and bool(part.get("Content-ID"))))
         elif content_type == "text/html" and not mail.html:
             mail.html = _text(part)
         elif content_type == "text/plain" and not mail.text:
             mail.text = _text(part)
-        elif content_type == "message/rfc822":
-            continue
     return mail
 
 
