@@ -28,12 +28,17 @@ Message-ID: <abc123@evil.example>
 """
 
 
-def encrypted_zip(password: str) -> bytes:
+def encrypted_zip_of(files: dict[str, bytes], password: str) -> bytes:
     buf = io.BytesIO()
     with pyzipper.AESZipFile(buf, "w", compression=pyzipper.ZIP_DEFLATED, encryption=pyzipper.WZ_AES) as zf:
         zf.setpassword(password.encode())
-        zf.writestr("invoice.pdf.lnk", b"L\0\0\0 shortcut")
+        for name, data in files.items():
+            zf.writestr(name, data)
     return buf.getvalue()
+
+
+def encrypted_zip(password: str) -> bytes:
+    return encrypted_zip_of({"invoice.pdf.lnk": b"L\0\0\0 shortcut"}, password)
 
 
 def make_eml() -> bytes:
