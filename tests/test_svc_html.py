@@ -85,3 +85,10 @@ def test_redirects_hidden_iframe_hidden_elements_and_lying_links():
 def test_tag_soup_does_not_crash():
     run = page_run("<html><script>var a = '<a href=\"x\">'; </scr" + "<div <<>>" * 1000 + "<script>unterminated")
     assert run.result.error is None
+
+
+def test_scripts_past_the_child_limit_are_counted_not_dropped_silently():
+    page = "".join(f"<script>var a{i} = {i};</script>" for i in range(30)).encode()
+    run = run_service_once("html", page, file_type="code/html", name="many.html", max_extracted=5)
+    assert len(run.extracted) == 5
+    assert "25 scripts or payloads were not extracted" in run.section("Too many children").body

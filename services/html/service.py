@@ -24,29 +24,41 @@ def _web(url: str) -> bool:
     return url.lower().startswith(("http://", "https://", "ftp://"))
 
 
+class Children:
+    """One page's extracted files, counting those refused past the per-file limit (said, not dropped silently)."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.refused = 0
+
+    def add(self, data: bytes, name: str, description: str) -> None:
+        try:
+            self.request.add_extracted(data, name, description)
+        except MaxExtractedExceeded:
+            self.refused += 1
+
+
 class Html(ServiceBase):
     def execute(self, request: Request) -> None:
         request.result = result = Result()
         text = request.file_contents.decode("utf-8", "replace")
         page = parse(text)
-        self._scripts(request, result, page)
-        self._smuggling(request, result, page)
+        children = Children(request)
+        self._scripts(children, result, page)
+        self._smuggling(children, result, page)
         self._forms(result, page)
         self._redirects(result, page)
         self._frames(result, page)
         self._links(result, page)
+        if children.refused:
+            result.add_section(ResultSection("Too many children", f"{children.refused} scripts or payloads were not "
+                                             f"extracted: the file reached its limit of {request.max_extracted}"))
         if page.hidden_elements:
             result.add_section(ResultSection("Hidden elements", f"{page.hidden_elements} elements are hidden "
                                              "(display:none, visibility:hidden, zero size or the hidden attribute)",
                                              heuristic=7))
 
-    def _add(self, request: Request, data: bytes, name: str, description: str) -> bool:
-        try:
-            return request.add_extracted(data, name, description)
-        except MaxExtractedExceeded:
-            return False
-
-    def _scripts(self, request: Request, result: Result, page: Page) -> None:
+    def _scripts(self, children: Children, result: Result, page: Page) -> None:
         inline = [s for s in page.scripts if s.origin == "inline" and s.source.strip()]
         handlers = [s for s in page.scripts if s.origin not in ("inline", "src")]
         sources = [s.src for s in page.scripts if s.origin == "src"]
@@ -56,10 +68,10 @@ class Html(ServiceBase):
         section.add_line(f"{len(inline)} inline script(s), {len(handlers)} event handler(s), {len(sources)} external script(s)")
         for index, script in enumerate(inline[: self.config.get("max_scripts", 50)], start=1):
             name = f"script-{index}.{_EXTENSION[script.language]}"
-            self._add(request, script.source.strip().encode(), name, f"inline {script.language} #{index}")
+            children.add(script.source.strip().encode(), name, f"inline {script.language} #{index}")
         if handlers:
             body = "\n".join(f"// {s.origin}\n{s.source.strip().removeprefix('javascript:')}" for s in handlers)
-            self._add(request, body.encode(), "event-handlers.js", "the page's event handler attributes")
+            children.add(body.encode(), "event-handlers.js", "the page's event handler attributes")
             section.add_lines([f"{s.origin}: {s.source.strip()[:200]}" for s in handlers], limit=MAX_LINES)
         for src in sources:
             section.add_line(f"external script: {src[:300]}")
@@ -67,13 +79,13 @@ class Html(ServiceBase):
                 section.add_tag("network.static.uri", src)
         result.add_section(section)
 
-    def _smuggling(self, request: Request, result: Result, page: Page) -> None:
+    def _smuggling(self, children: Children, result: Result, page: Page) -> None:
         found = payloads(page, int(self.config.get("max_payloads", 10)), int(self.config.get("max_payload_bytes", 100 * 2**20)))
         if not found:
             return
         section = ResultSection("HTML smuggling", heuristic=3)
         for payload in found:
-            self._add(request, payload.data, payload.name, f"smuggled payload ({payload.how})")
+            children.add(payload.data, payload.name, f"smuggled payload ({payload.how})")
             section.add_line(f"{payload.name}: {len(payload.data):,} bytes decoded ({payload.how})")
             section.add_tag("file.name.extracted", payload.name)
         result.add_section(section)

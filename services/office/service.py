@@ -98,7 +98,7 @@ class Office(ServiceBase):
             return
         yield ResultSection("Encrypted document", "The document's content is encrypted.", heuristic=10)
         # The submission's password, those a parent e-mail gave (temp data), oletools' list, the shared wordlist.
-        passwords = gather(encryption.candidate_passwords(""), request)
+        passwords = gather(encryption.default_passwords(), request)
         found = encryption.decrypt(request.file_path, passwords, request.work_dir)
         if found is None:
             yield ResultSection("Not decrypted", "None of the known passwords opened it; its content was not analysed.")

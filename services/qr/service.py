@@ -54,5 +54,6 @@ class QR(ServiceBase):
                 try:
                     request.add_related("uri", url, description="read from a QR code in the image")
                 except MaxExtractedExceeded:
+                    links.add_line(f"(the rest not related as URI samples: the file reached its limit of {request.max_extracted})")
                     break
             result.add_section(links)

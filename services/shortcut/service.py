@@ -86,7 +86,7 @@ class Shortcut(ServiceBase):
                 try:
                     request.add_related("uri", target, description="opened by the shortcut")
                 except MaxExtractedExceeded:
-                    break
+                    section.add_line(f"(not related as a URI sample: the file reached its limit of {request.max_extracted})")
             elif target.startswith("\\\\"):
                 section.add_tag("network.static.unc_path", target)
         result.add_section(section)
