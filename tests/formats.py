@@ -390,3 +390,25 @@ def make_mbr_disk(volume: bytes, partition_type: int = 0x01) -> bytes:
     mbr[446:462] = struct.pack("<B3sB3sII", 0, b"\0\0\0", partition_type, b"\0\0\0", start, sectors)
     mbr[510:512] = b"\x55\xaa"
     return bytes(mbr) + bytes(start * 512 - 512) + volume.ljust(sectors * 512, b"\0")
+
+
+def make_ntfs(files: dict[str, bytes], size: int = 8 * 1024 * 1024) -> bytes:
+    """An NTFS volume holding `files` (in its root), made by ntfs-3g's mkntfs and ntfscp (Debian's
+    `ntfs-3g`): no Python library writes NTFS. Raises FileNotFoundError without them."""
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    mkntfs, ntfscp = shutil.which("mkntfs") or "/usr/sbin/mkntfs", shutil.which("ntfscp") or "/usr/bin/ntfscp"
+    if not (Path(mkntfs).exists() and Path(ntfscp).exists()):
+        raise FileNotFoundError("mkntfs/ntfscp (Debian package ntfs-3g) are not installed")
+    with tempfile.TemporaryDirectory(prefix="sluice-ntfs-") as folder:
+        image = Path(folder) / "volume.img"
+        image.write_bytes(bytes(size))
+        subprocess.run([mkntfs, "-F", "-f", "-q", str(image)], check=True, capture_output=True)
+        for name, data in files.items():
+            source = Path(folder) / "member"
+            source.write_bytes(data)
+            subprocess.run([ntfscp, "-f", str(image), str(source), name], check=True, capture_output=True)
+        return image.read_bytes()

@@ -1,13 +1,13 @@
 """Disk images (VHD, VHDX, raw MBR/GPT or bare-volume images) as a stream of `Member`s: the files
-of their FAT12/16/32 volumes, read with dissect.
+of their FAT12/16/32 and NTFS volumes, read with dissect.
 
 Mounting a VHD or an .img is one double-click on Windows, which is why they carry LNK and
 script payloads past mail filters that do not open them. dissect reads each layer from the
 bytes in memory (no mount, nothing written): the virtual disk (dissect.hypervisor), the
 partition table (dissect.volume), the file system (dissect.fat). Members are read lazily
 through the disk's block map, so the shared budget sees the bytes as they come out: a sparse
-disk that declares gigabytes of zeros is a ratio bomb like any other. NTFS and exFAT volumes
-are named in a finding, not read (see docs/formats.md).
+disk that declares gigabytes of zeros is a ratio bomb like any other. NTFS reparse points (symlinks,
+junctions) are reported as links, never followed; exFAT volumes are named in a finding, not read.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from dissect.fat import fat
+from dissect.ntfs import ntfs
 from dissect.hypervisor import vhd, vhdx
 from dissect.util.stream import RangeStream
 from dissect.volume.disk import Disk
@@ -74,9 +75,12 @@ def _members(data: bytes, fmt: str) -> Iterator[Member]:
         volume.seek(0)
         kind = _filesystem(volume.read(512))
         volume.seek(0)
-        if kind != "fat":
-            raise UnreadableVolume(f"{label}: {kind or 'unknown'} file system not read (FAT12/16/32 only)")
-        yield from _fat(fat.FATFS(volume).get("/"))
+        if kind == "fat":
+            yield from _fat(fat.FATFS(volume).get("/"))
+        elif kind == "ntfs":
+            yield from _ntfs(ntfs.NTFS(volume).mft.get("/"))
+        else:
+            raise UnreadableVolume(f"{label}: {kind or 'unknown'} file system not read (FAT12/16/32 and NTFS only)")
 
 
 def _fat(root: fat.DirectoryEntry) -> Iterator[Member]:
@@ -97,3 +101,33 @@ def _fat(root: fat.DirectoryEntry) -> Iterator[Member]:
                     pending.append((path + "/", entry))
             else:
                 yield Member(path, Kind.FILE, lambda entry=entry: entry.open())
+
+
+_DOS_ONLY_NAME = 2  # an 8.3 alias of a long name: the same file listed a second time
+_FIRST_USER_RECORD = 24  # records 0-23 are NTFS's own metadata files ($MFT, $Bitmap, ...)
+
+
+def _ntfs(root: ntfs.MftRecord) -> Iterator[Member]:
+    """Every directory and file under `root`, depth first; NTFS's metadata files are left out."""
+    pending = [("", root)]
+    seen: set[int] = set()
+    while pending and len(seen) < MAX_DIRECTORIES:
+        prefix, directory = pending.pop()
+        seen.add(directory.segment)
+        for entry in directory.iterdir():
+            name = entry.attribute.file_name
+            if entry.attribute.flags == _DOS_ONLY_NAME or name == ".":
+                continue
+            record = entry.dereference()
+            if record.segment < _FIRST_USER_RECORD:
+                continue
+            path = f"{prefix}{name}"
+            if record.is_reparse_point():
+                target = record.reparse_point_substitute_name or record.reparse_point_name or "?"
+                yield Member(path, Kind.LINK, detail=f"reparse point to {target!r}")
+            elif record.is_dir():
+                yield Member(path, Kind.DIR)
+                if record.segment not in seen:
+                    pending.append((path + "/", record))
+            else:
+                yield Member(path, Kind.FILE, lambda record=record: record.open())

@@ -24,6 +24,7 @@ from typing import IO
 
 import dissect.fat.exceptions
 import dissect.hypervisor.exceptions
+import dissect.ntfs.exceptions
 import dissect.volume.exceptions
 import py7zr.exceptions
 import pyzipper
@@ -66,6 +67,7 @@ CORRUPT_ERRORS = (
     struct.error,
     libarchive.ArchiveError,  # ISO images, cabinets, RAR, cpio, ar, xar (libarchive_formats.py)
     dissect.fat.exceptions.Error,  # VHD, VHDX and raw disk images (diskimage.py)
+    dissect.ntfs.exceptions.Error,
     dissect.volume.exceptions.Error,
     dissect.hypervisor.exceptions.Error,
 )
