@@ -4,8 +4,10 @@ in text, and a PyInstaller bundle, all built here (the PE is one of pip's own la
 from __future__ import annotations
 
 import base64
+import importlib.util
 import io
 import marshal
+import sys
 import zipfile
 from pathlib import Path
 
@@ -77,10 +79,12 @@ def test_text_without_payloads_gives_nothing():
 
 def test_pyinstaller_entry_scripts_come_out():
     code = marshal.dumps(compile("print('stage two')", "main", "exec"))
-    data = make_pyinstaller(LAUNCHER, {"main": code, "pyi_rth_inspect": b"x"})
+    data = make_pyinstaller(LAUNCHER, {"main": code, "pyi_rth_inspect": b"x"},
+                            pyver=sys.version_info.major * 100 + sys.version_info.minor)
     run = carve(data, "frozen.exe")
     got = {e.name: e.data for e in run.extracted}
-    assert got["main.marshal"] == code
+    assert got["main.pyc"] == importlib.util.MAGIC_NUMBER + bytes(12) + code
+    assert identify(got["main.pyc"]) == "resource/pyc"
     assert "PYZ-00.pyz" in got
     assert "file.compiler" in {t.name for s in run.result.sections for t in s.tags}
     assert 3 in run.heuristics

@@ -20,8 +20,19 @@ _COOKIE_20 = struct.Struct(">8sIIII")  # 24 bytes
 _ENTRY = struct.Struct(">IIIIBc")
 
 
+# The .pyc magic number of each Python (importlib.util.MAGIC_NUMBER): with it, an entry script's
+# marshalled code becomes a .pyc that decompilers and libmagic recognise.
+PYC_MAGIC = {"3.7": 3394, "3.8": 3413, "3.9": 3425, "3.10": 3439, "3.11": 3495, "3.12": 3531, "3.13": 3571}
+
+
 class NotPyInstaller(ValueError):
     pass
+
+
+def as_pyc(code: bytes, python: str) -> bytes | None:
+    """`code` (a marshalled code object) with the 16-byte .pyc header of `python`, if it is known."""
+    magic = PYC_MAGIC.get(python)
+    return None if magic is None else struct.pack("<H2sI8s", magic, b"\r\n", 0, bytes(8)) + code
 
 
 @dataclass

@@ -97,8 +97,9 @@ class Carve(ServiceBase):
                 problems.append(f"{entry.name}: {type(exc).__name__}: {exc}")
                 continue
             if entry.kind == "s":
-                request.add_extracted(content, f"{entry.name}.marshal",
-                                      f"PyInstaller entry script {entry.name!r} (marshalled code, Python {bundle.python})")
+                pyc = pyinstaller.as_pyc(content, bundle.python)
+                name, what = (f"{entry.name}.pyc", "compiled") if pyc else (f"{entry.name}.marshal", "marshalled code")
+                request.add_extracted(pyc or content, name, f"PyInstaller entry script {entry.name!r} ({what}, Python {bundle.python})")
             else:
                 request.add_extracted(content, entry.name, "PyInstaller PYZ archive of the bundled modules")
         if problems:
