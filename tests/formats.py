@@ -260,6 +260,7 @@ def specimens() -> list[Specimen]:
         Specimen("ISO 9660 + UDF", "delivery-udf.iso", make_iso({"a.txt": b"udf"}, udf=True), "archive/iso", True),
         Specimen("CAB (MSZIP)", "update.cab", cab, "archive/cab", True),
         Specimen("RAR 4 (stored)", "invoice.rar", make_rar4_stored({"invoice.pdf.lnk": b"L\0\0\0 lnk"}), "archive/rar", True),
+        Specimen("RAR 5 (stored)", "invoice5.rar", make_rar5_stored({"invoice.pdf.lnk": b"L\0\0\0 lnk"}), "archive/rar", True),
         Specimen("MSI", "setup.msi", make_msi(cab, {"CustomAction": b"MZ dll"}), "document/installer/windows", True),
         Specimen("cpio", "initrd.cpio", make_cpio([("bin/sh", b"#!/bin/sh\n", 0o100755)]), "archive/cpio", True),
         Specimen(".deb", "helper.deb", make_deb({"./usr/bin/helper": b"#!/bin/sh\n"}), "archive/deb", True),
@@ -297,7 +298,7 @@ def specimens() -> list[Specimen]:
     ]
 
 
-def _rar4_block(head_type: int, flags: int, body: bytes) -> bytes:
+def rar4_block(head_type: int, flags: int, body: bytes) -> bytes:
     import zlib
 
     header = struct.pack("<BHH", head_type, flags, 7 + len(body)) + body
@@ -311,13 +312,13 @@ def make_rar4_stored(files: dict[str, bytes], encrypted: bool = False) -> bytes:
     `encrypted` sets each member's password flag (its bytes stay as given: a stand-in ciphertext)."""
     import zlib
 
-    out = b"Rar!\x1a\x07\x00" + _rar4_block(0x73, 0, bytes(6))
+    out = b"Rar!\x1a\x07\x00" + rar4_block(0x73, 0, bytes(6))
     for name, data in files.items():
         encoded = name.encode()
         body = struct.pack("<IIBIIBBHI", len(data), len(data), 2, zlib.crc32(data), 0x5A210000, 29 if encrypted else 20,
                            0x30, len(encoded), 0x20)
-        out += _rar4_block(0x74, 0x8000 | (0x4 if encrypted else 0), body + encoded) + data
-    return out + _rar4_block(0x7B, 0x4000, b"")
+        out += rar4_block(0x74, 0x8000 | (0x4 if encrypted else 0), body + encoded) + data
+    return out + rar4_block(0x7B, 0x4000, b"")
 
 
 def make_fat(files: dict[str, bytes], size: int = 2 * 1024 * 1024) -> bytes:
@@ -412,3 +413,36 @@ def make_ntfs(files: dict[str, bytes], size: int = 8 * 1024 * 1024) -> bytes:
             source.write_bytes(data)
             subprocess.run([ntfscp, "-f", str(image), str(source), name], check=True, capture_output=True)
         return image.read_bytes()
+
+
+def _vint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _rar5_block(fields: bytes, data: bytes = b"") -> bytes:
+    import zlib
+
+    header = _vint(len(fields)) + fields
+    return struct.pack("<I", zlib.crc32(header)) + header + data
+
+
+def make_rar5_stored(files: dict[str, bytes]) -> bytes:
+    """A RAR 5 archive of stored members, written by hand from the RAR 5 format description: the
+    signature, the main header, a file header (+ data) per member, the end of archive."""
+    import zlib
+
+    out = b"Rar!\x1a\x07\x01\x00" + _rar5_block(_vint(1) + _vint(0) + _vint(0))
+    for name, data in files.items():
+        encoded = name.encode()
+        fields = (_vint(2) + _vint(0x0002) + _vint(len(data))  # type: file; flags: data area present; its size
+                  + _vint(0x0004) + _vint(len(data)) + _vint(0x20)  # file flags: CRC32 present; size; attributes
+                  + struct.pack("<I", zlib.crc32(data)) + _vint(0) + _vint(0)  # CRC32; stored, version 0; host: Windows
+                  + _vint(len(encoded)) + encoded)
+        out += _rar5_block(fields, data)
+    return out + _rar5_block(_vint(5) + _vint(0) + _vint(0))

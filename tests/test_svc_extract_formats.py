@@ -12,7 +12,7 @@ import pytest
 
 from formats import (
     libarchive_write, make_cab, make_cpio, make_deb, make_fat, make_iso, make_mbr_disk, make_msi, make_ntfs, make_rar4_stored,
-    make_vhd,
+    make_rar5_stored, make_vhd, rar4_block,
 )
 from dispatcher.identify import identify
 from services.extract.libarchive_lib import libarchive
@@ -157,6 +157,22 @@ def test_rar4_members_come_out_and_a_climbing_name_is_renamed():
     assert_clean(run)
     assert children(run) == {"invoice.pdf.lnk": b"L\0\0\0 shortcut", "evil.bat": b"@echo off\r\ncalc\r\n"}
     assert 3 in run.heuristics
+
+
+def test_rar5_members_come_out():
+    rar = make_rar5_stored({"invoice.pdf.lnk": b"L\0\0\0 shortcut", "notes/b.txt": b"hello"})
+    assert identify(rar) == "archive/rar"
+    run = extract(rar, "invoice.rar")
+    assert_clean(run)
+    assert children(run) == {"invoice.pdf.lnk": b"L\0\0\0 shortcut", "b.txt": b"hello"}
+
+
+def test_rar_with_encrypted_headers_is_reported_as_password_protected():
+    rar = b"Rar!\x1a\x07\x00" + rar4_block(0x73, 0x0080, bytes(6)) + bytes(range(200))  # MHD_PASSWORD: headers encrypted
+    run = extract(rar, "headers.rar")
+    assert_clean(run)
+    assert run.extracted == []
+    assert "RAR encryption" in body(run, "Password-protected members not extracted")
 
 
 def test_encrypted_rar_members_are_reported_not_handed_out_as_ciphertext():
