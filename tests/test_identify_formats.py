@@ -47,3 +47,15 @@ def test_without_magika_an_unknown_file_stays_unknown(monkeypatch):
 @pytest.mark.parametrize("data", [bytes(5000), b"\xff" * 300], ids=["zeros", "ones"])
 def test_uniform_bytes_are_not_guessed(data):
     assert identify(data) == "unknown"
+
+
+@pytest.mark.parametrize("first", [b"MIME-Version: 1.0\n", b"X-Mailer: Outlook\n", b"Subject: invoice\n",
+                                   b"DKIM-Signature: v=1; a=rsa-sha256;\n\td=evil.example\n", b"Received: from x by y\n"])
+def test_an_email_is_an_email_whatever_its_first_header(first):
+    mail = first + b"From: a@evil.example\nTo: v@victim.example\nSubject: x\nContent-Type: text/plain\n\nbody\n"
+    assert identify(mail) == "text/email"
+
+
+@pytest.mark.parametrize("text", [b"Name: x\nValue: y\n", b"note: From: a\nSubject: b\n"])
+def test_header_like_text_is_not_an_email(text):
+    assert identify(text) == "text/plain"
