@@ -59,3 +59,10 @@ def test_an_email_is_an_email_whatever_its_first_header(first):
 @pytest.mark.parametrize("text", [b"Name: x\nValue: y\n", b"note: From: a\nSubject: b\n"])
 def test_header_like_text_is_not_an_email(text):
     assert identify(text) == "text/plain"
+
+
+@pytest.mark.parametrize("page", [b"<body onload='go()'><form action='https://e.example/p'><input type=password></form>",
+                                  b"<meta http-equiv='refresh' content='0;url=https://e.example/'>",
+                                  b"\n<iframe src='https://e.example/' width=0 height=0></iframe>"])
+def test_an_html_fragment_is_html(page):
+    assert identify(page) == "code/html"
