@@ -424,6 +424,19 @@ def truncated_lnk() -> bytes:
     return make_lnk(r"C:\Windows\System32\cmd.exe", "/c " + "A" * 500, machine_id="m1")[:100]
 
 
+@case("HTML of 100,000 handlers", "handlers.html")
+def html_many_handlers() -> bytes:
+    """A page of 100,000 elements each with an event handler and a link (each kind is capped)."""
+    return b"<html><body>" + b"".join(b'<a href="https://e%d.example/" onclick="f(%d)">x</a>' % (i, i)
+                                     for i in range(100_000)) + b"</body></html>"
+
+
+@case("PNG lying chunk length", "lie.png")
+def png_lying_chunk() -> bytes:
+    """A PNG whose first chunk declares 4 GiB, then a PE header (carve must not trust the length)."""
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 0xFFFFFFF0) + b"IHDR" + bytes(13) + b"MZ" + bytes(200)
+
+
 @case("PNG pixel bomb", "pixels.png")
 def png_pixel_bomb() -> bytes:
     """A 1-bit PNG of 20,000 x 20,000 pixels (400 M pixels from about 50 KiB)."""

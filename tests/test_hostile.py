@@ -208,6 +208,9 @@ EXPECTED: dict[str, Callable[[Summary], bool]] = {
     "OneNote lying lengths": lambda s: [n.name for n in nodes(s)][1:] == ["embedded-1.bin"],
     "truncated LNK": lambda s: s.files[0].type == "shortcut/windows" and not errors(s),
     "PNG pixel bomb": lambda s: "Image not read" in sections(s) and not errors(s),
+    "HTML of 100,000 handlers": lambda s: s.files[0].type == "code/html" and not errors(s)
+    and "199,000 more scripts, links" in extract_body(s, "Page cut"),
+    "PNG lying chunk length": lambda s: s.file_count == 1 and not errors(s),
 }
 
 

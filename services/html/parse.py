@@ -50,6 +50,7 @@ class Page:
     refreshes: list[str] = field(default_factory=list)
     hidden_elements: int = 0
     title: str = ""
+    not_kept: int = 0  # scripts, links, forms, frames past MAX_ITEMS: counted, not kept
 
 
 def _hidden(attrs: dict[str, str]) -> bool:
@@ -71,9 +72,9 @@ class _Collector(HTMLParser):
         attrs = {name: value or "" for name, value in attr_list}
         page = self.page
         for name, value in attrs.items():
-            if name.startswith("on") and value.strip() and len(page.scripts) < MAX_ITEMS:
+            if name.startswith("on") and value.strip():
                 language = "vbscript" if value.lower().startswith("vbscript:") else "javascript"
-                page.scripts.append(Script(language, value, name))
+                self._keep(page.scripts, Script(language, value, name))
         if _hidden(attrs) and tag not in ("input", "meta", "script", "style", "link"):
             page.hidden_elements += 1
         if tag == "script":
@@ -83,12 +84,11 @@ class _Collector(HTMLParser):
             self._link = Link(attrs["href"].strip(), download=attrs.get("download"))
         elif tag == "form":
             self._form = Form(attrs.get("action", "").strip(), attrs.get("method", "get").lower())
-            if len(page.forms) < MAX_ITEMS:
-                page.forms.append(self._form)
+            self._keep(page.forms, self._form)
         elif tag == "input" and attrs.get("type", "").lower() == "password" and self._form is not None:
             self._form.has_password = True
-        elif tag in ("iframe", "frame") and len(page.iframes) < MAX_ITEMS:
-            page.iframes.append((attrs.get("src", "").strip(), _hidden(attrs)))
+        elif tag in ("iframe", "frame"):
+            self._keep(page.iframes, (attrs.get("src", "").strip(), _hidden(attrs)))
         elif tag == "meta" and attrs.get("http-equiv", "").lower() == "refresh":
             found = _REFRESH_URL.search(attrs.get("content", ""))
             if found:
@@ -96,14 +96,18 @@ class _Collector(HTMLParser):
         elif tag == "title":
             self._in_title = True
 
+    def _keep(self, items: list, item: object) -> None:
+        if len(items) < MAX_ITEMS:
+            items.append(item)
+        else:
+            self.page.not_kept += 1
+
     def handle_endtag(self, tag: str) -> None:
         if tag == "script" and self._script is not None:
-            if len(self.page.scripts) < MAX_ITEMS:
-                self.page.scripts.append(self._script)
+            self._keep(self.page.scripts, self._script)
             self._script = None
         elif tag == "a" and self._link is not None:
-            if len(self.page.links) < MAX_ITEMS:
-                self.page.links.append(self._link)
+            self._keep(self.page.links, self._link)
             self._link = None
         elif tag == "form":
             self._form = None
@@ -123,8 +127,8 @@ def parse(text: str) -> Page:
     collector = _Collector()
     collector.feed(text)
     collector.close()
-    if collector._script is not None and len(collector.page.scripts) < MAX_ITEMS:  # an unclosed <script> at the end
-        collector.page.scripts.append(collector._script)
+    if collector._script is not None:  # an unclosed <script> at the end
+        collector._keep(collector.page.scripts, collector._script)
     return collector.page
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from services.html.parse import Page, host, parse, text_target_mismatch
+from services.html.parse import MAX_ITEMS, Page, host, parse, text_target_mismatch
 from services.html.smuggling import payloads
 from services.sdk import MaxExtractedExceeded, Request, Result, ResultSection, ServiceBase
 
@@ -50,6 +50,9 @@ class Html(ServiceBase):
         self._redirects(result, page)
         self._frames(result, page)
         self._links(result, page)
+        if page.not_kept:
+            result.add_section(ResultSection("Page cut", f"{page.not_kept:,} more scripts, links, forms or frames than "
+                                             f"the {MAX_ITEMS} kept of each kind were counted, not analysed"))
         if children.refused:
             result.add_section(ResultSection("Too many children", f"{children.refused} scripts or payloads were not "
                                              f"extracted: the file reached its limit of {request.max_extracted}"))
