@@ -121,3 +121,12 @@ def test_an_attached_message_is_one_child_not_its_parts():
     assert run.result.error is None
     [child] = run.extracted
     assert child.data.startswith(b"From: boss@victim.example") and b"inner.exe" in child.data
+
+
+def test_odd_header_values_are_shown_not_turned_into_tag_warnings():
+    data = (b"From: undisclosed-sender\nReply-To: @@@\nReceived: from bad_host.example ([999.1.1.1]) by mx.example\n"
+            b"Subject: x\n\nbody\n")
+    run = run_service_once("email", data, file_type="text/email", name="odd.eml")
+    assert run.result.error is None
+    assert "Result warnings" not in {s.title for s in run.result.sections}
+    assert "undisclosed-sender" in run.section("E-mail headers").body

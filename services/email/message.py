@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import ipaddress
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -74,8 +75,16 @@ _IP = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])|\[?IPv6:([0-9a-f:]
 _HOST = re.compile(r"\b(?:from|by)\s+([a-z0-9][a-z0-9.-]*\.[a-z]{2,})\b", re.I)
 
 
+def _valid_ip(text: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
 def parse_hop(value: str) -> Hop:
-    ips = [m.group(1) or m.group(0) for m in _IP.finditer(value)]
+    """One Received header: the hosts it names (from/by) and the IP addresses in it (valid ones only)."""
+    ips = [ip for m in _IP.finditer(value) if (ip := _valid_ip(m.group(1) or m.group(0)))]
     return Hop(" ".join(value.split()), list(dict.fromkeys(h.lower() for h in _HOST.findall(value))), list(dict.fromkeys(ips)))
 
 

@@ -23,6 +23,7 @@ from services.email.signals import (
 )
 from services.html.parse import parse as parse_html
 from services.html.parse import text_target_mismatch
+from schemas.tags import tag_problem
 from services.sdk import BODY_FORMAT, MaxExtractedExceeded, Request, Result, ResultSection, ServiceBase
 
 OUTLOOK_TYPE = "document/office/email"
@@ -32,6 +33,13 @@ _TAGS = re.compile(r"<[^>]+>")
 def _html_text(html: str) -> str:
     """The visible words of an HTML body, for the password search (not for display)."""
     return html_lib.unescape(_TAGS.sub(" ", html))
+
+
+def _tag(section: ResultSection, name: str, value: str) -> None:
+    """Tag what the taxonomy keeps: values from hostile headers and markup (an address without a
+    domain, a host with an underscore) are shown in the section's text, not turned into warnings."""
+    if tag_problem(name, value) is None:
+        section.add_tag(name, value)
 
 
 class Email(ServiceBase):
@@ -54,11 +62,11 @@ class Email(ServiceBase):
         section = ResultSection("E-mail headers", {k: v for k, v in facts.items() if v}, BODY_FORMAT.KEY_VALUE)
         for address in [mail.sender[1], *mail.reply_to, mail.return_path, *mail.to[:50]]:
             if address:
-                section.add_tag("network.email.address", address)
+                _tag(section, "network.email.address", address)
         for name, value in (("network.email.subject", mail.subject), ("network.email.date", mail.date),
                             ("network.email.msg_id", mail.message_id)):
             if value:
-                section.add_tag(name, value[:4096])
+                _tag(section, name, value[:4096])
         result.add_section(section)
         if mail.parts_cut:
             result.add_section(ResultSection("Message cut", "only the first MIME parts were read: the message has "
@@ -73,9 +81,9 @@ class Email(ServiceBase):
         section = ResultSection(f"Received hops ({len(hops)})", rows[:100], BODY_FORMAT.TABLE)
         for hop in hops[:100]:
             for ip in hop.ips:
-                section.add_tag("network.static.ip", ip)
+                _tag(section, "network.static.ip", ip)
             for host in hop.hosts:
-                section.add_tag("network.static.domain", host)
+                _tag(section, "network.static.domain", host)
         result.add_section(section)
 
     def _auth(self, result: Result, mail: Mail) -> None:
@@ -129,7 +137,7 @@ class Email(ServiceBase):
             section = ResultSection("Link text shows another host than its target", heuristic=7)
             section.add_lines([f"shows {shown}, goes to {link.href[:300]}" for link, shown in lying], limit=50)
             for link, _ in lying:
-                section.add_tag("network.static.uri", link.href)
+                _tag(section, "network.static.uri", link.href)
             result.add_section(section)
 
     def _passwords(self, request: Request, result: Result, mail: Mail) -> None:

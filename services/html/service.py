@@ -12,6 +12,7 @@ import re
 
 from services.html.parse import MAX_ITEMS, Page, host, parse, text_target_mismatch
 from services.html.smuggling import payloads
+from schemas.tags import tag_problem
 from services.sdk import MaxExtractedExceeded, Request, Result, ResultSection, ServiceBase
 
 _SCRIPT_REDIRECT = re.compile(
@@ -22,6 +23,13 @@ MAX_LINES = 50
 
 def _web(url: str) -> bool:
     return url.lower().startswith(("http://", "https://", "ftp://"))
+
+
+def _tag(section: ResultSection, name: str, value: str) -> None:
+    """Tag what the taxonomy keeps: values from hostile headers and markup (an address without a
+    domain, a host with an underscore) are shown in the section's text, not turned into warnings."""
+    if tag_problem(name, value) is None:
+        section.add_tag(name, value)
 
 
 class Children:
@@ -79,7 +87,7 @@ class Html(ServiceBase):
         for src in sources:
             section.add_line(f"external script: {src[:300]}")
             if _web(src):
-                section.add_tag("network.static.uri", src)
+                _tag(section, "network.static.uri", src)
         result.add_section(section)
 
     def _smuggling(self, children: Children, result: Result, page: Page) -> None:
@@ -100,7 +108,7 @@ class Html(ServiceBase):
             for form in elsewhere:
                 section.add_line(f"{form.method.upper()} {form.action}")
                 if _web(form.action):
-                    section.add_tag("network.static.uri", form.action)
+                    _tag(section, "network.static.uri", form.action)
             result.add_section(section)
 
     def _redirects(self, result: Result, page: Page) -> None:
@@ -112,7 +120,7 @@ class Html(ServiceBase):
             for how, url in targets[:MAX_LINES]:
                 section.add_line(f"{how}: {url}")
                 if _web(url):
-                    section.add_tag("network.static.uri", url)
+                    _tag(section, "network.static.uri", url)
             result.add_section(section)
 
     def _frames(self, result: Result, page: Page) -> None:
@@ -123,7 +131,7 @@ class Html(ServiceBase):
         for src, is_hidden in page.iframes[:MAX_LINES]:
             section.add_line(f"{'hidden ' if is_hidden else ''}iframe: {src}")
             if _web(src):
-                section.add_tag("network.static.uri", src)
+                _tag(section, "network.static.uri", src)
         result.add_section(section)
 
     def _links(self, result: Result, page: Page) -> None:
@@ -134,9 +142,9 @@ class Html(ServiceBase):
         for link in web[:MAX_LINES]:
             section.add_line(f"{link.text.strip()[:100]!r} -> {link.href[:300]}")
         for link in web:
-            section.add_tag("network.static.uri", link.href)
+            _tag(section, "network.static.uri", link.href)
             if host(link.href):
-                section.add_tag("network.static.domain", host(link.href))
+                _tag(section, "network.static.domain", host(link.href))
         result.add_section(section)
         mismatched = [(link, shown) for link in web if (shown := text_target_mismatch(link))]
         if mismatched:
