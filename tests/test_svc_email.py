@@ -20,7 +20,7 @@ Received: from [198.51.100.23] (helo=desk) by mail.evil.example; Mon, 1 Dec 2026
 Authentication-Results: mx.victim.example; spf=softfail smtp.mailfrom=evil.example; dkim=none; dmarc=fail header.from=evil.example
 From: "Microsoft 365 <no-reply@microsoft.com>" <billing@evil.example>
 Reply-To: payments@collector.example
-Return-Path: <bounce@evil.example>
+Return-Path: <bounce@bulk-mailer.example>
 To: victim@victim.example
 Subject: Invoice 2026-118 overdue
 Date: Mon, 1 Dec 2026 09:00:00 +0000
@@ -64,7 +64,7 @@ def test_eml_headers_hops_auth_spoofing_children_and_password():
     assert run.tags("network.email.subject") == {"Invoice 2026-118 overdue"}
     assert {"203.0.113.7", "198.51.100.23"} <= run.tags("network.static.ip")
     assert "mail.evil.example" in run.tags("network.static.domain")
-    assert {2, 3, 4, 5, 6, 7} <= run.heuristics
+    assert {2, 3, 4, 5, 6, 7, 8} <= run.heuristics
     children = {e.name: e.data for e in run.extracted}
     assert {"body.html", "invoice.zip", "scan.pdf.lnk"} <= set(children)
     assert any(name.endswith(".png") for name in children)  # the inline logo

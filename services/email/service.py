@@ -17,6 +17,7 @@ from services.email.signals import (
     auth_failures,
     display_name_spoof,
     domain_of,
+    envelope_elsewhere,
     passwords_in_text,
     reply_elsewhere,
     risky_attachments,
@@ -100,6 +101,10 @@ class Email(ServiceBase):
             result.add_section(ResultSection(
                 "Display name shows another domain", f"the From name {mail.sender[0]!r} shows {spoofed}, "
                 f"the message comes from {domain_of(mail.sender[1])}", heuristic=3))
+        envelope = envelope_elsewhere(mail)
+        if envelope:
+            result.add_section(ResultSection("Envelope sender in another domain", f"Return-Path {mail.return_path} "
+                                             f"({envelope}) for a message From {domain_of(mail.sender[1])}", heuristic=8))
         elsewhere = reply_elsewhere(mail)
         if elsewhere:
             section = ResultSection("Replies go to another domain", heuristic=6)

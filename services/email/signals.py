@@ -45,6 +45,15 @@ def reply_elsewhere(mail: Mail) -> list[str]:
     return [a for a in mail.reply_to if sender_domain and domain_of(a) and domain_of(a) != sender_domain]
 
 
+def envelope_elsewhere(mail: Mail) -> str | None:
+    """The Return-Path (envelope sender) domain when it is not the From domain (mailing services do
+    this too, so it is a weak signal on its own)."""
+    sender, envelope = domain_of(mail.sender[1]), domain_of(mail.return_path)
+    if sender and envelope and envelope != sender and not envelope.endswith("." + sender):
+        return envelope
+    return None
+
+
 def risky_attachments(mail: Mail, extensions: set[str]) -> list[str]:
     """Attachment names whose (last) extension is a launcher, disk image, script or executable,
     or that hide one behind a decoy extension (`invoice.pdf.exe`, `scan.pdf   .lnk`)."""
