@@ -1,4 +1,4 @@
-"""Disk images, cabinets, RAR, cpio, ar (.deb) and xar as a stream of `Member`s, through libarchive.
+"""ISO 9660 images, cabinets, RAR, cpio, ar (.deb) and xar as a stream of `Member`s, through libarchive.
 
 libarchive reads each of these in one forward pass from memory and hands out each entry's
 bytes in blocks, so the service's one set of rules (entry count, names, links, size and ratio
@@ -14,17 +14,13 @@ import stat
 from collections.abc import Iterator
 from typing import Any
 
-from libarchive import ffi
-
 from services.extract.formats import Kind, Member, SharedStream
-from services.extract.libarchive_lib import LIBRARY, libarchive, version
-
-TOOL = f"libarchive {version()} ({LIBRARY})"
+from services.extract.libarchive_lib import libarchive  # first: it chooses the library the binding loads
 
 _ENCRYPTION_WORDS = ("passphrase", "encrypt", "decrypt")
 # libarchive-c does not wrap archive_entry_is_encrypted; some readers (RAR 4 stored members)
 # would otherwise hand out an encrypted member's ciphertext as if it were its content.
-_is_encrypted = ffi.libarchive.archive_entry_is_encrypted
+_is_encrypted = libarchive.ffi.libarchive.archive_entry_is_encrypted
 _is_encrypted.argtypes = [ctypes.c_void_p]
 _is_encrypted.restype = ctypes.c_int
 NO_DECRYPTION = "libarchive cannot decrypt this format's encrypted members (RAR: no free decoder here)"

@@ -37,14 +37,5 @@ if LIBRARY:
     os.environ.setdefault("LIBARCHIVE", LIBRARY)
 
 import libarchive  # noqa: E402  (after LIBARCHIVE is set: the binding loads the library on import)
-from libarchive import ffi  # noqa: E402
 
-VERSION = ffi.version_number()
-
-
-def version() -> str:
-    """`3.8.10` from libarchive's version number (3008010)."""
-    return f"{VERSION // 1_000_000}.{VERSION // 1000 % 1000}.{VERSION % 1000}"
-
-
-__all__ = ["LIBRARY", "libarchive", "version"]
+__all__ = ["LIBRARY", "libarchive"]
