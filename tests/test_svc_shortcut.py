@@ -37,6 +37,13 @@ def test_lnk_obfuscated_powershell_with_a_web_target():
     assert [r.ref.name for r in out.related] == ["https://dl.evil.example/stage.ps1"]
 
 
+def test_payload_appended_to_a_lnk_is_extracted():
+    payload = b"MZ" + bytes(300)
+    out = run(make_lnk(r"C:\Windows\System32\cmd.exe", '/c findstr /b "MZ" %0 > %tmp%\\x.exe') + payload)
+    assert [e.data for e in out.extracted] == [payload]
+    assert 7 in out.heuristics
+
+
 def test_truncated_lnk_is_reported_not_a_crash():
     out = run(make_lnk(r"C:\x.exe", "a" * 100)[:90])
     assert out.result.error is None

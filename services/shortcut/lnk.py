@@ -20,6 +20,7 @@ class Shortcut:
     machine_id: str
     tracker_mac: str
     created: str
+    appended: int  # bytes after the shortcut's terminal block (a payload riding along)
 
     @property
     def command_line(self) -> str:
@@ -68,7 +69,11 @@ def parse(data: bytes) -> Shortcut:
         warnings.simplefilter("ignore", UserWarning)
         parsed = LnkParse3.lnk_file(indata=data).get_json()
     strings = parsed.get("data") or {}
-    tracker = (parsed.get("extra") or {}).get("DISTRIBUTED_LINK_TRACKER_BLOCK") or {}
+    extra = parsed.get("extra") or {}
+    tracker = extra.get("DISTRIBUTED_LINK_TRACKER_BLOCK") or {}
+    # LnkParse3 reports what follows the last data block as a TERMINAL_BLOCK whose size counts the
+    # 4-byte terminator too.
+    appended = max(0, int((extra.get("TERMINAL_BLOCK") or {}).get("size", 0)) - 4)
     return Shortcut(
         target=_target(parsed),
         arguments=_str(strings.get("command_line_arguments")),
@@ -78,4 +83,5 @@ def parse(data: bytes) -> Shortcut:
         machine_id=_str(tracker.get("machine_identifier")),
         tracker_mac=_mac(_str(tracker.get("droid_file_identifier"))),
         created=_str((parsed.get("header") or {}).get("creation_time")),
+        appended=min(appended, len(data)),
     )

@@ -52,6 +52,14 @@ class Shortcut(ServiceBase):
             sub = ResultSection("Long or obfuscated arguments", heuristic=3)
             sub.add_lines(tricks)
             result.add_section(sub)
+        if link.appended:
+            payload = request.file_contents[-link.appended:]
+            section = ResultSection("Data appended to the shortcut", f"{link.appended:,} bytes after its last block", heuristic=7)
+            result.add_section(section)
+            try:
+                request.add_extracted(payload, "appended-data.bin", "bytes appended after the shortcut's terminal block")
+            except MaxExtractedExceeded:
+                section.add_line(f"(not extracted: the file reached its limit of {request.max_extracted})")
         if decoy_icon(link.icon, link.target, self.lolbins):
             result.add_section(ResultSection("Document icon on a program", f"icon {link.icon} on {link.target}", heuristic=5))
         self._targets(request, result, [link.target, *link.arguments.split()])
