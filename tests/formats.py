@@ -126,11 +126,16 @@ def _utf16(text: str) -> bytes:
     return text.encode("utf-16-le")
 
 
-def make_msg(headers: str, body: str, html: str, attachments: dict[str, bytes]) -> bytes:
-    """An Outlook .msg: transport headers, plain and HTML bodies, attachments with their long names."""
+def make_msg(headers: str, body: str, html: str, attachments: dict[str, bytes], rtf: bytes = b"") -> bytes:
+    """An Outlook .msg: transport headers, plain, HTML and (compressed) RTF bodies, attachments with
+    their long names."""
+    import compressed_rtf
+
     streams = {"__properties_version1.0": bytes(32),  # what libmagic looks for to say "Outlook Message"
                "__substg1.0_007D001F": _utf16(headers), "__substg1.0_1000001F": _utf16(body),
                "__substg1.0_10130102": html.encode(), "__substg1.0_0037001F": _utf16("see attached")}
+    if rtf:
+        streams["__substg1.0_10090102"] = compressed_rtf.compress(rtf, compressed=True)
     for index, (name, data) in enumerate(attachments.items()):
         storage = f"__attach_version1.0_#{index:08X}"
         streams[f"{storage}/__substg1.0_37010102"] = data

@@ -78,14 +78,16 @@ def test_eml_headers_hops_auth_spoofing_children_and_password():
 
 
 def test_outlook_msg_gives_the_same_facts():
+    rtf = b"{\\rtf1\\ansi Pay at {\\field{\\fldinst HYPERLINK \"https://pay.collector.example/x\"}}}"
     data = make_msg(HEADERS, "the password is Inv2026x", '<a href="https://pay.collector.example/x">microsoft.com</a>',
-                    {"invoice.iso": b"CD001 image", "notes.txt": b"hello"})
+                    {"invoice.iso": b"CD001 image", "notes.txt": b"hello"}, rtf=rtf)
     assert identify(data) == "document/office/email"
     run = run_service_once("email", data, file_type="document/office/email", name="invoice.msg")
     assert run.result.error is None
     assert run.tags("network.email.subject") == {"Invoice 2026-118 overdue"}
     children = {e.name: e.data for e in run.extracted}
     assert children["invoice.iso"] == b"CD001 image" and children["notes.txt"] == b"hello"
+    assert children["body.rtf"] == rtf
     assert {2, 3, 4, 5, 7} <= run.heuristics
 
 

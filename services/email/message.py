@@ -46,6 +46,7 @@ class Mail:
     to: list[str] = field(default_factory=list)
     text: str = ""
     html: str = ""
+    rtf: bytes = b""  # an Outlook message's RTF body, when it has one
     attachments: list[Attachment] = field(default_factory=list)
     parts_cut: bool = False
 

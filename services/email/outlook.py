@@ -3,18 +3,21 @@
 A .msg keeps each MAPI property as a stream named `__substg1.0_<tag><type>` (type 001F: UTF-16
 text, 001E: 8-bit text, 0102: binary), and each attachment in a storage
 `__attach_version1.0_#<n>` with its data (3701) and file names (3707 long, 3704 short). The
-transport headers (007D) are the original Internet headers, parsed like an .eml's.
+transport headers (007D) are the original Internet headers, parsed like an .eml's. The RTF body
+(1009) is stored LZFu-compressed ([MS-OXRTFCP]); compressed_rtf inflates it (at most ~9x: its
+back-references copy 17 bytes at most per 2-byte token).
 """
 
 from __future__ import annotations
 
 import io
 
+import compressed_rtf
 import olefile
 
 from services.email.message import MAX_PARTS, Attachment, Mail, as_email_message, from_headers
 
-SUBJECT, HEADERS, BODY, HTML, SENDER_NAME, SENDER_ADDRESS = "0037", "007D", "1000", "1013", "0C1A", "0C1F"
+SUBJECT, HEADERS, BODY, HTML, RTF, SENDER_NAME, SENDER_ADDRESS = "0037", "007D", "1000", "1013", "1009", "0C1A", "0C1F"
 ATTACH_DATA, ATTACH_LONG_NAME, ATTACH_NAME, ATTACH_MIME, ATTACH_CONTENT_ID = "3701", "3707", "3704", "370E", "3712"
 
 
@@ -49,6 +52,12 @@ def parse_msg(data: bytes) -> Mail:
             mail.sender = (_as_text(_read(ole, [], SENDER_NAME)), _as_text(_read(ole, [], SENDER_ADDRESS)))
         mail.text = _as_text(_read(ole, [], BODY))
         mail.html = _as_text(_read(ole, [], HTML))
+        rtf = _read(ole, [], RTF)
+        if isinstance(rtf, bytes) and rtf:
+            try:
+                mail.rtf = compressed_rtf.decompress(rtf)
+            except Exception:  # noqa: BLE001 - a damaged RTF body must not hide the rest of the message
+                mail.rtf = b""
         storages = sorted({entry[0] for entry in ole.listdir(streams=True, storages=True)
                            if entry and entry[0].startswith("__attach_version1.0_#")})
         for index, storage in enumerate(storages):

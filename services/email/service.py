@@ -116,6 +116,8 @@ class Email(ServiceBase):
         try:
             if mail.html:
                 request.add_extracted(mail.html.encode(), "body.html", "the message's HTML body")
+            if mail.rtf:
+                request.add_extracted(mail.rtf, "body.rtf", "the message's RTF body (Outlook)")
             for attachment in mail.attachments:
                 if request.add_extracted(attachment.data, attachment.name,
                                          f"{'inline image' if attachment.inline else 'attachment'} ({attachment.content_type})"):
