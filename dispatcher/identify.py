@@ -1,4 +1,5 @@
-"""File type identification: libmagic (python-magic) read through the rules in schemas/filetypes.yml."""
+"""File type identification: `head:` rules on the first bytes, then libmagic (python-magic) read
+through the rules in schemas/filetypes.yml, then, for what is still `unknown`, magika's opinion."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def _compiled() -> list[tuple[TypeRule, re.Pattern[str] | None]]:
 @functools.cache
 def _head_rules() -> list[tuple[str, re.Pattern[str]]]:
     """The `head:` rules, in order: formats told by their first bytes where libmagic says nothing
-    useful (OneNote, VHDX, UDF, .iqy, .settingcontent-ms, .jnlp)."""
+    useful (OneNote, VHD/VHDX, UDF, .iqy, .settingcontent-ms, .jnlp, HTML fragments, e-mails
+    starting with a header libmagic does not know)."""
     return [(rule.type, re.compile(rule.head)) for rule in taxonomy().rules if rule.head]
 
 
@@ -112,8 +114,8 @@ def _by_libmagic(data: bytes) -> str:
 
 @functools.cache
 def _magika() -> object | None:
-    """Google's magika (its model ships in the wheel), loaded once (~0.1 s) on the first file
-    that needs it; None, and said once in the log, if it cannot be loaded."""
+    """Google's magika (its model ships in the wheel), loaded once per process (0.6-1.4 s measured)
+    on the first file that needs it; None, and said once in the log, if it cannot be loaded."""
     try:
         from magika import Magika
 
@@ -128,7 +130,7 @@ def second_opinion(data: bytes) -> str:
     `magika:` table; `unknown` when magika is unsure, answers a label we do not map, or is absent.
 
     Only files that would otherwise be `unknown` get here, so the common path never pays for the
-    model (about 5 ms a file on one core, see bench/identify_fallback.py).
+    model (20-55 ms a file on a busy 2-core box: bench/identify_fallback.py).
     """
     if not data.strip(data[:1]):
         return "unknown"  # one byte repeated (padding, a wiped file): magika calls zeros an ISO
