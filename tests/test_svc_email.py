@@ -132,3 +132,10 @@ def test_odd_header_values_are_shown_not_turned_into_tag_warnings():
     assert run.result.error is None
     assert "Result warnings" not in {s.title for s in run.result.sections}
     assert "undisclosed-sender" in run.section("E-mail headers").body
+
+
+def test_a_damaged_outlook_message_is_said_not_a_crash():
+    data = make_msg(HEADERS, "x", "", {"a.txt": b"a"})
+    run = run_service_once("email", data[:1500], file_type="document/office/email", name="cut.msg")
+    assert run.result.error is None
+    assert run.section("Unreadable message")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html as html_lib
 import re
 
+from schemas.tags import tag_problem
 from services.email.message import Mail, parse_eml
 from services.email.outlook import parse_msg
 from services.email.signals import (
@@ -24,7 +25,6 @@ from services.email.signals import (
 )
 from services.html.parse import parse as parse_html
 from services.html.parse import text_target_mismatch
-from schemas.tags import tag_problem
 from services.sdk import BODY_FORMAT, MaxExtractedExceeded, Request, Result, ResultSection, ServiceBase
 
 OUTLOOK_TYPE = "document/office/email"
@@ -47,7 +47,11 @@ class Email(ServiceBase):
     def execute(self, request: Request) -> None:
         request.result = result = Result()
         data = request.file_contents
-        mail = parse_msg(data) if request.file_type == OUTLOOK_TYPE else parse_eml(data)
+        try:
+            mail = parse_msg(data) if request.file_type == OUTLOOK_TYPE else parse_eml(data)
+        except (OSError, ValueError, EOFError) as exc:  # olefile on a damaged .msg
+            result.add_section(ResultSection("Unreadable message", f"{type(exc).__name__}: {exc}"))
+            return
         self._headers(result, mail)
         self._hops(result, mail)
         self._auth(result, mail)

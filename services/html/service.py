@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 
+from schemas.tags import tag_problem
 from services.html.parse import MAX_ITEMS, Page, host, parse, text_target_mismatch
 from services.html.smuggling import payloads
-from schemas.tags import tag_problem
 from services.sdk import MaxExtractedExceeded, Request, Result, ResultSection, ServiceBase
 
 _SCRIPT_REDIRECT = re.compile(
