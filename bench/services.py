@@ -8,7 +8,9 @@ files built here at run time, so nothing hostile-looking is committed: the EICAR
 a real Windows PE (pip's distlib launcher) and a doctored copy of it (UPX section name, W+X,
 future timestamp), a .docx with a DDE field, a .docm with an auto-exec macro, a PDF with
 OpenAction JavaScript (built with the tests' builders in tests/), a 7z archive,
-an AES zip with the password "infected", 1 MiB of random bytes and 8 MiB of text.
+an AES zip with the password "infected", 1 MiB of random bytes and 8 MiB of text; and one
+specimen of each of issue 14's formats (tests/formats.py: disk images, CAB, MSI, cpio, .deb,
+e-mails, shortcuts, OneNote, HTML smuggling, carved payloads, ...) unless `--no-formats`.
 
 Time is the service's own `execute` (as the runner measures it, `ServiceResult.elapsed`), no
 NATS: the mesh's own costs are bench/mesh.py's job. Each file runs `--repeat` times; the table
@@ -36,6 +38,7 @@ import pefile  # noqa: E402
 from pip._vendor import distlib  # noqa: E402
 
 from archives import make_7z, make_aes_zip  # noqa: E402
+from formats import specimens  # noqa: E402
 from officedocs import field_simple, paragraph, vba_project, word_document  # noqa: E402
 from pdfdocs import with_javascript, written  # noqa: E402
 from dispatcher.identify import identify  # noqa: E402
@@ -125,9 +128,13 @@ def main() -> None:
     parser.add_argument("extra", nargs="*", type=Path, help="more folders of samples")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--no-formats", action="store_true", help="leave out issue 14's format specimens")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sluice-bench-samples-") as built:
         build_samples(Path(built))
+        if not args.no_formats:
+            for specimen in specimens():
+                (Path(built) / specimen.name).write_bytes(specimen.data)
         files = sample_files([ROOT / "samples", Path(built), *args.extra])
         rows = anyio.run(measure, files, args.repeat)
     if args.json:

@@ -24,11 +24,13 @@ class TypeRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     mime: list[str] = []
     text: bool = False
     special: str | None = None
+    head: str | None = None  # regex matched at the start of the file's head (latin-1), for what libmagic misses
 
 
 class Taxonomy(msgspec.Struct, frozen=True, dict=True):
     rules: list[TypeRule]
     extra_types: list[str] = []
+    magika: dict[str, str] = {}  # magika label -> type, for files libmagic leaves `unknown`
 
     @functools.cached_property
     def types(self) -> tuple[str, ...]:
@@ -45,6 +47,9 @@ def taxonomy() -> Taxonomy:
     for name in tax.types:
         if not _TYPE_RE.match(name):
             raise ValueError(f"filetypes.yml: type {name!r} is not a slash path of [a-z0-9_-] tokens")
+    unknown_targets = set(tax.magika.values()) - set(tax.types)
+    if unknown_targets:
+        raise ValueError(f"filetypes.yml: magika maps to types that are not in the taxonomy: {sorted(unknown_targets)}")
     return tax
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from archives import make_7z, make_tar, make_zip, noise
+from formats import make_cab, make_cpio, make_fat, make_iso, make_lnk, make_onenote, make_rar4_stored, make_vhd
 from zipquine import zip_quine
 
 MIB = 1024 * 1024
@@ -353,6 +354,97 @@ def empty_zip() -> bytes:
 def zip_of_empty_files() -> bytes:
     """A zip of 20 members of 0 bytes."""
     return make_zip({f"empty-{i}.txt": b"" for i in range(20)})
+
+
+# -- the containers of issue 14 (disk images, cabinets, cpio), read through libarchive --------
+@case("CAB bomb", "bomb.cab")
+def cab_bomb() -> bytes:
+    """An MSZIP cabinet of 64 MiB of zeros (about 112 KiB sent)."""
+    return make_cab({"zeros.bin": bytes(64 * MIB)})
+
+
+@case("path traversal (cpio)", "initrd-{token}.cpio")
+def traversal_cpio(token: str) -> bytes:
+    """'../..' and absolute names, a symlink out of the tree and a device node in a cpio."""
+    return make_cpio([(f"../../tmp/{token}-cpio-climb", b"climbed", 0o100644),
+                      (f"/tmp/{token}-cpio-absolute", b"absolute", 0o100644),
+                      ("etc-link", b"/etc", 0o120777), ("etc-link/passwd-" + token, b"through the link", 0o100644),
+                      ("dev-null", b"", 0o20666)])
+
+
+@case("path traversal (RAR)", "invoice-{token}.rar")
+def traversal_rar(token: str) -> bytes:
+    """'../..', absolute and drive-letter names in a RAR 4 archive."""
+    return make_rar4_stored({f"../../tmp/{token}-rar-climb": b"climbed", f"/tmp/{token}-rar-absolute": b"absolute",
+                             f"C:\\Users\\Public\\{token}-rar.bat": b"@echo off"})
+
+
+@case("truncated ISO", "cut.iso")
+def truncated_iso() -> bytes:
+    """The first half of an ISO 9660 image with Joliet names."""
+    data = make_iso({"readme.txt": b"hello\n" * 1000, "setup.exe": noise(40_000, 12)})
+    return data[: len(data) // 2]
+
+
+@case("truncated VHD", "cut.vhd")
+def truncated_vhd() -> bytes:
+    """The first half of a dynamic VHD holding a FAT volume (its block table points past the end)."""
+    data = make_vhd(make_fat({"a.txt": b"disk member\n" * 100}))
+    return data[: len(data) // 2]
+
+
+@case("truncated CAB", "cut.cab")
+def truncated_cab() -> bytes:
+    """Two thirds of an MSZIP cabinet of two members."""
+    data = make_cab({"a.txt": b"cabinet member\n" * 2000, "b.bin": noise(20_000, 13)})
+    return data[: len(data) * 2 // 3]
+
+
+# -- the new readers of issue 14: e-mail, OneNote, shortcuts, images -------------------------
+@case("e-mail of 5,000 parts", "parts.eml")
+def email_many_parts() -> bytes:
+    """A multipart e-mail of 5,000 one-line attachments (only the first are walked, and it says so)."""
+    parts = b"".join(b"--b\nContent-Type: application/octet-stream\nContent-Disposition: attachment; filename=f%d.bin\n\n"
+                     b"part %d\n" % (i, i) for i in range(5000))
+    return b"From: a@b.example\nSubject: parts\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n" + parts + b"--b--\n"
+
+
+@case("OneNote lying lengths", "lie.one")
+def onenote_lying_lengths() -> bytes:
+    """A OneNote section whose embedded files declare lengths of 2^63 and past the end of the file."""
+    data = bytearray(make_onenote([b"MZ" + bytes(100), b"second"]))
+    first = data.find(bytes.fromhex("E716E3BD65261145A4C48D4D0B7A9EAC"))
+    data[first + 16:first + 24] = struct.pack("<Q", 2**63)
+    return bytes(data)
+
+
+@case("truncated LNK", "cut.lnk")
+def truncated_lnk() -> bytes:
+    """The first 100 bytes of a shortcut to cmd.exe with long arguments."""
+    return make_lnk(r"C:\Windows\System32\cmd.exe", "/c " + "A" * 500, machine_id="m1")[:100]
+
+
+@case("HTML of 100,000 handlers", "handlers.html")
+def html_many_handlers() -> bytes:
+    """A page of 100,000 elements each with an event handler and a link (each kind is capped)."""
+    return b"<html><body>" + b"".join(b'<a href="https://e%d.example/" onclick="f(%d)">x</a>' % (i, i)
+                                     for i in range(100_000)) + b"</body></html>"
+
+
+@case("PNG lying chunk length", "lie.png")
+def png_lying_chunk() -> bytes:
+    """A PNG whose first chunk declares 4 GiB, then a PE header (carve must not trust the length)."""
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 0xFFFFFFF0) + b"IHDR" + bytes(13) + b"MZ" + bytes(200)
+
+
+@case("PNG pixel bomb", "pixels.png")
+def png_pixel_bomb() -> bytes:
+    """A 1-bit PNG of 20,000 x 20,000 pixels (400 M pixels from about 50 KiB)."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("1", (20000, 20000)).save(out, format="PNG")
+    return out.getvalue()
 
 
 @case("empty file", "empty.bin")

@@ -196,6 +196,21 @@ EXPECTED: dict[str, Callable[[Summary], bool]] = {
     "empty zip": lambda s: EMPTY in sections(s) and s.file_count == 1,
     "zip of empty files": lambda s: "'empty-19.txt'" in extract_body(s, EMPTIES) and s.file_count == 1,
     "random bytes": lambda s: s.files[0].type == "unknown",
+    "CAB bomb": lambda s: BOMB in sections(s) and len(nodes(s)) == 1,
+    "path traversal (cpio)": lambda s: TRAVERSAL in sections(s) and LINKS in sections(s)
+    and "symlink to '/etc'" in extract_body(s, LINKS) and "character device" in extract_body(s, LINKS),
+    "path traversal (RAR)": lambda s: TRAVERSAL in sections(s) and s.file_count == 4,
+    "truncated ISO": lambda s: CORRUPT in sections(s),
+    "truncated CAB": lambda s: CORRUPT in sections(s),
+    "truncated VHD": lambda s: bool(sections(s) & {CORRUPT, "Volumes not read"}),
+    "e-mail of 5,000 parts": lambda s: "only the first MIME parts were read" in extract_body(s, "Message cut")
+    and s.file_count == 1 + Limits.max_children,
+    "OneNote lying lengths": lambda s: [n.name for n in nodes(s)][1:] == ["embedded-1.bin"],
+    "truncated LNK": lambda s: s.files[0].type == "shortcut/windows" and not errors(s),
+    "PNG pixel bomb": lambda s: "Image not read" in sections(s) and not errors(s),
+    "HTML of 100,000 handlers": lambda s: s.files[0].type == "code/html" and not errors(s)
+    and "199,000 more scripts, links" in extract_body(s, "Page cut"),
+    "PNG lying chunk length": lambda s: s.file_count == 1 and not errors(s),
 }
 
 

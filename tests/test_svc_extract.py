@@ -28,7 +28,7 @@ import pyzipper
 from archives import Zeros, make_7z, make_aes_zip, make_tar, make_zip, noise
 from hostile import stored, write_zip
 from zipquine import zip_quine
-from services.extract.passwords import Keyring
+from services.extract.passwords import Keyring, default_wordlist
 from services.sdk.harness import run_service_once
 from services.sdk.loader import load_service
 
@@ -477,15 +477,22 @@ def test_zip_with_an_unknown_password_stays_shut():
     section = run.section("Password-protected members not extracted")
     assert section.heuristic.heur_id == 5
     assert "secret.doc" in section.body and "other.doc" in section.body
-    assert "none of the 9 passwords tried worked" in section.body
+    assert f"none of the {len(default_wordlist())} passwords tried worked" in section.body
     assert run.tags("info.password") == set()
 
 
 def test_no_password_to_try_is_said():
     data = make_aes_zip({"secret.doc": b"x"}, b"infected")
-    run = extract(data, "archive/zip", passwords=[])
+    run = extract(data, "archive/zip", passwords=[], wordlist=False)
     assert extracted(run) == {}
     assert "no password to try" in run.section("Password-protected").body
+
+
+def test_7z_password_from_the_wordlist_beyond_the_first_nine():
+    data = make_7z({"a.txt": b"alpha"}, password="1qaz2wsx")
+    run = extract(data, "archive/7zip", "locked.7z")
+    assert extracted(run) == {"a.txt": b"alpha"}
+    assert run.tags("info.password") == {"1qaz2wsx"}
 
 
 def test_encrypted_zip_bomb_is_still_capped():

@@ -225,3 +225,18 @@ def test_damaged_compound_file_is_one_section_not_a_crash(data):
     run = office(data, file_type=OLE, name="broken.doc")
     assert [s.title for s in run.result.sections] == ["Damaged compound file"]
     assert run.heuristics == set()
+
+
+def test_password_from_a_parent_email_opens_the_document():
+    # The email service puts the passwords a message gives in the tree's temp data ("passwords").
+    plain = _big_docx()
+    locked = encrypt_ooxml(plain, "Spring#2026")
+    run = office(locked, file_type=OLE, temp_data={"passwords": ["Spring#2026"]})
+    assert run.tags("info.password") == {"Spring#2026"}
+    assert run.extracted[0].data == plain
+
+
+def test_password_from_the_shared_wordlist_opens_the_document():
+    plain = _big_docx()
+    run = office(encrypt_ooxml(plain, "P@ssw0rd"), file_type=OLE)
+    assert run.tags("info.password") == {"P@ssw0rd"}

@@ -19,6 +19,7 @@ FINDINGS = {
     "encrypted": (5, "Password-protected members not extracted"),
     "link": (7, "Links and special members not extracted"),
     "corrupt": (6, "Corrupt archive"),
+    "unread": (None, "Volumes not read"),
     "empty": (None, "Empty members not extracted"),
 }
 MAX_LINES = 50  # per finding section: a hostile archive must not make a huge result

@@ -22,9 +22,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
+import dissect.fat.exceptions
+import dissect.hypervisor.exceptions
+import dissect.ntfs.exceptions
+import dissect.volume.exceptions
 import py7zr.exceptions
 import pyzipper
 
+from services.extract.libarchive_lib import libarchive
 from services.extract.passwords import Keyring
 
 
@@ -60,6 +65,11 @@ CORRUPT_ERRORS = (
     NotImplementedError,  # zip compression methods the stdlib lacks (deflate64, …)
     ValueError,
     struct.error,
+    libarchive.ArchiveError,  # ISO images, cabinets, RAR, cpio, ar, xar (libarchive_formats.py)
+    dissect.fat.exceptions.Error,  # VHD, VHDX and raw disk images (diskimage.py)
+    dissect.ntfs.exceptions.Error,
+    dissect.volume.exceptions.Error,
+    dissect.hypervisor.exceptions.Error,
 )
 
 _COMPRESSED = {
@@ -75,8 +85,24 @@ _MAGIC = [
     (b"BZh", "bzip2"),
     (b"\xfd7zXZ\x00", "xz"),
     (b"7z\xbc\xaf\x27\x1c", "7zip"),
+    (b"vhdxfile", "vhdx"),
+    (b"conectix", "vhd"),  # a dynamic VHD's footer copy; a fixed VHD is a raw image ("img") with a footer
+    (b"Rar!\x1a\x07", "rar"),
+    (b"MSCF\x00\x00\x00\x00", "cab"),
+    (b"xar!", "xar"),
+    (b"!<arch>\ndebian", "deb"),
+    (b"!<arch>\n", "ar"),
+    (b"070701", "cpio"),
+    (b"070702", "cpio"),
+    (b"070707", "cpio"),
+    (b"\xc7\x71", "cpio"),
+    (b"\x71\xc7", "cpio"),
 ]
-SUPPORTED = ("zip", "tar", "7zip", *_COMPRESSED)
+_ISO_DESCRIPTOR = 0x8001  # "CD001" at the first volume descriptor, after the 32 KiB system area
+LIBARCHIVE = ("rar", "cab", "iso", "cpio", "ar", "deb", "xar")
+DISK_IMAGES = ("vhd", "vhdx", "img")
+SUPPORTED = ("zip", "tar", "7zip", *_COMPRESSED, *LIBARCHIVE, *DISK_IMAGES)
+MSI_TYPE = "document/installer/windows"
 SUFFIXES = {"gzip": (".gz", ".gzip", ".z"), "bzip2": (".bz2", ".bzip2", ".bz"), "xz": (".xz",)}
 
 
@@ -87,6 +113,10 @@ def detect(data: bytes, file_type: str) -> str | None:
             return fmt
     if data[257:262] == b"ustar":
         return "tar"
+    if data[_ISO_DESCRIPTOR:_ISO_DESCRIPTOR + 5] == b"CD001":
+        return "iso"
+    if file_type == MSI_TYPE:
+        return "msi"
     fmt = file_type.rsplit("/", 1)[-1]
     return fmt if file_type.startswith("archive/") and fmt in SUPPORTED else None
 

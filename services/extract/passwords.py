@@ -7,7 +7,9 @@ temporary data), so a short list of guesses opens most of them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
+from importlib import resources
 from typing import Any, TypeVar
 
 from services.sdk import Request
@@ -15,8 +17,16 @@ from services.sdk import Request
 T = TypeVar("T")
 
 
-def gather(configured: Iterable[Any], request: Request) -> list[str]:
-    """The submission's own password first, then the temporary data's, then the configured list.
+@functools.cache
+def default_wordlist() -> tuple[str, ...]:
+    """The shipped wordlist (wordlist.txt beside this module), tried after everything else."""
+    text = resources.files("services.extract").joinpath("wordlist.txt").read_text()
+    return tuple(line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
+
+
+def gather(configured: Iterable[Any], request: Request, wordlist: bool = True) -> list[str]:
+    """The submission's own password first, then the temporary data's (a parent e-mail's body),
+    then the configured list, then the shipped wordlist (unless `wordlist` is False).
 
     Only non-empty strings count, each once: temporary data is written by other services and
     may hold anything.
@@ -24,7 +34,8 @@ def gather(configured: Iterable[Any], request: Request) -> list[str]:
     temp = request.temp_submission_data
     found = temp.get("passwords")
     from_temp = found if isinstance(found, list) else [found]
-    candidates = [request.get_param("password"), temp.get("password"), *from_temp, *configured]
+    candidates = [request.get_param("password"), temp.get("password"), *from_temp, *configured,
+                  *(default_wordlist() if wordlist else ())]
     return list(dict.fromkeys(p for p in candidates if isinstance(p, str) and p))
 
 

@@ -7,7 +7,9 @@ finding about the sample.
 
 from __future__ import annotations
 
-from services.extract.formats import CORRUPT_ERRORS, detect, members
+from services.extract import diskimage, libarchive_formats, msi
+from services.extract.formats import CORRUPT_ERRORS, DISK_IMAGES, LIBARCHIVE, detect, members
+from services.extract.libarchive_formats import is_encryption_error
 from services.extract.passwords import Keyring, gather
 from services.extract.safety import Caps
 from services.extract.unpack import Unpack
@@ -23,15 +25,24 @@ class Extract(ServiceBase):
             result.add_section(ResultSection("Not a supported archive", f"file type {request.file_type}"))
             return
         unpack = Unpack(request, Caps.from_config(self.config))
-        keyring = Keyring(gather(self.config.get("passwords", []), request))
+        keyring = Keyring(gather(self.config.get("passwords", []), request, bool(self.config.get("wordlist", True))))
         try:
             if fmt == "7zip":
                 unpack.seven_zip(data, keyring)
+            elif fmt in LIBARCHIVE:
+                unpack.stream(*libarchive_formats.members(data))
+            elif fmt == "msi":
+                unpack.stream(msi.members(data), None)
+            elif fmt in DISK_IMAGES:
+                unpack.stream(*diskimage.members(data, fmt))
             else:
                 stream, shared = members(data, fmt, request.file_name, keyring)
                 unpack.stream(stream, shared)
+        except diskimage.UnreadableVolume as exc:
+            unpack.findings.add("unread", str(exc))
         except CORRUPT_ERRORS as exc:
-            unpack.findings.add("corrupt", f"{fmt}: {type(exc).__name__}: {exc}")
+            kind = "encrypted" if is_encryption_error(exc) else "corrupt"
+            unpack.findings.add(kind, f"{fmt}: {type(exc).__name__}: {exc}")
         for password in keyring.worked:
             unpack.findings.add("password", f"opened with the password {password!r}", ("info.password", password))
         if unpack.listing:

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 
 from services.extract.findings import Findings
 from services.extract.formats import CORRUPT_ERRORS, Kind, Member, SharedStream
+from services.extract.libarchive_formats import is_encryption_error
 from services.extract.passwords import Keyring
 from services.extract.safety import Budget, Caps, LimitHit, name_problems, safe_basename
 from services.extract.sevenzip import Locked, SevenZip
@@ -134,5 +135,6 @@ class Unpack:
             return None, stop
         except CORRUPT_ERRORS as exc:
             # Zip members are independent; in a tar or a single stream the rest is unreachable.
-            self.findings.add("corrupt", f"{label}: {type(exc).__name__}: {exc}")
+            kind = "encrypted" if is_encryption_error(exc) else "corrupt"
+            self.findings.add(kind, f"{label}: {type(exc).__name__}: {exc}")
             return None, not member.independent

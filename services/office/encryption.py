@@ -38,6 +38,6 @@ def decrypt(path: str, passwords: list[str], work_dir: Path) -> Decrypted | None
     return None
 
 
-def candidate_passwords(given: str) -> list[str]:
-    """The submission's password first, then oletools' list of common ones (copied: it is mutable)."""
-    return [given, *list(crypto.DEFAULT_PASSWORDS)]
+def default_passwords() -> list[str]:
+    """oletools' list of the passwords Office droppers use (copied: it is mutable)."""
+    return list(crypto.DEFAULT_PASSWORDS)

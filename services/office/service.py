@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import olefile
 
 from schemas.tags import tag_problem
+from services.extract.passwords import gather
 from services.office import dde, embedded, encryption, macros
 from services.sdk import MaxExtractedExceeded, Request, Result, ResultSection, ResultTableSection, ServiceBase
 
@@ -96,7 +97,8 @@ class Office(ServiceBase):
         if not encryption.is_encrypted(request.file_path):
             return
         yield ResultSection("Encrypted document", "The document's content is encrypted.", heuristic=10)
-        passwords = encryption.candidate_passwords(str(request.get_param("password")))
+        # The submission's password, those a parent e-mail gave (temp data), oletools' list, the shared wordlist.
+        passwords = gather(encryption.default_passwords(), request)
         found = encryption.decrypt(request.file_path, passwords, request.work_dir)
         if found is None:
             yield ResultSection("Not decrypted", "None of the known passwords opened it; its content was not analysed.")

