@@ -48,6 +48,7 @@ class Relation(enum.StrEnum):
     RESOLVED_BY = "resolved-by"  # a domain its parent resolves
     CONTACTED_BY = "contacted-by"  # an IP address its parent contacts
     RETRIEVED_BY = "retrieved-by"  # a URI its parent retrieves
+    DECODED_FROM = "decoded-from"  # a layer its parent script hides (decoded, deobfuscated)
 
 
 class FileRef(msgspec.Struct, frozen=True, omit_defaults=True):
