@@ -24,6 +24,7 @@ class TypeRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     mime: list[str] = []
     text: bool = False
     special: str | None = None
+    content: str | None = None  # regex searched (case-insensitive) in the head of content that is text
 
 
 class Taxonomy(msgspec.Struct, frozen=True, dict=True):
