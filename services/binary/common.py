@@ -23,7 +23,7 @@ def entropy(data: bytes) -> float:
     if not data:
         return 0.0
     total = len(data)
-    return -sum(n / total * math.log2(n / total) for n in Counter(data).values())
+    return max(0.0, -sum(n / total * math.log2(n / total) for n in Counter(data).values()))  # never -0.0
 
 
 def add(findings: dict[int, Finding], heur_id: int, title: str, signature: str, line: str) -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-POWERSHELL, VBS, JAVASCRIPT, BATCH, HTA, WSF, VBA, PHP = (
-    "powershell", "vbs", "javascript", "batch", "hta", "wsf", "vba", "php")
+POWERSHELL, VBS, JAVASCRIPT, BATCH, HTA, WSF, VBA, PHP, ASP = (
+    "powershell", "vbs", "javascript", "batch", "hta", "wsf", "vba", "php", "asp")
 
 # The dispatcher's type, when it is precise, settles it.
 _BY_TYPE = {
@@ -25,6 +25,8 @@ _MARKERS: dict[str, list[re.Pattern[str]]] = {
         HTA: [r"<hta:application", r"<script[^>]+language\s*=\s*[\"']?vbscript"],
         WSF: [r"<job\b", r"<package\b", r"<script[^>]+language\s*=\s*[\"']?(jscript|vbscript)"],
         PHP: [r"<\?php", r"\$_(GET|POST|REQUEST|COOKIE|SERVER)\b"],
+        ASP: [r"<%@?\s*(Page|Language|Import)\b", r"<%[\s\S]{0,2000}\bRequest(\.Form|\.QueryString|\.Item)?\s*[(\[]",
+              r"<%\s*(eval|Execute)\b"],
         VBA: [r"^\s*(Private |Public )?Sub (Auto_?Open|Document_Open|Workbook_Open|AutoExec)\b", r"^\s*Attribute VB_Name",
               r"#If VBA7", r"\bDeclare (PtrSafe )?Function\b"],
         POWERSHELL: [r"\$\w+\s*=", r"\b(Invoke-\w+|New-Object|Get-\w+|Set-\w+|Start-Process|Write-Host)\b",
@@ -49,7 +51,7 @@ def sniff(text: str, file_type: str) -> str | None:
     head = text[:65536]
     scores = {lang: sum(1 for p in patterns if p.search(head)) for lang, patterns in _MARKERS.items()}
     # Wrappers first: an HTA or WSF carries VBScript/JScript inside, and is judged as the wrapper.
-    for wrapper in (HTA, WSF, PHP):
+    for wrapper in (HTA, WSF, PHP, ASP):
         if scores[wrapper] and (wrapper != WSF or scores[wrapper] >= 2):
             return wrapper
     if scores[VBA]:
@@ -57,6 +59,3 @@ def sniff(text: str, file_type: str) -> str | None:
     best = max(scores, key=lambda lang: scores[lang])
     return best if scores[best] >= 2 else None
 
-
-def is_vb(language: str) -> bool:
-    return language in (VBS, VBA, HTA)

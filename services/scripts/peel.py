@@ -48,6 +48,8 @@ def _evaluated(text: str, language: str | None) -> tuple[str, list[str]]:
     """`text` with its literal expressions evaluated; JavaScript through the parser, then the
     pattern rewrites that every language shares (escapes, char codes, concatenation...)."""
     used: list[str] = []
+    if language is None:  # prose, a log, a bare blob: only payloads are looked for, nothing is rewritten
+        return text, used
     if language in (JAVASCRIPT, WSF, HTA):
         folded = fold_javascript(text)
         if folded != text:

@@ -62,11 +62,11 @@ class Scripts(ServiceBase):
         request.result = result = Result()
         data = request.file_contents
         language = sniff(data[:65536].decode("utf-8", "replace"), request.file_type)
-        if language is None:
-            result.add_section(ResultSection("Not a script", "No script language's markers were found; nothing peeled."))
-            return
         s = self.settings
         peeled = peel(data, request.file_type, Bounds(s.max_layers, s.max_layer_bytes, s.time_budget_seconds))
+        if language is None and len(peeled.layers) == 1:
+            result.add_section(ResultSection("Not a script", "No script language's markers and no encoded payload were found."))
+            return
         peeled.layers[0].language = language
         result.add_section(_layers_section(peeled))
         obfuscation = _obfuscation_section(peeled, s.density_threshold)
