@@ -73,19 +73,47 @@ def signing_available() -> bool:
     return shutil.which("osslsigncode") is not None and shutil.which("openssl") is not None
 
 
+_CA_CONFIG = """[ca]
+default_ca = local
+[local]
+database = index.txt
+new_certs_dir = .
+serial = serial.txt
+default_md = sha256
+policy = anything
+unique_subject = no
+[anything]
+commonName = supplied
+[ca_ext]
+basicConstraints = critical, CA:true
+keyUsage = keyCertSign, cRLSign
+[leaf_ext]
+basicConstraints = CA:false
+keyUsage = digitalSignature
+extendedKeyUsage = codeSigning
+"""
+
+
 def signed(pe: bytes, subject: str = "Example Software Ltd") -> bytes:
-    """`pe` with an Authenticode signature by a leaf certificate that a throwaway CA issued."""
+    """`pe` with an Authenticode signature by a leaf certificate that a throwaway CA issued.
+
+    Both certificates start in 2024 (`openssl ca -startdate`): a certificate made in the same
+    second as the signature can read as not yet valid to a verifier."""
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
 
         def run(*args: str) -> None:
             subprocess.run(args, cwd=d, check=True, capture_output=True, timeout=60)
-        run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "3650",
-            "-subj", "/CN=Example Code Signing CA")
-        run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", f"/CN={subject}")
-        (d / "ext.cnf").write_text("extendedKeyUsage=codeSigning\n")
-        run("openssl", "x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "leaf.pem",
-            "-days", "3650", "-extfile", "ext.cnf")
+        (d / "ca.cnf").write_text(_CA_CONFIG)
+        (d / "index.txt").write_text("")
+        (d / "serial.txt").write_text("1000\n")
+        dates = ("-startdate", "20240101000000Z", "-enddate", "20340101000000Z")
+        for name, cn in (("ca", "Example Code Signing CA"), ("leaf", subject)):
+            run("openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}")
+        run("openssl", "ca", "-batch", "-config", "ca.cnf", "-selfsign", "-keyfile", "ca.key", "-in", "ca.csr", "-out", "ca.pem",
+            "-extensions", "ca_ext", "-notext", *dates)
+        run("openssl", "ca", "-batch", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile", "ca.key", "-in", "leaf.csr", "-out", "leaf.pem",
+            "-extensions", "leaf_ext", "-notext", *dates)
         (d / "chain.pem").write_bytes((d / "leaf.pem").read_bytes() + (d / "ca.pem").read_bytes())
         (d / "in.exe").write_bytes(pe)
         run("osslsigncode", "sign", "-certs", "chain.pem", "-key", "leaf.key", "-n", subject, "-in", "in.exe", "-out", "out.exe")

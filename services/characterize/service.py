@@ -13,12 +13,10 @@ from typing import Annotated
 import msgspec
 
 from services.characterize import digests
-from services.characterize.names import lies
 from services.characterize.entropy import Thresholds, graph, high_entropy, profile
-from services.sdk import Heuristic, Request, Result, ResultKeyValueSection, ResultSection, ServiceBase
+from services.sdk import Request, Result, ResultKeyValueSection, ResultSection, ServiceBase
 
 HIGH_ENTROPY = 1
-LYING_NAME = 2
 Positive = Annotated[int, msgspec.Meta(gt=0)]  # a block count or size of 0 would divide by zero
 
 
@@ -46,12 +44,6 @@ class Characterize(ServiceBase):
         request.result = result = Result()
         result.add_section(self._hashes(data))
         result.add_section(self._entropy(data, request.file_type))
-        found = lies(request.file_name, request.file_type)
-        if found:
-            heuristic = Heuristic(LYING_NAME)
-            for lie in found:
-                heuristic.add_signature_id(lie.signature)
-            result.add_section(ResultSection("File name disguises the file", "\n".join(x.line for x in found), heuristic=heuristic))
 
     def _hashes(self, data: bytes) -> ResultKeyValueSection:
         section = ResultKeyValueSection("File hashes", {"size": len(data), **digests.exact(data)})

@@ -31,7 +31,7 @@ _MARKERS: dict[str, list[re.Pattern[str]]] = {
               r"#If VBA7", r"\bDeclare (PtrSafe )?Function\b"],
         POWERSHELL: [r"\$\w+\s*=", r"\b(Invoke-\w+|New-Object|Get-\w+|Set-\w+|Start-Process|Write-Host)\b",
                      r"\[(System\.)?\w+(\.\w+)*\]::", r"\bparam\s*\(", r"-(join|split|replace|bxor|f)\b", r"\|\s*%\{",
-                     r"^\s*powershell(\.exe)?\b"],
+                     r"^\s*powershell(\.exe)?\b", r"\$(null|true|false)\b", r"\$env:\w+", r"\[Ref\]", r"-(eq|ne|lt|gt|like|match)\s"],
         BATCH: [r"^\s*@?echo\s+off\b", r"^\s*(set|setlocal|goto|call|rem)\b", r"%~?\w+%|%%\w", r"^\s*:\w+\s*$",
                 r"\bcmd(\.exe)?\s+/[ck]\b"],
         VBS: [r"\bDim\s+\w+", r"\bCreateObject\s*\(", r"\bWScript\.\w+", r"^\s*(End (Sub|Function|If)|Next|Wend)\b",

@@ -114,16 +114,26 @@ _STR_KEY = re.compile(r"\b\$?\w*key\w*\s*=\s*[\"']([^\"'\r\n]{1,64})[\"']", re.I
 _COMPRESSION = re.compile(r"GzipStream|DeflateStream|gzinflate|gzdecode|zlib|inflate", re.I)
 
 
+_XOR_VARIABLE = re.compile(r"(?:-bxor|\bXor|\^)\s*\(?\s*\$?([A-Za-z_]\w{0,30})\b", re.I)
+
+
+def _int(literal: str) -> int:
+    return int(literal, 16) if literal.lower().startswith("0x") else int(literal)
+
+
 def xor_keys(text: str) -> list[bytes]:
-    """Keys the script names near an XOR: single bytes after `-bxor`/`Xor`/`^`, strings assigned to `*key*`."""
-    keys = [bytes([int(k, 0) if k.lower().startswith("0x") else int(k)]) for k in _INT_KEY.findall(text)
-            if 0 < (int(k, 0) if k.lower().startswith("0x") else int(k)) < 256]
+    """Keys the script names near an XOR: a byte after `-bxor`/`Xor`/`^` or in the variable XORed
+    with (`$k = 0x23` ... `-bxor $k`), and strings assigned to `*key*`."""
+    literals = _INT_KEY.findall(text)
+    for name in set(_XOR_VARIABLE.findall(text)):
+        literals += re.findall(rf"(?<![\w$])\$?{re.escape(name)}\s*=\s*(0x[0-9a-f]{{1,2}}|\d{{1,3}})\b", text, re.I)
+    keys = [bytes([_int(k)]) for k in literals if 0 < _int(k) < 256]
     keys += [k.encode("latin-1", "replace") for k in _STR_KEY.findall(text)]
     return list(dict.fromkeys(keys))[:16]
 
 
 def _numbers(blob: str) -> bytes | None:
-    values = [int(v, 0) if v.lower().startswith("0x") else int(v) for v in re.split(r"\s*,\s*", blob.strip())]
+    values = [_int(v) for v in re.split(r"\s*,\s*", blob.strip())]
     return bytes(values) if all(0 <= v < 256 for v in values) else None
 
 

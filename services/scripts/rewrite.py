@@ -145,7 +145,17 @@ def _batch_variables(text: str) -> str:
     single = {k: v[0] for k, v in assignments.items() if len(v) == 1}
     if not single:
         return text
-    return re.sub(r"%(\w{1,40})%", lambda m: single.get(m.group(1).lower(), m.group(0)), text)
+
+    def expand(run: re.Match[str]) -> str:
+        # Only where variables are glued to each other or to letters (`%a%%b%`, `po%x%ll`): a
+        # variable used whole (`/p:Configuration=%CONFIG%`) hides nothing.
+        if run.group(0).count("%") < 4 and re.fullmatch(r"%\w+%", run.group(0)):
+            return run.group(0)
+        return re.sub(r"%(\w{1,40})%", lambda m: single.get(m.group(1).lower(), m.group(0)), run.group(0))
+    return _GLUED_VARIABLES.sub(expand, text)
+
+
+_GLUED_VARIABLES = re.compile(r"\w*(?:%\w{1,40}%\w*)+")
 
 
 Rewrite = Callable[[str], str]
