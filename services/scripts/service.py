@@ -64,16 +64,18 @@ class Scripts(ServiceBase):
         language = sniff(data[:65536].decode("utf-8", "replace"), request.file_type)
         s = self.settings
         peeled = peel(data, request.file_type, Bounds(s.max_layers, s.max_layer_bytes, s.time_budget_seconds))
-        if language is None and len(peeled.layers) == 1:
-            result.add_section(ResultSection("Not a script", "No script language's markers and no encoded payload were found."))
+        # Behaviours are looked for even in text no language claims: a one-line cradle has too
+        # few markers to tell its language, and is exactly what must not slip through.
+        found = b.behaviours([(layer.number, layer.text) for layer in peeled.texts])
+        if language is None and len(peeled.layers) == 1 and not found:
+            result.add_section(ResultSection("Not a script", "No script language's markers, encoded payload or behaviour were found."))
             return
         peeled.layers[0].language = language
         result.add_section(_layers_section(peeled))
         obfuscation = _obfuscation_section(peeled, s.density_threshold)
         if obfuscation:
             result.add_section(obfuscation)
-        texts = [(layer.number, layer.text) for layer in peeled.texts]
-        for section in _behaviour_sections(b.behaviours(texts)):
+        for section in _behaviour_sections(found):
             result.add_section(section)
         executables = [layer for layer in peeled.layers if layer.text is None and re.search(r"PE|ELF", layer.how)]
         if executables:
