@@ -86,7 +86,9 @@ def _elf(binary: lief.ELF.Binary) -> Report:
         if segment.type == lief.ELF.Segment.TYPE.LOAD and segment.has(lief.ELF.Segment.FLAGS.W) and segment.has(lief.ELF.Segment.FLAGS.X):
             add(report.findings, 4, "Writable and executable mapping", "wx_segment",
                 f"LOAD segment at 0x{segment.virtual_address:x} is mapped writable and executable")
-    if header.file_type in (lief.ELF.Header.FILE_TYPE.EXEC, lief.ELF.Header.FILE_TYPE.DYN) and not list(binary.sections):
+    if not list(binary.segments) and not list(binary.sections):
+        add(report.findings, MALFORMED, "Malformed executable", "nothing_to_load", "neither program headers nor sections: nothing a loader could map")
+    elif header.file_type in (lief.ELF.Header.FILE_TYPE.EXEC, lief.ELF.Header.FILE_TYPE.DYN) and not list(binary.sections):
         add(report.findings, PACKED, "Packed executable", "no_section_table", "no section header table (removed, as packers do)")
     return report
 
