@@ -7,8 +7,10 @@
 Every specimen of tests/corpus.py is submitted to a one-box mesh (an embedded nats-server, the
 dispatcher and every built-in service, as `sluice up` runs them). A malicious specimen is detected
 when its submission scores 500 or more (the alert threshold); a benign one is a false positive
-when it does. Figures are printed per format and overall, with and without the specimens whose
-format another service (e-mail, HTML forms, LNK) is meant to cover.
+when it does. Figures are printed per format (all specimens) and overall for the calibration set
+(the specimens the scores were tuned on), with and without the specimens whose format another
+service (e-mail, HTML forms, LNK) is meant to cover, and for the held-out set, written after
+calibration and never used to tune anything.
 """
 
 from __future__ import annotations
@@ -43,11 +45,13 @@ def report(outcomes: list[Outcome]) -> dict:
     by_format: dict[str, list[Outcome]] = defaultdict(list)
     for outcome in outcomes:
         by_format[outcome.specimen.format].append(outcome)
-    own = [o for o in outcomes if not o.specimen.needs]
+    calibration = [o for o in outcomes if not o.specimen.held_out]
+    own = [o for o in calibration if not o.specimen.needs]
     return {
         "per_format": {fmt: rates(items) for fmt, items in sorted(by_format.items())},
         "overall_builtin_formats": rates(own),
-        "overall_all": rates(outcomes),
+        "overall_all": rates(calibration),
+        "held_out": rates([o for o in outcomes if o.specimen.held_out]),
         "misses": [(o.specimen.name, o.specimen.format, o.score, o.why) for o in outcomes if o.specimen.label == MALICIOUS and not o.flagged],
         "false_positives": [(o.specimen.name, o.specimen.format, o.score, o.why) for o in outcomes if o.specimen.label == BENIGN and o.flagged],
     }
@@ -61,8 +65,9 @@ def print_table(figures: dict, skipped: list, seconds: float, misses: bool) -> N
     print(f"{'format':<16}{'malicious':>10}{'detected':>10}{'rate':>9}   {'benign':>7}{'FP':>5}{'FP rate':>9}")
     for fmt, r in figures["per_format"].items():
         print(f"{fmt:<16}{r['malicious']:>10}{r['detected']:>10}{_pct(r['detection']):>9}   {r['benign']:>7}{r['false_positives']:>5}{_pct(r['fp_rate']):>9}")
-    for title, key in (("overall, formats built-in services cover", "overall_builtin_formats"),
-                       ("overall, with e-mail/HTML-form/LNK specimens", "overall_all")):
+    for title, key in (("calibration set, formats built-in services cover", "overall_builtin_formats"),
+                       ("calibration set, with e-mail/HTML-form/LNK specimens", "overall_all"),
+                       ("held-out set (not used to tune scores)", "held_out")):
         r = figures[key]
         print(f"{title}: detection {r['detected']}/{r['malicious']} = {_pct(r['detection']).strip()}, "
               f"false positives {r['false_positives']}/{r['benign']} = {_pct(r['fp_rate']).strip()}")

