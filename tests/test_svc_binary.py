@@ -160,3 +160,30 @@ def test_honest_names(name, file_type):
 def test_filename_never_reads_the_file_and_is_never_cached():
     m = load_service("filename").manifest
     assert m.file_required is False and m.disable_cache is True
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from([b"\x7fELF\x02\x01\x01", b"\xcf\xfa\xed\xfe", b"\xfe\xed\xfa\xcf", b"\xca\xfe\xba\xbe"]), st.binary(max_size=600))
+def test_hostile_elf_and_macho_never_crash(magic, rest):
+    file_type = "executable/linux/elf64" if magic.startswith(b"\x7fELF") else "executable/mach-o"
+    assert run_service_once(BINARY, magic + rest, file_type=file_type).result.error is None
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.binary(max_size=400))
+def test_hostile_dotnet_headers_never_crash(rest):
+    """A PE whose .NET directory points at random bytes: dnfile meets garbage metadata."""
+    import pefile
+
+    pe = pefile.PE(data=binaries.launcher())
+    text = pe.sections[0]
+    directory = pe.OPTIONAL_HEADER.DATA_DIRECTORY[14]
+    directory.VirtualAddress, directory.Size = text.VirtualAddress, 0x48
+    data = bytearray(pe.write())
+    data[text.PointerToRawData:text.PointerToRawData + len(rest)] = rest
+    assert has_clr_header(bytes(data))
+    assert run_service_once(BINARY, bytes(data), file_type="executable/windows/pe64").result.error is None

@@ -191,3 +191,24 @@ def test_a_large_obfuscated_script_is_peeled_in_bounded_time():
     run = scripts(f"$x = {script}\nIEX $x")
     assert time.monotonic() - started < 20
     assert run.result.error is None
+
+
+# -- hostile input ---------------------------------------------------------------------------------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_PIECES = st.sampled_from(["'a'", '"b"', "+", "&", "(", ")", "[char]", "Chr(", "65", ",", "-f", "{0}", "`", "^", "%x%", "\\x41",
+                           "String.fromCharCode(", "split('')", ".reverse()", ".join('')", "-enc ", "QQBB", "==", "\n", " "])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_PIECES, max_size=60).map("".join) | st.text(max_size=300))
+def test_any_text_is_peeled_without_crashing(script):
+    run = run_service_once(SERVICE, script.encode("utf-8", "surrogatepass"), file_type="text/plain")
+    assert run.result.error is None
+
+
+def test_deeply_nested_javascript_does_not_exhaust_the_stack():
+    source = "var a = " + "(" * 5000 + '"x"' + ")" * 5000 + ";\nvar b = " + " + ".join(['"y"'] * 5000) + ";"
+    assert '"x"' in fold_javascript(source)
+    assert scripts(source).result.error is None

@@ -6,6 +6,7 @@ builds, encrypted Mach-O segments).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import lief
@@ -24,6 +25,8 @@ from services.binary.common import (
 )
 
 lief.logging.disable()  # lief logs parse warnings to stderr; problems are reported as findings instead
+# lief warns when a hostile header holds a value outside its enums; the value is shown as a number.
+warnings.filterwarnings("ignore", message=r"-?\d+ is not a valid [A-Z_]+", category=RuntimeWarning)
 
 
 @dataclass
@@ -42,6 +45,11 @@ class Limits:
     packed_entropy: float = 7.2
     packed_min_bytes: int = 1024
     max_rows: int = 200
+
+
+def _enum_name(value: object) -> str:
+    """An enum member's name (`CLASS.ELF64` -> `ELF64`); an out-of-range value shows as its number."""
+    return str(value).split(".")[-1]
 
 
 def _parse(data: bytes) -> lief.Binary | None:
@@ -72,8 +80,8 @@ def _elf(binary: lief.ELF.Binary) -> Report:
     static = not binary.has_interpreter and not list(binary.libraries)
     stripped = not any(True for _ in binary.symtab_symbols)
     facts: dict[str, str | int | bool] = {
-        "class": str(header.identity_class).split(".")[-1], "machine": str(header.machine_type).split(".")[-1],
-        "type": str(header.file_type).split(".")[-1], "entry point": f"0x{binary.entrypoint:x}",
+        "class": _enum_name(header.identity_class), "machine": _enum_name(header.machine_type),
+        "type": _enum_name(header.file_type), "entry point": f"0x{binary.entrypoint:x}",
         "interpreter": binary.interpreter if binary.has_interpreter else "(none: static or a loader)",
         "PIE": binary.is_pie, "NX stack": binary.has_nx, "stripped": stripped, "static": static,
     }
@@ -96,10 +104,10 @@ def _elf(binary: lief.ELF.Binary) -> Report:
 def _macho(binary: lief.MachO.Binary) -> Report:
     header = binary.header
     facts: dict[str, str | int | bool] = {
-        "cpu": str(header.cpu_type).split(".")[-1], "file type": str(header.file_type).split(".")[-1],
+        "cpu": _enum_name(header.cpu_type), "file type": _enum_name(header.file_type),
         "entry point": f"0x{binary.entrypoint:x}" if binary.has_entrypoint else "(none)",
         "PIE": binary.is_pie, "code signature": binary.has_code_signature,
-        "platform": str(binary.platform).split(".")[-1] if hasattr(binary, "platform") else "",
+        "platform": _enum_name(binary.platform) if hasattr(binary, "platform") else "",
     }
     report = Report("Mach-O", facts, [], [lib.name for lib in binary.libraries],
                     sorted({s.name for s in binary.imported_symbols if s.name}), sorted({s.name for s in binary.exported_symbols if s.name}))
