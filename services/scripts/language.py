@@ -41,8 +41,6 @@ _MARKERS: dict[str, list[re.Pattern[str]]] = {
     }.items()
 }
 
-SCRIPT_LANGUAGES = tuple(_MARKERS)
-
 
 def sniff(text: str, file_type: str) -> str | None:
     """The language of `text`, or None when nothing marks it as a script."""
