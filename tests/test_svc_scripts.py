@@ -212,3 +212,10 @@ def test_deeply_nested_javascript_does_not_exhaust_the_stack():
     source = "var a = " + "(" * 5000 + '"x"' + ")" * 5000 + ";\nvar b = " + " + ".join(['"y"'] * 5000) + ";"
     assert '"x"' in fold_javascript(source)
     assert scripts(source).result.error is None
+
+
+def test_every_signature_has_anchor_words():
+    from services.scripts.behaviours import ANCHORS, PATTERNS
+
+    assert {name for signatures in PATTERNS.values() for name in signatures} == set(ANCHORS)
+    assert all(word == word.lower() for words in ANCHORS.values() for word in words)

@@ -104,6 +104,39 @@ _RAW: dict[int, dict[str, str]] = {
 PATTERNS: dict[int, dict[str, re.Pattern[str]]] = {
     heur: {name: re.compile(p, re.I) for name, p in sigs.items()} for heur, sigs in _RAW.items()
 }
+# Words (lower case) one of which every match of a signature contains: a signature's regex runs
+# only on text holding one of them. Case-insensitive regexes over megabytes are slow (seconds for
+# the whole table on 2 MiB); a substring test is not, and most text holds none of these words.
+ANCHORS: dict[str, tuple[str, ...]] = {
+    "ps_webclient": (".download",), "ps_invoke_webrequest": ("invoke-webrequest", "iwr", "invoke-restmethod", "irm", "wget", "curl"),
+    "bits": ("start-bitstransfer", "bitsadmin"), "certutil_urlcache": ("certutil",), "xmlhttp": ("xmlhttp", "winhttp"),
+    "curl_wget_shell": ("curl", "wget"), "mshta_url": ("mshta",), "php_fetch": ("file_get_contents", "fopen", "curl_exec"),
+    "iex_download": ("iex", "invoke-expression"), "download_then_run": (".download",), "stream_save_run": ("adodb.stream",),
+    "xmlhttp_run": ("xmlhttp",), "pipe_to_shell": ("curl", "wget"), "certutil_then_run": ("certutil",), "bits_then_run": ("bitsadmin",),
+    "mshta": ("mshta",), "rundll32_script": ("rundll32",), "regsvr32_scrobj": ("regsvr32",), "certutil_decode": ("certutil",),
+    "wmic_process": ("wmic", "win32_process"), "msiexec_remote": ("msiexec",),
+    "installutil_regasm": ("installutil", "regasm", "regsvcs", "cmstp", "odbcconf", "forfiles", "pcalua", "msxsl"),
+    "msbuild_inline": ("msbuild",), "script_host_temp": ("wscript", "cscript"), "powershell_from_other": ("powershell",),
+    "amsi": ("amsi",), "etw": ("etweventwrite", "psetwlogprovider", "etwprovider", "m_enabled"),
+    "run_key": ("currentversion",), "scheduled_task": ("schtasks", "scheduledtask", "schedule.service"), "startup_folder": ("startup",),
+    "wmi_subscription": ("__eventfilter", "eventconsumer", "__filtertoconsumerbinding"), "service_install": ("create", "new-service"),
+    "winlogon": ("winlogon", "image file execution options"),
+    "hidden_window": ("-w", "windowstyle", ".run", "createnowindow"), "execution_policy_bypass": ("-ep", "-exec"),
+    "no_profile": ("-nop",), "non_interactive": ("-noni",),
+    "shell_object": ("wscript.shell", "shell.application", "shellexecute"), "invoke_expression": ("iex", "invoke-expression", "invokescript"),
+    "vba_shell": ("shell",), "eval_decoded": ("eval", "execute"), "cmd_c": ("cmd",),
+    "defender_off": ("mppreference", "disableantispyware"), "shadow_copies": ("vssadmin", "shadowcopy", "wbadmin"),
+    "recovery_off": ("bcdedit",), "log_clearing": ("wevtutil", "clear-eventlog", "remove-eventlog"), "firewall_off": ("netsh",),
+    "mimikatz": ("mimikatz", "sekurlsa::", "kerberos::golden", "lsadump::"),
+    "lsass_dump": ("comsvcs", "procdump", "out-minidump", "minidumpwritedump"), "hive_save": ("hklm\\",),
+    "browser_store": ("login data", "local state", "logins.json"),
+    "assembly_load": ("reflection.assembly",), "shellcode_runner": ("virtualalloc", "getdelegateforfunctionpointer"),
+    "add_type_pinvoke": ("add-type",),
+    "php_eval_input": ("$_get", "$_post", "$_request", "$_cookie", "$_server"), "php_decoded_eval": ("gzinflate", "base64_decode", "str_rot13", "gzuncompress"),
+    "asp_eval_request": ("eval", "execute"), "jsp_exec_param": ("runtime.getruntime",),
+    "blob_download": ("blob",), "data_uri_download": (".download",),
+}
+_ALL_ANCHORS = frozenset(word for words in ANCHORS.values() for word in words)
 
 
 @dataclass
@@ -124,9 +157,11 @@ def behaviours(layers: list[tuple[int, str]], max_scan: int = 2 * 1024 * 1024) -
     found: dict[tuple[int, str], Behaviour] = {}
     for number, text in layers:
         head = text[:max_scan]
+        lower = head.lower()
+        present = {word for word in _ALL_ANCHORS if word in lower}  # each word searched once, not once per signature
         for heur, signatures in PATTERNS.items():
             for name, pattern in signatures.items():
-                if (heur, name) in found:
+                if (heur, name) in found or present.isdisjoint(ANCHORS[name]):
                     continue
                 match = pattern.search(head)
                 if match:
