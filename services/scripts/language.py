@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import re
 
-POWERSHELL, VBS, JAVASCRIPT, BATCH, HTA, WSF, VBA, PHP, ASP = (
-    "powershell", "vbs", "javascript", "batch", "hta", "wsf", "vba", "php", "asp")
+POWERSHELL, VBS, JAVASCRIPT, BATCH, HTA, WSF, VBA, PHP, ASP, HTML = (
+    "powershell", "vbs", "javascript", "batch", "hta", "wsf", "vba", "php", "asp", "html")
 
 # The dispatcher's type, when it is precise, settles it.
 _BY_TYPE = {
     "code/powershell": POWERSHELL, "code/vbs": VBS, "code/javascript": JAVASCRIPT, "code/jscript": JAVASCRIPT,
-    "code/batch": BATCH, "code/hta": HTA, "code/wsf": WSF, "code/vba": VBA, "code/php": PHP,
+    "code/batch": BATCH, "code/hta": HTA, "code/wsf": WSF, "code/vba": VBA, "code/php": PHP, "code/html": HTML,
 }
 
 _MARKERS: dict[str, list[re.Pattern[str]]] = {

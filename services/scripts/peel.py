@@ -8,11 +8,12 @@ obtained, so the report (and the child files) say "layer 3: base64 (-EncodedComm
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 
 from services.scripts.jsfold import fold_javascript
-from services.scripts.language import JAVASCRIPT, WSF, HTA, sniff
+from services.scripts.language import HTA, HTML, JAVASCRIPT, WSF, sniff
 from services.scripts.payloads import find_payloads
 from services.scripts.rewrite import simplify
 
@@ -44,19 +45,36 @@ class Peeled:
         return [layer for layer in self.layers if layer.text is not None]
 
 
+_SCRIPT_BLOCK = re.compile(r"(<script\b([^>]*)>)(.*?)(</script\s*>)", re.I | re.S)
+PAGES = (HTA, WSF, HTML)  # markup around scripts: only the script blocks are rewritten
+
+
 def _evaluated(text: str, language: str | None) -> tuple[str, list[str]]:
-    """`text` with its literal expressions evaluated; JavaScript through the parser, then the
-    pattern rewrites that every language shares (escapes, char codes, concatenation...)."""
+    """`text` with its literal expressions evaluated: JavaScript through the parser, then the
+    pattern rewrites that every language shares (escapes, char codes, concatenation...). In a
+    page (HTML, HTA, WSF) each script block is evaluated on its own and the markup is left alone."""
     used: list[str] = []
     if language is None:  # prose, a log, a bare blob: only payloads are looked for, nothing is rewritten
         return text, used
-    if language in (JAVASCRIPT, WSF, HTA):
+    if language not in PAGES:
+        return _evaluate_script(text, language == JAVASCRIPT, used), used
+
+    def block(m: re.Match[str]) -> str:
+        javascript = not re.search(r"vbscript", m.group(2), re.I)
+        return m.group(1) + _evaluate_script(m.group(3), javascript, used) + m.group(4)
+    return _SCRIPT_BLOCK.sub(block, text), used
+
+
+def _evaluate_script(text: str, javascript: bool, used: list[str]) -> str:
+    """One script evaluated; the names of the rewrites that changed it are added to `used`."""
+    if javascript:
         folded = fold_javascript(text)
-        if folded != text:
+        if folded != text and "JavaScript constant folding" not in used:
             used.append("JavaScript constant folding")
-            text = folded
-    simplified, rewrites = simplify(text)
-    return simplified, used + rewrites
+        text = folded
+    text, rewrites = simplify(text)
+    used.extend(r for r in rewrites if r not in used)
+    return text
 
 
 def peel(data: bytes, file_type: str, bounds: Bounds) -> Peeled:
