@@ -54,3 +54,15 @@ def test_bundled_yara_rules_that_name_a_technique_say_which():
         for rule in re.split(r"^rule ", path.read_text(), flags=re.M)[1:]:
             if "EICAR" not in rule:
                 assert "attack_id" in rule, f"{path.name}: rule {rule.split()[0]} names no technique"
+
+
+def test_the_terminal_tree_shows_a_sections_attack_ids():
+    from rich.console import Console
+
+    from schemas.messages import HeuristicHit, Section
+    from sluice.render import section_label
+
+    section = Section("Download cradle", heuristic=HeuristicHit(2, "Download cradle", 300, ["T1105", "T1059.001"]))
+    console = Console(width=200, record=True)
+    console.print(section_label(section, "scripts"))
+    assert "[Download cradle +300 T1105 T1059.001]" in console.export_text()

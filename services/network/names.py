@@ -62,35 +62,47 @@ def _tokens(label: str) -> list[str]:
     return [t for t in re.split(r"[-_]", label) if t]
 
 
+def _written_in_front(labels: list[str], subdomains: int, domain: str) -> bool:
+    """`domain`'s labels among the first `subdomains` labels, the first possibly glued after a
+    hyphen (`login-microsoftonline.com.` in front of the real registrable domain)."""
+    parts = domain.split(".")
+    for i in range(subdomains - len(parts) + 1):
+        window = labels[i:i + len(parts)]
+        if window == parts or [window[0].split("-")[-1], *window[1:]] == parts:
+            return True
+    return False
+
+
 def _brand_checks(facts: NameFacts, rules: Rules) -> None:
     labels = facts.host.split(".")
     reg_name = facts.registrable[: -len(facts.suffix) - 1] if facts.suffix else facts.registrable
-    display_labels = facts.display.split(".")
+    # (signature, label) -> the longest brand found there: `microsoftonline` says more than `microsoft`.
+    named: dict[tuple[str, str], str] = {}
     for brand, own in rules.brands.items():
         if facts.registrable in own:
             continue
-        # A brand's own domain written out in front of another registrable domain.
         for domain in own:
-            parts = domain.split(".")
-            for i in range(len(facts.subdomains) - len(parts) + 1):
-                if labels[i:i + len(parts)] == parts or [t.split("-")[-1] for t in labels[i:i + 1]] + labels[i + 1:i + len(parts)] == parts:
-                    facts.add("brand_domain_in_subdomain", f"{domain} ({brand}) written in front of {facts.registrable}")
+            if _written_in_front(labels, len(facts.subdomains), domain):
+                facts.add("brand_domain_in_subdomain", f"{domain} written in front of {facts.registrable}")
         for where, part_labels in (("subdomain", facts.subdomains), ("name", [reg_name])):
             for label in part_labels:
                 compact = label.replace("-", "")
                 tokens = _tokens(label)
                 if brand in tokens or (len(brand) >= 5 and brand in compact):
-                    facts.add(f"brand_in_{where}", f"{brand!r} in {label!r} of {facts.registrable}, which is not {brand}'s")
+                    key = (f"brand_in_{where}", label)
+                    named[key] = max(named.get(key, ""), brand, key=len)
                     continue
                 for token in tokens + ([compact] if len(tokens) > 1 else []):
                     if len(brand) >= 4 and skeleton(token) == brand:
                         facts.add("homoglyph", f"{token!r} reads as {brand!r} ({facts.registrable} is not {brand}'s)")
                     elif len(brand) >= 5 and len(token) >= 5 and _edit_distance_one(skeleton(token), brand):
                         facts.add("typosquat", f"{token!r} is one letter from {brand!r} ({facts.registrable} is not {brand}'s)")
-        for label in display_labels:
+        for label in facts.display.split("."):
             concern = label_concern(label)
             if concern and concern.looks_like and (concern.looks_like == brand or brand in _tokens(concern.looks_like)):
                 facts.add("homoglyph", f"{label!r} reads as Latin {concern.looks_like!r}: {brand}")
+    for (signature, label), brand in named.items():
+        facts.add(signature, f"{brand!r} in {label!r} of {facts.registrable}, which is not {brand}'s")
 
 
 def examine(host: str, rules: Rules) -> NameFacts:

@@ -71,7 +71,8 @@ class Scripts(ServiceBase):
             result.add_section(ResultSection("Not a script", "No script language's markers, encoded payload or behaviour were found."))
             return
         peeled.layers[0].language = language
-        result.add_section(_layers_section(peeled))
+        if len(peeled.layers) > 1 or peeled.stopped:  # one layer: the file as given, nothing to show
+            result.add_section(_layers_section(peeled))
         obfuscation = _obfuscation_section(peeled, s.density_threshold)
         if obfuscation:
             result.add_section(obfuscation)
