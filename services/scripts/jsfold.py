@@ -15,6 +15,7 @@ import base64
 import binascii
 import json
 import re
+import time
 from urllib.parse import unquote
 
 import tree_sitter_javascript
@@ -60,10 +61,16 @@ class Folder:
 
     MAX_DEPTH = 400  # expression nesting followed before giving up (Python's stack, not JavaScript's)
 
-    def __init__(self, source: bytes) -> None:
+    CHECK_EVERY = 4096  # nodes walked between looks at the clock
+
+    def __init__(self, source: bytes, deadline: float = float("inf")) -> None:
         self.source = source
+        self.deadline = deadline
         self.tree = Parser(_LANGUAGE).parse(source)
         self.constants: dict[str, Value] = {}
+        # Each node folded once (by its id): the rewriting walk asks about every node, and a long
+        # `"a" + "b" + ...` chain would otherwise be folded again from each of its links.
+        self._memo: dict[int, Value | None] = {}
         self._collect_constants()
 
     def _collect_constants(self) -> None:
@@ -71,8 +78,12 @@ class Folder:
         writes: dict[str, int] = {}
         declared: list[tuple[str, Node]] = []
         stack = [self.tree.root_node]
+        walked = 0
         while stack:
             node = stack.pop()
+            walked += 1
+            if walked % self.CHECK_EVERY == 0 and time.monotonic() > self.deadline:
+                return  # out of time: the constants found so far are used
             if node.type == "variable_declarator":
                 name, value = node.child_by_field_name("name"), node.child_by_field_name("value")
                 if name is not None and name.type == "identifier":
@@ -91,10 +102,18 @@ class Folder:
                 if folded is not None:
                     self.constants[key] = folded
 
-    def fold(self, node: Node, depth: int = 0) -> Value | None:  # noqa: C901 - one case per construct
-        """The value of `node` if it is computed from literals only, else None."""
+    def fold(self, node: Node, depth: int = 0) -> Value | None:
+        """The value of `node` if it is computed from literals only, else None (also past
+        MAX_DEPTH: a chain too deep is left to the pattern rewrites)."""
         if depth > self.MAX_DEPTH:
             return None
+        if node.id in self._memo:
+            return self._memo[node.id]
+        value = self._fold(node, depth)
+        self._memo[node.id] = value
+        return value
+
+    def _fold(self, node: Node, depth: int) -> Value | None:  # noqa: C901 - one case per construct
         kind = node.type
         if kind == "string":
             return _string(node)
@@ -150,8 +169,12 @@ class Folder:
         pieces: list[bytes] = []
         cursor = 0
         stack = [self.tree.root_node]
+        walked = 0
         while stack:
             node = stack.pop()
+            walked += 1
+            if walked % self.CHECK_EVERY == 0 and time.monotonic() > self.deadline:
+                break  # out of time: the rest of the source stays as it is
             if node.type in ("binary_expression", "call_expression", "parenthesized_expression", "array") or (
                     node.type == "identifier" and _is_read(node)):
                 value = self.fold(node)
@@ -207,6 +230,7 @@ def _method(target: Value, method: str, args: list[Value]) -> Value | None:
     return None
 
 
-def fold_javascript(text: str) -> str:
-    """`text` with its literal-only string expressions evaluated (unchanged if nothing folds)."""
-    return Folder(text.encode("utf-8", "replace")).rewritten()
+def fold_javascript(text: str, deadline: float = float("inf")) -> str:
+    """`text` with its literal-only string expressions evaluated (unchanged if nothing folds);
+    past `deadline` (a `time.monotonic()` value) the rest is left as it is."""
+    return Folder(text.encode("utf-8", "replace"), deadline).rewritten()

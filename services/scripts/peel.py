@@ -12,6 +12,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
+from services.scripts.behaviours import obfuscation_density
 from services.scripts.jsfold import fold_javascript
 from services.scripts.language import HTA, HTML, JAVASCRIPT, WSF, sniff
 from services.scripts.payloads import find_payloads
@@ -33,6 +34,7 @@ class Bounds:
     max_layers: int = 16  # layers in all, the script as given included
     max_layer_bytes: int = 4 * 1024 * 1024  # a larger text is not simplified or searched further
     time_budget: float = 10.0  # seconds of peeling per file; what is left is said, not lost
+    dense: float = 2.0  # text of no known language is still rewritten at this obfuscation density
 
 
 @dataclass
@@ -47,32 +49,35 @@ class Peeled:
 
 _SCRIPT_BLOCK = re.compile(r"(<script\b([^>]*)>)(.*?)(</script\s*>)", re.I | re.S)
 PAGES = (HTA, WSF, HTML)  # markup around scripts: only the script blocks are rewritten
+# JavaScript larger than this is left to the pattern rewrites: walking a parse tree in Python
+# costs about 3 s per MiB, the patterns a fraction of that.
+JS_PARSE_MAX = 1024 * 1024
 
 
-def _evaluated(text: str, language: str | None) -> tuple[str, list[str]]:
+def _evaluated(text: str, language: str | None, deadline: float, dense: float) -> tuple[str, list[str]]:
     """`text` with its literal expressions evaluated: JavaScript through the parser, then the
     pattern rewrites that every language shares (escapes, char codes, concatenation...). In a
     page (HTML, HTA, WSF) each script block is evaluated on its own and the markup is left alone."""
     used: list[str] = []
-    if language is None:  # prose, a log, a bare blob: only payloads are looked for, nothing is rewritten
-        return text, used
+    if language is None and obfuscation_density(text) < dense:
+        return text, used  # prose, a log, a bare blob: only payloads are looked for, nothing is rewritten
     if language not in PAGES:
-        return _evaluate_script(text, language == JAVASCRIPT, used), used
+        return _evaluate_script(text, language == JAVASCRIPT, used, deadline), used
 
     def block(m: re.Match[str]) -> str:
         javascript = not re.search(r"vbscript", m.group(2), re.I)
-        return m.group(1) + _evaluate_script(m.group(3), javascript, used) + m.group(4)
+        return m.group(1) + _evaluate_script(m.group(3), javascript, used, deadline) + m.group(4)
     return _SCRIPT_BLOCK.sub(block, text), used
 
 
-def _evaluate_script(text: str, javascript: bool, used: list[str]) -> str:
+def _evaluate_script(text: str, javascript: bool, used: list[str], deadline: float) -> str:
     """One script evaluated; the names of the rewrites that changed it are added to `used`."""
-    if javascript:
-        folded = fold_javascript(text)
+    if javascript and len(text) <= JS_PARSE_MAX:
+        folded = fold_javascript(text, deadline)
         if folded != text and "JavaScript constant folding" not in used:
             used.append("JavaScript constant folding")
         text = folded
-    text, rewrites = simplify(text)
+    text, rewrites = simplify(text, deadline=deadline)
     used.extend(r for r in rewrites if r not in used)
     return text
 
@@ -91,7 +96,10 @@ def peel(data: bytes, file_type: str, bounds: Bounds) -> Peeled:
             result.stopped = f"time budget of {bounds.time_budget:g}s spent; later layers not peeled"
             break
         found: list[tuple[str, bytes, str | None]] = []
-        simplified, how = _evaluated(layer.text, layer.language)
+        simplified, how = _evaluated(layer.text, layer.language, deadline, bounds.dense)
+        if time.monotonic() > deadline:
+            result.stopped = f"time budget of {bounds.time_budget:g}s spent evaluating layer {layer.number}; what it decodes to is not peeled"
+            break
         if how and simplified.strip() != layer.text.strip():
             found.append((f"literal expressions evaluated ({', '.join(how)})", simplified.encode("utf-8"), simplified))
         for payload in find_payloads(simplified):

@@ -63,7 +63,7 @@ class Scripts(ServiceBase):
         data = request.file_contents
         language = sniff(data[:65536].decode("utf-8", "replace"), request.file_type)
         s = self.settings
-        peeled = peel(data, request.file_type, Bounds(s.max_layers, s.max_layer_bytes, s.time_budget_seconds))
+        peeled = peel(data, request.file_type, Bounds(s.max_layers, s.max_layer_bytes, s.time_budget_seconds, s.density_threshold))
         # Behaviours are looked for even in text no language claims: a one-line cradle has too
         # few markers to tell its language, and is exactly what must not slip through.
         found = b.behaviours([(layer.number, layer.text) for layer in peeled.texts])
