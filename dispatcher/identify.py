@@ -47,6 +47,19 @@ def _by_head(data: bytes) -> str | None:
     return None
 
 
+@functools.cache
+def _content_patterns() -> dict[str, re.Pattern[str]]:
+    return {rule.content: re.compile(rule.content, re.I | re.M) for rule in taxonomy().rules if rule.content}
+
+
+CONTENT_WINDOW = 65536  # content rules look at the head of a text file only
+
+
+def _content_matches(rule: TypeRule, data: bytes) -> bool:
+    """A content rule: its regex found in the head of `data`, if `data` is text."""
+    return _is_text(data) and bool(_content_patterns()[rule.content].search(data[:CONTENT_WINDOW].decode("utf-8", "replace")))
+
+
 def warm_up() -> None:
     """Parse the taxonomy and open this thread's libmagic handles now (tens of milliseconds), not
     on the first file."""
@@ -102,6 +115,8 @@ def _by_libmagic(data: bytes) -> str:
         if rule.special == "empty":
             continue
         if pattern is not None and pattern.search(description):
+            return rule.type
+        if rule.content and _content_matches(rule, data):
             return rule.type
         if rule.mime:
             mime = mime or _mime(description, head)

@@ -25,6 +25,7 @@ class TypeRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     text: bool = False
     special: str | None = None
     head: str | None = None  # regex matched at the start of the file's head (latin-1), for what libmagic misses
+    content: str | None = None  # regex searched (case-insensitive) in the head of content that is text
 
 
 class Taxonomy(msgspec.Struct, frozen=True, dict=True):

@@ -121,7 +121,10 @@ def section_label(section: Section, service: str = "") -> RenderableType:
     if section.heuristic:
         hit = section.heuristic
         head.append("  [").append_text(_text(hit.name))
-        head.append(f" {hit.score:+d}", style=_score_style(hit.score)).append("]")
+        head.append(f" {hit.score:+d}", style=_score_style(hit.score))
+        if hit.attack_ids:  # ATT&CK techniques, from the manifest or the section
+            head.append(" " + " ".join(hit.attack_ids[:4]), style="magenta")
+        head.append("]")
     lines: list[RenderableType] = [head, *_tag_lines(section)]
     lines += [_text(line, "dim") for line in _trim(_body_lines(section))]
     return Group(*lines) if len(lines) > 1 else head

@@ -29,7 +29,7 @@ TAGS = {
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _HOST = rf"(?:{_LABEL}\.)+(?:[a-z]{{2,63}}|xn--[a-z0-9-]{{2,59}})"
 _END = r"(?![\w-]|\.[\w-])"  # no partial matches: `a.com` is not found inside `a.community`
-URL_RE = re.compile(r"\b(?:https?|ftp)://[^\s\"'<>`{}|\\^]+", re.I)
+URL_RE = re.compile(r"\b(?:https?|ftp)://[^\s\"'<>`{}|\\^\u2018\u2019\u201c\u201d\u00ab\u00bb]+", re.I)
 # A domain followed by `@` is a user name (`http://bank.example@evil.example`), not a host.
 DOMAIN_RE = re.compile(rf"(?<![\w.@%+-]){_HOST}{_END}(?!@)", re.I)
 # After `/` or `:` an address is a URL's user info (`ftp://user:pw@host`), except after `mailto:`.
@@ -38,7 +38,12 @@ EMAIL_RE = re.compile(rf"(?:(?<=mailto:)|(?<![\w.%+/:-]))[a-z0-9][a-z0-9._%+-]{{
 # faster on text; `find` rejects a match glued to a preceding digit or dot instead.
 IPV4_RE = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?!\d|\.\d)")
 IPV6_RE = re.compile(r"(?<![\w:.])(?:[0-9a-f]{0,4}:){3,7}[0-9a-f]{0,4}(?![\w:])", re.I)
-_URL_TAIL = ".,;:!?'\"*"
+_URL_TAIL = ".,;:!?'\"*`\u2019\u201d\u00bb\u2018\u201c"
+# What an HTML or encoded context leaves glued to a URL's end: `&quot;`, `&#39;`, `%22`, `%27`.
+_URL_TAIL_ESCAPED = re.compile(r"(?:&(?:quot|apos|#0*3[49]|#x0*2[27]|gt|lt);?|%2[27]|%3[eE])+$", re.I)
+# A dotted quad right after one of these is a version, not an address: `FileVersion` (the PE
+# version resource puts it on the string before), `v1.2.3.4`, `Chrome/120.0.0.0`.
+_VERSION_BEFORE = re.compile(r"(?:version|\bver\.?|\bbuild|\brelease|\brev(?:ision)?|\bv|[a-z]/)[\s:=\"'(#]*$", re.I)
 
 
 # How the checks compare TLDs and extensions: lower case, no dot (`.EXE` in the config fails at start).
@@ -90,7 +95,9 @@ def _ipv4_candidates(text: str) -> Iterator[str]:
     """IPV4_RE's matches that do not continue a longer dotted number (its missing look-behind)."""
     for match in IPV4_RE.finditer(text):
         start = match.start()
-        if start == 0 or text[start - 1] not in "0123456789.":
+        if start and text[start - 1] in "0123456789.":
+            continue
+        if not _VERSION_BEFORE.search(text, max(0, start - 40), start):
             yield match.group()
 
 
@@ -98,7 +105,7 @@ def _trim_url(url: str) -> str:
     """Drop the sentence punctuation and unbalanced closing brackets a URL is usually followed by."""
     while True:
         before = url
-        url = url.rstrip(_URL_TAIL)
+        url = _URL_TAIL_ESCAPED.sub("", url).rstrip(_URL_TAIL)
         for close, open_ in ((")", "("), ("]", "[")):
             if url.endswith(close) and url.count(close) > url.count(open_):
                 url = url[:-1]
@@ -107,8 +114,11 @@ def _trim_url(url: str) -> str:
 
 
 def url_host(url: str) -> str | None:
+    """The host of a well-formed URL (the standard library's parser: a bad port or bracket is not a URL)."""
     try:
-        return urlsplit(url).hostname
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+        return parts.hostname
     except ValueError:
         return None
 

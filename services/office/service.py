@@ -113,8 +113,11 @@ class Office(ServiceBase):
         scan = macros.scan(request.file_path, deobfuscate=request.deep_scan)
         if scan is None:
             return
-        request.add_supplementary(scan.source().encode("utf-8"), "macros.vba", "VBA source of all modules")
-        top = ResultSection(f"VBA macros: {len(scan.modules)} module(s), source in macros.vba", heuristic=1)
+        source = scan.source().encode("utf-8")
+        request.add_supplementary(source, "macros.vba", "VBA source of all modules")
+        # Also a child, so the scripts service peels and judges the macro code like any script.
+        request.add_extracted(source, "macros.vba", "VBA source of all modules")
+        top = ResultSection(f"VBA macros: {len(scan.modules)} module(s), source in macros.vba (a child)", heuristic=1)
         top.add_tag("technique.macro", "VBA macros")
         for module in scan.modules:
             digest = hashlib.sha256(module.code.encode("utf-8")).hexdigest()

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import time
 
+import lief
 import pefile
 
-from services.pe import parse, report, traits
-from services.sdk import Request, Result, ServiceBase
+from services.pe import authenticode, parse, report, traits
+from services.sdk import Heuristic, Request, Result, ResultKeyValueSection, ResultSection, ServiceBase
 
 
 class PortableExecutable(ServiceBase):
@@ -22,7 +23,7 @@ class PortableExecutable(ServiceBase):
         self.caps = self.config_as(report.Caps)
 
     def get_tool_version(self) -> str:
-        return f"pefile-{pefile.__version__}"
+        return f"pefile-{pefile.__version__}+lief-{lief.__version__}"
 
     def execute(self, request: Request) -> None:
         request.result = result = Result()
@@ -36,3 +37,32 @@ class PortableExecutable(ServiceBase):
             result.add_section(section)
         for found in traits.findings(info, len(data), self.policy, time.time()):
             result.add_section(report.finding(found))
+        signature_section = _authenticode(data)
+        if signature_section is not None:
+            result.add_section(signature_section)
+
+
+def _authenticode(data: bytes) -> ResultSection | None:
+    try:
+        signed = authenticode.read(data)
+    except Exception as exc:  # noqa: BLE001 - lief on a hostile signature blob raises anything
+        return ResultSection("Authenticode signature unreadable", f"{type(exc).__name__}: {exc}")
+    if signed is None:
+        return None
+    verdict = "verifies (digest and signer's signature; the chain's root is not checked offline)" if signed.verifies \
+        else "does NOT verify: " + ", ".join(signed.problems)
+    section = ResultKeyValueSection("Authenticode signature", {"signature": verdict, "certificates": signed.certificates})
+    for number, signer in enumerate(signed.signers, 1):
+        section.update_items({f"signer {number}": signer.subject, f"issuer {number}": signer.issuer,
+                              f"serial {number}": signer.serial, f"valid {number}": signer.valid})
+        section.add_tag("cert.subject", signer.subject)
+        section.add_tag("cert.issuer", signer.issuer)
+        section.add_tag("cert.serial_no", signer.serial)
+    if not signed.verifies:
+        heuristic = Heuristic(authenticode.SIGNED_BUT_BROKEN)
+        for problem in signed.problems:
+            heuristic.add_signature_id(problem)
+        section.add_subsection(ResultSection("Signature does not verify", verdict, heuristic=heuristic))
+    elif signed.self_signed:
+        section.add_subsection(ResultSection("Self-signed", "every signer's certificate is issued by itself", heuristic=authenticode.SELF_SIGNED))
+    return section
