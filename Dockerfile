@@ -1,7 +1,7 @@
 # One image for every Sluice component; compose picks the command. A custom service's own
 # image is FROM this one plus its folder (see README, "Writing a service").
+# Every dependency installs from a wheel (libmagic comes in pylibmagic's): no compiler, no apt.
 FROM python:3.12-slim
-RUN apt-get update && apt-get install -y --no-install-recommends libmagic1 && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/sluice
 COPY pyproject.toml README.md ./
 COPY schemas schemas

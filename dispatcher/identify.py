@@ -1,4 +1,4 @@
-"""File type identification: libmagic (python-magic) read through the rules in schemas/filetypes.yml."""
+"""File type identification: libmagic (python-magic, see dispatcher/libmagic.py) read through the rules in schemas/filetypes.yml."""
 
 from __future__ import annotations
 
@@ -6,18 +6,17 @@ import functools
 import re
 import threading
 
-import magic
-
+from dispatcher import libmagic
 from schemas.taxonomy import TypeRule, taxonomy
 
 _local = threading.local()
 MAGIC_WINDOW = 1024 * 1024  # libmagic's rules look at the head of a file; don't hand it 100 MiB
 
 
-def _magic() -> tuple[magic.Magic, magic.Magic]:
+def _magic() -> tuple:
     # libmagic handles are not thread-safe: one pair per thread.
     if not hasattr(_local, "pair"):
-        _local.pair = (magic.Magic(), magic.Magic(mime=True))
+        _local.pair = (libmagic.handle(), libmagic.handle(mime=True))
     return _local.pair
 
 

@@ -52,7 +52,10 @@ class Characterize(ServiceBase):
             section.update_items({"ssdeep": skipped, "tlsh": skipped})
             return section
         section.set_item("ssdeep", digests.ssdeep_digest(data))
-        section.set_item("tlsh", digests.tlsh_digest(data) or "not computable: under 50 bytes or too little variety")
+        if digests.tlsh is None:
+            section.set_item("tlsh", digests.TLSH_MISSING)
+        else:
+            section.set_item("tlsh", digests.tlsh_digest(data) or "not computable: under 50 bytes or too little variety")
         return section
 
     def _entropy(self, data: bytes, file_type: str) -> ResultSection:
