@@ -3,6 +3,12 @@
     async with await Client.connect(url) as client:
         summaries = await client.scan([Path("sample.exe")])
         sid = await client.submit_sample("uri", "https://example.com/payload")
+
+Every operation rides through a reconnect or a cluster's leader election (bus.retry): storing a
+file (content-addressed: a repeat finds it there), publishing a submission (its id is the
+Nats-Msg-Id: a resend is de-duplicated), reading a summary or an object, setting up the summary
+subscription. Past bus.retry.PATIENCE it raises bus.retry.Unreachable, whose message says what
+could not be reached and for how long.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ from bus.blobs import BlobStore
 from bus.codec import BadMessage, decode, encode
 from bus.connect import close, connect, provisions
 from bus.provision import provision
-from bus.publish import jetstream_publish
+from bus.publish import publish
+from bus.retry import Unreachable, patiently
 from bus.subjects import Names
 from schemas.limits import Limits
 from schemas.messages import SID, FileRef, SampleKind, StoredObject, Submission, SubmissionParams, Summary, walk
@@ -52,15 +59,24 @@ class Client:
         self._sub = None
 
     @classmethod
-    async def connect(cls, url: str | None = None, prefix: str = "sluice", role: str = SUBMITTER, **kwargs) -> Client:
-        nc = await connect(url, name="sluice-client", role=role)
+    async def connect(cls, url: str | None = None, prefix: str = "sluice", role: str = SUBMITTER,
+                      connect_timeout: float | None = None, **kwargs) -> Client:
+        """`connect_timeout`: give up (Unreachable) if no server accepts the connection within it;
+        None waits as long as it takes (bus.connect reconnects forever)."""
+        try:
+            with anyio.fail_after(connect_timeout):
+                nc = await connect(url, name="sluice-client", role=role)
+        except TimeoutError:
+            raise Unreachable(f"connecting to {url}", connect_timeout,
+                              ConnectionError("no server accepted the connection")) from None
         client = cls(nc, Names(prefix), **kwargs)
         try:
-            stores = await provision(client.js, client.names, create=provisions(role))
+            stores = await patiently("setting up the client (streams and file store)",
+                                     lambda: provision(client.js, client.names, create=provisions(role)))
             client.blobs = BlobStore(client.js, stores.files, client.names.file_bucket)
-            client._sub = await client.js.subscribe(client.names.summaries, cb=client._on_summary,
-                                                    stream=client.names.summary_stream,
-                                                    ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
+            client._sub = await patiently("subscribing to summaries", lambda: client.js.subscribe(
+                client.names.summaries, cb=client._on_summary, stream=client.names.summary_stream,
+                ordered_consumer=True, deliver_policy=DeliverPolicy.NEW))
         except BaseException:
             await nc.close()
             raise
@@ -94,7 +110,7 @@ class Client:
     async def store(self, data: bytes, name: str) -> FileRef:
         if len(data) > self.max_file_size:
             raise SubmitError(f"{name}: {len(data)} bytes is over the {self.max_file_size}-byte limit")
-        return await self.blobs.put(data, name)
+        return await patiently(f"storing {name}", lambda: self.blobs.put(data, name))
 
     async def submit_bytes(self, files: Iterable[tuple[str, bytes]], params: SubmissionParams | None = None,
                            metadata: dict[str, str] | None = None, sid: str | None = None) -> str:
@@ -128,7 +144,7 @@ class Client:
         if len(self._mine) > TRACKED:
             self._mine.popitem(last=False)
         try:
-            await jetstream_publish(self.js, self.names.submit_root, encode(sub), headers={"Nats-Msg-Id": sub.sid})
+            await publish(self.js, self.names.submit_root, encode(sub), sub.sid)
         except BaseException:
             self._mine.pop(sub.sid, None)
             raise
@@ -146,7 +162,7 @@ class Client:
         found = [obj for node in walk(summary.files) for view in node.results for obj in view.objects if obj.name == name]
         if not found:
             raise KeyError(name)
-        return found[0], await self.blobs.get(found[0].file)
+        return found[0], await patiently(f"reading object {name}", lambda: self.blobs.get(found[0].file))
 
     async def result(self, sid: str) -> Summary | None:
         """The stored summary of a finished submission, or None if it is not finished (or unknown)."""
@@ -155,7 +171,8 @@ class Client:
         if sid in self._done:
             return self._done[sid]
         try:
-            msg = await self.js.get_last_msg(self.names.summary_stream, self.names.summary(sid))
+            msg = await patiently(f"reading the summary of {sid}",
+                                  lambda: self.js.get_last_msg(self.names.summary_stream, self.names.summary(sid)))
             return decode(msg.data, Summary)
         except NotFoundError:
             return None
@@ -208,8 +225,9 @@ class Client:
     async def watch(self, alerts: bool = False) -> AsyncIterator[Summary]:
         """Completed submissions as they finish (from now on); `alerts`: only those at the alert threshold."""
         subject = self.names.alerts if alerts else self.names.summaries
-        sub = await self.js.subscribe(subject, stream=self.names.summary_stream, ordered_consumer=True,
-                                      deliver_policy=DeliverPolicy.NEW)
+        # An ordered consumer re-creates itself after a gap or a lost leader, from the last message seen.
+        sub = await patiently("subscribing to summaries", lambda: self.js.subscribe(
+            subject, stream=self.names.summary_stream, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW))
         try:
             async for msg in sub.messages:
                 try:
