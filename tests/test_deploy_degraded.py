@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from dispatcher import identify, libmagic
 from services.characterize import digests
 from services.sdk.harness import run_service_once
@@ -16,13 +18,15 @@ from services.sdk.loader import load_service
 TEXT = b"".join(b"%d: a line of plain text, long enough for a fuzzy hash.\n" % i for i in range(50))
 
 
-def test_tlsh_missing_is_said_in_the_hash_section(monkeypatch):
-    monkeypatch.setattr(digests, "tlsh", None)
+@pytest.mark.parametrize("missing", ["ssdeep", "tlsh"])
+def test_a_fuzzy_hash_library_missing_is_said_in_the_hash_section(monkeypatch, missing):
+    monkeypatch.setattr(digests, missing, None)
     run = run_service_once(load_service("characterize"), TEXT, file_type="text/plain")
     assert run.result.error is None
     kv = json.loads(run.section("File hashes").body)
-    assert kv["tlsh"] == digests.TLSH_MISSING and kv["tlsh"].startswith("not computed: no TLSH library")
-    assert kv["ssdeep"] and kv["sha256"]  # everything else is still computed
+    assert kv[missing] == digests.MISSING[missing] and kv[missing].startswith("not computed: no ")
+    other = ({"ssdeep", "tlsh"} - {missing}).pop()
+    assert not kv[other].startswith("not computed") and kv["sha256"]  # everything else is still computed
 
 
 def test_libmagic_in_use_comes_from_a_wheel_or_the_system():
