@@ -127,9 +127,9 @@ def _copy_sources(dockerfile: Path) -> list[str]:
     """The local sources of every COPY/ADD (not those copied from another stage)."""
     sources = []
     for line in dockerfile.read_text().splitlines():
+        if line.split(maxsplit=1)[:1] not in (["COPY"], ["ADD"]):
+            continue  # other instructions (a RUN's line continuation is no shell word)
         words = shlex.split(line, comments=True)
-        if not words or words[0].upper() not in ("COPY", "ADD"):
-            continue
         args = [w for w in words[1:] if not w.startswith("--")]
         if any(w.startswith("--from") for w in words[1:]):
             continue

@@ -148,33 +148,33 @@ def test_compose_stack_deploys_scans_scales_and_loses_nothing(docker: Docker, tm
         anyio.run(_load_with_a_service_killed, deployment, [c["Name"] for c in running if c["Service"] == "iocs"][0])
 
 
-async def _load_with_a_service_killed(deployment: Stack, victim: str, files: int = 200) -> None:
-    """Submit `files` small files from the host; kill one iocs container once a few verdicts are
-    in; every file must still get its verdict with the iocs result in it (the killed instance's
-    tasks are retried on the others)."""
+async def _load_with_a_service_killed(deployment: Stack, victim: str, files: int = 300) -> None:
+    """Submit `files` small files from the host; kill one iocs container once some of their
+    verdicts are in (the rest still being submitted and analysed); every file must still get its
+    verdict with the iocs result in it (the killed instance's tasks are retried on the others)."""
     async with await Client.connect(deployment.url) as client:
         names = Names()
         alive = await _live_instances(client, names, "iocs")
         assert alive >= 3, f"{alive} live iocs instances registered, not the 3 scaled to"
-        started = time.monotonic()
-        sids = [await client.submit_bytes([(f"load-{i}.txt", f"visit http://host{i}.example/{uuid.uuid4().hex}\n".encode())])
-                for i in range(files)]
-        done: dict = {}
-        async with anyio.create_task_group() as tg:
-            async def wait() -> None:
-                done.update(await client.wait_all(sids, timeout=240))
+        baseline, started, sids = await _summaries(client, names), time.monotonic(), []
 
-            tg.start_soon(wait)
+        async def submit_all() -> None:
+            for i in range(files):
+                sids.append(await client.submit_bytes([(f"load-{i}.txt", f"visit http://host{i}.example/{uuid.uuid4().hex}\n".encode())]))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(submit_all)
             with anyio.fail_after(120):
-                while len(done) == 0 and (await _summaries(client, names)) < 10:
-                    await anyio.sleep(0.1)
-            deployment.docker.run("kill", victim)
-            killed_after = await _summaries(client, names)
+                while await _summaries(client, names) < baseline + 20:
+                    await anyio.sleep(0.05)
+            await anyio.to_thread.run_sync(lambda: deployment.docker.run("kill", victim))
+            killed_after = await _summaries(client, names) - baseline
         assert killed_after < files, "every verdict was in before the kill: it missed the load"
+        done = await client.wait_all(sids, timeout=240)
         assert len(done) == files, f"{files - len(done)} of {files} files got no verdict"
         without_iocs = [sid for sid, s in done.items() if not any(r.service == "iocs" for r in s.files[0].results)]
         assert not without_iocs, f"{len(without_iocs)} verdicts without the iocs result"
-        print(f"\n{files} files with one iocs container of 3 killed after {killed_after} verdicts: "
+        print(f"\n{files} files, one iocs container of 3 killed after {killed_after} verdicts: "
               f"all {files} verdicts in {time.monotonic() - started:.1f} s")
 
 
