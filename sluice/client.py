@@ -14,6 +14,7 @@ could not be reached and for how long.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 import uuid
 from collections import OrderedDict
@@ -38,7 +39,12 @@ from schemas.messages import SID, FileRef, SampleKind, StoredObject, Submission,
 from schemas.samples import SampleError, sample_ref
 
 
+log = logging.getLogger("sluice.client")
+
 TRACKED = 10_000  # own submissions whose verdicts are kept for a later wait()
+# Seconds without a summary on the subscription, while verdicts are awaited, before the awaited
+# ones are looked up in the stream: an election can leave the ordered consumer being re-created.
+QUIET = 5.0
 
 
 class SubmitError(ValueError):
@@ -57,6 +63,7 @@ class Client:
         # waiting for these needs no look-up in the stream. The oldest are forgotten past a bound.
         self._mine: OrderedDict[str, Summary | None] = OrderedDict()
         self._sub = None
+        self._last_summary = time.monotonic()
 
     @classmethod
     async def connect(cls, url: str | None = None, prefix: str = "sluice", role: str = SUBMITTER,
@@ -94,10 +101,14 @@ class Client:
         await close(self.nc)
 
     async def _on_summary(self, msg) -> None:
+        self._last_summary = time.monotonic()
         try:
             summary = decode(msg.data, Summary)
         except BadMessage:
             return
+        self._arrived(summary)
+
+    def _arrived(self, summary: Summary) -> None:
         if summary.sid in self._mine:
             self._mine[summary.sid] = summary
         arrived = self._waiting.get(summary.sid)
@@ -208,9 +219,29 @@ class Client:
                     on_done(done[sid])
 
         async with anyio.create_task_group() as tg:
-            for sid in sids:
-                tg.start_soon(wait_one, sid)
+            tg.start_soon(self._look_up_when_quiet)
+            async with anyio.create_task_group() as waiters:
+                for sid in sids:
+                    waiters.start_soon(wait_one, sid)
+            tg.cancel_scope.cancel()  # every verdict in (or timed out): the look-ups stop
         return done
+
+    async def _look_up_when_quiet(self) -> None:
+        """While verdicts are awaited and the subscription has been quiet for QUIET s, read the
+        awaited summaries from the stream: one the subscription missed (its consumer being
+        re-created through an election) is then not waited for in vain. Runs until cancelled."""
+        while True:
+            await anyio.sleep(QUIET)
+            if time.monotonic() - self._last_summary < QUIET:
+                continue
+            for sid in [sid for sid, event in self._waiting.items() if not event.is_set()]:
+                try:
+                    summary = await self.result(sid)
+                except Unreachable as exc:  # the waits have their own timeout; this only helps them
+                    log.info("looking up awaited summaries: %s", exc)
+                    break
+                if summary is not None:
+                    self._arrived(summary)
 
     async def scan(self, paths: Iterable[Path], params: SubmissionParams | None = None,
                    timeout: float = 300.0) -> list[Summary]:

@@ -30,6 +30,9 @@ from bus.retry import PATIENCE_ENV, patiently
 from bus.subjects import Names
 from faultload import Load
 from procs import ROOT, Mesh
+from bus.codec import encode
+from schemas.messages import Summary
+from sluice import client as client_module
 from sluice.client import Client
 from test_faults import CHAOS
 
@@ -252,3 +255,19 @@ async def test_a_lost_majority_is_one_line_and_exit_3(tmp_path):
         assert line.startswith("sluice: ") and "NATS did not answer for" in line, line
         assert submit.lines() == []  # nothing claims to have gone through
         assert took < 30, f"gave up only after {took:.0f} s"
+
+
+async def test_a_summary_the_subscription_missed_is_found_in_the_stream(nats_url, prefix, monkeypatch):
+    """The summary subscription can miss a summary while its consumer is re-created in an
+    election; a wait must not then last until its timeout. Simulated: the subscription is gone,
+    the summary is published straight to the stream; wait_all finds it once things go quiet."""
+    monkeypatch.setattr(client_module, "QUIET", 0.3)
+    async with await Client.connect(nats_url, prefix) as client:
+        await client._sub.unsubscribe()
+        client._sub = None
+        summary = Summary(sid=uuid.uuid4().hex, score=0, verdict="safe", files=[])
+        await client.js.publish(client.names.summary(summary.sid), encode(summary))
+        started = time.monotonic()
+        done = await client.wait_all([summary.sid], timeout=30)
+        assert done[summary.sid].sid == summary.sid
+        assert time.monotonic() - started < 10
