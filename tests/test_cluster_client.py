@@ -173,7 +173,7 @@ async def test_web_upload_rides_through_the_submit_leader_dying(tmp_path):
                     if i == 20:
                         node, _ = await kill_leader(cluster, client, names.submit_stream)
                     started = time.monotonic()
-                    response = await http.post("/submissions", params={"name": f"upload-{i}.txt"},
+                    response = await http.post("/api/submissions", params={"name": f"upload-{i}.txt"},
                                                content=f"upload {i} {uuid.uuid4().hex}\n".encode(),
                                                headers={"content-type": "application/octet-stream"})
                     slowest = max(slowest, time.monotonic() - started)
