@@ -23,6 +23,7 @@ from pathlib import Path
 
 import anyio
 from nats.aio.client import Client as Nats
+from nats.errors import ConnectionClosedError, NoServersError, StaleConnectionError, UnexpectedEOF
 from nats.js.api import DeliverPolicy
 from nats.js.errors import NotFoundError
 
@@ -45,6 +46,16 @@ TRACKED = 10_000  # own submissions whose verdicts are kept for a later wait()
 # Seconds without a summary on the subscription, while verdicts are awaited, before the awaited
 # ones are looked up in the stream: an election can leave the ordered consumer being re-created.
 QUIET = 5.0
+
+
+# A node going away, as in an election: what patience rides through, and says in one line if it
+# cannot. Logged for -v only; any other NATS error (a permissions violation shows up only
+# here) stays a warning.
+TRANSPORT_ERRORS = (OSError, UnexpectedEOF, StaleConnectionError, ConnectionClosedError, NoServersError)
+
+
+async def _on_nats_error(exc: Exception) -> None:
+    log.log(logging.INFO if isinstance(exc, TRANSPORT_ERRORS) else logging.WARNING, "sluice-client: nats error: %s", exc)
 
 
 class SubmitError(ValueError):
@@ -72,7 +83,7 @@ class Client:
         None waits as long as it takes (bus.connect reconnects forever)."""
         try:
             with anyio.fail_after(connect_timeout):
-                nc = await connect(url, name="sluice-client", role=role)
+                nc = await connect(url, name="sluice-client", role=role, error_cb=_on_nats_error)
         except TimeoutError:
             raise Unreachable(f"connecting to {url}", connect_timeout,
                               ConnectionError("no server accepted the connection")) from None
