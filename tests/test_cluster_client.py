@@ -23,17 +23,18 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
+from nats.errors import NoRespondersError
 
 from bus.cluster import LoopbackCluster
-from bus.embedded import free_port
-from bus.retry import PATIENCE_ENV, patiently
-from bus.subjects import Names
-from faultload import Load
-from procs import ROOT, Mesh
 from bus.codec import encode
+from bus.embedded import free_port
+from bus.retry import PATIENCE_ENV, Unreachable, patiently
+from bus.subjects import Names
 from schemas.messages import Summary
 from sluice import client as client_module
 from sluice.client import Client
+from faultload import Load
+from procs import ROOT, Mesh
 from test_faults import CHAOS
 
 pytestmark = pytest.mark.timeout(300)
@@ -271,3 +272,28 @@ async def test_a_summary_the_subscription_missed_is_found_in_the_stream(nats_url
         done = await client.wait_all([summary.sid], timeout=30)
         assert done[summary.sid].sid == summary.sid
         assert time.monotonic() - started < 10
+
+
+async def test_patiently_retries_transient_failures_then_says_what_it_could_not_do():
+    attempts = []
+
+    async def flaky() -> str:
+        attempts.append(time.monotonic())
+        if len(attempts) < 3:
+            raise NoRespondersError
+        return "stored"
+
+    assert await patiently("storing x", flaky, patience=5) == "stored"
+    assert len(attempts) == 3 and attempts[2] - attempts[1] > attempts[1] - attempts[0]  # backing off
+
+    async def down() -> None:
+        raise NoRespondersError
+
+    with pytest.raises(Unreachable, match=r"^storing y: NATS did not answer for 0 s \(last error: nats: no responders"):
+        await patiently("storing y", down, patience=0.5)
+
+    async def refused() -> None:
+        raise ValueError("not transient")
+
+    with pytest.raises(ValueError):  # a real error is the caller's at once, not retried
+        await patiently("storing z", refused)
