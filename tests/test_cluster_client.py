@@ -28,6 +28,7 @@ from nats.errors import NoRespondersError
 from bus.cluster import LoopbackCluster
 from bus.codec import encode
 from bus.embedded import free_port
+from bus.provision import provision_at
 from bus.retry import PATIENCE_ENV, Unreachable, patiently
 from bus.subjects import Names
 from schemas.messages import Summary
@@ -297,3 +298,26 @@ async def test_patiently_retries_transient_failures_then_says_what_it_could_not_
 
     with pytest.raises(ValueError):  # a real error is the caller's at once, not retried
         await patiently("storing z", refused)
+
+
+async def test_web_upload_past_the_patience_is_a_503_saying_why(tmp_path):
+    """The web front up, then two of three nodes lost: an upload waits out its patience (here 3 s)
+    and answers 503 with the one line a command would print, and the server prints no traceback."""
+    prefix = "t" + uuid.uuid4().hex[:8]
+    async with LoopbackCluster(3, data_dir=tmp_path / "cluster") as cluster:
+        await provision_at(cluster.url, Names(prefix), replicas=3)  # as deployed: R3, so two lost nodes are a lost majority
+        port = free_port()
+        web = Cli(tmp_path, "web", ["web", "--bind", f"127.0.0.1:{port}", "--nats", cluster.url, "--prefix", prefix],
+                  env={PATIENCE_ENV: "3"})
+        await web.start()
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            await until(lambda: _answers(http), 60, "the web front")
+            for server in cluster.servers[1:]:
+                await server.kill()
+            response = await http.post("/api/submissions", params={"name": "late.txt"}, content=b"late\n",
+                                       headers={"content-type": "application/octet-stream"})
+        web.proc.send_signal(signal.SIGTERM)
+        await web.wait(30)
+        assert response.status_code == 503, response.text
+        assert "NATS did not answer for" in response.json()["detail"]
+        no_traceback(web)
