@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from dockerhost import Docker, bare_image, engine
+from dockerhost import CACHE, Docker, bare_image, engine
 
 pytestmark = pytest.mark.timeout(1200)
 
@@ -35,8 +35,12 @@ def test_quick_start_on_a_bare_debian(docker: Docker, tmp_path: Path):
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True, timeout=120)
     image = bare_image(docker)
 
+    downloads = CACHE / "pip"  # pip's download cache only (what a machine keeps between installs), not a venv
+    downloads.mkdir(parents=True, exist_ok=True)
+
     def machine(*command: str, timeout: float) -> subprocess.CompletedProcess:
-        return docker.run("run", "--rm", "-v", f"{clone}:/src", "-w", "/src", image, *command, timeout=timeout, check=False)
+        return docker.run("run", "--rm", "-v", f"{clone}:/src", "-v", f"{downloads}:/root/.cache/pip", "-w", "/src", image,
+                          *command, timeout=timeout, check=False)
 
     tools = machine("sh", "-c", "for t in gcc cc g++ clang file; do command -v $t; done; ls /usr/lib/*/libmagic* 2>/dev/null; true",
                     timeout=60)
