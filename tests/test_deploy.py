@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -132,6 +133,10 @@ def test_compose_stack_deploys_scans_scales_and_loses_nothing(docker: Docker, tm
     with stack(docker) as deployment:
         took = deployment.up("--build")
         print(f"\nstack up and healthy in {took:.0f} s: {len(deployment.containers())} containers")
+        with urllib.request.urlopen(f"http://127.0.0.1:{deployment.monitor_port}/varz", timeout=10) as response:
+            varz = json.load(response)
+        assert varz["max_payload"] == 8 * 1024 * 1024, "the container did not take bus/nats-settings.conf"
+        assert varz["jetstream"]["config"]["store_dir"].startswith("/data")
 
         nested, exe, uri = scan_json(deployment.url, str(ROOT / "samples" / "nested.zip"), str(pe),
                                      "--uri", "http://example.com/payload.exe")
