@@ -305,7 +305,8 @@ async def test_web_upload_past_the_patience_is_a_503_saying_why(tmp_path):
     and answers 503 with the one line a command would print, and the server prints no traceback."""
     prefix = "t" + uuid.uuid4().hex[:8]
     async with LoopbackCluster(3, data_dir=tmp_path / "cluster") as cluster:
-        await provision_at(cluster.url, Names(prefix), replicas=3)  # as deployed: R3, so two lost nodes are a lost majority
+        # As deployed: R3, so two lost nodes are a lost majority (creating R3 streams on a busy box can time out).
+        await patiently("provisioning at R3", lambda: provision_at(cluster.url, Names(prefix), replicas=3))
         port = free_port()
         web = Cli(tmp_path, "web", ["web", "--bind", f"127.0.0.1:{port}", "--nats", cluster.url, "--prefix", prefix],
                   env={PATIENCE_ENV: "3"})
