@@ -1,16 +1,21 @@
 # One image for every Sluice component; compose picks the command. A custom service's own
 # image is FROM this one plus its folder (see README, "Writing a service").
+# Every dependency installs from a wheel (libmagic comes in pylibmagic's): no compiler, no apt.
 FROM python:3.12-slim
-# libarchive13: extract reads xar with it (the libarchive the archi wheel ships lacks xar).
-RUN apt-get update && apt-get install -y --no-install-recommends libmagic1 libarchive13 && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/sluice
+# The dependencies first, in a layer of their own (installed with empty stand-ins for Sluice's
+# packages, then Sluice removed): a change to Sluice's code or README rebuilds in seconds.
+COPY pyproject.toml /tmp/deps/
+RUN cd /tmp/deps && touch README.md \
+    && for pkg in schemas bus dispatcher services sluice; do mkdir "$pkg" && touch "$pkg/__init__.py"; done \
+    && pip install --no-cache-dir ".[fast]" && pip uninstall --yes --quiet sluice && rm -rf /tmp/deps
 COPY pyproject.toml README.md ./
 COPY schemas schemas
 COPY bus bus
 COPY dispatcher dispatcher
 COPY services services
 COPY sluice sluice
-RUN pip install --no-cache-dir ".[fast]"
+RUN pip install --no-cache-dir --no-deps .
 RUN useradd --system --home /var/lib/sluice sluice && mkdir -p /var/lib/sluice && chown sluice /var/lib/sluice
 USER sluice
 ENV SLUICE_NATS_URL=nats://nats:4222

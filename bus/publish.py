@@ -17,26 +17,19 @@ whose ack was lost is de-duplicated by the stream, never stored twice.
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
 from collections.abc import Callable, Iterable
 from functools import partial
 
 import anyio
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
-from nats.js.errors import NoStreamResponseError, ServiceUnavailableError
 
 from bus.codec import wire_headers
+from bus.retry import PATIENCE, TRANSIENT, patiently
 
-log = logging.getLogger("sluice.bus")
+__all__ = ["PATIENCE", "TRANSIENT", "jetstream_publish", "jetstream_publish_all", "jetstream_send", "publish"]
 
 PUBLISH_TIMEOUT = 5.0
-# Failures that a little patience cures; TimeoutError is jetstream_publish's own (no ack in time).
-TRANSIENT = (NoRespondersError, NoStreamResponseError, NatsTimeout, ServiceUnavailableError, TimeoutError)
-PATIENCE = 60.0  # seconds of retrying before the error is the caller's (its message is then redelivered)
 
 Message = tuple[str, bytes, dict[str, str] | None]  # subject, payload, headers
 
@@ -70,18 +63,10 @@ async def jetstream_publish(js: JetStreamContext, subject: str, payload: bytes, 
 
 async def publish(js: JetStreamContext, subject: str, data: bytes, msg_id: str, patience: float = PATIENCE) -> PubAck:
     """Publish with a de-duplication id and the wire version header, retrying transient failures
-    with backoff for up to `patience` s."""
-    deadline = time.monotonic() + patience
-    delay = 0.1
-    while True:
-        try:
-            return await jetstream_publish(js, subject, data, wire_headers(msg_id))
-        except TRANSIENT as exc:
-            if time.monotonic() + delay > deadline:
-                raise
-            log.info("publish to %s failed (%s); retrying in %.1f s", subject, exc, delay)
-            await anyio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+    with backoff for up to `patience` s (bus.retry; past it, bus.retry.Unreachable, a TimeoutError):
+    a resend is never stored twice."""
+    return await patiently(f"publishing to {subject}", lambda: jetstream_publish(js, subject, data, wire_headers(msg_id)),
+                           patience)
 
 
 async def jetstream_publish_all(js: JetStreamContext, messages: Iterable[Message], timeout: float = PUBLISH_TIMEOUT) -> list[PubAck]:

@@ -1,5 +1,6 @@
-"""File type identification: `head:` rules on the first bytes, then libmagic (python-magic) read
-through the rules in schemas/filetypes.yml, then, for what is still `unknown`, magika's opinion."""
+"""File type identification: `head:` rules on the first bytes, then libmagic (python-magic, see
+dispatcher/libmagic.py) read through the rules in schemas/filetypes.yml, then, for what is still
+`unknown`, magika's opinion."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ import logging
 import re
 import threading
 
-import magic
-
+from dispatcher import libmagic
 from schemas.taxonomy import TypeRule, taxonomy
 
 _local = threading.local()
@@ -19,10 +19,10 @@ HEAD_WINDOW = 64 * 1024  # what `head:` rules see: enough for an ISO/UDF volume 
 log = logging.getLogger(__name__)
 
 
-def _magic() -> tuple[magic.Magic, magic.Magic]:
+def _magic() -> tuple:
     # libmagic handles are not thread-safe: one pair per thread.
     if not hasattr(_local, "pair"):
-        _local.pair = (magic.Magic(), magic.Magic(mime=True))
+        _local.pair = (libmagic.handle(), libmagic.handle(mime=True))
     return _local.pair
 
 

@@ -1,7 +1,8 @@
 """The `sluice` command: scan files, run the mesh or one of its parts, read verdicts.
 
 Every subcommand is one async function taking the parsed arguments and returning the exit code:
-0 all done, 1 a verdict did not arrive in time (or was not found), 2 a usage or submit error.
+0 all done, 1 a verdict did not arrive in time (or was not found), 2 a usage or submit error,
+3 NATS could not be reached for longer than an election takes (bus.retry: one line says what).
 `main(argv)` returns that code instead of exiting, so tests can call it directly.
 
 Without a NATS URL (`--nats` or SLUICE_NATS_URL), `scan` and `up` start an embedded nats-server
@@ -32,6 +33,7 @@ from bus.cluster import LoopbackCluster
 from bus.connect import DEFAULT_URL_ENV
 from bus.embedded import EmbeddedServer
 from bus.provision import provision_at
+from bus.retry import Unreachable
 from bus.subjects import Names
 from dispatcher.dispatcher import MAX_CHILDREN, MAX_TREES
 from schemas.limits import Limits
@@ -463,6 +465,8 @@ def _user_error(exc: BaseException) -> tuple[str, int] | None:
         return str(exc), exc.code
     if isinstance(exc, (SubmitError, ManifestError)):
         return str(exc), 2
+    if isinstance(exc, Unreachable):
+        return str(exc), 3
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted", 130
     return None

@@ -3,11 +3,18 @@
     async with await Client.connect(url) as client:
         summaries = await client.scan([Path("sample.exe")])
         sid = await client.submit_sample("uri", "https://example.com/payload")
+
+Every operation rides through a reconnect or a cluster's leader election (bus.retry): storing a
+file (content-addressed: a repeat finds it there), publishing a submission (its id is the
+Nats-Msg-Id: a resend is de-duplicated), reading a summary or an object, setting up the summary
+subscription. Past bus.retry.PATIENCE it raises bus.retry.Unreachable, whose message says what
+could not be reached and for how long.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 import uuid
 from collections import OrderedDict
@@ -16,22 +23,39 @@ from pathlib import Path
 
 import anyio
 from nats.aio.client import Client as Nats
+from nats.errors import ConnectionClosedError, NoServersError, StaleConnectionError, UnexpectedEOF
 from nats.js.api import DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from bus.auth import SUBMITTER, identity_of
 from bus.blobs import BlobStore
-from bus.codec import BadMessage, decode, encode, wire_headers
+from bus.codec import BadMessage, decode, encode
 from bus.connect import close, connect, provisions
 from bus.provision import provision
-from bus.publish import jetstream_publish
+from bus.publish import publish
+from bus.retry import Unreachable, patiently
 from bus.subjects import Names
 from schemas.limits import Limits
 from schemas.messages import SID, FileRef, SampleKind, StoredObject, Submission, SubmissionParams, Summary, walk
 from schemas.samples import SampleError, sample_ref
 
 
+log = logging.getLogger("sluice.client")
+
 TRACKED = 10_000  # own submissions whose verdicts are kept for a later wait()
+# Seconds without a summary on the subscription, while verdicts are awaited, before the awaited
+# ones are looked up in the stream: an election can leave the ordered consumer being re-created.
+QUIET = 5.0
+
+
+# A node going away, as in an election: what patience rides through, and says in one line if it
+# cannot. Logged for -v only; any other NATS error (a permissions violation shows up only
+# here) stays a warning.
+TRANSPORT_ERRORS = (OSError, UnexpectedEOF, StaleConnectionError, ConnectionClosedError, NoServersError)
+
+
+async def _on_nats_error(exc: Exception) -> None:
+    log.log(logging.INFO if isinstance(exc, TRANSPORT_ERRORS) else logging.WARNING, "sluice-client: nats error: %s", exc)
 
 
 class SubmitError(ValueError):
@@ -51,17 +75,27 @@ class Client:
         # waiting for these needs no look-up in the stream. The oldest are forgotten past a bound.
         self._mine: OrderedDict[str, Summary | None] = OrderedDict()
         self._sub = None
+        self._last_summary = time.monotonic()
 
     @classmethod
-    async def connect(cls, url: str | None = None, prefix: str = "sluice", role: str = SUBMITTER, **kwargs) -> Client:
-        nc = await connect(url, name="sluice-client", role=role)
+    async def connect(cls, url: str | None = None, prefix: str = "sluice", role: str = SUBMITTER,
+                      connect_timeout: float | None = None, **kwargs) -> Client:
+        """`connect_timeout`: give up (Unreachable) if no server accepts the connection within it;
+        None waits as long as it takes (bus.connect reconnects forever)."""
+        try:
+            with anyio.fail_after(connect_timeout):
+                nc = await connect(url, name="sluice-client", role=role, error_cb=_on_nats_error)
+        except TimeoutError:
+            raise Unreachable(f"connecting to {url}", connect_timeout,
+                              ConnectionError("no server accepted the connection")) from None
         client = cls(nc, Names(prefix), role=role, **kwargs)
         try:
-            stores = await provision(client.js, client.names, create=provisions(role))
+            stores = await patiently("setting up the client (streams and file store)",
+                                     lambda: provision(client.js, client.names, create=provisions(role)))
             client.blobs = BlobStore(client.js, stores.files, client.names.file_bucket, writer=client.identity)
-            client._sub = await client.js.subscribe(client.names.summaries, cb=client._on_summary,
-                                                    stream=client.names.summary_stream,
-                                                    ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
+            client._sub = await patiently("subscribing to summaries", lambda: client.js.subscribe(
+                client.names.summaries, cb=client._on_summary, stream=client.names.summary_stream,
+                ordered_consumer=True, deliver_policy=DeliverPolicy.NEW))
         except BaseException:
             await nc.close()
             raise
@@ -79,10 +113,14 @@ class Client:
         await close(self.nc)
 
     async def _on_summary(self, msg) -> None:
+        self._last_summary = time.monotonic()
         try:
             summary = decode(msg.data, Summary)
         except BadMessage:
             return
+        self._arrived(summary)
+
+    def _arrived(self, summary: Summary) -> None:
         if summary.sid in self._mine:
             self._mine[summary.sid] = summary
         arrived = self._waiting.get(summary.sid)
@@ -95,7 +133,7 @@ class Client:
     async def store(self, data: bytes, name: str) -> FileRef:
         if len(data) > self.max_file_size:
             raise SubmitError(f"{name}: {len(data)} bytes is over the {self.max_file_size}-byte limit")
-        return await self.blobs.put(data, name)
+        return await patiently(f"storing {name}", lambda: self.blobs.put(data, name))
 
     async def submit_bytes(self, files: Iterable[tuple[str, bytes]], params: SubmissionParams | None = None,
                            metadata: dict[str, str] | None = None, sid: str | None = None) -> str:
@@ -129,7 +167,7 @@ class Client:
         if len(self._mine) > TRACKED:
             self._mine.popitem(last=False)
         try:
-            await jetstream_publish(self.js, self.names.submit_root_for(self.identity), encode(sub), headers=wire_headers(sub.sid))
+            await publish(self.js, self.names.submit_root_for(self.identity), encode(sub), sub.sid)
         except BaseException:
             self._mine.pop(sub.sid, None)
             raise
@@ -147,7 +185,7 @@ class Client:
         found = [obj for node in walk(summary.files) for view in node.results for obj in view.objects if obj.name == name]
         if not found:
             raise KeyError(name)
-        return found[0], await self.blobs.get(found[0].file)
+        return found[0], await patiently(f"reading object {name}", lambda: self.blobs.get(found[0].file))
 
     async def result(self, sid: str) -> Summary | None:
         """The stored summary of a finished submission, or None if it is not finished (or unknown)."""
@@ -156,7 +194,8 @@ class Client:
         if sid in self._done:
             return self._done[sid]
         try:
-            msg = await self.js.get_last_msg(self.names.summary_stream, self.names.summary(sid))
+            msg = await patiently(f"reading the summary of {sid}",
+                                  lambda: self.js.get_last_msg(self.names.summary_stream, self.names.summary(sid)))
             return decode(msg.data, Summary)
         except NotFoundError:
             return None
@@ -192,9 +231,29 @@ class Client:
                     on_done(done[sid])
 
         async with anyio.create_task_group() as tg:
-            for sid in sids:
-                tg.start_soon(wait_one, sid)
+            tg.start_soon(self._look_up_when_quiet)
+            async with anyio.create_task_group() as waiters:
+                for sid in sids:
+                    waiters.start_soon(wait_one, sid)
+            tg.cancel_scope.cancel()  # every verdict in (or timed out): the look-ups stop
         return done
+
+    async def _look_up_when_quiet(self) -> None:
+        """While verdicts are awaited and the subscription has been quiet for QUIET s, read the
+        awaited summaries from the stream: one the subscription missed (its consumer being
+        re-created through an election) is then not waited for in vain. Runs until cancelled."""
+        while True:
+            await anyio.sleep(QUIET)
+            if time.monotonic() - self._last_summary < QUIET:
+                continue
+            for sid in [sid for sid, event in self._waiting.items() if not event.is_set()]:
+                try:
+                    summary = await self.result(sid)
+                except Unreachable as exc:  # the waits have their own timeout; this only helps them
+                    log.info("looking up awaited summaries: %s", exc)
+                    break
+                if summary is not None:
+                    self._arrived(summary)
 
     async def scan(self, paths: Iterable[Path], params: SubmissionParams | None = None,
                    timeout: float = 300.0) -> list[Summary]:
@@ -209,8 +268,9 @@ class Client:
     async def watch(self, alerts: bool = False) -> AsyncIterator[Summary]:
         """Completed submissions as they finish (from now on); `alerts`: only those at the alert threshold."""
         subject = self.names.alerts if alerts else self.names.summaries
-        sub = await self.js.subscribe(subject, stream=self.names.summary_stream, ordered_consumer=True,
-                                      deliver_policy=DeliverPolicy.NEW)
+        # An ordered consumer re-creates itself after a gap or a lost leader, from the last message seen.
+        sub = await patiently("subscribing to summaries", lambda: self.js.subscribe(
+            subject, stream=self.names.summary_stream, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW))
         try:
             async for msg in sub.messages:
                 try:

@@ -11,6 +11,7 @@ check's command really tells a live endpoint from a dead one.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -22,7 +23,7 @@ import anyio
 import pytest
 import yaml
 
-from bus import telemetry
+from bus import embedded, telemetry
 from services.sdk.loader import builtin_services
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,15 +102,24 @@ def test_prometheus_scrapes_every_sluice_container_and_nats():
     assert jobs["nats"]["static_configs"][0]["targets"] == ["nats-exporter:7777"]
 
 
-def test_nats_runs_jetstream_on_a_volume_with_monitoring():
+def test_nats_runs_jetstream_on_a_volume_with_monitoring(tmp_path):
+    """The container's config is deploy/nats.conf with Sluice's settings beside it, the same file
+    the embedded server includes; nats-server itself checks the result (`-t`)."""
     nats = SERVICES["nats"]
     assert nats["image"].startswith("nats:")
     args = nats["command"]
-    assert "-js" in args and "-m" in args
-    store = args[args.index("-sd") + 1]
-    volume, _, target = nats["volumes"][0].partition(":")
-    assert target == store and volume in COMPOSE["volumes"]
-    assert any(port.endswith(":8222") for port in nats["ports"])
+    mounts = {target: ROOT / source for source, target, *_ in (v.split(":") for v in nats["volumes"]) if source.startswith(".")}
+    config = mounts[args[args.index("-c") + 1]]
+    assert config == ROOT / "deploy" / "nats.conf"
+    assert mounts["/etc/nats/sluice-settings.conf"] == embedded.SETTINGS
+    store = json.loads(nats["environment"]["SLUICE_NATS_STORE"])
+    assert f"nats-data:{store}" in nats["volumes"] and "nats-data" in COMPOSE["volumes"]
+    for target, source in mounts.items():  # laid out as in the container, then checked by nats-server
+        (tmp_path / Path(target).name).write_bytes(source.read_bytes())
+    checked = subprocess.run([str(embedded.nats_server_binary()), "-c", str(tmp_path / config.name), "-t"],
+                             env={**os.environ, **nats["environment"]}, capture_output=True, text=True, timeout=30)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert any(port.endswith(":8222") for port in nats["ports"]) and 'http: "0.0.0.0:8222"' in config.read_text()
     assert nats["healthcheck"] and nats["restart"] == "unless-stopped"
 
 
@@ -117,9 +127,9 @@ def _copy_sources(dockerfile: Path) -> list[str]:
     """The local sources of every COPY/ADD (not those copied from another stage)."""
     sources = []
     for line in dockerfile.read_text().splitlines():
+        if line.split(maxsplit=1)[:1] not in (["COPY"], ["ADD"]):
+            continue  # other instructions (a RUN's line continuation is no shell word)
         words = shlex.split(line, comments=True)
-        if not words or words[0].upper() not in ("COPY", "ADD"):
-            continue
         args = [w for w in words[1:] if not w.startswith("--")]
         if any(w.startswith("--from") for w in words[1:]):
             continue

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
+import urllib.request
 from pathlib import Path
 
 import anyio
@@ -36,8 +38,18 @@ async def test_server_attributes_and_log(nats_server: EmbeddedServer) -> None:
     assert nats_server.monitor_url.startswith("http://127.0.0.1:")
     assert nats_server.running
     assert (nats_server.data_dir / "nats-server.log").stat().st_size > 0
-    assert "max_payload: 8MB" in (nats_server.data_dir / "nats-server.conf").read_text()
+    varz = await _varz(nats_server)
+    assert varz["max_payload"] == 8 * 1024 * 1024  # from bus/nats-settings.conf, as the compose container
+    assert varz["jetstream"]["config"]["store_dir"] == str(nats_server.data_dir / "jetstream")
     assert (nats_server.data_dir / "jetstream").is_dir()
+
+
+async def _varz(server: EmbeddedServer) -> dict:
+    """What the running server says its settings are (not what we meant to write)."""
+    def get() -> dict:
+        with urllib.request.urlopen(f"{server.monitor_url}/varz", timeout=10) as response:
+            return json.load(response)
+    return await anyio.to_thread.run_sync(get)
 
 
 async def test_kill_restart_keeps_file_stream(tmp_path: Path, prefix: str) -> None:
@@ -87,7 +99,7 @@ async def test_kill_restart_keeps_file_stream(tmp_path: Path, prefix: str) -> No
 async def test_temp_data_dir_removed_on_exit() -> None:
     async with EmbeddedServer(sync_always=True) as server:
         data_dir = server.data_dir
-        assert "sync_interval: always" in (data_dir / "nats-server.conf").read_text()
+        assert (await _varz(server))["jetstream"]["config"].get("sync_always") is True
         assert data_dir.is_dir()
     assert not data_dir.exists()
     assert not server.running

@@ -51,8 +51,7 @@ class Characterize(ServiceBase):
             skipped = f"not computed: the file is larger than {self.limits.max_fuzzy_hash_bytes:,} bytes"
             section.update_items({"ssdeep": skipped, "tlsh": skipped})
             return section
-        section.set_item("ssdeep", digests.ssdeep_digest(data))
-        section.set_item("tlsh", digests.tlsh_digest(data) or "not computable: under 50 bytes or too little variety")
+        section.update_items(digests.fuzzy(data))
         return section
 
     def _entropy(self, data: bytes, file_type: str) -> ResultSection:

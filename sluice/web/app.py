@@ -14,19 +14,20 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
-from litestar import Litestar, Router, get
+from litestar import Litestar, Request, Router, get
 from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
-from litestar.response import File
+from litestar.response import File, Response
 from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from schemas.limits import Limits
 from sluice.client import Client
 from bus.auth import WEB
+from bus.retry import Unreachable
 from sluice.console import connect_client
 from sluice.web.api import ROUTES, Gateway
 from sluice.web.index import SubmissionIndex
@@ -98,6 +99,10 @@ def allowed_hosts(bound_host: str, port: int) -> AllowedHostsConfig:
     hosts = {f"{name}:{port}" for name in names} | ({*names} if port == 80 else set())
     hosts |= {n.strip() for n in os.environ.get(WEB_HOSTS_ENV, "").split(",") if n.strip()}
     return AllowedHostsConfig(allowed_hosts=sorted(hosts), www_redirect=False)
+def _unreachable(_request: Request, exc: Unreachable) -> Response:
+    """NATS did not answer for longer than an election takes (bus.retry): a 503 saying so, no traceback."""
+    log.warning("%s", exc)
+    return Response({"status_code": 503, "detail": str(exc)}, status_code=503)
 
 
 def create_app(nats: str | Client, prefix: str = "sluice", max_upload: int = Limits.max_file_size,
@@ -130,6 +135,7 @@ def create_app(nats: str | Client, prefix: str = "sluice", max_upload: int = Lim
         dependencies={"gateway": Provide(_gateway, sync_to_thread=False)},
         middleware=[security_headers],
         allowed_hosts=hosts,
+        exception_handlers={Unreachable: _unreachable},
         request_max_body_size=max_upload,
         openapi_config=OpenAPIConfig(title="Sluice", version="0.1.0", path="/api", render_plugins=[JsonRenderPlugin()],
                                      description="Submit files and samples to Sluice, read their verdicts, watch them finish."),

@@ -1,0 +1,78 @@
+"""Patience for operations that a NATS reconnect or a JetStream election interrupts.
+
+While a cluster elects a new stream (or meta) leader, requests get 'no responders', 503s or
+time out: for about 3 s on an idle box, tens of seconds on a loaded one; while a client moves to
+another node, for as long as the reconnect takes. An operation that is safe to repeat (a publish
+with a Nats-Msg-Id, a content-addressed object, a read) is retried here with backoff for as long
+as that can take, and past it fails with one line saying what could not be done and for how long.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import anyio
+from nats.errors import ConnectionReconnectingError, NoRespondersError, OutboundBufferLimitError
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.errors import NoStreamResponseError, ServiceUnavailableError
+
+log = logging.getLogger("sluice.bus")
+
+# Failures that a little patience cures; TimeoutError is our own bounds' (an ack or a call not in time).
+TRANSIENT = (NoRespondersError, NoStreamResponseError, NatsTimeout, ServiceUnavailableError, TimeoutError,
+             ConnectionReconnectingError, OutboundBufferLimitError)
+PATIENCE_ENV = "SLUICE_NATS_PATIENCE"
+# Seconds: a leader election on a loaded 2-core box has been seen to take ~30 s. An operator may
+# want a command to give up sooner (or a component to hold on longer): $SLUICE_NATS_PATIENCE.
+DEFAULT_PATIENCE = 60.0
+
+
+def _patience() -> float:
+    raw = os.environ.get(PATIENCE_ENV) or str(DEFAULT_PATIENCE)
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"${PATIENCE_ENV}={raw!r}: expected a number of seconds, e.g. 60") from None
+
+
+PATIENCE = _patience()
+FIRST_DELAY, MAX_DELAY = 0.1, 2.0
+
+T = TypeVar("T")
+
+
+class Unreachable(TimeoutError):
+    """NATS did not do `what` within the patience; the message is the one line a user sees.
+    A TimeoutError, so code that treats a timed-out NATS call as transient treats this alike."""
+
+    def __init__(self, what: str, waited: float, cause: BaseException) -> None:
+        super().__init__(f"{what}: NATS did not answer for {waited:.0f} s (last error: {describe(cause)}); "
+                         f"is the server or a majority of the cluster up?")
+        self.what = what
+        self.waited = waited
+
+
+def describe(exc: BaseException) -> str:
+    """nats-py's errors print as 'nats: timeout' and the like; say which kind when they print nothing."""
+    return str(exc).strip() or type(exc).__name__
+
+
+async def patiently(what: str, operation: Callable[[], Awaitable[T]], patience: float = PATIENCE) -> T:
+    """`operation()`, retried on TRANSIENT failures with backoff (0.1 s doubling to 2 s) for up
+    to `patience` seconds; then Unreachable. `operation` must be safe to repeat."""
+    started = time.monotonic()
+    delay = FIRST_DELAY
+    while True:
+        try:
+            return await operation()
+        except TRANSIENT as exc:
+            waited = time.monotonic() - started
+            if waited + delay > patience:
+                raise Unreachable(what, waited, exc) from exc
+            log.info("%s failed (%s); retrying in %.1f s", what, describe(exc), delay)
+            await anyio.sleep(delay)
+            delay = min(delay * 2, MAX_DELAY)

@@ -1,0 +1,57 @@
+"""libmagic for identification, loaded so that an install needs no system library.
+
+python-magic is only a binding: it needs libmagic itself. The pylibmagic wheel ships libmagic
+and its rule database for Linux (x86_64, aarch64) and macOS, and, once imported, points
+python-magic's loader at them; a system libmagic (Debian's libmagic1) is the second choice.
+Where neither loads, identification must still run, visibly degraded rather than crashed:
+libmagic's answer is then "data" for every file (only Sluice's own rules type it), and the
+reason is logged once, at the first handle, as a warning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+
+log = logging.getLogger("sluice.identify")
+
+UNAVAILABLE_DESCRIPTION = "data"  # what libmagic itself says of bytes it does not recognise
+
+try:
+    with contextlib.suppress(ImportError, OSError):
+        import pylibmagic  # noqa: F401 - imported for its effect: python-magic then finds the bundled libmagic
+    import magic
+
+    _MISSING: str | None = None
+except (ImportError, OSError) as exc:  # python-magic raises ImportError when it finds no libmagic
+    magic = None
+    _MISSING = f"libmagic could not be loaded ({exc}); files are typed by Sluice's own rules only"
+
+
+class _NoMagic:
+    """Stands in for a `magic.Magic` handle when libmagic is missing."""
+
+    def __init__(self, mime: bool = False) -> None:
+        self._answer = "application/octet-stream" if mime else UNAVAILABLE_DESCRIPTION
+
+    def from_buffer(self, _data: bytes) -> str:
+        return self._answer
+
+
+@functools.cache
+def _warn_missing() -> None:
+    log.warning("%s", _MISSING)
+
+
+def missing() -> str | None:
+    """Why libmagic is not in use, or None when it is."""
+    return _MISSING
+
+
+def handle(mime: bool = False):
+    """A new libmagic handle (not thread-safe: one per thread), or its stand-in when missing."""
+    if magic is None:
+        _warn_missing()
+        return _NoMagic(mime)
+    return magic.Magic(mime=mime)
