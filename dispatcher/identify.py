@@ -8,6 +8,7 @@ import threading
 
 import magic
 
+from dispatcher.signatures import describe
 from schemas.taxonomy import TypeRule, taxonomy
 
 _local = threading.local()
@@ -66,7 +67,7 @@ def identify(data: bytes) -> str:
     if not data:
         return "empty"
     head = data[:MAGIC_WINDOW]
-    description = _magic()[0].from_buffer(head)
+    description = describe(head) or _magic()[0].from_buffer(head)  # the common formats without libmagic
     mime: str | None = None  # asked for only when a rule needs it
     for rule, pattern in _compiled():
         if rule.special == "empty":
