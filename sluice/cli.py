@@ -43,9 +43,10 @@ from sluice.client import Client, SubmitError
 from sluice.console import ERR, OUT, CliError, cancel_on, connect_client, key_values, require_url, until_signal
 from sluice.logs import log_handler, log_level
 from sluice.observe import add_metrics_args, with_endpoint
-from sluice.onebox import onebox, run_dispatcher
+from sluice.onebox import run_dispatcher
 from sluice.render import clean, summary_line, summary_tree, to_json
 from sluice.web import cli as web_cli
+from sluice.workers import default_workers, worker_pool
 
 log = logging.getLogger("sluice.cli")
 
@@ -105,12 +106,12 @@ def _store_lock(data_dir: Path):
 
 @contextlib.asynccontextmanager
 async def _mesh(args: argparse.Namespace, services: bool, updaters: bool = False) -> AsyncIterator[str]:
-    """`_nats`, plus the dispatcher and all built-in services in this process when `services`."""
+    """`_nats`, plus the dispatcher and all built-in services in `--workers` processes when `services`."""
     async with auth_cli.one_box_identities(args), _nats(args) as url:
         if not services:
             yield url
             return
-        async with onebox(url, args.prefix, updaters=updaters):
+        async with worker_pool(url, args.prefix, args.workers, updaters=updaters, verbose=args.verbose):
             yield url
 
 
@@ -347,6 +348,17 @@ def _data_dir_arg(p: argparse.ArgumentParser) -> None:
                    help=f"embedded server's store (default: ./{DEFAULT_DATA_DIR}); ignored with --nats")
 
 
+def _workers_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=_positive, default=default_workers(), metavar="N",
+                   help=f"processes running the dispatcher and services (default: one per core, {default_workers()})")
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     # Two instances of the global options: parents share action objects, and set_defaults on the
     # top parser would otherwise hand its defaults to the subcommands, masking `sluice --nats URL cmd`.
@@ -362,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("scan", cmd_scan, "submit files, URIs, domains or IPs, wait for their verdicts and print them", params)
     _data_dir_arg(p)
+    _workers_arg(p)
     p.add_argument("--timeout", type=float, default=300.0, metavar="S", help="seconds to wait for the verdicts (default 300)")
     command("submit", cmd_submit, "submit files, URIs, domains or IPs and print their submission ids", params)
     p = command("result", cmd_result, "print a finished submission's verdict tree, or one of its stored objects")
@@ -374,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p = command("up", cmd_up, "run nats-server, the dispatcher and all built-in services until Ctrl-C")
     _data_dir_arg(p)
+    _workers_arg(p)
     p.add_argument("--port", type=int, help="client port of the embedded server (default: a free one)")
     auth_cli.add_up_option(p)
     web_cli.add_up_options(p)
