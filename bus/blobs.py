@@ -58,16 +58,17 @@ class BlobStore:
         the object is there.
         """
         sha = hashlib.sha256(data).hexdigest()
-        if not await self._has(sha):
+        fresh = not await self._has(sha)  # new here: nothing can have analysed it yet (FileRef.fresh)
+        if fresh:
             try:
                 await self._write(sha, data)
             except Exception:
                 if not await self._has(sha):
                     raise
         if inline and len(data) <= self.inline_max:
-            return FileRef(sha, len(data), name, data)
+            return FileRef(sha, len(data), name, data, fresh=fresh)
         self._cache.add(sha, data)  # whoever reads it in this process (a one-box mesh) need not download it
-        return FileRef(sha, len(data), name)
+        return FileRef(sha, len(data), name, fresh=fresh)
 
     async def _write(self, sha256: str, data: bytes) -> None:
         """What nats-py's `ObjectStore.put` writes (chunks, then the meta message that makes them an

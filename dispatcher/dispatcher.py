@@ -131,7 +131,7 @@ class Dispatcher:
         self.directory = ServiceDirectory(stores.registry, partial(kv_keys, self.js, self.names.registry_bucket))
         router = ReplyRouter(self._dead_letter)
         self.mesh = Mesh(self.js, self.names, BlobStore(self.js, stores.files, self.names.file_bucket),
-                         ResultCache(stores.cache, self.js, self.names.cache_bucket), self.directory, router, self.id, self.grace)
+                         ResultCache(stores.cache, self.nc, self.names.cache_bucket), self.directory, router, self.id, self.grace)
         await self.js.add_consumer(self.names.reply_stream, ConsumerConfig(
             durable_name=self.names.dispatcher_consumer(self.id), filter_subject=self.names.replies(self.id),
             ack_policy=AckPolicy.EXPLICIT, ack_wait=30.0, max_ack_pending=10_000, inactive_threshold=3600.0))
@@ -191,7 +191,7 @@ class Dispatcher:
         CURRENT_SID.set(child.sid)
 
         async def work() -> None:
-            report = await analyse_child(self.mesh, child)
+            report = await analyse_child(self.mesh, child, msg.metadata.num_delivered)
             await publish(self.js, child.reply_to, encode(report), f"node:{child.sid}:{child.attempt}:{ref_key(child.file)}")
 
         await self.held.hold(msg, work)

@@ -59,6 +59,10 @@ class FileRef(msgspec.Struct, frozen=True, omit_defaults=True):
     name: str = ""
     data: bytes | None = None
     kind: SampleKind = SampleKind.FILE
+    # Set by whoever stored the bytes when the store did not have them before: no analysis can
+    # have cached results for them, so the dispatcher skips the cache read on a first delivery.
+    # A hint that can only cost a re-run (a false one), never change a verdict.
+    fresh: bool = False
 
 
 class SubmissionParams(msgspec.Struct, omit_defaults=True):
