@@ -51,6 +51,7 @@ from sluice.workers import default_workers, worker_pool
 log = logging.getLogger("sluice.cli")
 
 DEFAULT_DATA_DIR = Path(".sluice") / "data"
+SUBMIT_CONCURRENCY = 32  # submissions of one scan in flight at once
 
 
 # -- plumbing shared by the subcommands -----------------------------------------------------------
@@ -212,11 +213,28 @@ def _progress(count: int) -> Progress:
 
 async def _submit_all(client: Client, targets: list[Path | sample_args.Sample], params: SubmissionParams,
                       progress: Progress) -> list[str]:
+    """Submit every target, SUBMIT_CONCURRENCY at a time (one at a time, the round trips of each
+    file's store and submission were what bounded a scan); the ids in the order of `targets`.
+    The first failure stops the rest and is raised as it is."""
     task = progress.add_task("submitting", total=len(targets))
-    sids = []
-    for target in targets:
-        sids.append(await sample_args.submit(client, target, params))
-        progress.advance(task)
+    sids: list[str] = [""] * len(targets)
+    slots = anyio.Semaphore(SUBMIT_CONCURRENCY)
+    failed: list[BaseException] = []
+
+    async def one(index: int, target: Path | sample_args.Sample, scope: anyio.CancelScope) -> None:
+        try:
+            async with slots:
+                sids[index] = await sample_args.submit(client, target, params)
+            progress.advance(task)
+        except Exception as exc:  # noqa: BLE001 - re-raised below, alone, once the others have stopped
+            failed.append(exc)
+            scope.cancel()
+
+    async with anyio.create_task_group() as tg:
+        for index, target in enumerate(targets):
+            tg.start_soon(one, index, target, tg.cancel_scope)
+    if failed:
+        raise failed[0]
     return sids
 
 
