@@ -88,7 +88,7 @@ def median(points: list[dict], key: str) -> float:
 def report(results: dict[str, list], cpus: int) -> str:
     raw_rate, raw_cpu = median(results["raw"], "files_s"), median(results["raw"], "worker_cpu_ms_per_file")
     counts = [k for k in results if k != "raw"]
-    one = median(results[counts[0]], "files_s")
+    one = median(results["1" if "1" in results else counts[0]], "files_s")
     lines = [f"Sluice scaling: {cpus} CPUs; medians of {len(results['raw'])} round(s); raw nats-py {raw_rate:,.0f} files/s, "
              f"{raw_cpu:.2f} ms CPU per file (its dispatcher + services)", "",
              "| workers | files/s | vs raw | vs 1 worker | workers' CPU ms/file | vs raw | client CPU ms/file |",
