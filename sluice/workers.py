@@ -33,6 +33,7 @@ import anyio.abc
 import anyio.to_thread
 
 from bus.connect import CREDS_ENV
+from sluice.console import CliError
 from sluice.onebox import onebox
 
 log = logging.getLogger("sluice.workers")
@@ -89,12 +90,14 @@ async def _spawn(url: str, prefix: str, number: int, verbose: bool) -> anyio.abc
 
 async def _until_ready(proc: anyio.abc.Process, number: int) -> None:
     seen = b""
-    with anyio.fail_after(START_TIMEOUT):
+    with anyio.move_on_after(START_TIMEOUT):
         while READY.encode() not in seen:
             try:
                 seen += await proc.stdout.receive()
             except anyio.EndOfStream:
-                raise RuntimeError(f"worker {number} exited before it was ready (its errors are above)") from None
+                raise CliError(f"worker process {number} exited before it was ready (its errors are above)") from None
+        return
+    raise CliError(f"worker process {number} was not ready within {START_TIMEOUT:g} s")
 
 
 async def _close_stdin(proc: anyio.abc.Process) -> None:
