@@ -66,11 +66,11 @@ def unique_file(i: int, tag: str, size: int = 1024) -> tuple[str, bytes]:
     return f"note-{i}.txt", (head + b"lorem ipsum dolor sit amet " * (size // 27 + 1))[:size]
 
 
-async def varz(server: EmbeddedServer) -> dict:
-    """The server's /varz (message counters, version), by one raw HTTP/1.0 GET."""
+async def varz(server: EmbeddedServer, path: str = "varz") -> dict:
+    """The server's /varz (message counters, version), or another monitoring page, by one raw HTTP/1.0 GET."""
     with anyio.fail_after(5):
         async with await anyio.connect_tcp("127.0.0.1", server.http_port) as stream:
-            await stream.send(f"GET /varz HTTP/1.0\r\nHost: 127.0.0.1:{server.http_port}\r\n\r\n".encode())
+            await stream.send(f"GET /{path} HTTP/1.0\r\nHost: 127.0.0.1:{server.http_port}\r\n\r\n".encode())
             data = b""
             try:
                 while True:
@@ -78,6 +78,15 @@ async def varz(server: EmbeddedServer) -> dict:
             except (anyio.EndOfStream, anyio.BrokenResourceError):
                 pass
     return json.loads(data.split(b"\r\n\r\n", 1)[1])
+
+
+async def connection_msgs(server: EmbeddedServer) -> dict[str, int]:
+    """Messages in + out so far per connection name (/connz), summed over connections of one name."""
+    counts: dict[str, int] = {}
+    for conn in (await varz(server, "connz?limit=1024")).get("connections", []):
+        name = conn.get("name") or "?"
+        counts[name] = counts.get(name, 0) + conn.get("in_msgs", 0) + conn.get("out_msgs", 0)
+    return counts
 
 
 class Run:
@@ -179,12 +188,14 @@ async def bench_throughput(run: Run) -> list[Figure]:
 
     def body(side: str):
         async def measure(submit, wait, procs: Procs) -> None:
-            v0, cpu0 = await varz(run.server), procs.cpu()
+            v0, c0, cpu0 = await varz(run.server), await connection_msgs(run.server), procs.cpu()
             elapsed = await drive(submit, wait, payloads, run.args.budget)
-            v1, cpu1 = await varz(run.server), procs.cpu()
+            v1, c1, cpu1 = await varz(run.server), await connection_msgs(run.server), procs.cpu()
             runs[side].append({
                 "files_s": n / elapsed, "seconds": elapsed,
                 "nats_msgs_per_file": ((v1["in_msgs"] - v0["in_msgs"]) + (v1["out_msgs"] - v0["out_msgs"])) / n,
+                "nats_msgs_per_file_by_connection": {name: round((c1[name] - c0.get(name, 0)) / n, 2) for name in sorted(c1)
+                                                     if c1[name] != c0.get(name, 0)},
                 "cpu_ms_per_file": {name: (cpu1[name] - cpu0[name]) * 1e3 / n for name in cpu0}})
         return measure
 

@@ -6,6 +6,7 @@ work and runs until its stdin closes (then stops cleanly). Roles:
   noop        three no-op CORE services (async, concurrency 64), one connection each
   reader      three CORE services that each read every byte of the file (zlib.crc32)
   dispatcher  the Sluice dispatcher alone, ready once it sees the three services
+  worker      the dispatcher and the three no-op services in one process (a one-box worker)
   raw-services, raw-dispatcher   the raw nats-py pipeline of bench/raw.py
 
 With a profile path, py-spy samples the child from READY until the block ends (bench/profile.py).
@@ -29,11 +30,11 @@ from bench.profile import recording
 from bus.subjects import Names
 from services.sdk import Result, ServiceBase
 from services.sdk.manifest import parse_manifest
-from sluice.onebox import run_dispatcher, run_service
+from sluice.onebox import onebox, run_dispatcher, run_service
 
 READY = "BENCH-CHILD-READY"
 START_TIMEOUT = 30.0
-ROLES = ("noop", "reader", "dispatcher", "raw-services", "raw-dispatcher")
+ROLES = ("noop", "reader", "dispatcher", "worker", "raw-services", "raw-dispatcher")
 SERVICE_NAMES = ("alpha", "beta", "gamma")
 
 
@@ -80,6 +81,10 @@ async def serve(role: str, url: str, prefix: str) -> None:
                     services.start_soon(run_service, service, url, names, stop, started)
                     await started.wait()
                 ready()
+        elif role == "worker":
+            async with onebox(url, prefix, bench_services("noop")):
+                ready()
+                await stop.wait()
         elif role == "dispatcher":
             async def on_ready(dispatcher) -> None:
                 await dispatcher.directory.wait_for(set(SERVICE_NAMES), timeout=START_TIMEOUT)

@@ -79,21 +79,22 @@ class BlobStore:
         """
         sha = hashlib.sha256(data).hexdigest()
         small = inline and len(data) <= self.inline_max
-        upload = ""
+        upload, fresh = "", False  # fresh: the store did not have them before (FileRef.fresh)
         if self.writer is None:
-            await self.ensure_named(sha, data)
+            fresh = await self.ensure_named(sha, data)
         elif not small and not await self.exists(sha):
-            upload = f"{self.writer}.{uuid.uuid4().hex}"
+            upload, fresh = f"{self.writer}.{uuid.uuid4().hex}", True
             await self._write_chunks(upload, data)
         if small:
-            return FileRef(sha, len(data), name, data)
+            return FileRef(sha, len(data), name, data, fresh=fresh)
         self._cache.add(sha, data)  # whoever reads it in this process (a one-box mesh) need not download it
-        return FileRef(sha, len(data), name, upload=upload)
+        return FileRef(sha, len(data), name, upload=upload, fresh=fresh)
 
-    async def ensure_named(self, sha256: str, data: bytes) -> None:
-        """Store checked bytes under their sha256 unless an object of that name exists (trusted side)."""
+    async def ensure_named(self, sha256: str, data: bytes) -> bool:
+        """Store checked bytes under their sha256 unless an object of that name exists (trusted
+        side); whether they were stored now."""
         if await self.exists(sha256):
-            return
+            return False
         try:
             nuid = f"{self.writer or 'trusted'}.{uuid.uuid4().hex}"
             await self._write_chunks(nuid, data)
@@ -101,6 +102,7 @@ class BlobStore:
         except Exception:
             if not await self.exists(sha256):
                 raise
+        return True
 
     async def name_checked(self, sha256: str, data: bytes) -> None:
         """Store small checked bytes under their sha256 without waiting for the acks (the

@@ -12,8 +12,8 @@ always ends: the longest it can take is bounded by its services' timeouts.
 from __future__ import annotations
 
 import logging
+import os
 import time
-import uuid
 from dataclasses import dataclass, field
 
 import msgspec
@@ -77,7 +77,11 @@ class FileAnalysis:
     temp_data: dict[str, object] = field(default_factory=dict)  # after this file's services: its children start here
 
 
-async def analyse_file(mesh: Mesh, sid: str, file: FileRef, depth: int, relation: Relation, params: SubmissionParams) -> FileAnalysis:
+async def analyse_file(mesh: Mesh, sid: str, file: FileRef, depth: int, relation: Relation, params: SubmissionParams,
+                       first_try: bool = False) -> FileAnalysis:
+    """`first_try`: this is the first time any dispatcher analyses the file in this tree, so a
+    `fresh` file (new to the store) can have nothing cached; a redelivery (a resumed tree) reads
+    the cache whatever the hint says."""
     node = FileNode(sha256=file.sha256, name=file.name or file.sha256, type="unknown", size=file.size, depth=depth,
                     relation=relation, kind=file.kind)
     try:
@@ -94,7 +98,7 @@ async def analyse_file(mesh: Mesh, sid: str, file: FileRef, depth: int, relation
         if not records:
             continue
         with metrics.STAGE_SECONDS.labels(stage.value).time():
-            results = await _run_stage(mesh, sid, file, node, stage, records, params)
+            results = await _run_stage(mesh, sid, file, node, stage, records, params, first_try and file.fresh)
         for result in results:
             if result.error:
                 node.errors.append(result.error)
@@ -124,11 +128,12 @@ async def _identify(mesh: Mesh, file: FileRef, node: FileNode) -> None:
 
 
 async def _run_stage(
-    mesh: Mesh, sid: str, file: FileRef, node: FileNode, stage, records: list[ServiceRecord], params: SubmissionParams
+    mesh: Mesh, sid: str, file: FileRef, node: FileNode, stage, records: list[ServiceRecord], params: SubmissionParams,
+    new_file: bool = False,
 ) -> list[ServiceResult]:
     done: dict[str, ServiceResult] = {}
     keys = {r.name: cache_key(file.sha256, r, params, file.kind) for r in records}
-    if not params.ignore_cache:
+    if not params.ignore_cache and not new_file:
         wanted = {r.name: keys[r.name] for r in records if not r.disable_cache}
         hits = await mesh.cache.get_many(file, stage, wanted)
         for name in wanted:
@@ -146,7 +151,7 @@ async def _run_stage(
     deadlines: dict[str, float] = {}
 
     async def send_task(targets: list[ServiceRecord]) -> None:
-        corr = uuid.uuid4().hex
+        corr = os.urandom(16).hex()  # as unique as a uuid4, at a third of its cost
         corrs.append(corr)
         mesh.router.expect(corr, waiter)
         timeout = max(r.timeout for r in targets) + mesh.grace

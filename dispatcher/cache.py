@@ -7,7 +7,8 @@ Resubmitting a file, or resuming a tree after a dispatcher crash, costs a KV rea
 instead of a re-run. Errors and results of services with `disable_cache` are never cached.
 
 A file's results are kept per stage, one KV entry each (`CachedStage`, under `<sha256>.<stage>`):
-a stage costs one read and one write whatever its number of services. Writes are not waited for.
+a stage costs one read and one write whatever its number of services. Writes are core
+publishes into the bucket's stream: no ack is asked for, none is waited for.
 """
 
 from __future__ import annotations
@@ -16,25 +17,41 @@ import hashlib
 import logging
 
 import orjson
-from nats.js import JetStreamContext
+from nats.aio.client import Client
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from bus.codec import BadMessage, decode, encode
-from bus.publish import TRANSIENT, jetstream_send
+from bus.publish import TRANSIENT
 from schemas.messages import CachedStage, FileRef, SampleKind, ServiceRecord, ServiceResult, Stage, SubmissionParams
 
 log = logging.getLogger("sluice.dispatcher")
 
 
 def cache_key(sha256: str, record: ServiceRecord, params: SubmissionParams, kind: SampleKind = SampleKind.FILE) -> str:
+    sample = sha256 if kind is SampleKind.FILE else f"{kind.value}.{sha256}"  # a KV key has no ':'
+    return f"{sample}.{record.name}.{_salt(record, params)}"
+
+
+_SALTS: dict[tuple, str] = {}  # the common case (no service params, no temporary data) by its few values
+
+
+def _salt(record: ServiceRecord, params: SubmissionParams) -> str:
+    """What besides the sample a result depends on, hashed; remembered when it is only the
+    service's versions and deep_scan (a JSON dump and a sha256 per service and file add up)."""
+    plain = record.name not in params.service_params and not (record.uses_temp_data and params.temp_data)
+    memo = (record.version, record.tool_version, record.config_hash, params.deep_scan) if plain else None
+    if memo is not None and memo in _SALTS:
+        return _SALTS[memo]
     salt = orjson.dumps(
         [record.version, record.tool_version, record.config_hash, params.deep_scan,
          params.service_params.get(record.name, {}), params.temp_data if record.uses_temp_data else None],
         option=orjson.OPT_SORT_KEYS, default=str,
     )
-    sample = sha256 if kind is SampleKind.FILE else f"{kind.value}.{sha256}"  # a KV key has no ':'
-    return f"{sample}.{record.name}.{hashlib.sha256(salt).hexdigest()[:20]}"
+    digest = hashlib.sha256(salt).hexdigest()[:20]
+    if memo is not None and len(_SALTS) < 10_000:  # versions change rarely: a bound, never a concern
+        _SALTS[memo] = digest
+    return digest
 
 
 def _entry_key(file: FileRef, stage: Stage) -> str:
@@ -44,9 +61,9 @@ def _entry_key(file: FileRef, stage: Stage) -> str:
 
 
 class ResultCache:
-    def __init__(self, kv: KeyValue, js: JetStreamContext, bucket: str) -> None:
+    def __init__(self, kv: KeyValue, nc: Client, bucket: str) -> None:
         self._kv = kv
-        self._js = js
+        self._nc = nc
         self._bucket = bucket
 
     async def get_many(self, file: FileRef, stage: Stage, keys: dict[str, str]) -> dict[str, ServiceResult]:
@@ -72,16 +89,12 @@ class ResultCache:
 
     async def put_many(self, file: FileRef, stage: Stage, results: dict[str, ServiceResult]) -> None:
         """Store a stage's results by cache key, in one message (a KV put is a publish on
-        `$KV.<bucket>.<key>`), without waiting for its ack: nothing waits on a cache write."""
+        `$KV.<bucket>.<key>`), published without asking for an ack: nothing waits on a cache
+        write, and one that is lost only costs a re-run later."""
         if not results:
             return
-
-        def failed(exc: BaseException) -> None:  # a cache that cannot write only costs time later
-            log.warning("cache write of %s failed: %s", entry_key, exc)
-
         entry_key = _entry_key(file, stage)
-        entry = encode(CachedStage(results))
         try:
-            await jetstream_send(self._js, [(f"$KV.{self._bucket}.{entry_key}", entry, None)], failed)
-        except Exception as exc:  # noqa: BLE001
-            failed(exc)
+            await self._nc.publish(f"$KV.{self._bucket}.{entry_key}", encode(CachedStage(results)))
+        except Exception as exc:  # noqa: BLE001 - a cache that cannot write only costs time later
+            log.warning("cache write of %s failed: %s", entry_key, exc)

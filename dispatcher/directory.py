@@ -55,6 +55,8 @@ class ServiceDirectory:
         self.services: dict[str, ServiceRecord] = {}
         self.changed = anyio.Event()
         self._patterns: dict[str, tuple[re.Pattern[str], re.Pattern[str] | None]] = {}
+        self._plans: dict[tuple, tuple[dict[Stage, list[ServiceRecord]], list[str]]] = {}
+        self._plans_for: dict[str, ServiceRecord] | None = None
 
     async def refresh(self) -> None:
         try:
@@ -156,7 +158,20 @@ class ServiceDirectory:
         return kind_of_type(file_type) in record.kinds and bool(accepts.match(file_type)) and not (rejects and rejects.match(file_type))
 
     def plan(self, file_type: str, params: SubmissionParams, depth: int) -> tuple[dict[Stage, list[ServiceRecord]], list[str]]:
-        """Services per stage for this file, and the selected services that are not running."""
+        """Services per stage for this file, and the selected services that are not running.
+
+        Remembered until the next refresh by what it depends on (most files share a handful of
+        plans); the caller must not change what it gets."""
+        child_safelist = depth > 0 and params.service_params.get("safelist", {}).get("apply_to_children")
+        key = (file_type, tuple(params.services), tuple(params.exclude), depth > 0, bool(child_safelist))
+        if self._plans_for is not self.services:  # a new set of services (each refresh makes one)
+            self._plans, self._plans_for = {}, self.services
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._plan(file_type, params, depth)
+        return plan
+
+    def _plan(self, file_type: str, params: SubmissionParams, depth: int) -> tuple[dict[Stage, list[ServiceRecord]], list[str]]:
         selected = set(params.services)
         missing = sorted(selected - self.services.keys())
         schedule: dict[Stage, list[ServiceRecord]] = {stage: [] for stage in STAGES}

@@ -151,7 +151,7 @@ class Dispatcher:
         router = ReplyRouter(self._dead_letter)
         blobs = BlobStore(self.js, stores.files, self.names.file_bucket)
         identifier = Identifier(blobs, stored=WindowQuota(self.limits.stored_bytes_per_hour, 3600.0))
-        self.mesh = Mesh(self.js, self.names, blobs, ResultCache(stores.cache, self.js, self.names.cache_bucket),
+        self.mesh = Mesh(self.js, self.names, blobs, ResultCache(stores.cache, self.nc, self.names.cache_bucket),
                          self.directory, router, self.id, self.grace, identifier)
         await self.js.add_consumer(self.names.reply_stream, ConsumerConfig(
             durable_name=self.names.dispatcher_consumer(self.id), filter_subject=self.names.replies(self.id),
@@ -259,7 +259,7 @@ class Dispatcher:
         CURRENT_SID.set(child.sid)
 
         async def work() -> None:
-            report = await analyse_child(self.mesh, child)
+            report = await analyse_child(self.mesh, child, msg.metadata.num_delivered)
             await publish(self.js, child.reply_to, encode(report), f"node:{child.sid}:{child.attempt}:{ref_key(child.file)}")
 
         await self.held.hold(msg, work)

@@ -10,6 +10,7 @@ import re
 import threading
 
 from dispatcher import libmagic
+from dispatcher.signatures import describe
 from schemas.taxonomy import TypeRule, taxonomy
 
 _local = threading.local()
@@ -109,7 +110,7 @@ def identify(data: bytes) -> str:
 
 def _by_libmagic(data: bytes) -> str:
     head = data[:MAGIC_WINDOW]
-    description = _magic()[0].from_buffer(head)
+    description = describe(head) or _magic()[0].from_buffer(head)  # the common formats without libmagic
     mime: str | None = None  # asked for only when a rule needs it
     for rule, pattern in _compiled():
         if rule.special == "empty":

@@ -74,13 +74,17 @@ class Tree:
         params = self.sub.params
         self.mesh.router.watch_tree(self.sub.sid, self._on_report)
         try:
-            async with anyio.create_task_group() as tg:
-                for file in self.sub.files:
-                    if ref_key(file) in self.seen:
-                        self.roots.append(self._duplicate(file, 0, Relation.ROOT))
-                        continue
-                    self.seen.add(ref_key(file))
-                    tg.start_soon(self._analyse_root, file, params)
+            if len(self.sub.files) == 1:  # the usual case: no task group, no task
+                self.seen.add(ref_key(self.sub.files[0]))
+                await self._analyse_root(self.sub.files[0], params)
+            else:
+                async with anyio.create_task_group() as tg:
+                    for file in self.sub.files:
+                        if ref_key(file) in self.seen:
+                            self.roots.append(self._duplicate(file, 0, Relation.ROOT))
+                            continue
+                        self.seen.add(ref_key(file))
+                        tg.start_soon(self._analyse_root, file, params)
             await self._collect_children()
         finally:
             self.mesh.router.unwatch_tree(self.sub.sid)
@@ -88,7 +92,7 @@ class Tree:
         return sorted(self.roots, key=lambda n: (order[_key(n)], n.duplicate))
 
     async def _analyse_root(self, file, params) -> None:
-        analysis = await analyse_file(self.mesh, self.sub.sid, file, 0, Relation.ROOT, params)
+        analysis = await analyse_file(self.mesh, self.sub.sid, file, 0, Relation.ROOT, params, first_try=self.attempt == 1)
         self.roots.append(analysis.node)
         await self._attach(analysis)
 
@@ -160,8 +164,10 @@ class Tree:
         await publish(self.mesh.js, self.mesh.names.submit_child, encode(sub), f"{self.sub.sid}:{self.attempt}:{ref_key(child.file)}")
 
 
-async def analyse_child(mesh: Mesh, child: ChildSubmission) -> NodeReport:
-    """A child's own analysis (on whichever dispatcher took it); its children are the owner's call."""
-    analysis = await analyse_file(mesh, child.sid, child.file, child.depth, child.relation, child.params)
+async def analyse_child(mesh: Mesh, child: ChildSubmission, delivery: int = 1) -> NodeReport:
+    """A child's own analysis (on whichever dispatcher took it); its children are the owner's call.
+    `delivery`: how many times its message has been delivered (more than once: a resumed analysis)."""
+    analysis = await analyse_file(mesh, child.sid, child.file, child.depth, child.relation, child.params,
+                                  first_try=child.attempt == 1 and delivery == 1)
     return NodeReport(child.sid, child.attempt, child.parent_sha256, analysis.node, analysis.extracted, analysis.temp_data)
 

@@ -62,6 +62,10 @@ class FileRef(msgspec.Struct, frozen=True, omit_defaults=True):
     # Where its writer uploaded the bytes (`<writer>.<id>`, bus.blobs): only the dispatcher makes
     # them the object named by the sha256, once it has checked them. Empty: already stored, or inline.
     upload: str = ""
+    # Set by whoever stored the bytes when the store did not have them before: no analysis can
+    # have cached results for them, so the dispatcher skips the cache read on a first delivery.
+    # A hint that can only cost a re-run (a false one), never change a verdict.
+    fresh: bool = False
 
 
 class SubmissionParams(msgspec.Struct, omit_defaults=True):

@@ -46,13 +46,15 @@ from sluice.client import Client, SubmitError
 from sluice.console import ERR, OUT, CliError, cancel_on, connect_client, key_values, require_url, until_signal
 from sluice.logs import log_handler, log_level
 from sluice.observe import add_metrics_args, with_endpoint
-from sluice.onebox import onebox, run_dispatcher
+from sluice.onebox import run_dispatcher
 from sluice.render import clean, summary_line, summary_tree, to_json
 from sluice.web import cli as web_cli
+from sluice.workers import default_workers, worker_pool
 
 log = logging.getLogger("sluice.cli")
 
 DEFAULT_DATA_DIR = Path(".sluice") / "data"
+SUBMIT_CONCURRENCY = 32  # submissions of one scan in flight at once
 
 
 # -- plumbing shared by the subcommands -----------------------------------------------------------
@@ -121,14 +123,15 @@ def _own_services(args: argparse.Namespace) -> list[ServiceBase]:
 
 @contextlib.asynccontextmanager
 async def _mesh(args: argparse.Namespace, services: bool, updaters: bool = False) -> AsyncIterator[str]:
-    """`_nats`, plus the dispatcher, the built-in services and --service-dir ones in this process
-    when `services`."""
+    """`_nats`, plus the dispatcher, the built-in services and --service-dir ones in `--workers`
+    processes when `services`."""
     own = _own_services(args)
     async with auth_cli.one_box_identities(args), _nats(args) as url:
         if not services:
             yield url
             return
-        async with onebox(url, args.prefix, [*builtin_services(), *own], updaters=updaters):
+        async with worker_pool(url, args.prefix, args.workers, updaters=updaters, verbose=args.verbose, own=own,
+                               service_dirs=getattr(args, "service_dir", [])):
             yield url
 
 
@@ -229,11 +232,28 @@ def _progress(count: int) -> Progress:
 
 async def _submit_all(client: Client, targets: list[Path | sample_args.Sample], params: SubmissionParams,
                       progress: Progress) -> list[str]:
+    """Submit every target, SUBMIT_CONCURRENCY at a time (one at a time, the round trips of each
+    file's store and submission were what bounded a scan); the ids in the order of `targets`.
+    The first failure stops the rest and is raised as it is."""
     task = progress.add_task("submitting", total=len(targets))
-    sids = []
-    for target in targets:
-        sids.append(await sample_args.submit(client, target, params))
-        progress.advance(task)
+    sids: list[str] = [""] * len(targets)
+    slots = anyio.Semaphore(SUBMIT_CONCURRENCY)
+    failed: list[BaseException] = []
+
+    async def one(index: int, target: Path | sample_args.Sample, scope: anyio.CancelScope) -> None:
+        try:
+            async with slots:
+                sids[index] = await sample_args.submit(client, target, params)
+            progress.advance(task)
+        except Exception as exc:  # noqa: BLE001 - re-raised below, alone, once the others have stopped
+            failed.append(exc)
+            scope.cancel()
+
+    async with anyio.create_task_group() as tg:
+        for index, target in enumerate(targets):
+            tg.start_soon(one, index, target, tg.cancel_scope)
+    if failed:
+        raise failed[0]
     return sids
 
 
@@ -371,6 +391,17 @@ def _data_dir_arg(p: argparse.ArgumentParser) -> None:
                    help=f"embedded server's store (default: ./{DEFAULT_DATA_DIR}); ignored with --nats")
 
 
+def _workers_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=_positive, default=default_workers(), metavar="N",
+                   help=f"processes running the dispatcher and services (default: one per core, {default_workers()})")
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     # Two instances of the global options: parents share action objects, and set_defaults on the
     # top parser would otherwise hand its defaults to the subcommands, masking `sluice --nats URL cmd`.
@@ -388,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     _data_dir_arg(p)
     _service_dir_arg(p)
     auth_cli.add_up_option(p)
+    _workers_arg(p)
     p.add_argument("--timeout", type=float, default=300.0, metavar="S", help="seconds to wait for the verdicts (default 300)")
     command("submit", cmd_submit, "submit files, URIs, domains or IPs and print their submission ids", params)
     p = command("result", cmd_result, "print a finished submission's verdict tree, or one of its stored objects")
@@ -401,6 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("up", cmd_up, "run nats-server, the dispatcher and all built-in services until Ctrl-C")
     _data_dir_arg(p)
     _service_dir_arg(p)
+    _workers_arg(p)
     p.add_argument("--port", type=int, help="client port of the embedded server (default: a free one)")
     auth_cli.add_up_option(p)
     web_cli.add_up_options(p)

@@ -7,7 +7,7 @@ import pytest
 from nats.js.errors import NoStreamResponseError
 
 from bus.connect import close, connect
-from bus.publish import jetstream_publish, jetstream_publish_all, jetstream_send
+from bus.publish import jetstream_publish, jetstream_publish_all
 
 
 @pytest.fixture
@@ -30,22 +30,6 @@ async def test_publishes_are_stored_and_acknowledged(js, prefix):
 async def test_a_publish_nobody_stores_fails_instead_of_hanging(js, prefix):
     with pytest.raises(NoStreamResponseError):
         await jetstream_publish_all(js, [(f"{prefix}.ok", b"", None), (f"nostream{prefix}.x", b"", None)])
-
-
-async def test_a_send_that_fails_is_reported_to_its_callback(js, prefix):
-    failures: list[BaseException] = []
-    heard = anyio.Event()
-
-    def failed(exc: BaseException) -> None:
-        failures.append(exc)
-        heard.set()
-
-    await jetstream_send(js, [(f"{prefix}.ok", b"", None), (f"nostream{prefix}.x", b"", None)], failed)
-    with anyio.fail_after(5):
-        await heard.wait()
-    assert [type(f) for f in failures] == [NoStreamResponseError]
-    assert (await js.stream_info(prefix)).state.messages == 1
-
 
 
 async def test_an_ack_that_never_comes_times_out(js, prefix, nats_url):

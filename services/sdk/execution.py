@@ -105,23 +105,26 @@ async def execute_task(
     """Execute under the manifest timeout; an exception becomes an error result, never a dead worker.
 
     `fetch` gets the file's bytes (None when the manifest says file_required: false). A sync
-    `execute` downloads them on first use of `request.file_contents`/`file_path`, so a service
-    that decides from the file's facts alone never pays for the download; an async one gets them
-    before it starts.
+    `execute` downloads a stored file on first use of `request.file_contents`/`file_path`, so a
+    service that decides from the file's facts alone never pays for the download; an async one,
+    and any that gets an inline file, has the bytes before it starts.
     """
     name, version = service.manifest.name, service.manifest.version
     started = time.monotonic()
     is_async = inspect.iscoroutinefunction(service.execute)
-    load = (lambda: anyio.from_thread.run(fetch)) if fetch is not None and not is_async else None
+    # Inline bytes are already here: hand them over now rather than have the thread come back
+    # to the event loop for them (a round trip that cost more than many a small file's analysis).
+    preload = fetch is not None and (is_async or task.file.data is not None)
+    load = (lambda: anyio.from_thread.run(fetch)) if fetch is not None and not preload else None
     request = Request(task, load, service.manifest, work_root, max_extracted)
     error: ServiceError | None = None
     notes: list[Section] = []
     ontology_token = ontology.begin()
     try:
         with anyio.fail_after(service.manifest.timeout):
+            if preload:
+                request.set_contents(await fetch())
             if is_async:
-                if fetch is not None:
-                    request.set_contents(await fetch())
                 await service.execute(request)
             else:
                 # abandon_on_cancel: a hung sync execute cannot be interrupted, but the task
