@@ -89,6 +89,8 @@ NOTES = {
     "FileRef.data": "the bytes themselves (MessagePack bin) for files up to 64 KiB and every URI/domain/IP; "
                     "absent: fetch the object `<sha256>` from the file store",
     "FileRef.kind": "what the sample is",
+    "FileRef.upload": "`<identity>.<id>`: the bytes were uploaded as the chunks on `$O.<prefix>-files.C.<identity>.<id>`, "
+                      "for the dispatcher to check against `sha256` and `size` and then name; empty: inline, or already named",
     "SubmissionParams.deep_scan": "ask services for their slow, thorough analysis",
     "SubmissionParams.ignore_cache": "analyse again even where a cached result applies",
     "SubmissionParams.max_depth": "how deep extracted files are followed (clamped to the operator's limit)",
