@@ -36,6 +36,11 @@ const { values: opts } = parseArgs({
 
 const prefix = opts.prefix;
 const identity = opts.identity ?? (opts.nkey ? basename(opts.nkey, ".nk") : DEFAULT_IDENTITY);
+if (!/^[A-Za-z0-9_-]+$/.test(identity)) {
+  console.error(`identity ${JSON.stringify(identity)} is not one subject token: name it with --identity ` +
+                `(submitter, or submitter-<name> for submitter:<name>)`);
+  process.exit(2);
+}
 const bucket = `${prefix}-files`;
 // The default identity keeps wire 1.0's bare subject; every other one has its own.
 const submitSubject = identity === DEFAULT_IDENTITY ? `${prefix}.submit.root` : `${prefix}.submit.root.${identity}`;
