@@ -89,6 +89,11 @@ NOTES = {
     "FileRef.data": "the bytes themselves (MessagePack bin) for files up to 64 KiB and every URI/domain/IP; "
                     "absent: fetch the object `<sha256>` from the file store",
     "FileRef.kind": "what the sample is",
+    "FileRef.upload": "`<identity>.<id>`: the bytes were uploaded as the chunks on `$O.<prefix>-files.C.<identity>.<id>`, "
+                      "for the dispatcher to check against `sha256` and `size` and then name; empty: inline, or already named",
+    "FileRef.fresh": "a hint from whoever stored the bytes: the store did not have them, so no cached result can exist and "
+                     "the dispatcher skips the cache read on a first delivery (a false one only costs a re-run)",
+    "ServiceError.policy": "the operator's limits overrode what a submitter asked or a service claimed (type `bad_input`)",
     "SubmissionParams.deep_scan": "ask services for their slow, thorough analysis",
     "SubmissionParams.ignore_cache": "analyse again even where a cached result applies",
     "SubmissionParams.max_depth": "how deep extracted files are followed (clamped to the operator's limit)",

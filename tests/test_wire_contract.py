@@ -53,9 +53,11 @@ def test_the_reference_names_every_subject_stream_bucket_and_header():
 
 
 def test_the_previous_release_is_recorded_as_1_0():
-    """1.0 is what releases before the header (de1b7dc) wrote: their goldens stay decodable."""
-    assert {p.stem for p in (wiredoc.GOLDEN_DIR / "1.0").glob("*.msgpack")} == set(wiredoc.BY_NAME)
-    assert not wiredoc.incompatibilities(json.loads((wiredoc.VERSIONS_DIR / "1.0.json").read_text()), wiredoc.shape())
+    """1.0 is what releases before the header (de1b7dc) wrote: their goldens stay decodable. A
+    message type added later (ApprovedService, 1.1) has no 1.0 golden, since 1.0 never wrote one."""
+    recorded = json.loads((wiredoc.VERSIONS_DIR / "1.0.json").read_text())
+    assert {p.stem for p in (wiredoc.GOLDEN_DIR / "1.0").glob("*.msgpack")} == set(wiredoc.BY_NAME) & set(recorded)
+    assert not wiredoc.incompatibilities(recorded, wiredoc.shape())
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))

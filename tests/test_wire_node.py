@@ -19,7 +19,7 @@ import anyio
 import pytest
 
 from bus import auth
-from bus.connect import CREDS_ENV
+from bus.connect import CREDS_ENV, close, connect
 from bus.embedded import EmbeddedServer
 from bus.subjects import Names
 from sluice.onebox import onebox
@@ -97,22 +97,43 @@ def check_verdicts(lines: dict[str, dict], small: Path, large: Path, uri: str) -
     assert summary["verdict"] == "malicious" and lines[uri]["alert"]
 
 
+async def uploaded_chunks(url: str, names: Names, identity: str) -> int:
+    """Chunks in the file store under `identity`'s upload token (`$O.<bucket>.C.<identity>.<id>`)."""
+    nc = await connect(url, name="test-node-uploads")
+    try:
+        subjects = f"$O.{names.file_bucket}.C.{identity}.>"
+        info = await nc.jetstream().stream_info(f"OBJ_{names.file_bucket}", subjects_filter=subjects)
+        return sum((info.state.subjects or {}).values())
+    finally:
+        await close(nc)
+
+
 async def test_node_client_submits_files_and_a_uri_and_reads_verdicts_and_alerts(node_client, nats_url, prefix, tmp_path):
+    """The large file is uploaded under the default identity's token, once: the second run finds
+    it named by the dispatcher (checked) and sends its reference without uploading again."""
     small, large, uri = samples(tmp_path)
     async with onebox(nats_url, prefix, services()):
         lines = await run_client(node_client, nats_url, prefix, small, large, uri)
-    check_verdicts(lines, small, large, uri)
+        check_verdicts(lines, small, large, uri)
+        uploaded = await uploaded_chunks(nats_url, Names(prefix), "submitter")
+        assert uploaded == 1  # 200 KiB in one 512 KiB chunk; the small file and the URI only inline
+        again = await run_client(node_client, nats_url, prefix, small, large, uri)
+        check_verdicts(again, small, large, uri)
+        assert await uploaded_chunks(nats_url, Names(prefix), "submitter") == uploaded
 
 
-async def test_node_client_as_the_submitter_under_auth(node_client, tmp_path, monkeypatch):
-    """With only the submitter's nkey, as `sluice auth init` writes it: what the client does is what
-    that role may do (store files, publish submissions, read the summaries stream)."""
+@pytest.mark.parametrize("submitter", [None, "alice"], ids=["default-submitter", "submitter-alice"])
+async def test_node_client_as_the_submitter_under_auth(node_client, tmp_path, monkeypatch, submitter):
+    """With only a submitter's nkey, as `sluice auth init` writes it: what the client does is what
+    that role may do (upload files under its own token, publish submissions on its own subject,
+    read the summaries stream). Its identity is read off the seed file's name."""
     names = Names("tn" + secrets.token_hex(3))
-    creds = auth.init(tmp_path / "creds", names, ["echo", "urlcheck"])
+    creds = auth.init(tmp_path / "creds", names, ["echo", "urlcheck"], [submitter] if submitter else [])
+    role = auth.submitter_role(submitter) if submitter else auth.SUBMITTER
     monkeypatch.setenv(CREDS_ENV, str(tmp_path / "creds"))  # each component of the one-box picks its own
     small, large, uri = samples(tmp_path)
     async with EmbeddedServer(data_dir=tmp_path / "nats", auth_config=tmp_path / "creds" / auth.CONF_NAME) as server:
         async with onebox(server.url, names.prefix, services()):
             lines = await run_client(node_client, server.url, names.prefix, small, large, uri,
-                                     "--nkey", str(creds[auth.SUBMITTER]))
+                                     "--nkey", str(creds[role]))
     check_verdicts(lines, small, large, uri)

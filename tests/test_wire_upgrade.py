@@ -31,6 +31,7 @@ from procs import FAULT_SERVICES, ROOT, Component, Mesh
 from schemas.messages import Summary, walk
 from schemas.wire import WIRE_HEADER, WIRE_VERSION
 from sluice.client import Client
+from sluice.provision_cli import approvals_for, provision_and_approve
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -122,6 +123,9 @@ async def test_rolling_upgrade_under_load_loses_nothing(nats_url, prefix, tmp_pa
                 await anyio.sleep(0.05)
 
         async def upgrade_dispatcher() -> None:
+            # The operator's step before the first new dispatcher (docs/wire.md): a new dispatcher
+            # plans only approved services, and the previous release's do not approve themselves.
+            await provision_and_approve(nats_url, mesh.names, approvals_for([FAULT_SERVICES / "chaos", "extract"]))
             await mesh.dispatcher()
             await old_dispatcher.stop()  # SIGTERM: it hands back what it holds, the new one takes it
             steps.append(f"dispatcher at {len(load.sent)} sent")
