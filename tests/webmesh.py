@@ -61,6 +61,8 @@ async def web_mesh(nats_url: str, prefix: str, services=None, max_upload: int = 
         async with anyio.create_task_group() as tg:
             tg.start_soon(serve, nats_url, prefix, sock, stop, max_upload)
             async with httpx.AsyncClient(base_url=url, timeout=30.0) as http:
+                # No account yet, on loopback: the local user, whose requests carry its CSRF token.
+                http.headers["X-CSRF-Token"] = (await http.get("/api/me")).json()["csrf"]
                 try:
                     yield WebMesh(url, http)
                 finally:

@@ -28,7 +28,12 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from bus.blobs import BlobError
 from schemas.messages import SID, FileRef, SubmissionParams, Summary, walk
 from sluice.client import Client, SubmitError
+from nats.js.kv import KeyValue
+
+from sluice.web.accounts import Accounts
+from sluice.web.auth import SUBMITTER, VIEWER, LocalMode
 from sluice.web.index import SubmissionIndex, select
+from sluice.web.ratelimit import LoginThrottle
 from sluice.web.models import (
     Limits, Problem, SampleRequest, SampleSubmitted, ServiceStatus, SubmissionList, Submitted, Verdict,
 )
@@ -53,6 +58,12 @@ class Gateway:
     client: Client
     index: SubmissionIndex
     max_upload: int
+    accounts: Accounts
+    local: LocalMode
+    triage: KeyValue
+    secure_cookies: bool = False
+    oidc: object | None = None
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
     uploads: anyio.Semaphore = field(default_factory=lambda: anyio.Semaphore(UPLOADS_AT_ONCE))
 
 
@@ -94,7 +105,7 @@ def _params(deep_scan: bool, ignore_cache: bool, services: tuple[str, ...] = ())
     return SubmissionParams(deep_scan=deep_scan, ignore_cache=ignore_cache, services=list(services))
 
 
-def _require_content_type(request: Request, expected: str) -> None:
+def require_content_type(request: Request, expected: str) -> None:
     """Only a type a cross-site form cannot send: another origin's page cannot submit through an analyst's browser."""
     if request.content_type[0] != expected:
         raise HTTPException(status_code=415, detail=f"send the body as {expected}")
@@ -115,7 +126,7 @@ async def _discard_rest(request: Request) -> None:
             return
 
 
-@post("/submissions", status_code=201, operation_class=UploadOperation, summary="Submit a file",
+@post("/submissions", status_code=201, guards=[SUBMITTER], operation_class=UploadOperation, summary="Submit a file",
       responses={413: problem("the file is over the upload limit"), 415: problem("not application/octet-stream")})
 async def submit_file(
     request: Request, gateway: GatewayDep,
@@ -124,7 +135,7 @@ async def submit_file(
     service: Annotated[tuple[str, ...], QueryParameter(description="only these services (repeat the parameter)")] = (),
 ) -> Submitted:
     """The request body is the file. It is read as it arrives and refused (413) as soon as it passes the limit."""
-    _require_content_type(request, BINARY)
+    require_content_type(request, BINARY)
     async with gateway.uploads:
         data = bytearray()
         try:
@@ -142,12 +153,12 @@ async def submit_file(
     return Submitted(sid, name, len(data))
 
 
-@post("/samples", status_code=201, summary="Submit a URI, domain or IP", request_max_body_size=SAMPLE_MAX_BODY,
+@post("/samples", status_code=201, guards=[SUBMITTER], summary="Submit a URI, domain or IP", request_max_body_size=SAMPLE_MAX_BODY,
       responses={413: problem(f"the request body is over {SAMPLE_MAX_BODY} bytes"), 415: problem("not application/json")})
 async def submit_sample(request: Request, data: JSONBody[SampleRequest], gateway: GatewayDep) -> SampleSubmitted:
     """`data` declares (and documents) the body; it is decoded again here, strictly, because
     Litestar decodes bodies leniently (`"ignore_cache": 0` would pass as false)."""
-    _require_content_type(request, "application/json")
+    require_content_type(request, "application/json")
     try:
         sample = msgspec.json.decode(await request.body(), type=SampleRequest)
     except msgspec.ValidationError as exc:
@@ -166,7 +177,7 @@ async def submissions_options() -> Response[None]:
     return Response(None, status_code=204, headers={"Allow": "GET, OPTIONS, POST"})
 
 
-@get("/submissions", summary="Recent submissions, newest first")
+@get("/submissions", guards=[VIEWER], summary="Recent submissions, newest first")
 async def list_submissions(
     gateway: GatewayDep, verdict: FromQuery[Verdict | None] = None,
     min_score: FromQuery[int | None] = None, max_score: FromQuery[int | None] = None,
@@ -185,7 +196,7 @@ async def _summary(gateway: Gateway, sid: str) -> Summary:
     return summary
 
 
-@get("/submissions/{sid:str}", summary="A finished submission's verdict tree",
+@get("/submissions/{sid:str}", guards=[VIEWER], summary="A finished submission's verdict tree",
      responses={404: problem("unknown, expired or not finished yet")})
 async def get_submission(gateway: GatewayDep, sid: SidParam) -> Summary:
     summary = await _summary(gateway, sid)
@@ -204,7 +215,7 @@ def attachment(name: str, data: bytes) -> Response[bytes]:
     })
 
 
-@get("/submissions/{sid:str}/files/{sha256:str}", operation_class=DownloadOperation, summary="Download a file of the tree",
+@get("/submissions/{sid:str}/files/{sha256:str}", guards=[VIEWER], operation_class=DownloadOperation, summary="Download a file of the tree",
      responses={404: problem("no such submission or file"), 410: problem("the file's bytes have expired")})
 async def download_file(gateway: GatewayDep, sid: SidParam, sha256: Sha256Param) -> Response[bytes]:
     summary = await _summary(gateway, sid)
@@ -218,7 +229,7 @@ async def download_file(gateway: GatewayDep, sid: SidParam, sha256: Sha256Param)
     return attachment(node.name or node.sha256, data)
 
 
-@get("/submissions/{sid:str}/object", operation_class=DownloadOperation, summary="Download a supplementary file or report object",
+@get("/submissions/{sid:str}/object", guards=[VIEWER], operation_class=DownloadOperation, summary="Download a supplementary file or report object",
      responses={404: problem("no such submission or object"), 410: problem("the object's bytes have expired")})
 async def download_object(gateway: GatewayDep, sid: SidParam,
                           name: Annotated[str, QueryParameter(min_length=1, description="the object's name")]) -> Response[bytes]:
@@ -232,17 +243,17 @@ async def download_object(gateway: GatewayDep, sid: SidParam,
     return attachment(obj.name, data)
 
 
-@get("/limits", summary="What the gateway accepts")
+@get("/limits", guards=[VIEWER], summary="What the gateway accepts")
 async def limits(gateway: GatewayDep) -> Limits:
     return Limits(max_upload=gateway.max_upload)
 
 
-@get("/services", summary="Services: alive, queue depth, recent failures")
+@get("/services", guards=[VIEWER], summary="Services: alive, queue depth, recent failures")
 async def list_services(gateway: GatewayDep) -> list[ServiceStatus]:
     return await service_status(gateway.client.js, gateway.client.names, gateway.index)
 
 
-@get("/stream", operation_class=EventStreamOperation, summary="Completed submissions as they finish (server-sent events)")
+@get("/stream", guards=[VIEWER], operation_class=EventStreamOperation, summary="Completed submissions as they finish (server-sent events)")
 async def stream(gateway: GatewayDep) -> ServerSentEvent:
     async def events() -> AsyncIterator[ServerSentEventMessage]:
         with gateway.index.listen() as rows:

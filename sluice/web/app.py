@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -27,7 +28,11 @@ from sluice.client import Client
 from bus.auth import WEB
 from sluice.console import connect_client
 from sluice.web.api import ROUTES, Gateway
+from sluice.web.accounts import Accounts
+from sluice.web.auth import LocalMode, authenticate
 from sluice.web.index import SubmissionIndex
+from sluice.web.session_api import ROUTES as SESSION_ROUTES
+from sluice.web.stores import provision_workspace
 
 log = logging.getLogger("sluice.web")
 
@@ -84,14 +89,22 @@ async def _connected(nats: str | Client, prefix: str) -> AsyncIterator[Client]:
 
 
 def create_app(nats: str | Client, prefix: str = "sluice", max_upload: int = Limits.max_file_size,
-               index: SubmissionIndex | None = None) -> Litestar:
-    """The gateway for a Sluice: a connected client, or a NATS URL to connect to when the ASGI server starts the app."""
+               index: SubmissionIndex | None = None, loopback: bool = True) -> Litestar:
+    """The gateway for a Sluice: a connected client, or a NATS URL to connect to when the ASGI server starts the app.
+
+    `loopback`: it listens on loopback only, so until the first account exists the local user may
+    use it without signing in (and session cookies go without the Secure flag, for plain http).
+    """
     index = SubmissionIndex() if index is None else index
+    local = LocalMode(allowed=loopback, csrf=secrets.token_urlsafe(24))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with _connected(nats, prefix) as client, anyio.create_task_group() as tg:
-            app.state.gateway = Gateway(client, index, max_upload)
+            stores = await provision_workspace(client.js, client.names)
+            accounts = Accounts(client.js, client.names.accounts_bucket, stores.accounts, stores.sessions)
+            app.state.gateway = Gateway(client, index, max_upload, accounts, local, stores.triage,
+                                        secure_cookies=not loopback)
             tg.start_soon(index.follow, client.js, client.names)
             with anyio.move_on_after(BACKFILL_WAIT):
                 await index.ready.wait()
@@ -106,12 +119,13 @@ def create_app(nats: str | Client, prefix: str = "sluice", max_upload: int = Lim
     return Litestar(
         route_handlers=[
             page,
-            Router("/api", route_handlers=ROUTES),
+            Router("/api", route_handlers=[*SESSION_ROUTES, *ROUTES]),
             create_static_files_router("/static", directories=[STATIC], include_in_schema=False),
         ],
         lifespan=[lifespan],
         dependencies={"gateway": Provide(_gateway, sync_to_thread=False)},
-        middleware=[security_headers],
+        middleware=[security_headers, authenticate],
+        state=State({"local_csrf": local.csrf}),
         request_max_body_size=max_upload,
         openapi_config=OpenAPIConfig(title="Sluice", version="0.1.0", path="/api", render_plugins=[JsonRenderPlugin()],
                                      description="Submit files and samples to Sluice, read their verdicts, watch them finish."),

@@ -8,6 +8,7 @@ starts, so the URL is known at once (port 0 picks a free one) and a bind failure
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 
 import anyio
@@ -17,7 +18,10 @@ from litestar import Litestar
 
 from schemas.limits import Limits
 from bus.auth import WEB
-from sluice.console import connect_client
+from sluice.client import Client
+from sluice.console import CliError, connect_client
+from sluice.web.accounts import Accounts
+from sluice.web.stores import provision_workspace
 from sluice.web.app import create_app
 from sluice.web.index import SubmissionIndex
 
@@ -36,6 +40,22 @@ def listen(bind: str) -> socket.socket:
     host, port = parse_bind(bind)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     return socket.create_server((host, port), family=family, reuse_port=False)
+
+
+def is_loopback(sock: socket.socket) -> bool:
+    return ipaddress.ip_address(sock.getsockname()[0]).is_loopback
+
+
+async def refuse_open_beyond_loopback(client: Client, sock: socket.socket) -> None:
+    """Beyond loopback, only with accounts: otherwise anyone who reaches the port could read every
+    verdict and download every sample (on loopback, the local user may work without one)."""
+    if is_loopback(sock):
+        return
+    stores = await provision_workspace(client.js, client.names)
+    if not await Accounts(client.js, client.names.accounts_bucket, stores.accounts, stores.sessions).has_users():
+        raise CliError(f"refusing to serve on {url_of(sock)} without accounts: anyone reaching it could read every "
+                       f"verdict and download every sample. Add one first (`sluice user add NAME --role admin`), "
+                       f"or bind to loopback (127.0.0.1)")
 
 
 def url_of(sock: socket.socket) -> str:
@@ -79,9 +99,10 @@ async def serve(nats_url: str, prefix: str, sock: socket.socket, stop: anyio.Eve
 
     with sock:  # closed here if NATS cannot be reached; otherwise Hypercorn closes it
         async with connect_client(nats_url, prefix, WEB) as client, anyio.create_task_group() as tg:
+            await refuse_open_beyond_loopback(client, sock)
             tg.start_soon(relay)
             # In a task of its own: Hypercorn's asyncio.TaskGroup cancels and then uncancels its
             # parent task at shutdown, which upsets the cancel scopes of a task that has any (the
             # caller's, e.g. `until_signal`) and surfaced as a stray CancelledError at exit.
-            tg.start_soon(run_hypercorn, create_app(client, max_upload=max_upload, index=index))
+            tg.start_soon(run_hypercorn, create_app(client, max_upload=max_upload, index=index, loopback=is_loopback(sock)))
             await halt.wait()
