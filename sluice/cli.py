@@ -38,7 +38,7 @@ from schemas.limits import Limits
 from schemas.messages import SID, SubmissionParams, Summary
 from services.sdk.loader import builtin_services
 from services.sdk.manifest import ManifestError
-from sluice import auth_cli, dlq_cli, safelist_cli, sample_args, service_cli, status_cli
+from sluice import auth_cli, dlq_cli, safelist_cli, sample_args, service_cli, status_cli, user_cli
 from sluice.client import Client, SubmitError
 from sluice.console import ERR, OUT, CliError, cancel_on, connect_client, key_values, require_url, until_signal
 from sluice.logs import log_handler, log_level
@@ -393,6 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     auth_cli.register(command("auth", None, "per-component NATS credentials and authorization"), command)
     dlq_cli.register(command("dlq", None, "list, show, replay or purge dead letters (messages Sluice could not use)"), command)
     web_cli.register(command("web", web_cli.cmd_web, "serve the REST API and the results browser for --nats"))
+    user_cli.register(command("user", None, "web accounts and API keys: add, list, remove, apikey"), command)
     return parser
 
 

@@ -8,6 +8,7 @@ to store (nothing to brute-force) and costs nothing per request.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -32,8 +33,12 @@ KEY_ID = re.compile(r"^[a-f0-9]{12}$")
 MIN_PASSWORD = 10
 
 _hasher = PasswordHasher()
-# Verified against when the user does not exist, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist, so a wrong name costs as long as a wrong password."""
+    return _hasher.hash(secrets.token_hex(16))
 
 
 class AccountError(ValueError):
@@ -106,7 +111,7 @@ class Accounts:
     async def check_password(self, name: str, password: str) -> User | None:
         """The user, if the password is theirs; as slow for an unknown name as for a wrong password."""
         user = await self.user(name)
-        stored = user.password_hash if user and user.password_hash else _DUMMY_HASH
+        stored = user.password_hash if user and user.password_hash else _dummy_hash()
         try:
             await anyio.to_thread.run_sync(_hasher.verify, stored, password)
         except (VerificationError, InvalidHashError):

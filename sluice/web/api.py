@@ -31,7 +31,8 @@ from sluice.client import Client, SubmitError
 from nats.js.kv import KeyValue
 
 from sluice.web.accounts import Accounts
-from sluice.web.auth import SUBMITTER, VIEWER, LocalMode
+from sluice.web.auth import SUBMITTER, VIEWER, LocalMode, remote_of
+from sluice.web.stores import audit
 from sluice.web.index import SubmissionIndex, select
 from sluice.web.ratelimit import LoginThrottle
 from sluice.web.models import (
@@ -65,6 +66,12 @@ class Gateway:
     oidc: object | None = None
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     uploads: anyio.Semaphore = field(default_factory=lambda: anyio.Semaphore(UPLOADS_AT_ONCE))
+
+    async def record(self, request: Request, action: str, target: str = "", user: str = "", **detail: str) -> None:
+        """An audit event for what this request did (by its principal, unless `user` says who)."""
+        principal = request.scope.get("user")
+        await audit(self.client.js, self.client.names, user or (principal.user if principal else ""), action, target,
+                    remote_of(request), **detail)
 
 
 GatewayDep = NamedDependency[Gateway]
@@ -150,6 +157,7 @@ async def submit_file(
             sid = await gateway.client.submit_bytes([(name, bytes(data))], _params(deep_scan, ignore_cache, service))
         except SubmitError as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from None
+    await gateway.record(request, "submit", sid, name=name, size=str(len(data)))
     return Submitted(sid, name, len(data))
 
 
@@ -167,6 +175,7 @@ async def submit_sample(request: Request, data: JSONBody[SampleRequest], gateway
         sid = await gateway.client.submit_sample(sample.kind.value, sample.value, _params(sample.deep_scan, sample.ignore_cache))
     except (SubmitError, ValueError) as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
+    await gateway.record(request, "submit", sid, kind=sample.kind.value, value=sample.value[:200])
     return SampleSubmitted(sid, sample.kind.value, sample.value)
 
 

@@ -121,6 +121,11 @@ def requires(role: Role):
 VIEWER, SUBMITTER, ANALYST, ADMIN = (requires(r) for r in Role)
 
 
+def remote_of(request: Request) -> str:
+    """The client's address as this server saw it (a proxy's, behind one)."""
+    return request.client.host if request.client else ""
+
+
 def who(request: Request) -> Principal:
     """The principal a guarded handler runs for."""
     return request.scope["user"]

@@ -20,8 +20,8 @@ from nats.js.errors import NotFoundError
 from bus.codec import BadMessage, decode
 from schemas.workspace import AuditEvent
 from sluice.web.api import GatewayDep, problem, require_content_type
-from sluice.web.auth import ADMIN, SESSION_COOKIE, Principal, who
-from sluice.web.stores import SESSION_TTL, audit
+from sluice.web.auth import ADMIN, SESSION_COOKIE, Principal, remote_of
+from sluice.web.stores import SESSION_TTL
 
 AUDIT_MAX = 500
 
@@ -46,10 +46,6 @@ def me_of(principal: Principal | None, oidc: bool) -> Me:
     return Me(True, principal.user, principal.role.value, principal.via, principal.csrf, oidc)
 
 
-def remote(request: Request) -> str:
-    return request.client.host if request.client else ""
-
-
 def session_cookie(token: str, secure: bool, max_age: int = int(SESSION_TTL)) -> Cookie:
     """The cookie that carries the session (an empty one with max_age 0 removes it)."""
     return Cookie(key=SESSION_COOKIE, value=token, max_age=max_age, path="/", httponly=True, samesite="strict", secure=secure)
@@ -60,11 +56,11 @@ async def me(request: Request, gateway: GatewayDep) -> Me:
     return me_of(request.scope.get("user"), gateway.oidc is not None)
 
 
-@post("/login", summary="Sign in with a user name and password; sets the session cookie",
+@post("/login", status_code=200, summary="Sign in with a user name and password; sets the session cookie",
       responses={401: problem("wrong user name or password"), 429: problem("too many failed attempts; see Retry-After")})
 async def login(request: Request, data: JSONBody[Login], gateway: GatewayDep) -> Response[Me]:
     require_content_type(request, "application/json")
-    address = f"ip:{remote(request)}"
+    address = f"ip:{remote_of(request)}"
     account = f"user:{data.user.casefold()}"
     wait = gateway.throttle.retry_after(address, account)
     if wait > 0:
@@ -73,11 +69,11 @@ async def login(request: Request, data: JSONBody[Login], gateway: GatewayDep) ->
     user = await gateway.accounts.check_password(data.user, data.password)
     if user is None:
         gateway.throttle.failed(address, account)
-        await audit(gateway.client.js, gateway.client.names, data.user[:64], "login_failed", remote=remote(request))
+        await gateway.record(request, "login_failed", user=data.user[:64])
         raise NotAuthorizedException(detail="wrong user name or password")
     gateway.throttle.succeeded(account)
     token, session = await gateway.accounts.open_session(user)
-    await audit(gateway.client.js, gateway.client.names, user.name, "login", remote=remote(request), via="password")
+    await gateway.record(request, "login", user=user.name, via="password")
     body = me_of(Principal(user.name, user.role, "session", session.csrf), gateway.oidc is not None)
     return Response(body, cookies=[session_cookie(token, gateway.secure_cookies)])
 
@@ -89,7 +85,7 @@ async def logout(request: Request, gateway: GatewayDep) -> Response[Me]:
     if token:
         await gateway.accounts.close_session(token)
     if principal is not None:
-        await audit(gateway.client.js, gateway.client.names, principal.user, "logout", remote=remote(request))
+        await gateway.record(request, "logout")
     return Response(Me(False, oidc=gateway.oidc is not None), cookies=[session_cookie("", gateway.secure_cookies, max_age=0)])
 
 
@@ -118,7 +114,7 @@ async def audit_log(request: Request, gateway: GatewayDep,
         seq -= 1
         if event and (user is None or event.user == user) and (action is None or event.action == action):
             items.append(event)
-    await audit(js, names, who(request).user, "view_audit", remote=remote(request))
+    await gateway.record(request, "view_audit")
     return AuditList(items)
 
 
