@@ -31,9 +31,10 @@ from sluice.client import Client, SubmitError
 from nats.js.kv import KeyValue
 
 from sluice.web.accounts import Accounts
-from sluice.web.auth import SUBMITTER, VIEWER, LocalMode, remote_of
+from sluice.web.auth import SUBMITTER, VIEWER, LocalMode, remote_of, who
 from sluice.web.stores import audit
-from sluice.web.index import SubmissionIndex, select
+from sluice.web.index import SubmissionIndex
+from sluice.web.query import QueryError, parse
 from sluice.web.ratelimit import LoginThrottle
 from sluice.web.models import (
     Limits, Problem, SampleRequest, SampleSubmitted, ServiceStatus, SubmissionList, Submitted, Verdict,
@@ -112,6 +113,11 @@ def _params(deep_scan: bool, ignore_cache: bool, services: tuple[str, ...] = ())
     return SubmissionParams(deep_scan=deep_scan, ignore_cache=ignore_cache, services=list(services))
 
 
+def submitted_by(request: Request) -> dict[str, str]:
+    """The submission's metadata naming its submitter (searchable as `submitter:NAME`)."""
+    return {"submitter": who(request).user}
+
+
 def require_content_type(request: Request, expected: str) -> None:
     """Only a type a cross-site form cannot send: another origin's page cannot submit through an analyst's browser."""
     if request.content_type[0] != expected:
@@ -154,7 +160,8 @@ async def submit_file(
             await _discard_rest(request)
             raise HTTPException(status_code=413, detail=f"the file is over the {gateway.max_upload}-byte upload limit") from None
         try:
-            sid = await gateway.client.submit_bytes([(name, bytes(data))], _params(deep_scan, ignore_cache, service))
+            sid = await gateway.client.submit_bytes([(name, bytes(data))], _params(deep_scan, ignore_cache, service),
+                                                    metadata=submitted_by(request))
         except SubmitError as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from None
     await gateway.record(request, "submit", sid, name=name, size=str(len(data)))
@@ -172,7 +179,8 @@ async def submit_sample(request: Request, data: JSONBody[SampleRequest], gateway
     except msgspec.ValidationError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
     try:
-        sid = await gateway.client.submit_sample(sample.kind.value, sample.value, _params(sample.deep_scan, sample.ignore_cache))
+        sid = await gateway.client.submit_sample(sample.kind.value, sample.value, _params(sample.deep_scan, sample.ignore_cache),
+                                                 metadata=submitted_by(request))
     except (SubmitError, ValueError) as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
     await gateway.record(request, "submit", sid, kind=sample.kind.value, value=sample.value[:200])
@@ -186,16 +194,31 @@ async def submissions_options() -> Response[None]:
     return Response(None, status_code=204, headers={"Allow": "GET, OPTIONS, POST"})
 
 
-@get("/submissions", guards=[VIEWER], summary="Recent submissions, newest first")
+@get("/submissions", guards=[VIEWER], summary="Search the whole history, newest first", responses={400: problem("the query cannot be understood")})
 async def list_submissions(
-    gateway: GatewayDep, verdict: FromQuery[Verdict | None] = None,
+    gateway: GatewayDep,
+    q: Annotated[str, QueryParameter(max_length=2000, description="the search language, e.g. `tag:network.static.domain=evil.example score>=500`, a bare md5/sha1/sha256, or words")] = "",
+    verdict: FromQuery[Verdict | None] = None,
     min_score: FromQuery[int | None] = None, max_score: FromQuery[int | None] = None,
-    file_type: Annotated[str | None, QueryParameter(description="a type or a branch of the taxonomy, e.g. `executable`")] = None,
-    tag: Annotated[str | None, QueryParameter(description="part of any tag value, case-insensitive")] = None,
+    file_type: Annotated[str | None, QueryParameter(max_length=200, description="a type or a branch of the taxonomy, e.g. `executable`")] = None,
+    tag: Annotated[str | None, QueryParameter(max_length=500, description="words of any tag value, case-insensitive")] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+    offset: Annotated[int, QueryParameter(ge=0, le=100_000)] = 0,
 ) -> SubmissionList:
-    matched = list(select(gateway.index.newest_first(), verdict.value if verdict else None, min_score, max_score, file_type, tag))
-    return SubmissionList(items=matched[:limit], matched=len(matched), indexed=len(gateway.index.entries))
+    try:
+        query = parse(q)
+    except QueryError as exc:
+        raise HTTPException(status_code=400, detail=f"query: {exc}") from None
+    if verdict:
+        query.verdicts.append(verdict.value)
+    query.narrow_score(min_score, max_score)
+    if file_type:
+        query.type_branches.append(file_type.casefold().rstrip("/"))
+    if tag:
+        query.words.append(tag)
+    history = gateway.index.history
+    found = await anyio.to_thread.run_sync(history.search, query, limit, offset)
+    return SubmissionList(found.rows, found.matched, await anyio.to_thread.run_sync(history.count), offset)
 
 
 async def _summary(gateway: Gateway, sid: str) -> Summary:
@@ -266,7 +289,7 @@ async def list_services(gateway: GatewayDep) -> list[ServiceStatus]:
 async def stream(gateway: GatewayDep) -> ServerSentEvent:
     async def events() -> AsyncIterator[ServerSentEventMessage]:
         with gateway.index.listen() as rows:
-            yield ServerSentEventMessage(event="hello", data=json.dumps({"indexed": len(gateway.index.entries)}))
+            yield ServerSentEventMessage(event="hello", data=json.dumps({"indexed": gateway.index.applied}))
             while True:
                 row = None
                 with anyio.move_on_after(KEEPALIVE):

@@ -30,6 +30,7 @@ from sluice.console import connect_client
 from sluice.web.api import ROUTES, Gateway
 from sluice.web.accounts import Accounts
 from sluice.web.auth import LocalMode, authenticate
+from sluice.web.history import open_history
 from sluice.web.index import SubmissionIndex
 from sluice.web.session_api import ROUTES as SESSION_ROUTES
 from sluice.web.stores import provision_workspace
@@ -37,7 +38,7 @@ from sluice.web.stores import provision_workspace
 log = logging.getLogger("sluice.web")
 
 STATIC = Path(__file__).parent / "static"
-BACKFILL_WAIT = 10.0  # seconds the start waits for the recent-submissions backfill before serving anyway
+BACKFILL_WAIT = 10.0  # seconds the start waits for the index to catch up with the stream before serving anyway
 
 # No inline script or style, nothing from elsewhere: even a string that slipped past the page's
 # escaping could not run. Downloads add `sandbox` on top (see api.attachment).
@@ -88,6 +89,16 @@ async def _connected(nats: str | Client, prefix: str) -> AsyncIterator[Client]:
         yield client
 
 
+@contextlib.asynccontextmanager
+async def _index(given: SubmissionIndex | None) -> AsyncIterator[SubmissionIndex]:
+    """The given index (its owner closes it), or one over a temporary SQLite file for as long as the app runs."""
+    if given is not None:
+        yield given
+        return
+    with open_history(None) as history:
+        yield SubmissionIndex(history)
+
+
 def create_app(nats: str | Client, prefix: str = "sluice", max_upload: int = Limits.max_file_size,
                index: SubmissionIndex | None = None, loopback: bool = True) -> Litestar:
     """The gateway for a Sluice: a connected client, or a NATS URL to connect to when the ASGI server starts the app.
@@ -95,25 +106,24 @@ def create_app(nats: str | Client, prefix: str = "sluice", max_upload: int = Lim
     `loopback`: it listens on loopback only, so until the first account exists the local user may
     use it without signing in (and session cookies go without the Secure flag, for plain http).
     """
-    index = SubmissionIndex() if index is None else index
     local = LocalMode(allowed=loopback, csrf=secrets.token_urlsafe(24))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with _connected(nats, prefix) as client, anyio.create_task_group() as tg:
+        async with _connected(nats, prefix) as client, _index(index) as own_index, anyio.create_task_group() as tg:
             stores = await provision_workspace(client.js, client.names)
             accounts = Accounts(client.js, client.names.accounts_bucket, stores.accounts, stores.sessions)
-            app.state.gateway = Gateway(client, index, max_upload, accounts, local, stores.triage,
+            app.state.gateway = Gateway(client, own_index, max_upload, accounts, local, stores.triage,
                                         secure_cookies=not loopback)
-            tg.start_soon(index.follow, client.js, client.names)
+            tg.start_soon(own_index.follow, client.js, client.names)
             with anyio.move_on_after(BACKFILL_WAIT):
-                await index.ready.wait()
-            if not index.ready.is_set():
-                log.warning("recent submissions still loading after %g s; serving meanwhile", BACKFILL_WAIT)
+                await own_index.ready.wait()
+            if not own_index.ready.is_set():
+                log.warning("the history index is still catching up after %g s; serving meanwhile", BACKFILL_WAIT)
             try:
                 yield
             finally:
-                index.close_listeners()
+                own_index.close_listeners()
                 tg.cancel_scope.cancel()
 
     return Litestar(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import socket
+from pathlib import Path
 
 import anyio
 from rich.text import Text
@@ -12,6 +13,7 @@ from schemas.limits import Limits
 from sluice.console import ERR, CliError, require_url, until_signal
 
 DEFAULT_BIND = "127.0.0.1:8080"
+DEFAULT_INDEX_DIR = Path(".sluice") / "web"
 OFF = "off"
 
 
@@ -27,7 +29,13 @@ def _socket(bind: str) -> socket.socket:
                        f"choose another with --bind/--web HOST:PORT (port 0: any free one)") from None
 
 
-async def run_web(url: str, prefix: str, bind: str, stop: anyio.Event, max_upload: int = Limits.max_file_size) -> None:
+def history_path(folder: Path, prefix: str) -> Path:
+    """Where a web front keeps its search index (SQLite) for a prefix."""
+    return folder / f"web-history-{prefix}.sqlite"
+
+
+async def run_web(url: str, prefix: str, bind: str, stop: anyio.Event, max_upload: int = Limits.max_file_size,
+                  index_path: Path | None = None) -> None:
     """Serve the web front until `stop`, saying where on stderr.
 
     The web stack (Litestar, Hypercorn: a quarter of a second to import) is loaded here, when a web
@@ -37,7 +45,7 @@ async def run_web(url: str, prefix: str, bind: str, stop: anyio.Event, max_uploa
 
     sock = _socket(bind)
     ERR.print(Text(f"sluice web at {url_of(sock)}", style="green"))
-    await serve(url, prefix, sock, stop, max_upload)
+    await serve(url, prefix, sock, stop, max_upload, index_path)
 
 
 async def serve_until(args: argparse.Namespace, url: str, stop: anyio.Event) -> None:
@@ -45,7 +53,7 @@ async def serve_until(args: argparse.Namespace, url: str, stop: anyio.Event) -> 
     if args.web == OFF:
         await stop.wait()
         return
-    await run_web(url, args.prefix, args.web, stop)
+    await run_web(url, args.prefix, args.web, stop, index_path=history_path(args.data_dir, args.prefix))
 
 
 def add_up_options(p: argparse.ArgumentParser) -> None:
@@ -57,7 +65,8 @@ async def cmd_web(args: argparse.Namespace) -> int:
     url = require_url(args)
     if not 0 < args.max_upload <= Limits.max_file_size:
         raise CliError(f"--max-upload {args.max_upload}: between 1 and {Limits.max_file_size} (the mesh's file size limit)")
-    await until_signal(lambda stop: run_web(url, args.prefix, args.bind, stop, args.max_upload))
+    index = args.index or history_path(DEFAULT_INDEX_DIR, args.prefix)
+    await until_signal(lambda stop: run_web(url, args.prefix, args.bind, stop, args.max_upload, index))
     return 0
 
 
@@ -66,3 +75,6 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help=f"where to listen (default {DEFAULT_BIND}; port 0 picks a free one)")
     parser.add_argument("--max-upload", type=int, default=Limits.max_file_size, metavar="BYTES",
                         help=f"largest file the API accepts (default {Limits.max_file_size})")
+    parser.add_argument("--index", type=Path, metavar="FILE",
+                        help=f"the search index (SQLite; rebuilt from the stream if missing; default "
+                             f"{history_path(DEFAULT_INDEX_DIR, 'PREFIX')})")

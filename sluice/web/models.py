@@ -32,12 +32,14 @@ class SubmissionRow(msgspec.Struct):
     file_count: int
     errors: int
     completed_at: float
+    submitter: str = ""  # the account that submitted it through the web front or the API
 
 
 class SubmissionList(msgspec.Struct):
     items: list[SubmissionRow]
-    matched: int  # how many of the indexed submissions match the filters (items holds at most `limit`)
-    indexed: int  # how many recent submissions the gateway holds
+    matched: int  # how many indexed submissions match (counted up to 10,001: "more than 10,000")
+    indexed: int  # how many submissions the index holds
+    offset: int = 0  # of the first item among the matches (newest first)
 
 
 class Submitted(msgspec.Struct):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from pathlib import Path
 
 import anyio
 from hypercorn.asyncio import serve as hypercorn_serve
@@ -23,6 +24,7 @@ from sluice.console import CliError, connect_client
 from sluice.web.accounts import Accounts
 from sluice.web.stores import provision_workspace
 from sluice.web.app import create_app
+from sluice.web.history import open_history
 from sluice.web.index import SubmissionIndex
 
 GRACE = 3.0  # seconds in-flight requests get at shutdown
@@ -72,13 +74,12 @@ def _config(sock: socket.socket) -> Config:
 
 
 async def serve(nats_url: str, prefix: str, sock: socket.socket, stop: anyio.Event,
-                max_upload: int = Limits.max_file_size) -> None:
+                max_upload: int = Limits.max_file_size, index_path: Path | None = None) -> None:
     """Serve on `sock` (from `listen`; it is handed over and closed at the end) until `stop`.
 
     NATS is reached before the server starts, so an unreachable one is one clear error (a
     failure inside the app's start-up would only reach us as Hypercorn's traceback text).
     """
-    index = SubmissionIndex()
     halt = anyio.Event()
 
     async def shutdown() -> None:
@@ -97,7 +98,8 @@ async def serve(nats_url: str, prefix: str, sock: socket.socket, stop: anyio.Eve
         with anyio.CancelScope(shield=True):
             await hypercorn_serve(app, _config(sock), shutdown_trigger=shutdown)
 
-    with sock:  # closed here if NATS cannot be reached; otherwise Hypercorn closes it
+    with sock, open_history(index_path) as history:  # sock: closed here if NATS cannot be reached; otherwise Hypercorn closes it
+        index = SubmissionIndex(history)
         async with connect_client(nats_url, prefix, WEB) as client, anyio.create_task_group() as tg:
             await refuse_open_beyond_loopback(client, sock)
             tg.start_soon(relay)

@@ -24,6 +24,7 @@ from sluice.web.auth import ADMIN, SESSION_COOKIE, Principal, remote_of
 from sluice.web.stores import SESSION_TTL
 
 AUDIT_MAX = 500
+LOGIN_MAX_BODY = 4096
 
 
 class Login(msgspec.Struct):
@@ -57,7 +58,9 @@ async def me(request: Request, gateway: GatewayDep) -> Me:
 
 
 @post("/login", status_code=200, summary="Sign in with a user name and password; sets the session cookie",
-      responses={401: problem("wrong user name or password"), 429: problem("too many failed attempts; see Retry-After")})
+      request_max_body_size=LOGIN_MAX_BODY,
+      responses={401: problem("wrong user name or password"), 413: problem(f"the request body is over {LOGIN_MAX_BODY} bytes"),
+                 429: problem("too many failed attempts; see Retry-After")})
 async def login(request: Request, data: JSONBody[Login], gateway: GatewayDep) -> Response[Me]:
     require_content_type(request, "application/json")
     address = f"ip:{remote_of(request)}"

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from functools import partial
 
+import anyio
+
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
 from nats.js.errors import NotFoundError
@@ -37,7 +39,8 @@ async def service_status(js: JetStreamContext, names: Names, index: SubmissionIn
     for consumer in sorted(consumers.keys() | by_consumer.keys()):
         record = by_consumer.get(consumer)
         name = record.name if record else consumer.removeprefix(consumer_prefix)
-        statuses.append(_status(name, record, consumers.get(consumer), list(index.failures.get(name, ()))))
+        failures = await anyio.to_thread.run_sync(index.history.failures, name)
+        statuses.append(_status(name, record, consumers.get(consumer), failures))
     return statuses
 
 

@@ -1,0 +1,243 @@
+"""Every summary in the stream, materialised into an embedded SQLite index (WAL, FTS5) beside the web front.
+
+JetStream is the log; this is a view of it. The index remembers the last stream sequence it
+applied, so a restarted web front reads only what it missed, and a deleted index file is
+rebuilt from the stream (as far back as the stream's retention keeps summaries). Any number of
+web fronts each keep their own.
+
+Layout: `subs` (one row per submission: what the list shows and what ranges filter on),
+`terms` (an inverted index of exact terms: `sha256:…`, `md5:…`, `tag:family=value`, `svc:pe`,
+`heur:pe.3`, `attack:T1059`, `name:…`, `type:…`; a WITHOUT ROWID b-tree, so a term lookup is one
+seek), `text` (FTS5 over file names, tag values and heuristic names), `failures` (service
+errors, for the services page). A summary republished for the same submission (a dispatcher
+restarted mid-publish) replaces its row; terms it no longer has may linger, which matches a
+republished summary (the same verdict again) exactly in practice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from schemas.messages import Summary, walk
+from sluice.web.models import Failure, SubmissionRow
+from sluice.web.query import HASH_KINDS, HEX, Query
+
+COUNT_CAP = 10_000  # a query says "10000+" rather than counting a million matches
+FAILURES_KEPT = 20  # per service, shown on the services page
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS subs(
+    id INTEGER PRIMARY KEY, sid TEXT NOT NULL UNIQUE, score INTEGER NOT NULL, verdict TEXT NOT NULL,
+    name TEXT NOT NULL, type TEXT NOT NULL, submitter TEXT NOT NULL, file_count INTEGER NOT NULL,
+    errors INTEGER NOT NULL, submitted_at REAL NOT NULL, completed_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS subs_completed ON subs(completed_at);
+CREATE INDEX IF NOT EXISTS subs_score ON subs(score, completed_at);
+CREATE INDEX IF NOT EXISTS subs_submitter ON subs(submitter, completed_at);
+CREATE TABLE IF NOT EXISTS terms(term TEXT NOT NULL, sub INTEGER NOT NULL, PRIMARY KEY(term, sub)) WITHOUT ROWID;
+CREATE VIRTUAL TABLE IF NOT EXISTS text USING fts5(body);
+CREATE TABLE IF NOT EXISTS failures(service TEXT NOT NULL, sid TEXT NOT NULL, file TEXT NOT NULL, type TEXT NOT NULL,
+    message TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS failures_by_service ON failures(service, at);
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+"""
+COLUMNS = "sid, verdict, score, name, type, file_count, errors, completed_at, submitter"
+
+
+def _kv_hashes(body: str) -> Iterator[str]:
+    """md5/sha1 from a KEY_VALUE section (the characterize service lists each file's digests)."""
+    try:
+        items = json.loads(body)
+    except ValueError:
+        return
+    if not isinstance(items, dict):
+        return
+    for key in ("md5", "sha1"):
+        value = items.get(key)
+        if isinstance(value, str) and HEX.match(value) and HASH_KINDS.get(len(value)) == key:
+            yield f"{key}:{value.lower()}"
+
+
+def terms_of(summary: Summary) -> tuple[set[str], str]:
+    """The exact terms a summary is found by, and its free text."""
+    terms: set[str] = set()
+    text: list[str] = []
+    for node in walk(summary.files):
+        terms.add(f"sha256:{node.sha256}")
+        if node.name:
+            terms.add(f"name:{node.name.casefold()}")
+            text.append(node.name)
+        if node.type:
+            terms.add(f"type:{node.type}")
+        for error in node.errors:
+            terms.add(f"svc:{error.service.casefold()}")
+        for view in node.results:
+            terms.add(f"svc:{view.service.casefold()}")
+            for section in view.sections:
+                if section.body_format == "KEY_VALUE":
+                    terms.update(_kv_hashes(section.body))
+                if section.heuristic:
+                    terms.add(f"heur:{view.service.casefold()}.{section.heuristic.heur_id}")
+                    terms.update(f"attack:{a.upper()}" for a in section.heuristic.attack_ids)
+                    text.append(section.heuristic.name)
+    for family, values in summary.tags.items():
+        for value in values:
+            terms.add(f"tag:{family.casefold()}={value.casefold()}")
+            text.append(value)
+    return terms, "\n".join(text)
+
+
+def row_of(summary: Summary) -> SubmissionRow:
+    first = summary.files[0] if summary.files else None
+    return SubmissionRow(
+        sid=summary.sid, verdict=summary.verdict, score=summary.score, name=first.name if first else "",
+        type=first.type if first else "", file_count=summary.file_count or sum(1 for _ in walk(summary.files)),
+        errors=summary.errors, completed_at=summary.completed_at, submitter=summary.metadata.get("submitter", ""))
+
+
+@dataclass
+class Page:
+    rows: list[SubmissionRow]
+    matched: int  # capped at COUNT_CAP + 1 ("more than COUNT_CAP")
+
+
+class History:
+    """The SQLite index. Its methods block (call them through anyio.to_thread); one writer, one reader."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        self._write = self._connect()
+        self._write.executescript(SCHEMA)
+        self._read = self._connect()
+        self._write_lock = threading.Lock()
+        self._read_lock = threading.Lock()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a power cut loses the last commits, never the file; the stream has them
+        db.execute("PRAGMA busy_timeout=10000")
+        return db
+
+    def close(self) -> None:
+        self._write.close()
+        self._read.close()
+
+    # -- writing ---------------------------------------------------------------------------
+    def last_seq(self) -> int:
+        with self._read_lock:
+            found = self._read.execute("SELECT value FROM meta WHERE key = 'last_seq'").fetchone()
+        return int(found[0]) if found else 0
+
+    def apply(self, summaries: Iterable[Summary], last_seq: int) -> None:
+        """Index a batch and remember the stream sequence it ends at, in one transaction."""
+        with self._write_lock:
+            db = self._write
+            db.execute("BEGIN")
+            try:
+                for summary in summaries:
+                    self._put(db, summary)
+                db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('last_seq', ?)", (last_seq,))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def _put(self, db: sqlite3.Connection, summary: Summary) -> None:
+        row = row_of(summary)
+        found = db.execute("SELECT id FROM subs WHERE sid = ?", (row.sid,)).fetchone()
+        values = (row.score, row.verdict, row.name, row.type, row.submitter, row.file_count, row.errors,
+                  summary.submitted_at, row.completed_at)
+        if found:
+            sub = found[0]
+            db.execute("UPDATE subs SET score=?, verdict=?, name=?, type=?, submitter=?, file_count=?, errors=?, "
+                       "submitted_at=?, completed_at=? WHERE id=?", (*values, sub))
+            db.execute("DELETE FROM text WHERE rowid = ?", (sub,))
+        else:
+            sub = db.execute("INSERT INTO subs(sid, score, verdict, name, type, submitter, file_count, errors, "
+                             "submitted_at, completed_at) VALUES (?,?,?,?,?,?,?,?,?,?)", (row.sid, *values)).lastrowid
+        terms, text = terms_of(summary)
+        db.executemany("INSERT OR IGNORE INTO terms(term, sub) VALUES (?, ?)", ((t, sub) for t in terms))
+        db.execute("INSERT INTO text(rowid, body) VALUES (?, ?)", (sub, text))
+        for node in walk(summary.files):
+            for error in node.errors:
+                db.execute("INSERT INTO failures(service, sid, file, type, message, at) VALUES (?,?,?,?,?,?)",
+                           (error.service, summary.sid, node.name or node.sha256, error.type.value, error.message[:2000],
+                            summary.completed_at))
+
+    def optimize(self) -> None:
+        """Refresh the planner's statistics (after a large catch-up), and trim old failures."""
+        with self._write_lock:
+            self._write.execute("DELETE FROM failures WHERE rowid IN (SELECT rowid FROM (SELECT rowid, row_number() "
+                                "OVER (PARTITION BY service ORDER BY at DESC) AS n FROM failures) WHERE n > ?)",
+                                (FAILURES_KEPT,))
+            self._write.execute("PRAGMA optimize=0x10002")
+
+    # -- reading ---------------------------------------------------------------------------
+    def count(self) -> int:
+        with self._read_lock:
+            return self._read.execute("SELECT count(*) FROM subs").fetchone()[0]
+
+    def search(self, query: Query, limit: int = 50, offset: int = 0) -> Page:
+        where, args = _conditions(query)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        with self._read_lock:
+            rows = self._read.execute(
+                f"SELECT {COLUMNS} FROM subs {clause} ORDER BY completed_at DESC, id DESC LIMIT ? OFFSET ?",
+                (*args, limit, offset)).fetchall()
+            matched = self._read.execute(f"SELECT count(*) FROM (SELECT 1 FROM subs {clause} LIMIT ?)",
+                                         (*args, COUNT_CAP + 1)).fetchone()[0]
+        return Page([SubmissionRow(*r[:8], submitter=r[8]) for r in rows], matched)
+
+    def failures(self, service: str) -> list[Failure]:
+        with self._read_lock:
+            rows = self._read.execute("SELECT sid, file, type, message, at FROM failures WHERE service = ? "
+                                      "ORDER BY at DESC LIMIT ?", (service, FAILURES_KEPT)).fetchall()
+        return [Failure(*r) for r in rows]
+
+
+def _fts_phrase(words: list[str]) -> str:
+    """Each word as a quoted FTS5 phrase (so nothing typed is FTS syntax), all required."""
+    return " AND ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+def _conditions(q: Query) -> tuple[list[str], list[object]]:
+    where: list[str] = []
+    args: list[object] = []
+    for term in q.terms:
+        where.append("id IN (SELECT sub FROM terms WHERE term = ?)")
+        args.append(term)
+    for branch in q.type_branches:
+        where.append("id IN (SELECT sub FROM terms WHERE term = ? OR (term >= ? AND term < ?))")
+        args += [f"type:{branch}", f"type:{branch}/", f"type:{branch}0"]  # "0" sorts right after "/"
+    if q.words:
+        where.append("id IN (SELECT rowid FROM text WHERE text MATCH ?)")
+        args.append(_fts_phrase(q.words))
+    if q.verdicts:
+        where.append(f"verdict IN ({','.join('?' * len(q.verdicts))})")
+        args += q.verdicts
+    for column, op, value in (("score", ">=", q.min_score), ("score", "<=", q.max_score),
+                              ("completed_at", ">=", q.after), ("completed_at", "<", q.before),
+                              ("submitter", "=", q.submitter), ("sid", "=", q.sid)):
+        if value is not None:
+            where.append(f"{column} {op} ?")
+            args.append(value)
+    return where, args
+
+
+@contextlib.contextmanager
+def open_history(path: Path | None) -> Iterator[History]:
+    """The index at `path` (kept), or in a temporary directory removed afterwards (rebuilt from the stream each start)."""
+    with contextlib.ExitStack() as stack:
+        if path is None:
+            path = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sluice-web-"))) / "history.sqlite"
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        history = History(path)
+        stack.callback(history.close)
+        yield history
