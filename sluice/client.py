@@ -148,6 +148,10 @@ class Client:
             raise KeyError(name)
         return found[0], await self.blobs.get(found[0].file)
 
+    def pending(self, sid: str) -> bool:
+        """Submitted through this client and not finished (as far as its summary subscription has seen)."""
+        return sid in self._mine and self._mine[sid] is None
+
     async def result(self, sid: str) -> Summary | None:
         """The stored summary of a finished submission, or None if it is not finished (or unknown)."""
         if not SID.match(sid):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Annotated
 from urllib.parse import quote
@@ -34,12 +34,12 @@ from sluice.web.accounts import Accounts
 from sluice.web.auth import SUBMITTER, VIEWER, LocalMode, remote_of, who
 from sluice.web.stores import audit
 from sluice.web.index import SubmissionIndex
-from sluice.web.query import QueryError, parse
+from sluice.web.query import SCORE_BOUND, QueryError, parse
 from sluice.web.ratelimit import LoginThrottle
 from sluice.web.models import (
-    Limits, Problem, SampleRequest, SampleSubmitted, ServiceStatus, SubmissionList, Submitted, Verdict,
+    Limits, Pending, Problem, SampleRequest, SampleSubmitted, ServiceStatus, SubmissionList, Submitted, Verdict,
 )
-from sluice.web.status import service_status
+from sluice.web.status import known_services, service_status
 
 BINARY = "application/octet-stream"
 KEEPALIVE = 15.0  # seconds between comments on an idle event stream (proxies close silent ones)
@@ -113,6 +113,17 @@ def _params(deep_scan: bool, ignore_cache: bool, services: tuple[str, ...] = ())
     return SubmissionParams(deep_scan=deep_scan, ignore_cache=ignore_cache, services=list(services))
 
 
+async def refuse_unknown_services(gateway: Gateway, wanted: Iterable[str]) -> None:
+    """A service nobody registered would only come back as a `service_down` error: say so now."""
+    wanted = set(wanted)
+    if not wanted:
+        return
+    known = await known_services(gateway.client.js, gateway.client.names)
+    unknown = sorted(wanted - known)
+    if unknown:
+        raise HTTPException(status_code=400, detail=f"no service named {', '.join(unknown)}; known: {', '.join(sorted(known)) or 'none'}")
+
+
 def submitted_by(request: Request) -> dict[str, str]:
     """The submission's metadata naming its submitter (searchable as `submitter:NAME`)."""
     return {"submitter": who(request).user}
@@ -159,6 +170,9 @@ async def submit_file(
                 raise
             await _discard_rest(request)
             raise HTTPException(status_code=413, detail=f"the file is over the {gateway.max_upload}-byte upload limit") from None
+        if not data:
+            raise HTTPException(status_code=400, detail=f"{name}: the file is empty; nothing to analyse")
+        await refuse_unknown_services(gateway, service)
         try:
             sid = await gateway.client.submit_bytes([(name, bytes(data))], _params(deep_scan, ignore_cache, service),
                                                     metadata=submitted_by(request))
@@ -199,7 +213,8 @@ async def list_submissions(
     gateway: GatewayDep,
     q: Annotated[str, QueryParameter(max_length=2000, description="the search language, e.g. `tag:network.static.domain=evil.example score>=500`, a bare md5/sha1/sha256, or words")] = "",
     verdict: FromQuery[Verdict | None] = None,
-    min_score: FromQuery[int | None] = None, max_score: FromQuery[int | None] = None,
+    min_score: Annotated[int | None, QueryParameter(ge=-SCORE_BOUND, le=SCORE_BOUND)] = None,
+    max_score: Annotated[int | None, QueryParameter(ge=-SCORE_BOUND, le=SCORE_BOUND)] = None,
     file_type: Annotated[str | None, QueryParameter(max_length=200, description="a type or a branch of the taxonomy, e.g. `executable`")] = None,
     tag: Annotated[str | None, QueryParameter(max_length=500, description="words of any tag value, case-insensitive")] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
@@ -221,17 +236,24 @@ async def list_submissions(
     return SubmissionList(found.rows, found.matched, await anyio.to_thread.run_sync(history.count), offset)
 
 
-async def _summary(gateway: Gateway, sid: str) -> Summary:
+async def summary_of(gateway: Gateway, sid: str) -> Summary:
     summary = await gateway.client.result(sid)
     if summary is None:
         raise NotFoundException(detail=f"no finished submission {sid}")
     return summary
 
 
-@get("/submissions/{sid:str}", guards=[VIEWER], summary="A finished submission's verdict tree",
-     responses={404: problem("unknown, expired or not finished yet")})
-async def get_submission(gateway: GatewayDep, sid: SidParam) -> Summary:
-    summary = await _summary(gateway, sid)
+@get("/submissions/{sid:str}", guards=[VIEWER], summary="A finished submission's verdict tree (202 while it is being analysed)",
+     responses={202: ResponseSpec(data_container=Pending, description="submitted through this web front, not finished yet",
+                                  generate_examples=False),
+                404: problem("unknown or expired")})
+async def get_submission(request: Request, gateway: GatewayDep, sid: SidParam) -> Summary:
+    summary = await gateway.client.result(sid)
+    if summary is None:
+        if gateway.client.pending(sid):
+            return Response(Pending(sid), status_code=202)
+        raise NotFoundException(detail=f"no submission {sid} (unknown, or expired from the history)")
+    await gateway.record(request, "view", sid, what="submission")
     for node in walk(summary.files):
         for view in node.results:  # inline bytes of small objects are for services, not for the page
             view.objects = [msgspec.structs.replace(obj, file=msgspec.structs.replace(obj.file, data=None)) for obj in view.objects]
@@ -245,34 +267,6 @@ def attachment(name: str, data: bytes) -> Response[bytes]:
         "Content-Disposition": f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name[:200], safe='')}",
         "Content-Security-Policy": "sandbox; default-src 'none'",
     })
-
-
-@get("/submissions/{sid:str}/files/{sha256:str}", guards=[VIEWER], operation_class=DownloadOperation, summary="Download a file of the tree",
-     responses={404: problem("no such submission or file"), 410: problem("the file's bytes have expired")})
-async def download_file(gateway: GatewayDep, sid: SidParam, sha256: Sha256Param) -> Response[bytes]:
-    summary = await _summary(gateway, sid)
-    node = next((n for n in walk(summary.files) if n.sha256 == sha256), None)
-    if node is None:
-        raise NotFoundException(detail=f"{sid} has no file {sha256}")
-    try:
-        data = await gateway.client.blobs.get(FileRef(node.sha256, node.size, node.name))
-    except BlobError as exc:
-        raise HTTPException(status_code=410, detail=str(exc)) from None
-    return attachment(node.name or node.sha256, data)
-
-
-@get("/submissions/{sid:str}/object", guards=[VIEWER], operation_class=DownloadOperation, summary="Download a supplementary file or report object",
-     responses={404: problem("no such submission or object"), 410: problem("the object's bytes have expired")})
-async def download_object(gateway: GatewayDep, sid: SidParam,
-                          name: Annotated[str, QueryParameter(min_length=1, description="the object's name")]) -> Response[bytes]:
-    summary = await _summary(gateway, sid)
-    try:
-        obj, data = await gateway.client.fetch_object(summary, name)
-    except KeyError:
-        raise NotFoundException(detail=f"{sid} has no object {name!r}") from None
-    except BlobError as exc:
-        raise HTTPException(status_code=410, detail=str(exc)) from None
-    return attachment(obj.name, data)
 
 
 @get("/limits", guards=[VIEWER], summary="What the gateway accepts")
@@ -306,4 +300,4 @@ async def stream(gateway: GatewayDep) -> ServerSentEvent:
 
 
 # The explicit OPTIONS handler goes first: the route its path gets is built from the first handler registered.
-ROUTES = [submissions_options, submit_file, submit_sample, list_submissions, get_submission, download_file, download_object, limits, list_services, stream]
+ROUTES = [submissions_options, submit_file, submit_sample, list_submissions, get_submission, limits, list_services, stream]

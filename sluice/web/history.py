@@ -203,7 +203,7 @@ class History:
 
 def _fts_phrase(words: list[str]) -> str:
     """Each word as a quoted FTS5 phrase (so nothing typed is FTS syntax), all required."""
-    return " AND ".join('"' + w.replace('"', '""') + '"' for w in words)
+    return " AND ".join('"' + w.replace("\x00", " ").replace('"', '""') + '"' for w in words)  # FTS5 ends a string at NUL
 
 
 def _conditions(q: Query) -> tuple[list[str], list[object]]:

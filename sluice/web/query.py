@@ -23,6 +23,7 @@ HASH_KINDS = {32: "md5", 40: "sha1", 64: "sha256"}
 VERDICTS = ("malicious", "highly_suspicious", "suspicious", "info", "safe")
 SCORE = re.compile(r"^score(>=|<=|>|<|:|=)(-?\d+)(?:\.\.(-?\d+))?$")
 DAY = 86400.0
+SCORE_BOUND = 10**9  # far past any real score; keeps numbers inside SQLite's 64-bit integers
 
 
 class QueryError(ValueError):
@@ -68,6 +69,8 @@ def _score(token: str, query: Query) -> None:
     if not m:
         raise QueryError(f"{token}: a score is score>=N, score<=N, score>N, score<N, score:N or score:LOW..HIGH")
     op, n, high = m[1], int(m[2]), m[3]
+    if abs(n) > SCORE_BOUND or (high is not None and abs(int(high)) > SCORE_BOUND):
+        raise QueryError(f"{token}: a score between -{SCORE_BOUND} and {SCORE_BOUND}")
     if high is not None:
         if op != ":":
             raise QueryError(f"{token}: a range is score:LOW..HIGH")
