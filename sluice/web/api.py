@@ -106,7 +106,7 @@ class DownloadOperation(Operation):
 class EventStreamOperation(Operation):
     def __post_init__(self) -> None:
         self.responses["200"].content = {"text/event-stream": OpenAPIMediaType(schema=Schema(
-            type=OpenAPIType.STRING, description="`submission` events, each a SubmissionRow as JSON; `hello` once connected"))}
+            type=OpenAPIType.STRING, description="`submission` events (a SubmissionRow as JSON), `triage` events (an alert's Triage), `hello` once connected"))}
 
 
 def _params(deep_scan: bool, ignore_cache: bool, services: tuple[str, ...] = ()) -> SubmissionParams:
@@ -294,7 +294,8 @@ async def stream(gateway: GatewayDep) -> ServerSentEvent:
                 if row is None:
                     yield ServerSentEventMessage(comment="keep-alive")
                 else:
-                    yield ServerSentEventMessage(event="submission", id=row.sid, data=msgspec.json.encode(row).decode())
+                    name, payload = row
+                    yield ServerSentEventMessage(event=name, data=msgspec.json.encode(payload).decode())
 
     return ServerSentEvent(events())
 

@@ -29,6 +29,7 @@ from bus.auth import WEB
 from sluice.console import connect_client
 from sluice.web.api import ROUTES, Gateway
 from sluice.web.accounts import Accounts
+from sluice.web.alerts_api import ROUTES as ALERT_ROUTES
 from sluice.web.files_api import ROUTES as FILE_ROUTES
 from sluice.web.auth import LocalMode, authenticate
 from sluice.web.history import open_history
@@ -117,6 +118,7 @@ def create_app(nats: str | Client, prefix: str = "sluice", max_upload: int = Lim
             app.state.gateway = Gateway(client, own_index, max_upload, accounts, local, stores.triage,
                                         secure_cookies=not loopback)
             tg.start_soon(own_index.follow, client.js, client.names)
+            tg.start_soon(own_index.follow_triage, stores.triage)
             with anyio.move_on_after(BACKFILL_WAIT):
                 await own_index.ready.wait()
             if not own_index.ready.is_set():
@@ -130,7 +132,7 @@ def create_app(nats: str | Client, prefix: str = "sluice", max_upload: int = Lim
     return Litestar(
         route_handlers=[
             page,
-            Router("/api", route_handlers=[*SESSION_ROUTES, *ROUTES, *FILE_ROUTES]),
+            Router("/api", route_handlers=[*SESSION_ROUTES, *ROUTES, *FILE_ROUTES, *ALERT_ROUTES]),
             create_static_files_router("/static", directories=[STATIC], include_in_schema=False),
         ],
         lifespan=[lifespan],

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schemas.messages import Summary, walk
-from sluice.web.models import Failure, SubmissionRow
+from schemas.workspace import Triage
+from sluice.web.models import AlertRow, Failure, SubmissionRow
 from sluice.web.query import HASH_KINDS, HEX, Query
 
 COUNT_CAP = 10_000  # a query says "10000+" rather than counting a million matches
@@ -45,6 +46,8 @@ CREATE TABLE IF NOT EXISTS failures(service TEXT NOT NULL, sid TEXT NOT NULL, fi
     message TEXT NOT NULL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS failures_by_service ON failures(service, at);
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS triage(sid TEXT PRIMARY KEY, state TEXT NOT NULL, owner TEXT NOT NULL,
+    comments INTEGER NOT NULL, updated_at REAL NOT NULL) WITHOUT ROWID;
 """
 COLUMNS = "sid, verdict, score, name, type, file_count, errors, completed_at, submitter"
 
@@ -193,6 +196,32 @@ class History:
             matched = self._read.execute(f"SELECT count(*) FROM (SELECT 1 FROM subs {clause} LIMIT ?)",
                                          (*args, COUNT_CAP + 1)).fetchone()[0]
         return Page([SubmissionRow(*r[:8], submitter=r[8]) for r in rows], matched)
+
+    def apply_triage(self, records: Iterable[Triage]) -> None:
+        """Mirror triage records from the KV bucket (the truth), so alerts filter and sort in SQL."""
+        with self._write_lock:
+            self._write.executemany("INSERT OR REPLACE INTO triage(sid, state, owner, comments, updated_at) VALUES (?,?,?,?,?)",
+                                    [(t.sid, t.state.value, t.owner, len(t.comments), t.updated_at) for t in records])
+
+    def alerts(self, threshold: int, state: str | None, owner: str | None, limit: int, offset: int) -> tuple[list[AlertRow], int]:
+        """Submissions scoring at least `threshold`, newest first, with their triage (untriaged: new)."""
+        where, args = ["s.score >= ?"], [threshold]
+        if state:
+            where.append("coalesce(t.state, 'new') = ?")
+            args.append(state)
+        if owner is not None:
+            where.append("coalesce(t.owner, '') = ?")
+            args.append(owner)
+        clause = " AND ".join(where)
+        columns = ", ".join(f"s.{c.strip()}" for c in COLUMNS.split(","))
+        with self._read_lock:
+            rows = self._read.execute(
+                f"SELECT {columns}, coalesce(t.state, 'new'), coalesce(t.owner, ''), coalesce(t.comments, 0) "
+                f"FROM subs s LEFT JOIN triage t ON t.sid = s.sid WHERE {clause} "
+                "ORDER BY s.completed_at DESC, s.id DESC LIMIT ? OFFSET ?", (*args, limit, offset)).fetchall()
+            matched = self._read.execute(f"SELECT count(*) FROM (SELECT 1 FROM subs s LEFT JOIN triage t ON t.sid = s.sid "
+                                         f"WHERE {clause} LIMIT ?)", (*args, COUNT_CAP + 1)).fetchone()[0]
+        return [AlertRow(SubmissionRow(*r[:8], submitter=r[8]), r[9], r[10], r[11]) for r in rows], matched
 
     def failures(self, service: str) -> list[Failure]:
         with self._read_lock:

@@ -21,11 +21,16 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from bus.codec import BadMessage, decode
 from bus.subjects import Names
+from nats.js.kv import KeyValue
+
 from schemas.messages import Summary
+from schemas.workspace import Triage
 from sluice.web.history import History, row_of
 from sluice.web.models import SubmissionRow
 
 log = logging.getLogger("sluice.web")
+
+Event = tuple[str, SubmissionRow | Triage]  # (the server-sent event's name, its payload)
 
 LISTENER_BACKLOG = 64  # rows a live listener may fall behind before it is dropped
 BATCH = 2000  # summaries per transaction while catching up
@@ -39,7 +44,7 @@ class SubmissionIndex:
         self.history = history
         self.ready = anyio.Event()  # set once caught up with the stream
         self.applied = 0  # summaries applied since start (catch-up included)
-        self._listeners: set[ObjectSendStream[SubmissionRow]] = set()
+        self._listeners: set[ObjectSendStream[Event]] = set()
 
     # -- feeding ---------------------------------------------------------------------------
     async def apply(self, summaries: list[Summary], last_seq: int) -> None:
@@ -48,12 +53,12 @@ class SubmissionIndex:
         if before // OPTIMIZE_AFTER != self.applied // OPTIMIZE_AFTER:
             await anyio.to_thread.run_sync(self.history.optimize)
         for summary in summaries:
-            self._announce(row_of(summary))
+            self._announce(("submission", row_of(summary)))
 
-    def _announce(self, row: SubmissionRow) -> None:
+    def _announce(self, event: Event) -> None:
         for listener in list(self._listeners):
             try:
-                listener.send_nowait(row)
+                listener.send_nowait(event)
             except anyio.WouldBlock:
                 self._drop(listener)
 
@@ -82,11 +87,30 @@ class SubmissionIndex:
             with anyio.CancelScope(shield=True):
                 await sub.unsubscribe()
 
+    async def follow_triage(self, kv: KeyValue) -> None:
+        """Mirror the triage bucket into the index and announce each change, until cancelled."""
+        watcher = await kv.watchall()
+        try:
+            async for entry in watcher:
+                if entry is None or not entry.value:
+                    continue  # the end-of-initial-values marker, or a deleted key
+                try:
+                    triage = decode(entry.value, Triage)
+                except BadMessage as exc:
+                    log.warning("triage %s ignored: %s", entry.key, exc)
+                    continue
+                await anyio.to_thread.run_sync(self.history.apply_triage, [triage])
+                self._announce(("triage", triage))
+        finally:
+            with anyio.CancelScope(shield=True):
+                await watcher.stop()
+
     # -- reading ---------------------------------------------------------------------------
     @contextlib.contextmanager
-    def listen(self) -> Iterator[ObjectReceiveStream[SubmissionRow]]:
-        """New rows as they arrive, for as long as the block runs (ends early if the listener lags)."""
-        send, receive = anyio.create_memory_object_stream[SubmissionRow](LISTENER_BACKLOG)
+    def listen(self) -> Iterator[ObjectReceiveStream[Event]]:
+        """New events as they arrive (finished submissions, triage changes), for as long as the
+        block runs (ends early if the listener lags)."""
+        send, receive = anyio.create_memory_object_stream[Event](LISTENER_BACKLOG)
         self._listeners.add(send)
         try:
             with receive:
@@ -99,6 +123,6 @@ class SubmissionIndex:
         for listener in list(self._listeners):
             self._drop(listener)
 
-    def _drop(self, listener: ObjectSendStream[SubmissionRow]) -> None:
+    def _drop(self, listener: ObjectSendStream[Event]) -> None:
         self._listeners.discard(listener)
         listener.close()

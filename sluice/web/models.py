@@ -138,3 +138,19 @@ class StringsPage(msgspec.Struct):
     size: int
     strings: list[FoundString]
     truncated: bool  # the window held more strings than one page shows
+
+
+class AlertRow(msgspec.Struct):
+    """A submission at or above the alert score, with its triage."""
+
+    submission: SubmissionRow
+    state: str  # new, in_progress, malicious, benign, false_positive
+    owner: str
+    comments: int
+
+
+class AlertList(msgspec.Struct):
+    items: list[AlertRow]
+    matched: int
+    threshold: int
+    offset: int = 0
