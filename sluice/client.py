@@ -119,6 +119,11 @@ class Client:
         """One URI, domain or IP (`kind` "uri", "domain" or "ip") as its own submission."""
         return await self.submit_samples([(kind, value)], params, metadata, sid)
 
+    async def submit_refs(self, refs: list[FileRef], params: SubmissionParams | None = None,
+                          metadata: dict[str, str] | None = None, sid: str | None = None) -> str:
+        """Files already in the file store (e.g. a finished submission's, analysed again) as a new submission."""
+        return await self._publish(list(refs), params, metadata, sid)
+
     async def _publish(self, refs: list[FileRef], params: SubmissionParams | None, metadata: dict[str, str] | None,
                        sid: str | None) -> str:
         if not refs:

@@ -4,15 +4,18 @@ file, alert triage (kept in NATS KV, pushed live), and the index surviving a res
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import time
 
 import anyio
 import pytest
+import pyzipper
 
 from bus.codec import encode
 from bus.publish import jetstream_publish
 from schemas.messages import FileNode, HeuristicHit, ResultView, Section, Summary
+from services.sdk.loader import load_service
 from sluice.client import Client
 from sluice.web.history import open_history
 from sluice.web.index import SubmissionIndex
@@ -179,3 +182,41 @@ def test_strings_are_found_in_both_encodings_with_offsets_a_window_at_a_time():
     assert not more
     later, _ = strings_in(data, 30, len(data))
     assert [s.text for s in later] == ["second window here"]
+
+
+def protected_zip(password: bytes) -> bytes:
+    out = io.BytesIO()
+    with pyzipper.AESZipFile(out, "w", encryption=pyzipper.WZ_AES) as archive:
+        archive.setpassword(password)
+        archive.writestr("payload.txt", b"the hidden payload\n")
+    return out.getvalue()
+
+
+async def test_resubmit_with_an_archive_password_from_the_manifest(nats_url, prefix):
+    async with web_mesh(nats_url, prefix, services=[load_service("extract")]) as web:
+        http = web.http
+        forms = {f["name"]: f for f in (await http.get("/api/services/params")).json()}
+        assert [p["name"] for p in forms["extract"]["params"]] == ["password"]
+        sid, row = await submit_and_see_it_finish(http, "locked.zip", protected_zip(b"not-in-any-list-42"))
+        assert row["file_count"] == 1  # nothing could be extracted without the password
+
+        refused = await http.post(f"/api/submissions/{sid}/resubmit", json={"service_params": {"extract": {"pasword": "x"}}})
+        assert refused.status_code == 400 and "takes no parameter 'pasword'" in refused.json()["detail"]
+        wrong_type = await http.post(f"/api/submissions/{sid}/resubmit", json={"service_params": {"extract": {"password": 42}}})
+        assert wrong_type.status_code == 400 and "is a str" in wrong_type.json()["detail"]
+        assert (await http.post(f"/api/submissions/{sid}/resubmit", json={"services": ["nosuch"]})).status_code == 400
+
+        async with http.stream("GET", "/api/stream") as stream:
+            events = sse_events(stream)
+            assert (await anext(events))[0] == "hello"
+            again = await http.post(f"/api/submissions/{sid}/resubmit", json={
+                "ignore_cache": True, "services": ["extract"], "service_params": {"extract": {"password": "not-in-any-list-42"}}})
+            assert again.status_code == 201, again.text
+            new_sid = again.json()["sid"]
+            with anyio.fail_after(60):
+                async for event, payload in events:
+                    if event == "submission" and json.loads(payload)["sid"] == new_sid:
+                        break
+        tree = (await http.get(f"/api/submissions/{new_sid}")).json()
+        assert [c["name"] for c in tree["files"][0]["children"]] == ["payload.txt"]
+        assert tree["metadata"]["resubmitted_from"] == sid

@@ -34,6 +34,7 @@ from sluice.web.files_api import ROUTES as FILE_ROUTES
 from sluice.web.auth import LocalMode, authenticate
 from sluice.web.history import open_history
 from sluice.web.index import SubmissionIndex
+from sluice.web.resubmit_api import ROUTES as RESUBMIT_ROUTES
 from sluice.web.session_api import ROUTES as SESSION_ROUTES
 from sluice.web.stores import provision_workspace
 
@@ -132,7 +133,7 @@ def create_app(nats: str | Client, prefix: str = "sluice", max_upload: int = Lim
     return Litestar(
         route_handlers=[
             page,
-            Router("/api", route_handlers=[*SESSION_ROUTES, *ROUTES, *FILE_ROUTES, *ALERT_ROUTES]),
+            Router("/api", route_handlers=[*SESSION_ROUTES, *ROUTES, *FILE_ROUTES, *ALERT_ROUTES, *RESUBMIT_ROUTES]),
             create_static_files_router("/static", directories=[STATIC], include_in_schema=False),
         ],
         lifespan=[lifespan],
