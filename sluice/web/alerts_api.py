@@ -21,7 +21,7 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from bus.codec import BadMessage, decode, encode
 from schemas.limits import Limits
 from schemas.workspace import Comment, Triage, TriageState
-from sluice.web.api import Gateway, GatewayDep, SidParam, problem
+from sluice.web.api import JSON_MAX_BODY, Gateway, GatewayDep, SidParam, problem
 from sluice.web.auth import ANALYST, VIEWER, who
 from sluice.web.models import AlertList
 from sluice.web.query import Query
@@ -74,7 +74,8 @@ async def get_triage(gateway: GatewayDep, sid: SidParam) -> Triage:
 
 
 @post("/alerts/{sid:str}/triage", status_code=200, guards=[ANALYST], summary="Change an alert's state or owner, or comment on it",
-      responses={400: problem("an unknown owner"), 404: problem("not an alert")})
+      request_max_body_size=JSON_MAX_BODY,
+      responses={400: problem("an unknown owner"), 404: problem("not an alert"), 413: problem(f"the request body is over {JSON_MAX_BODY} bytes")})
 async def change_triage(request: Request, gateway: GatewayDep, sid: SidParam, data: JSONBody[TriageChange]) -> Triage:
     if not await _is_alert(gateway, sid):
         raise NotFoundException(detail=f"{sid} is not an alert (unknown, or scored under {Limits.alert_threshold})")

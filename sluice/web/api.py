@@ -44,7 +44,7 @@ from sluice.web.status import known_services, service_status
 BINARY = "application/octet-stream"
 KEEPALIVE = 15.0  # seconds between comments on an idle event stream (proxies close silent ones)
 DRAIN_MAX = 8 * 1024 * 1024  # bytes of a refused upload read and dropped so the client sees the 413
-SAMPLE_MAX_BODY = 16 * 1024  # a URI with its options; the app-wide limit is the (large) upload limit
+JSON_MAX_BODY = SAMPLE_MAX_BODY = 16 * 1024  # a JSON request (a URI with its options, a resubmission); the app-wide limit is the (large) upload limit
 
 SidParam = Annotated[str, PathParameter(pattern=SID.pattern, description="submission id")]
 Sha256Param = Annotated[str, PathParameter(pattern=r"^[0-9a-f]{64}$", description="the file's sha256")]

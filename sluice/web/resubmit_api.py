@@ -21,12 +21,14 @@ from schemas.samples import SampleError, sample_ref
 from services.sdk.loader import builtin_services, service_folder
 from services.sdk.manifest import SubmissionParam, load_manifest
 from sluice.client import SubmitError
-from sluice.web.api import Gateway, GatewayDep, Sha256Param, SidParam, problem, submitted_by, summary_of
+from sluice.web.api import JSON_MAX_BODY, Gateway, GatewayDep, Sha256Param, SidParam, problem, submitted_by, summary_of
 from sluice.web.auth import SUBMITTER, VIEWER
 from sluice.web.files_api import locate
 from sluice.web.models import Submitted
 from sluice.web.status import known_services
 
+REFUSALS = {400: problem("an unknown service or parameter, or a value of the wrong type"),
+            413: problem(f"the request body is over {JSON_MAX_BODY} bytes")}
 TYPES = {"str": str, "int": int, "bool": bool, "list": str}  # "list": one value chosen from the manifest's list
 
 
@@ -112,7 +114,7 @@ async def service_forms(gateway: GatewayDep) -> list[ServiceForm]:
 
 
 @post("/submissions/{sid:str}/resubmit", status_code=201, guards=[SUBMITTER], summary="Analyse a submission's files again",
-      responses={400: problem("an unknown service or parameter, or a value of the wrong type"), 404: problem("no such submission")})
+      request_max_body_size=JSON_MAX_BODY, responses={**REFUSALS, 404: problem("no such submission")})
 async def resubmit_submission(request: Request, gateway: GatewayDep, sid: SidParam, data: JSONBody[Resubmission]) -> Submitted:
     summary = await summary_of(gateway, sid)
     if not summary.files:
@@ -121,7 +123,7 @@ async def resubmit_submission(request: Request, gateway: GatewayDep, sid: SidPar
 
 
 @post("/files/{sha256:str}/resubmit", status_code=201, guards=[SUBMITTER], summary="Analyse one file again, as a submission of its own",
-      responses={400: problem("an unknown service or parameter, or a value of the wrong type"), 404: problem("no indexed submission has this file")})
+      request_max_body_size=JSON_MAX_BODY, responses={**REFUSALS, 404: problem("no indexed submission has this file")})
 async def resubmit_file(request: Request, gateway: GatewayDep, sha256: Sha256Param, data: JSONBody[Resubmission]) -> Submitted:
     node, _ = await locate(gateway, sha256)
     return await _resubmit(request, gateway, [node], data, sha256)
