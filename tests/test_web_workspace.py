@@ -15,7 +15,9 @@ import pyzipper
 from bus.codec import encode
 from bus.publish import jetstream_publish
 from schemas.messages import FileNode, HeuristicHit, ResultView, Section, Summary
-from services.sdk.loader import load_service
+from services.sdk.loader import builtin_services, load_service, service_folder
+from services.sdk.manifest import load_manifest
+from sluice.web.attack import techniques
 from sluice.client import Client
 from sluice.web.history import open_history
 from sluice.web.index import SubmissionIndex
@@ -220,3 +222,9 @@ async def test_resubmit_with_an_archive_password_from_the_manifest(nats_url, pre
         tree = (await http.get(f"/api/submissions/{new_sid}")).json()
         assert [c["name"] for c in tree["files"][0]["children"]] == ["payload.txt"]
         assert tree["metadata"]["resubmitted_from"] == sid
+
+
+def test_every_attack_id_a_built_in_service_declares_has_a_name():
+    declared = {a for name in builtin_services() for h in load_manifest(service_folder(name) / "service_manifest.yml").heuristics
+                for a in h.attack_ids}
+    assert declared and not declared - techniques().keys()

@@ -30,6 +30,7 @@ from sluice.console import connect_client
 from sluice.web.api import ROUTES, Gateway
 from sluice.web.accounts import Accounts
 from sluice.web.alerts_api import ROUTES as ALERT_ROUTES
+from sluice.web.attack import ROUTES as ATTACK_ROUTES
 from sluice.web.files_api import ROUTES as FILE_ROUTES
 from sluice.web.auth import LocalMode, authenticate
 from sluice.web.history import open_history
@@ -133,7 +134,7 @@ def create_app(nats: str | Client, prefix: str = "sluice", max_upload: int = Lim
     return Litestar(
         route_handlers=[
             page,
-            Router("/api", route_handlers=[*SESSION_ROUTES, *ROUTES, *FILE_ROUTES, *ALERT_ROUTES, *RESUBMIT_ROUTES]),
+            Router("/api", route_handlers=[*SESSION_ROUTES, *ROUTES, *FILE_ROUTES, *ALERT_ROUTES, *RESUBMIT_ROUTES, *ATTACK_ROUTES]),
             create_static_files_router("/static", directories=[STATIC], include_in_schema=False),
         ],
         lifespan=[lifespan],
