@@ -12,7 +12,6 @@ preflight this server never grants. API-key requests carry no ambient credential
 from __future__ import annotations
 
 import hmac
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,7 +31,6 @@ SESSION_COOKIE = "sluice_session"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_EXEMPT = frozenset({"/api/login"})  # no session yet; it takes only JSON, which a cross-site form cannot send
-USERS_CHECK_EVERY = 2.0  # seconds the "are there accounts yet?" answer is reused in local mode
 
 
 class Principal(msgspec.Struct):
@@ -44,21 +42,19 @@ class Principal(msgspec.Struct):
 
 @dataclass
 class LocalMode:
-    """Whether the no-accounts local user is available: loopback bind and no account yet (checked every few s)."""
+    """Whether the no-accounts local user is available: loopback bind and no account yet.
+
+    Checked on every request until the first account appears (one KV listing, on loopback), then
+    never again: from the moment an account exists, everyone signs in.
+    """
 
     allowed: bool
     csrf: str
-    _checked_at: float = -1e9
-    _no_users: bool = False
 
     async def active(self, gateway: Gateway) -> bool:
-        if not self.allowed:
-            return False
-        now = time.monotonic()
-        if now - self._checked_at > USERS_CHECK_EVERY:
-            self._no_users = not await gateway.accounts.has_users()
-            self._checked_at = now
-        return self._no_users
+        if self.allowed and await gateway.accounts.has_users():
+            self.allowed = False
+        return self.allowed
 
 
 async def principal_of(request: Request, gateway: Gateway) -> Principal | None:
