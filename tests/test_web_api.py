@@ -182,10 +182,11 @@ async def test_page_and_static_files_carry_a_strict_policy(nats_url, prefix):
         assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "default-src 'none'" in policy
         assert '<script type="module" src="/static/app.js">' in page.text
         assert (await web.http.get("/api/openapi.json")).json() == json.loads(json.dumps(schema.raw_schema))
-        script = await web.http.get("/static/app.js")
-        assert script.status_code == 200 and "javascript" in script.headers["content-type"]
-        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
-            assert sink not in script.text  # every service string goes through text nodes
+        for module in ("app.js", "dom.js", "workspace.js"):
+            script = await web.http.get(f"/static/{module}")
+            assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+            for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+                assert sink not in script.text, module  # every service string goes through text nodes
         assert (await web.http.get("/static/style.css")).headers["content-security-policy"] == policy
 
 
