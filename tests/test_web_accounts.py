@@ -13,11 +13,16 @@ import time
 import anyio
 import httpx
 import msgspec
+import pytest
+import pyzipper
 
 from bus.codec import encode
 from schemas.workspace import ApiKey
 from sluice.cli import main
 from sluice.client import Client
+from sluice.neuter import Format, unpack_cart
+from sluice.web_client import WebClient, WebError
+from svcs import Echo, make
 from webmesh import web_mesh
 
 BINARY = {"Content-Type": "application/octet-stream"}
@@ -144,3 +149,44 @@ async def test_login_is_rate_limited_per_account(nats_url, prefix, capsys, monke
 def test_the_web_front_refuses_to_serve_beyond_loopback_without_accounts(nats_url, prefix, capsys):
     assert main(["web", "--nats", nats_url, "--prefix", prefix, "--bind", "0.0.0.0:0"]) == 2
     assert "refusing to serve" in capsys.readouterr().err
+
+
+async def test_the_python_client_and_the_cli_use_the_api_with_a_key(nats_url, prefix, capsys, monkeypatch, tmp_path):
+    await add_user(capsys, monkeypatch, nats_url, prefix, "sam", "submitter")
+    key = json.loads(await sluice(capsys, monkeypatch, nats_url, prefix, "user", "apikey", "create", "sam", "--json"))["token"]
+    sample = tmp_path / "invoice.pdf.exe"
+    sample.write_bytes(b"MZ pretend executable\n")
+    async with web_mesh(nats_url, prefix, services=[make(Echo, "echo")]) as web:
+        async with WebClient(web.url, key) as client:
+            sid = await client.submit_file(sample)
+            summary = await client.wait(sid, timeout=60)
+            assert summary.sid == sid and summary.metadata["submitter"] == "sam"
+            assert [i["sid"] for i in (await client.search("submitter:sam name:invoice.pdf.exe"))["items"]] == [sid]
+            cart_bytes = await client.download_file(sid, summary.files[0].sha256)
+            assert unpack_cart(cart_bytes)[0] == sample.read_bytes()
+            with pytest.raises(WebError, match="403"):  # raw bytes are for analysts
+                await client.download_file(sid, summary.files[0].sha256, Format.RAW)
+        with pytest.raises(ValueError, match="API key"):
+            WebClient(web.url, "")
+
+        async def result(*args: str) -> tuple[int, str, str]:
+            code = await anyio.to_thread.run_sync(main, ["result", sid, "--api", web.url, "--api-key", key, *args])
+            out = capsys.readouterr()
+            return code, out.out, out.err
+
+        code, out, _ = await result("--json")
+        assert code == 0 and json.loads(out)["sid"] == sid
+        code, _, err = await result("--file", summary.files[0].sha256, "--format", "zip", "-o", str(tmp_path / "x.zip"))
+        assert code == 0 and "(zip," in err
+        with pyzipper.AESZipFile(tmp_path / "x.zip") as archive:
+            archive.setpassword(b"infected")
+            assert archive.read("invoice.pdf.exe") == sample.read_bytes()
+        code, _, err = await result("--file", summary.files[0].sha256, "--format", "raw", "-o", str(tmp_path / "raw"))
+        assert code == 1 and "403" in err and not (tmp_path / "raw").exists()
+        code, _, err = await result("--json", "--api-key", "slk_000000000000_nope")
+        assert code == 1 and "401" in err
+
+    # The same choice over NATS: CaRT by default for a file of the tree.
+    code = await anyio.to_thread.run_sync(main, ["result", sid, "--file", summary.files[0].sha256, "-o", str(tmp_path / "x.cart"),
+                                                 "--nats", nats_url, "--prefix", prefix])
+    assert code == 0 and unpack_cart((tmp_path / "x.cart").read_bytes())[0] == sample.read_bytes()
