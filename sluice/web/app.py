@@ -35,6 +35,8 @@ from sluice.web.files_api import ROUTES as FILE_ROUTES
 from sluice.web.auth import LocalMode, authenticate
 from sluice.web.history import open_history
 from sluice.web.index import SubmissionIndex
+from sluice.web.oidc import ROUTES as OIDC_ROUTES
+from sluice.web.oidc import OidcConfig
 from sluice.web.resubmit_api import ROUTES as RESUBMIT_ROUTES
 from sluice.web.session_api import ROUTES as SESSION_ROUTES
 from sluice.web.stores import provision_workspace
@@ -104,7 +106,7 @@ async def _index(given: SubmissionIndex | None) -> AsyncIterator[SubmissionIndex
 
 
 def create_app(nats: str | Client, prefix: str = "sluice", max_upload: int = Limits.max_file_size,
-               index: SubmissionIndex | None = None, loopback: bool = True) -> Litestar:
+               index: SubmissionIndex | None = None, loopback: bool = True, oidc: OidcConfig | None = None) -> Litestar:
     """The gateway for a Sluice: a connected client, or a NATS URL to connect to when the ASGI server starts the app.
 
     `loopback`: it listens on loopback only, so until the first account exists the local user may
@@ -118,7 +120,7 @@ def create_app(nats: str | Client, prefix: str = "sluice", max_upload: int = Lim
             stores = await provision_workspace(client.js, client.names)
             accounts = Accounts(client.js, client.names.accounts_bucket, stores.accounts, stores.sessions)
             app.state.gateway = Gateway(client, own_index, max_upload, accounts, local, stores.triage,
-                                        secure_cookies=not loopback)
+                                        secure_cookies=not loopback, oidc=oidc)
             tg.start_soon(own_index.follow, client.js, client.names)
             tg.start_soon(own_index.follow_triage, stores.triage)
             with anyio.move_on_after(BACKFILL_WAIT):
@@ -134,7 +136,7 @@ def create_app(nats: str | Client, prefix: str = "sluice", max_upload: int = Lim
     return Litestar(
         route_handlers=[
             page,
-            Router("/api", route_handlers=[*SESSION_ROUTES, *ROUTES, *FILE_ROUTES, *ALERT_ROUTES, *RESUBMIT_ROUTES, *ATTACK_ROUTES]),
+            Router("/api", route_handlers=[*SESSION_ROUTES, *ROUTES, *FILE_ROUTES, *ALERT_ROUTES, *RESUBMIT_ROUTES, *ATTACK_ROUTES, *OIDC_ROUTES]),
             create_static_files_router("/static", directories=[STATIC], include_in_schema=False),
         ],
         lifespan=[lifespan],

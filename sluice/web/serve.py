@@ -26,6 +26,7 @@ from sluice.web.stores import provision_workspace
 from sluice.web.app import create_app
 from sluice.web.history import open_history
 from sluice.web.index import SubmissionIndex
+from sluice.web.oidc import OidcConfig
 
 GRACE = 3.0  # seconds in-flight requests get at shutdown
 
@@ -74,7 +75,7 @@ def _config(sock: socket.socket) -> Config:
 
 
 async def serve(nats_url: str, prefix: str, sock: socket.socket, stop: anyio.Event,
-                max_upload: int = Limits.max_file_size, index_path: Path | None = None) -> None:
+                max_upload: int = Limits.max_file_size, index_path: Path | None = None, oidc: OidcConfig | None = None) -> None:
     """Serve on `sock` (from `listen`; it is handed over and closed at the end) until `stop`.
 
     NATS is reached before the server starts, so an unreachable one is one clear error (a
@@ -101,10 +102,11 @@ async def serve(nats_url: str, prefix: str, sock: socket.socket, stop: anyio.Eve
     with sock, open_history(index_path) as history:  # sock: closed here if NATS cannot be reached; otherwise Hypercorn closes it
         index = SubmissionIndex(history)
         async with connect_client(nats_url, prefix, WEB) as client, anyio.create_task_group() as tg:
-            await refuse_open_beyond_loopback(client, sock)
+            if oidc is None:  # with OpenID Connect, the organisation's accounts sign in
+                await refuse_open_beyond_loopback(client, sock)
             tg.start_soon(relay)
             # In a task of its own: Hypercorn's asyncio.TaskGroup cancels and then uncancels its
             # parent task at shutdown, which upsets the cancel scopes of a task that has any (the
             # caller's, e.g. `until_signal`) and surfaced as a stray CancelledError at exit.
-            tg.start_soon(run_hypercorn, create_app(client, max_upload=max_upload, index=index, loopback=is_loopback(sock)))
+            tg.start_soon(run_hypercorn, create_app(client, max_upload=max_upload, index=index, loopback=is_loopback(sock), oidc=oidc))
             await halt.wait()
