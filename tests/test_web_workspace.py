@@ -13,6 +13,7 @@ import pytest
 import pyzipper
 
 from bus.codec import encode
+from bus.provision import provision, summary_retention
 from bus.publish import jetstream_publish
 from schemas.messages import FileNode, HeuristicHit, ResultView, Section, Summary
 from services.sdk.loader import builtin_services, load_service, service_folder
@@ -153,7 +154,6 @@ async def test_the_index_survives_a_restart_and_catches_up_from_the_stream(nats_
             return index.applied, history.count()
 
     async with await Client.connect(nats_url, prefix) as client:
-        from bus.provision import provision
         await provision(client.js, client.names)
         for n in range(3):
             await publish_summary(client, alert_summary(f"s{n}"))
@@ -228,3 +228,16 @@ def test_every_attack_id_a_built_in_service_declares_has_a_name():
     declared = {a for name in builtin_services() for h in load_manifest(service_folder(name) / "service_manifest.yml").heuristics
                 for a in h.attack_ids}
     assert declared and not declared - techniques().keys()
+
+
+async def test_the_history_retention_is_configurable_by_age_and_size(nats_url, prefix, monkeypatch):
+    monkeypatch.setenv("SLUICE_SUMMARY_MAX_AGE_DAYS", "30")
+    monkeypatch.setenv("SLUICE_SUMMARY_MAX_BYTES", "50000000")
+    async with await Client.connect(nats_url, prefix, role="admin") as client:
+        await provision(client.js, client.names)
+        config = (await client.js.stream_info(client.names.summary_stream)).config
+        assert (config.max_age, config.max_bytes) == (30 * 86400, 50_000_000)
+    monkeypatch.setenv("SLUICE_SUMMARY_MAX_AGE_DAYS", "0")  # forever
+    monkeypatch.setenv("SLUICE_SUMMARY_MAX_BYTES", "soon")
+    with pytest.raises(ValueError, match="SLUICE_SUMMARY_MAX_BYTES"):
+        summary_retention()
