@@ -37,7 +37,7 @@ class SubmissionRow(msgspec.Struct):
 
 class SubmissionList(msgspec.Struct):
     items: list[SubmissionRow]
-    matched: int  # how many indexed submissions match (counted up to 10,001: "more than 10,000")
+    matched: int  # how many indexed submissions match (counted up to 1,001: "more than 1,000")
     indexed: int  # how many submissions the index holds
     offset: int = 0  # of the first item among the matches (newest first)
 

@@ -76,7 +76,7 @@ async function refreshList(fresh = new Set()) {
     el("td", { class: "num" }, String(row.file_count)), el("td", { class: "num" }, row.errors ? el("span", { class: "error-type" }, String(row.errors)) : "0"))));
   if (!data.items.length) body.append(el("tr", {}, el("td", { colspan: 8, class: "empty" }, "No completed submissions match.")));
   const shown = data.items.length ? `${data.offset + 1}–${data.offset + data.items.length}` : "0";
-  const matched = data.matched > 10000 ? "more than 10,000" : String(data.matched);
+  const matched = data.matched > 1000 ? "more than 1,000" : String(data.matched);
   document.getElementById("count").textContent = `${shown} of ${matched} matching · ${data.indexed} indexed`;
   document.getElementById("newer").disabled = data.offset === 0;
   document.getElementById("older").disabled = data.offset + data.items.length >= data.matched;

@@ -103,7 +103,7 @@ export async function fileView(sha256, renderResult) {
     el("div", { class: "panel" },
       el("div", { class: "head" }, el("span", { class: "title", id: "file-name" }, page.name || sha256), el("span", { class: "node-type" }, page.type)),
       el("div", { class: "facts" }, el("span", { class: "mono" }, sha256), el("span", {}, bytes(page.size)),
-        el("span", {}, `in ${page.seen_in > 10000 ? "more than 10,000" : page.seen_in} submission${page.seen_in === 1 ? "" : "s"}`)),
+        el("span", {}, `in ${page.seen_in > 1000 ? "more than 1,000" : page.seen_in} submission${page.seen_in === 1 ? "" : "s"}`)),
       el("div", { class: "downloads" }, downloadLinks(`/api/files/${sha256}/download`)),
       may("submitter") ? resubmitPanel(`/api/files/${sha256}/resubmit`) : null),
     el("h2", {}, "Submissions it appeared in"),
