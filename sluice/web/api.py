@@ -24,22 +24,20 @@ from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Sche
 from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
-
-from bus.blobs import BlobError
-from schemas.messages import SID, FileRef, SubmissionParams, Summary, walk
-from sluice.client import Client, SubmitError
 from nats.js.kv import KeyValue
 
+from schemas.messages import SID, SubmissionParams, Summary, walk
+from sluice.client import Client, SubmitError
 from sluice.web.accounts import Accounts
 from sluice.web.auth import SUBMITTER, VIEWER, LocalMode, remote_of, who
-from sluice.web.stores import audit
 from sluice.web.index import SubmissionIndex
-from sluice.web.query import SCORE_BOUND, QueryError, parse
-from sluice.web.ratelimit import LoginThrottle
 from sluice.web.models import (
     Limits, Pending, Problem, SampleRequest, SampleSubmitted, ServiceStatus, SubmissionList, Submitted, Verdict,
 )
+from sluice.web.query import SCORE_BOUND, QueryError, parse
+from sluice.web.ratelimit import LoginThrottle
 from sluice.web.status import known_services, service_status
+from sluice.web.stores import audit
 
 BINARY = "application/octet-stream"
 KEEPALIVE = 15.0  # seconds between comments on an idle event stream (proxies close silent ones)
