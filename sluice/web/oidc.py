@@ -1,5 +1,6 @@
-"""OpenID Connect sign-in for organisations: the authorization-code flow with PKCE (authlib), the
-ID token checked against the provider's published keys (joserfc): issuer, audience, expiry, nonce.
+"""OpenID Connect sign-in for organisations: the authorization-code flow with PKCE (authlib's
+request builders, httpx to send them), the ID token checked against the provider's published
+keys (joserfc): issuer, audience, expiry, nonce.
 
 An identity signs in only as the account bound to it (`sluice user add NAME --oidc-subject
 "ISSUER SUBJECT"`), or, when the operator allows it (`--oidc-auto-role viewer`), as a new
@@ -18,7 +19,8 @@ from typing import Annotated
 
 import httpx
 import msgspec
-from authlib.integrations.httpx_client import AsyncOAuth2Client
+from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -68,9 +70,19 @@ class OidcConfig:
         self._discovered = (time.monotonic(), meta, keys)
         return meta, keys
 
-    def client(self, redirect_uri: str) -> AsyncOAuth2Client:
-        return AsyncOAuth2Client(self.client_id, self.client_secret, scope=self.scope, redirect_uri=redirect_uri,
-                                 code_challenge_method="S256", timeout=10)
+    def authorization_url(self, endpoint: str, redirect_uri: str, state: str, nonce: str, verifier: str) -> str:
+        return prepare_grant_uri(endpoint, self.client_id, "code", redirect_uri=redirect_uri, scope=self.scope, state=state,
+                                 nonce=nonce, code_challenge=create_s256_code_challenge(verifier), code_challenge_method="S256")
+
+    async def exchange(self, endpoint: str, code: str, redirect_uri: str, verifier: str) -> dict:
+        """The provider's token response for the code (client_secret_basic, with the PKCE verifier)."""
+        body = prepare_token_request("authorization_code", code=code, redirect_uri=redirect_uri, code_verifier=verifier)
+        async with httpx.AsyncClient(timeout=10) as http:
+            response = await http.post(endpoint, content=body, auth=(self.client_id, self.client_secret),
+                                       headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"})
+        if response.status_code != 200:
+            raise PermissionDeniedException(detail=f"the provider did not exchange the code: {response.status_code} {response.text[:200]}")
+        return response.json()
 
 
 def _callback_url(request: Request) -> str:
@@ -86,9 +98,7 @@ async def oidc_login(request: Request, gateway: GatewayDep) -> Redirect:
     state, nonce, verifier = secrets.token_urlsafe(24), secrets.token_urlsafe(24), secrets.token_urlsafe(48)
     redirect_uri = _callback_url(request)
     await gateway.accounts.sessions.put(f"oidc.{digest(state)}", encode(PendingLogin(nonce, verifier, redirect_uri, time.time())))
-    async with config.client(redirect_uri) as client:
-        url, _ = client.create_authorization_url(meta["authorization_endpoint"], state=state, nonce=nonce, code_verifier=verifier)
-    return Redirect(url, status_code=302)
+    return Redirect(config.authorization_url(meta["authorization_endpoint"], redirect_uri, state, nonce, verifier), status_code=302)
 
 
 async def _take_pending(gateway, state: str) -> PendingLogin:
@@ -144,11 +154,7 @@ async def oidc_callback(request: Request, gateway: GatewayDep,
         raise PermissionDeniedException(detail=f"the provider refused: {error}")
     pending = await _take_pending(gateway, login_state)
     meta, keys = await config.provider()
-    async with config.client(pending.redirect_uri) as client:
-        try:
-            token = await client.fetch_token(meta["token_endpoint"], code=code, code_verifier=pending.verifier)
-        except Exception as exc:  # noqa: BLE001 - authlib raises OAuthError or httpx errors; either way the code was not honoured
-            raise PermissionDeniedException(detail=f"the provider did not exchange the code: {exc}") from None
+    token = await config.exchange(meta["token_endpoint"], code, pending.redirect_uri, pending.verifier)
     claims = _claims(config, keys, token.get("id_token", ""), pending.nonce)
     user = await _account(gateway, config, claims)
     session_token, _ = await gateway.accounts.open_session(user, via="oidc")
