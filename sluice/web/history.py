@@ -228,7 +228,10 @@ class History:
                                          (key, RARE)).fetchone()[0] for key in keys}
         driving = min(keys, key=sizes.get) if keys and min(sizes.values()) < RARE else None
         where, args = [], []
-        source = "subs"
+        # Nothing selective to start from: down the time index, so the first page stops early (left
+        # to itself, SQLite would take a score range's index and sort every match first).
+        selective = query.words or query.submitter is not None or query.sid is not None
+        source = "subs" if selective else "subs INDEXED BY subs_completed"
         if driving is not None:
             source = "terms AS driving CROSS JOIN subs"  # CROSS JOIN: SQLite keeps this loop order
             where.append("driving.term = ? AND subs.id = driving.sub")
