@@ -62,7 +62,7 @@ class Gateway:
     local: LocalMode
     triage: KeyValue
     secure_cookies: bool = False
-    oidc: object | None = None
+    oidc: object | None = None  # a sluice.web.oidc.OidcConfig (that module builds on this one; Litestar resolves these hints)
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     uploads: anyio.Semaphore = field(default_factory=lambda: anyio.Semaphore(UPLOADS_AT_ONCE))
 
