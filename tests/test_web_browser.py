@@ -262,4 +262,6 @@ async def test_a_team_signs_in_searches_opens_a_file_downloads_triages_and_resub
         await page.set_viewport_size({"width": 800, "height": 600})
         header = await page.locator("header.top").bounding_box()
         assert header["height"] < 60
+        await page.screenshot(path=tmp_path / "web-800px.png")
+        keep_screenshot(tmp_path / "web-800px.png")
         assert page.problems == []
