@@ -250,7 +250,11 @@ class History:
                                     [(t.sid, t.state.value, t.owner, len(t.comments), t.updated_at) for t in records])
 
     def alerts(self, threshold: int, state: str | None, owner: str | None, limit: int, offset: int) -> tuple[list[AlertRow], int]:
-        """Submissions scoring at least `threshold`, newest first, with their triage (untriaged: new)."""
+        """Submissions scoring at least `threshold`, newest first, with their triage (untriaged: new).
+
+        A filter only triaged alerts can pass (a state other than new, an owner) starts from the
+        triage table (the few that were triaged); otherwise down the time index, where alerts are
+        common enough that the first page fills early."""
         where, args = ["s.score >= ?"], [threshold]
         if state:
             where.append("coalesce(t.state, 'new') = ?")
@@ -258,15 +262,18 @@ class History:
         if owner is not None:
             where.append("coalesce(t.owner, '') = ?")
             args.append(owner)
+        triaged_only = (state not in (None, "new")) or bool(owner)
+        source = ("triage t CROSS JOIN subs s ON s.sid = t.sid" if triaged_only
+                  else "subs s INDEXED BY subs_completed LEFT JOIN triage t ON t.sid = s.sid")
         clause = " AND ".join(where)
         columns = ", ".join(f"s.{c.strip()}" for c in COLUMNS.split(","))
         with self._read_lock:
             rows = self._read.execute(
                 f"SELECT {columns}, coalesce(t.state, 'new'), coalesce(t.owner, ''), coalesce(t.comments, 0) "
-                f"FROM subs s LEFT JOIN triage t ON t.sid = s.sid WHERE {clause} "
-                "ORDER BY s.completed_at DESC, s.id DESC LIMIT ? OFFSET ?", (*args, limit, offset)).fetchall()
-            matched = self._read.execute(f"SELECT count(*) FROM (SELECT 1 FROM subs s LEFT JOIN triage t ON t.sid = s.sid "
-                                         f"WHERE {clause} LIMIT ?)", (*args, COUNT_CAP + 1)).fetchone()[0]
+                f"FROM {source} WHERE {clause} ORDER BY s.completed_at DESC, s.id DESC LIMIT ? OFFSET ?",
+                (*args, limit, offset)).fetchall()
+            matched = self._read.execute(f"SELECT count(*) FROM (SELECT 1 FROM {source} WHERE {clause} LIMIT ?)",
+                                         (*args, COUNT_CAP + 1)).fetchone()[0]
         return [AlertRow(SubmissionRow(*r[:8], submitter=r[8]), r[9], r[10], r[11]) for r in rows], matched
 
     def failures(self, service: str) -> list[Failure]:
