@@ -391,6 +391,7 @@ function showAccount() {
     el("span", { id: "whoami", title: `signed in ${session.via === "local" ? "as the local user (no accounts yet)" : `by ${session.via}`}` },
       session.user, el("span", { class: "role" }, session.role)),
     session.via === "session" ? el("button", { class: "small", id: "sign-out", onclick: signOut }, "sign out") : null);
+  document.getElementById("nav").hidden = false; // shown once signed in (the sign-in page needs none of it)
   document.querySelector("[data-nav=audit]").hidden = !may("admin");
   document.querySelectorAll(".needs-submitter").forEach((node) => { node.hidden = !may("submitter"); });
 }
