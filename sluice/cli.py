@@ -38,7 +38,7 @@ from schemas.limits import Limits
 from schemas.messages import SID, SubmissionParams, Summary
 from services.sdk.loader import builtin_services
 from services.sdk.manifest import ManifestError
-from sluice import auth_cli, dlq_cli, result_cli, safelist_cli, sample_args, service_cli, status_cli, user_cli
+from sluice import api_cli, auth_cli, dlq_cli, result_cli, safelist_cli, sample_args, service_cli, status_cli, user_cli
 from sluice.client import Client, SubmitError
 from sluice.console import ERR, OUT, CliError, cancel_on, connect_client, key_values, require_url, until_signal
 from sluice.logs import log_handler, log_level
@@ -245,9 +245,11 @@ async def cmd_scan(args: argparse.Namespace) -> int:
 
 async def cmd_submit(args: argparse.Namespace) -> int:
     """Submit and return at once: the ids are for `sluice result` or for matching `watch` output."""
-    url = require_url(args)
     targets = _targets(args)
     params = _params(args)
+    if api_cli.wanted(args):
+        return await api_cli.submit(args, targets, params)
+    url = require_url(args)
     async with connect_client(url, args.prefix) as client:
         for target in targets:
             sid = await sample_args.submit(client, target, params)
@@ -258,8 +260,8 @@ async def cmd_submit(args: argparse.Namespace) -> int:
 async def cmd_result(args: argparse.Namespace) -> int:
     if not SID.match(args.sid):
         raise CliError(f"{args.sid!r} is not a submission id")
-    if args.api or os.environ.get(result_cli.API_URL_ENV):
-        return await result_cli.via_api(args, _emit)
+    if api_cli.wanted(args):
+        return await api_cli.result(args, _emit)
     url = require_url(args)
     async with connect_client(url, args.prefix) as client:
         summary = await client.result(args.sid)
@@ -364,13 +366,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("scan", cmd_scan, "submit files, URIs, domains or IPs, wait for their verdicts and print them", params)
     _data_dir_arg(p)
     p.add_argument("--timeout", type=float, default=300.0, metavar="S", help="seconds to wait for the verdicts (default 300)")
-    command("submit", cmd_submit, "submit files, URIs, domains or IPs and print their submission ids", params)
+    api_cli.add_arguments(command("submit", cmd_submit, "submit files, URIs, domains or IPs and print their submission ids", params))
     p = command("result", cmd_result, "print a finished submission's verdict tree, or one of its stored objects")
     p.add_argument("sid")
     p.add_argument("--json", action="store_true")
     p.add_argument("--object", metavar="NAME", help="a report object or supplementary file's bytes instead (to stdout)")
     p.add_argument("--output", "-o", type=Path, metavar="FILE", help="with --object or --file: write it to FILE")
     result_cli.add_arguments(p)
+    api_cli.add_arguments(p)
     p = command("watch", cmd_watch, "print submissions as they complete, until Ctrl-C")
     p.add_argument("--alerts", action="store_true", help=f"only those scoring at least the alert threshold ({Limits.alert_threshold})")
     p.add_argument("--json", action="store_true")

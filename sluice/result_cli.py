@@ -1,6 +1,5 @@
-"""`sluice result`'s downloads (a file of the tree, or a stored object) in a safe form, and the
-same command through the web front with an API key (`--api URL --api-key KEY`, or
-$SLUICE_API_URL and $SLUICE_API_KEY) for those who reach Sluice over HTTPS rather than NATS."""
+"""`sluice result`'s downloads (a file of the tree, or a stored object) in a safe form: CaRT or a
+zip with the password `infected`, raw bytes only when asked for."""
 
 from __future__ import annotations
 
@@ -14,7 +13,6 @@ from sluice.client import Client
 from sluice.console import ERR, CliError
 from sluice.neuter import Format, neutered
 from sluice.render import clean
-from sluice.web_client import API_KEY_ENV, API_URL_ENV, WebClient, WebError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,8 +20,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=[f.value for f in Format],
                    help="cart or zip (password: infected), neutered; raw: the bytes themselves "
                         "(default: cart for --file; raw for --object, a service's report)")
-    p.add_argument("--api", metavar="URL", help=f"through the web front at URL instead of NATS (or ${API_URL_ENV})")
-    p.add_argument("--api-key", metavar="KEY", help=f"the web API key (`sluice user apikey create`; or ${API_KEY_ENV})")
 
 
 def chosen_format(args: argparse.Namespace) -> Format:
@@ -48,25 +44,3 @@ def write(args: argparse.Namespace, data: bytes, name: str, fmt: Format, already
         raise CliError(f"{fmt.value} is binary: write it with -o FILE (suggested name: {clean(filename)})")
     sys.stdout.buffer.write(body)
     sys.stdout.flush()
-
-
-async def via_api(args: argparse.Namespace, emit) -> int:
-    """`sluice result` through the web front: the summary, or a download in the chosen form."""
-    try:
-        async with WebClient(args.api, args.api_key) as web:
-            if args.file is None and args.object is None:
-                summary = await web.result(args.sid)
-                if summary is None:
-                    ERR.print(Text(f"sluice: {args.sid}: still being analysed", style="yellow"))
-                    return 1
-                emit(summary, args.json)
-                return 0
-            fmt = chosen_format(args)
-            if args.file:
-                data = await web.download_file(args.sid, args.file, fmt)
-            else:
-                data = await web.download_object(args.sid, args.object, fmt)
-    except (ValueError, WebError) as exc:
-        raise CliError(str(exc), code=1) from None
-    write(args, data, args.file or args.object, fmt, already=True)
-    return 0

@@ -67,6 +67,11 @@ class WebClient:
                                     headers={"Content-Type": "application/octet-stream"})
         return response.json()["sid"]
 
+    async def submit_sample(self, kind: str, value: str, deep_scan: bool = False, ignore_cache: bool = False) -> str:
+        """A URI, domain or IP (`kind` "uri", "domain" or "ip")."""
+        body = {"kind": kind, "value": value, "deep_scan": deep_scan, "ignore_cache": ignore_cache}
+        return (await self._call("POST", "/samples", json=body)).json()["sid"]
+
     async def result(self, sid: str) -> Summary | None:
         """The finished submission, or None while it is being analysed (WebError 404 if unknown)."""
         if not SID.match(sid):

@@ -186,6 +186,19 @@ async def test_the_python_client_and_the_cli_use_the_api_with_a_key(nats_url, pr
         code, _, err = await result("--json", "--api-key", "slk_000000000000_nope")
         assert code == 1 and "401" in err
 
+        async def submit(*args: str) -> tuple[int, str, str]:
+            code = await anyio.to_thread.run_sync(main, ["submit", *args, "--api", web.url, "--api-key", key, "--json"])
+            out = capsys.readouterr()
+            return code, out.out, out.err
+
+        code, out, _ = await submit(str(sample), "--domain", "example.com")
+        lines = [json.loads(line) for line in out.splitlines()]
+        assert code == 0 and [line.get("path") or line["value"] for line in lines] == [str(sample), "example.com"]
+        async with WebClient(web.url, key) as client:
+            assert {(await client.wait(line["sid"], timeout=60)).metadata["submitter"] for line in lines} == {"sam"}
+        code, _, err = await submit(str(sample), "--param", "extract.password=x")
+        assert code == 2 and "--param is not available through the web API" in err
+
     # The same choice over NATS: CaRT by default for a file of the tree.
     code = await anyio.to_thread.run_sync(main, ["result", sid, "--file", summary.files[0].sha256, "-o", str(tmp_path / "x.cart"),
                                                  "--nats", nats_url, "--prefix", prefix])
