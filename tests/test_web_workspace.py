@@ -163,6 +163,11 @@ async def test_the_index_survives_a_restart_and_catches_up_from_the_stream(nats_
     assert await caught_up() == (1, 4)  # only what it missed
     path.unlink()
     assert await caught_up() == (4, 4)  # a lost index is rebuilt from the stream
+    async with await Client.connect(nats_url, prefix, role="admin") as client:  # the stream itself is made again
+        await client.js.delete_stream(client.names.summary_stream)
+        await provision(client.js, client.names)
+        await publish_summary(client, alert_summary("after-reset"))
+    assert await caught_up() == (1, 1)  # an index of the old stream is not mixed with the new one
 
 
 def test_the_query_language():

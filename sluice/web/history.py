@@ -150,6 +150,12 @@ class History:
             found = self._read.execute("SELECT value FROM meta WHERE key = 'last_seq'").fetchone()
         return int(found[0]) if found else 0
 
+    def reset(self) -> None:
+        """Forget everything indexed (the stream it came from is gone: it is rebuilt from the new one)."""
+        with self._write_lock:
+            for table in ("subs", "terms", "text", "failures", "meta"):
+                self._write.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+
     def apply(self, summaries: Iterable[Summary], last_seq: int) -> None:
         """Index a batch and remember the stream sequence it ends at, in one transaction.
 

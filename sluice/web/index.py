@@ -65,7 +65,12 @@ class SubmissionIndex:
     async def follow(self, js: JetStreamContext, names: Names) -> None:
         """Catch up from the last applied sequence, then apply every new summary, until cancelled."""
         state = (await js.stream_info(names.summary_stream)).state
-        start = max(await anyio.to_thread.run_sync(self.history.last_seq) + 1, state.first_seq, 1)
+        applied = await anyio.to_thread.run_sync(self.history.last_seq)
+        if applied > state.last_seq:  # the stream was deleted and made again: this index is of another one
+            log.warning("the history index is ahead of the summary stream (%d > %d): rebuilding it", applied, state.last_seq)
+            await anyio.to_thread.run_sync(self.history.reset)
+            applied = 0
+        start = max(applied + 1, state.first_seq, 1)
         if start > state.last_seq:
             self.ready.set()
         sub = await js.subscribe(names.summaries, stream=names.summary_stream, ordered_consumer=True, config=ConsumerConfig(
