@@ -219,6 +219,7 @@ async def test_a_team_signs_in_searches_opens_a_file_downloads_triages_and_resub
         await expect(page.locator("#hex")).to_contain_text("|PK")
         await expect(page.locator("#strings tbody tr").first).to_be_visible()
         await expect(page.locator("#strings")).to_contain_text("payload.txt")
+        await expect(page.locator("#entropy .bar")).to_have_count(3)  # 189 bytes: three blocks of 64
         await page.screenshot(path=tmp_path / "web-file.png", full_page=True)
         keep_screenshot(tmp_path / "web-file.png")
 

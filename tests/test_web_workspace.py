@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import secrets
 import time
 
 import anyio
@@ -19,6 +20,7 @@ from schemas.messages import FileNode, HeuristicHit, ResultView, Section, Summar
 from services.sdk.loader import builtin_services, load_service, service_folder
 from services.sdk.manifest import load_manifest
 from sluice.web.attack import techniques
+from sluice.web.entropy import entropy_profile
 from sluice.client import Client
 from sluice.web.history import open_history
 from sluice.web.index import SubmissionIndex
@@ -76,6 +78,8 @@ async def test_search_the_file_page_and_the_small_refusals(nats_url, prefix):
         assert strings["strings"][0] == {"offset": 0, "encoding": "ascii", "text": HOSTILE.decode()}
         assert strings["next_offset"] == len(HOSTILE)
         assert (await http.get(f"/api/files/{'0' * 64}")).status_code == 404
+        profile = (await http.get(f"/api/files/{root['sha256']}/entropy")).json()
+        assert profile["size"] == len(HOSTILE) and profile["block_size"] == 64 and len(profile["values"]) == 2
 
         empty = await http.post("/api/submissions", params={"name": "empty.bin"}, content=b"", headers=BINARY)
         assert empty.status_code == 400 and "empty" in empty.json()["detail"]
@@ -246,3 +250,12 @@ async def test_the_history_retention_is_configurable_by_age_and_size(nats_url, p
     monkeypatch.setenv("SLUICE_SUMMARY_MAX_BYTES", "soon")
     with pytest.raises(ValueError, match="SLUICE_SUMMARY_MAX_BYTES"):
         summary_retention()
+
+
+def test_the_entropy_profile_draws_a_curve_for_small_and_large_files_alike():
+    block, values = entropy_profile(bytes(1000) + secrets.token_bytes(3000))
+    assert block == 64 and len(values) == 63 and values[0] == 0.0 and min(values[20:]) > 4.5  # 64 random bytes: at most 6 bits
+    big = secrets.token_bytes(1 << 20)
+    block, values = entropy_profile(big)
+    assert block == 4096 and len(values) == 256 and all(v > 7.9 for v in values)
+    assert entropy_profile(b"") == (0, [])

@@ -21,7 +21,8 @@ from sluice.neuter import Format, neutered
 from sluice.web.api import DownloadOperation, Gateway, GatewayDep, Sha256Param, SidParam, attachment, problem, summary_of
 from sluice.web.auth import VIEWER, who
 from sluice.web.history import COUNT_CAP
-from sluice.web.models import FilePage, HexPage, StringsPage
+from sluice.web.entropy import entropy_profile
+from sluice.web.models import EntropyProfile, FilePage, HexPage, StringsPage
 from sluice.web.query import Query
 from sluice.web.strings import strings_in
 
@@ -96,6 +97,15 @@ async def file_strings(gateway: GatewayDep, sha256: Sha256Param,
     return StringsPage(offset, max(end, offset), len(data), found, truncated)
 
 
+@get("/files/{sha256:str}/entropy", guards=[VIEWER], summary="The file's entropy, block by block (up to 256 blocks)",
+     responses={404: problem("no indexed submission has this file"), 410: problem("the file's bytes have expired")})
+async def file_entropy(gateway: GatewayDep, sha256: Sha256Param) -> EntropyProfile:
+    node, _ = await locate(gateway, sha256)
+    data = await file_bytes(gateway, node)
+    block_size, values = await anyio.to_thread.run_sync(entropy_profile, data)
+    return EntropyProfile(len(data), block_size, values)
+
+
 @get("/files/{sha256:str}/download", guards=[VIEWER], operation_class=DownloadOperation, summary="Download the file (CaRT by default)",
      responses={403: problem("raw bytes need the analyst role"), 404: problem("no indexed submission has this file"),
                 410: problem("the file's bytes have expired")})
@@ -138,4 +148,4 @@ async def download_object(request: Request, gateway: GatewayDep, sid: SidParam,
     return await safe_download(request, gateway, data, obj.name, format, f"{sid}/{name}")
 
 
-ROUTES = [file_page, file_hex, file_strings, file_download, download_file, download_object]
+ROUTES = [file_page, file_hex, file_strings, file_entropy, file_download, download_file, download_object]

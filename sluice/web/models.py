@@ -154,3 +154,9 @@ class AlertList(msgspec.Struct):
     matched: int
     threshold: int
     offset: int = 0
+
+
+class EntropyProfile(msgspec.Struct):
+    size: int  # the file's
+    block_size: int  # bytes per value
+    values: list[float]  # bits per byte (0 to 8), one per block, in file order

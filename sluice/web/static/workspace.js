@@ -113,6 +113,8 @@ export async function fileView(sha256, renderResult) {
       el("td", {}, el("a", { href: `#/s/${encodeURIComponent(row.sid)}` }, row.name || row.sid)), el("td", { class: "muted" }, row.submitter || ""))))),
     el("h2", {}, "Results ", el("span", { class: "muted" }, "(from its newest submission)")),
     el("div", { id: "file-results" }, page.results.map((r) => renderResult(page.latest_sid, r))),
+    el("h2", {}, "Entropy ", el("span", { class: "muted" }, "bits per byte, 0 to 8, across the file")),
+    entropyGraph(sha256),
     el("div", { class: "columns" },
       el("section", {}, el("h2", {}, "Hex"), hex, hexMore),
       el("section", {}, el("h2", {}, "Strings ", el("span", { class: "muted" }, "ASCII and UTF-16LE, 6+ characters")), strings, stringsMore)),
@@ -136,6 +138,19 @@ export async function fileView(sha256, renderResult) {
   hexMore.addEventListener("click", () => loadHex().catch((e) => say(`hex: ${e.message}`, true)));
   stringsMore.addEventListener("click", () => loadStrings().catch((e) => say(`strings: ${e.message}`, true)));
   await Promise.all([loadHex(), loadStrings()]).catch((e) => say(e.message, true));
+}
+
+// One bar per block (its height: the block's entropy out of 8 bits), each titled with its offset.
+function entropyGraph(sha256) {
+  const graph = el("div", { class: "entropy", id: "entropy", role: "img", "aria-label": "entropy graph" });
+  api(`/api/files/${sha256}/entropy`).then((profile) => {
+    graph.replaceChildren(...profile.values.map((bits, i) => {
+      const bar = el("span", { class: `bar${bits >= 7.2 ? " high" : ""}`, title: `0x${(i * profile.block_size).toString(16)}: ${bits.toFixed(2)} bits` });
+      bar.style.height = `${(bits / 8) * 100}%`;
+      return bar;
+    }));
+  }).catch((error) => graph.replaceChildren(el("span", { class: "muted" }, `entropy: ${error.message}`)));
+  return graph;
 }
 
 // Offset, 16 bytes in hex, and the ASCII dump (dots for the unprintable), one text line per row.
