@@ -233,7 +233,10 @@ export function triagePanel(sid) {
   const box = el("div", { class: "panel triage", id: "triage" }, el("h2", {}, "Triage"), el("span", { class: "muted" }, "loading…"));
   // Kept across re-renders (a colleague's change arriving live) so a comment being typed survives them.
   const comment = el("textarea", { id: "triage-comment", rows: 2, placeholder: "add a comment", "aria-label": "comment", disabled: !may("analyst") });
+  let shown = -1; // the updated_at on screen: an answer that left before a newer one arrived is not shown over it
   const render = (triage) => {
+    if ((triage.updated_at || 0) < shown) return;
+    shown = triage.updated_at || 0;
     const state = el("select", { id: "triage-state", "aria-label": "triage state", disabled: !may("analyst") },
       STATES.map((s) => el("option", { value: s, selected: s === triage.state }, stateLabel(s))));
     const owner = el("input", { id: "triage-owner", value: triage.owner || "", placeholder: "owner", "aria-label": "owner", disabled: !may("analyst") });
