@@ -101,24 +101,30 @@ function refreshSoon(sid) {
 
 let waitingFor = null; // the sid whose verdict the page waits for
 
+let viewRequest = 0; // only the newest look-up of a submission draws (an older answer may be staler)
+
 async function submissionView(sid) {
-  waitingFor = null;
+  // Waiting from before the look-up: a verdict announced while it is in flight asks again.
+  waitingFor = sid;
+  const mine = ++viewRequest;
   let summary;
   try {
     summary = await api(`/api/submissions/${encodeURIComponent(sid)}`);
   } catch (error) {
+    if (mine !== viewRequest) return;
     if (error.status !== 404) return show(el("div", { class: "errors" }, `Could not load ${sid}: ${error.message}`));
-    waitingFor = sid; // unknown here; if it finishes after all (submitted elsewhere), it shows
+    // Unknown here; if it finishes after all (submitted elsewhere), it shows.
     return show(el("div", { class: "panel unknown", id: "pending" }, "No submission ", el("span", { class: "mono" }, sid),
       " is known: a wrong id, or one that expired from the history. If it is being analysed elsewhere, its verdict appears here when ready."));
   }
+  if (mine !== viewRequest) return;
   if (summary.state === "analysing") { // 202: submitted here, not finished yet
-    waitingFor = sid;
     return show(el("div", { class: "panel", id: "pending" }, el("span", { class: "spinner" }), " Analysing ",
       el("span", { class: "mono" }, sid), " — the verdict appears here when it is ready."));
   }
+  waitingFor = null;
   await loadAttack();
-  if (location.hash === `#/s/${sid}`) renderSummary(summary);
+  if (mine === viewRequest && location.hash === `#/s/${sid}`) renderSummary(summary);
 }
 
 // The heuristics that fired (with their score and how often) and each tag's score: the highest
