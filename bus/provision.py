@@ -45,6 +45,28 @@ from schemas.taxonomy import matching_types, taxonomy
 DAY = 24 * 3600.0
 MAX_MSG = 8 * 1024 * 1024
 REPLICAS_ENV = "SLUICE_REPLICAS"
+# How long and how much of the history (every summary) the summary stream keeps; the web fronts'
+# search indexes are built from it. Days (0: forever) and bytes (0: no bound; the oldest go first).
+SUMMARY_MAX_AGE_ENV = "SLUICE_SUMMARY_MAX_AGE_DAYS"
+SUMMARY_MAX_BYTES_ENV = "SLUICE_SUMMARY_MAX_BYTES"
+SUMMARY_MAX_AGE_DAYS = 7
+
+
+def summary_retention() -> tuple[float, int]:
+    """(max_age seconds, max_bytes) for the summary stream, from the environment; 0 and -1 mean unbounded."""
+    def number(name: str, default: str) -> float:
+        value = os.environ.get(name, default)
+        try:
+            parsed = float(value)
+        except ValueError:
+            parsed = -1
+        if parsed < 0:
+            raise ValueError(f"${name}={value!r}: expected a number, 0 or more (0: no limit)")
+        return parsed
+
+    days = number(SUMMARY_MAX_AGE_ENV, str(SUMMARY_MAX_AGE_DAYS))
+    size = int(number(SUMMARY_MAX_BYTES_ENV, "0"))
+    return days * DAY, size or -1
 
 
 DEFAULT_SUBMITTERS = (identity_of(SUBMITTER), identity_of(WEB))  # identities with a queue of their own from the start
@@ -143,9 +165,10 @@ async def provision(js: JetStreamContext, names: Names, replicas: int | None = N
         name=names.reply_stream, subjects=[f"{names.prefix}.reply.>"],
         retention=RetentionPolicy.WORK_QUEUE, max_age=DAY, duplicate_window=300.0, **common))
     await ensure_stream(js, StreamConfig(
-        # Limits: summaries stay readable (`sluice result SID`) for a week.
+        # Limits: summaries stay readable (`sluice result SID`, the web fronts' history) for a week by default.
         name=names.summary_stream, subjects=[names.summaries, names.alerts],
-        retention=RetentionPolicy.LIMITS, max_age=7 * DAY, duplicate_window=300.0,
+        retention=RetentionPolicy.LIMITS, max_age=summary_retention()[0], max_bytes=summary_retention()[1],
+        discard=DiscardPolicy.OLD, duplicate_window=300.0,
         max_msgs_per_subject=1, **common))
     await ensure_stream(js, StreamConfig(
         name=names.dlq_stream, subjects=[f"{names.prefix}.dlq.>"],

@@ -164,3 +164,26 @@ class Names:
     def ruleset_store(self) -> str:
         """Object store: each rule set once, named `<service>/<version>`."""
         return f"{self.prefix}-rulesets"
+
+    # -- the web workspace (sluice.web, `sluice user`) -------------------------------------
+    @property
+    def accounts_bucket(self) -> str:
+        """KV: `user.<name>` -> User, `key.<id>` -> ApiKey."""
+        return f"{self.prefix}-accounts"
+
+    @property
+    def sessions_bucket(self) -> str:
+        """KV: SHA-256 of a session token -> Session (the bucket's TTL ends idle sessions)."""
+        return f"{self.prefix}-sessions"
+
+    @property
+    def triage_bucket(self) -> str:
+        """KV: submission id -> Triage of its alert."""
+        return f"{self.prefix}-triage"
+
+    @property
+    def audit_stream(self) -> str:
+        return self.stream("AUDIT")
+
+    def audit(self, action: str) -> str:
+        return f"{self.prefix}.audit.{action}"

@@ -41,7 +41,8 @@ from schemas.messages import SID, SubmissionParams, Summary
 from services.sdk.base import ServiceBase
 from services.sdk.loader import builtin_services, load_service
 from services.sdk.manifest import ManifestError
-from sluice import auth_cli, dlq_cli, provision_cli, safelist_cli, sample_args, service_cli, status_cli
+from sluice import (api_cli, auth_cli, dlq_cli, provision_cli, result_cli, safelist_cli, sample_args, service_cli,
+                    status_cli, user_cli)
 from sluice.client import Client, SubmitError
 from sluice.console import ERR, OUT, CliError, cancel_on, connect_client, key_values, require_url, until_signal
 from sluice.logs import log_handler, log_level
@@ -283,9 +284,11 @@ async def cmd_scan(args: argparse.Namespace) -> int:
 
 async def cmd_submit(args: argparse.Namespace) -> int:
     """Submit and return at once: the ids are for `sluice result` or for matching `watch` output."""
-    url = require_url(args)
     targets = _targets(args)
     params = _params(args)
+    if api_cli.wanted(args):
+        return await api_cli.submit(args, targets, params)
+    url = require_url(args)
     async with connect_client(url, args.prefix) as client:
         for target in targets:
             sid = await sample_args.submit(client, target, params)
@@ -294,27 +297,28 @@ async def cmd_submit(args: argparse.Namespace) -> int:
 
 
 async def cmd_result(args: argparse.Namespace) -> int:
-    url = require_url(args)
     if not SID.match(args.sid):
         raise CliError(f"{args.sid!r} is not a submission id")
+    if api_cli.wanted(args):
+        return await api_cli.result(args, _emit)
+    url = require_url(args)
     async with connect_client(url, args.prefix) as client:
         summary = await client.result(args.sid)
         if summary is None:
             ERR.print(Text(f"sluice: {args.sid}: not found or not finished", style="red"))
             return 1
-        if args.object is None:
+        if args.object is None and args.file is None:
             _emit(summary, args.json)
             return 0
-        try:
-            obj, data = await client.fetch_object(summary, args.object)
-        except KeyError:
-            raise CliError(f"{args.sid} has no object named {args.object!r}", code=1) from None
-    if args.output:
-        args.output.write_bytes(data)
-        ERR.print(Text(f"sluice: wrote {obj.kind.value} object {clean(obj.name)} ({len(data)} bytes) to {clean(args.output)}"))
-    else:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
+        if args.file:
+            name, data = await result_cli.file_of(client, summary, args.file)
+        else:
+            try:
+                obj, data = await client.fetch_object(summary, args.object)
+            except KeyError:
+                raise CliError(f"{args.sid} has no object named {args.object!r}", code=1) from None
+            name = obj.name
+    result_cli.write(args, data, name, result_cli.chosen_format(args))
     return 0
 
 
@@ -421,12 +425,14 @@ def build_parser() -> argparse.ArgumentParser:
     auth_cli.add_up_option(p)
     _workers_arg(p)
     p.add_argument("--timeout", type=float, default=300.0, metavar="S", help="seconds to wait for the verdicts (default 300)")
-    command("submit", cmd_submit, "submit files, URIs, domains or IPs and print their submission ids", params)
+    api_cli.add_arguments(command("submit", cmd_submit, "submit files, URIs, domains or IPs and print their submission ids", params))
     p = command("result", cmd_result, "print a finished submission's verdict tree, or one of its stored objects")
     p.add_argument("sid")
     p.add_argument("--json", action="store_true")
     p.add_argument("--object", metavar="NAME", help="a report object or supplementary file's bytes instead (to stdout)")
-    p.add_argument("--output", "-o", type=Path, metavar="FILE", help="with --object: write it to FILE")
+    p.add_argument("--output", "-o", type=Path, metavar="FILE", help="with --object or --file: write it to FILE")
+    result_cli.add_arguments(p)
+    api_cli.add_arguments(p)
     p = command("watch", cmd_watch, "print submissions as they complete, until Ctrl-C")
     p.add_argument("--alerts", action="store_true", help=f"only those scoring at least the alert threshold ({Limits.alert_threshold})")
     p.add_argument("--json", action="store_true")
@@ -455,6 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "as admin: create streams, buckets, queues and consumers, and approve the services"))
     dlq_cli.register(command("dlq", None, "list, show, replay or purge dead letters (messages Sluice could not use)"), command)
     web_cli.register(command("web", web_cli.cmd_web, "serve the REST API and the results browser for --nats"))
+    user_cli.register(command("user", None, "web accounts and API keys: add, list, remove, apikey"), command)
     return parser
 
 

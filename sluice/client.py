@@ -158,6 +158,11 @@ class Client:
         """One URI, domain or IP (`kind` "uri", "domain" or "ip") as its own submission."""
         return await self.submit_samples([(kind, value)], params, metadata, sid)
 
+    async def submit_refs(self, refs: list[FileRef], params: SubmissionParams | None = None,
+                          metadata: dict[str, str] | None = None, sid: str | None = None) -> str:
+        """Files already in the file store (e.g. a finished submission's, analysed again) as a new submission."""
+        return await self._publish(list(refs), params, metadata, sid)
+
     async def _publish(self, refs: list[FileRef], params: SubmissionParams | None, metadata: dict[str, str] | None,
                        sid: str | None) -> str:
         if not refs:
@@ -186,6 +191,10 @@ class Client:
         if not found:
             raise KeyError(name)
         return found[0], await patiently(f"reading object {name}", lambda: self.blobs.get(found[0].file))
+
+    def pending(self, sid: str) -> bool:
+        """Submitted through this client and not finished (as far as its summary subscription has seen)."""
+        return sid in self._mine and self._mine[sid] is None
 
     async def result(self, sid: str) -> Summary | None:
         """The stored summary of a finished submission, or None if it is not finished (or unknown)."""

@@ -9,13 +9,24 @@ tests/artifacts/ (gitignored), so a person can look at what the test saw.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
 import pytest
 
+from bus.codec import encode
+from bus.publish import jetstream_publish
+from schemas.workspace import Role
+from services.sdk.loader import load_service
 from sluice.client import Client
-from webmesh import HOSTILE, web_mesh
+from sluice.neuter import unpack_cart
+from sluice.web.accounts import Accounts
+from sluice.web.stores import provision_workspace
+from test_web_workspace import alert_summary, protected_zip
+from webmesh import HOSTILE, showcase, web_mesh
+
+PASSWORD = "correct horse battery"
 
 playwright_api = pytest.importorskip("playwright.async_api", reason="the playwright package is not installed")
 expect = playwright_api.expect
@@ -122,11 +133,12 @@ async def test_drop_a_hostile_file_watch_its_verdict_and_read_its_tree(nats_url,
         assert await page.locator('a[href^="javascript:"]').count() == 0  # a javascript: URL stays text
         await expect(showcase.locator('.section[data-format=URL] a[href="https://example.com/doc"]')).to_have_attribute("rel", "noopener noreferrer nofollow")
 
-        # Downloads are links to attachments.
-        link = root.locator("> .node-body > .downloads a")
+        # Downloads are links to attachments, neutered (CaRT) by default.
+        link = root.locator("> .node-body > .downloads a.dl-cart")
         assert await link.get_attribute("download") == ""
         download = await page.request.get(web.url.rstrip("/") + await link.get_attribute("href"))
-        assert download.headers["content-disposition"].startswith("attachment") and await download.body() == HOSTILE
+        assert download.headers["content-disposition"].startswith("attachment") and unpack_cart(await download.body())[0] == HOSTILE
+        await expect(root.locator("> .node-body > .downloads a.dl-raw")).to_have_text("raw bytes")  # the local user is an admin
 
         await page.evaluate("window.scrollTo(0, 0)")
         await page.screenshot(path=tmp_path / "web-submission.png", full_page=True)
@@ -156,4 +168,101 @@ async def test_an_open_submission_page_shows_the_verdict_when_it_arrives(nats_ur
         await client.submit_bytes([("late.txt", b"arrives while the page waits\n")], sid=sid)
         await expect(page.locator(".head .title")).to_have_text("late.txt", timeout=VERDICT_TIMEOUT)
         await expect(page.locator("#pending")).to_have_count(0)
+        assert page.problems == []
+
+
+async def test_a_team_signs_in_searches_opens_a_file_downloads_triages_and_resubmits(nats_url, prefix, browser_page, tmp_path):
+    page = browser_page
+    locked = protected_zip(b"not-in-any-list-42")
+    async with web_mesh(nats_url, prefix, services=[*showcase(), load_service("extract"), load_service("characterize")]) as web, \
+            await Client.connect(nats_url, prefix) as client:
+        stores = await provision_workspace(client.js, client.names)
+        accounts = Accounts(client.js, client.names.accounts_bucket, stores.accounts, stores.sessions)
+        await accounts.add_user("ana", Role.ANALYST, PASSWORD)
+        sid = await client.submit_bytes([("locked.zip", locked)], metadata={"submitter": "bob"})
+        await client.wait(sid, timeout=60)
+
+        # Accounts exist: the page asks who you are first.
+        await page.goto(web.url)
+        await expect(page.locator("#login-form")).to_be_visible()
+        await page.fill("#login-user", "ana")
+        await page.fill("#login-password", "wrong password!")
+        await page.click("#login-form button[type=submit]")
+        await expect(page.locator("#login-problem")).to_contain_text("wrong user name or password")
+        assert [p for p in page.problems if "401" not in p] == []  # the refused sign-in's 401 is the point
+        page.problems.clear()
+        await page.screenshot(path=tmp_path / "web-login.png")
+        keep_screenshot(tmp_path / "web-login.png")
+        await page.fill("#login-password", PASSWORD)
+        await page.click("#login-form button[type=submit]")
+        await expect(page.locator("#whoami")).to_contain_text("ana")
+        await expect(page.locator("#live")).to_have_text("live")
+
+        # Search the history by the zip's md5 (any hash of any file), then by who submitted it.
+        md5 = hashlib.md5(locked).hexdigest()
+        await page.fill("#search", md5)
+        await page.click("#search-form button[type=submit]")
+        await expect(page.locator(f"#submissions tr[data-sid='{sid}']")).to_be_visible()
+        await page.fill("#search", "submitter:bob type:archive")
+        await page.click("#search-form button[type=submit]")
+        await expect(page.locator("#submissions tbody tr")).to_have_count(1)
+        await page.screenshot(path=tmp_path / "web-search.png")
+        keep_screenshot(tmp_path / "web-search.png")
+
+        # The submission, then the file's page: hex with its ASCII dump, strings with offsets.
+        await page.click(f"#submissions tr[data-sid='{sid}'] a")
+        await expect(page.locator(".head .title")).to_have_text("locked.zip", timeout=VERDICT_TIMEOUT)
+        sha256 = hashlib.sha256(locked).hexdigest()
+        await page.click(f"a[href='#/f/{sha256}']")
+        await expect(page.locator("#file-name")).to_have_text("locked.zip")
+        await expect(page.locator("#hex")).to_contain_text("00000000  50 4b 03 04")
+        await expect(page.locator("#hex")).to_contain_text("|PK")
+        await expect(page.locator("#strings tbody tr").first).to_be_visible()
+        await expect(page.locator("#strings")).to_contain_text("payload.txt")
+        await expect(page.locator("#entropy .bar")).to_have_count(3)  # 189 bytes: three blocks of 64
+        await page.screenshot(path=tmp_path / "web-file.png", full_page=True)
+        keep_screenshot(tmp_path / "web-file.png")
+
+        # A CaRT download: neutered bytes, restored by cart.
+        async with page.expect_download() as started:
+            await page.click("#view .downloads .dl-cart")
+        download = await started.value
+        assert download.suggested_filename == "locked.zip.cart"
+        assert unpack_cart(Path(await download.path()).read_bytes())[0] == locked
+
+        # Analyse again with the archive's password, a parameter from the extract manifest.
+        await page.click("#resubmit > summary")
+        await page.check(".rs-row[data-service=extract] .rs-service")
+        await page.fill(".rs-param[data-service=extract][data-param=password]", "not-in-any-list-42")
+        await page.click("#rs-submit")
+        await expect(page.locator("#tree")).to_contain_text("payload.txt", timeout=VERDICT_TIMEOUT)
+
+        # An alert: triage it, comment, and see the list follow.
+        alert = alert_summary(f"alert-{prefix}")
+        await jetstream_publish(client.js, client.names.summary(alert.sid), encode(alert))
+        await page.goto(web.url + "#/alerts")
+        row = page.locator(f"#alerts tr[data-sid='{alert.sid}']")
+        await expect(row).to_contain_text("new")
+        await row.click()
+        await expect(page.locator("#techniques")).to_contain_text("T1059.001 Command and Scripting Interpreter: PowerShell")
+        await expect(page.locator("#triage-state")).to_be_visible()
+        await page.select_option("#triage-state", "malicious")
+        await expect(page.locator("#triage")).to_contain_text("changed by ana")
+        await page.fill("#triage-comment", "beacons to evil.example")
+        await page.click("#triage-send")
+        await expect(page.locator("#triage-comments")).to_contain_text("beacons to evil.example")
+        await page.evaluate("window.scrollTo(0, 0)")
+        await page.screenshot(path=tmp_path / "web-alert.png", full_page=True)
+        keep_screenshot(tmp_path / "web-alert.png")
+        await page.goto(web.url + "#/alerts")
+        await expect(row).to_contain_text("malicious")
+        await page.screenshot(path=tmp_path / "web-alerts.png")
+        keep_screenshot(tmp_path / "web-alerts.png")
+
+        # At 800 px the header stays on one line.
+        await page.set_viewport_size({"width": 800, "height": 600})
+        header = await page.locator("header.top").bounding_box()
+        assert header["height"] < 60
+        await page.screenshot(path=tmp_path / "web-800px.png")
+        keep_screenshot(tmp_path / "web-800px.png")
         assert page.problems == []

@@ -8,6 +8,7 @@ sample whose text is markup is how a hostile sample would try to script the page
 from __future__ import annotations
 
 import contextlib
+from functools import partial
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -53,14 +54,16 @@ def showcase():
 
 
 @contextlib.asynccontextmanager
-async def web_mesh(nats_url: str, prefix: str, services=None, max_upload: int = 1 << 20) -> AsyncIterator[WebMesh]:
+async def web_mesh(nats_url: str, prefix: str, services=None, max_upload: int = 1 << 20, oidc=None) -> AsyncIterator[WebMesh]:
     stop = anyio.Event()
     async with onebox(nats_url, prefix, services if services is not None else showcase()):
         sock = listen("127.0.0.1:0")
         url = url_of(sock)
         async with anyio.create_task_group() as tg:
-            tg.start_soon(serve, nats_url, prefix, sock, stop, max_upload)
+            tg.start_soon(partial(serve, nats_url, prefix, sock, stop, max_upload, oidc=oidc))
             async with httpx.AsyncClient(base_url=url, timeout=30.0) as http:
+                # No account yet, on loopback: the local user, whose requests carry its CSRF token.
+                http.headers["X-CSRF-Token"] = (await http.get("/api/me")).json()["csrf"]
                 try:
                     yield WebMesh(url, http)
                 finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Annotated
 from urllib.parse import quote
@@ -24,20 +24,25 @@ from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Sche
 from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
+from nats.js.kv import KeyValue
 
-from bus.blobs import BlobError
-from schemas.messages import SID, FileRef, SubmissionParams, Summary, walk
+from schemas.messages import SID, SubmissionParams, Summary, walk
 from sluice.client import Client, SubmitError
-from sluice.web.index import SubmissionIndex, select
+from sluice.web.accounts import Accounts
+from sluice.web.auth import SUBMITTER, VIEWER, LocalMode, remote_of, who
+from sluice.web.index import SubmissionIndex
 from sluice.web.models import (
-    Limits, Problem, SampleRequest, SampleSubmitted, ServiceStatus, SubmissionList, Submitted, Verdict,
+    Limits, Pending, Problem, SampleRequest, SampleSubmitted, ServiceStatus, SubmissionList, Submitted, Verdict,
 )
-from sluice.web.status import service_status
+from sluice.web.query import SCORE_BOUND, QueryError, parse
+from sluice.web.ratelimit import LoginThrottle
+from sluice.web.status import known_services, service_status
+from sluice.web.stores import audit
 
 BINARY = "application/octet-stream"
 KEEPALIVE = 15.0  # seconds between comments on an idle event stream (proxies close silent ones)
 DRAIN_MAX = 8 * 1024 * 1024  # bytes of a refused upload read and dropped so the client sees the 413
-SAMPLE_MAX_BODY = 16 * 1024  # a URI with its options; the app-wide limit is the (large) upload limit
+JSON_MAX_BODY = SAMPLE_MAX_BODY = 16 * 1024  # a JSON request (a URI with its options, a resubmission); the app-wide limit is the (large) upload limit
 
 SidParam = Annotated[str, PathParameter(pattern=SID.pattern, description="submission id")]
 Sha256Param = Annotated[str, PathParameter(pattern=r"^[0-9a-f]{64}$", description="the file's sha256")]
@@ -53,7 +58,19 @@ class Gateway:
     client: Client
     index: SubmissionIndex
     max_upload: int
+    accounts: Accounts
+    local: LocalMode
+    triage: KeyValue
+    secure_cookies: bool = False
+    oidc: object | None = None  # a sluice.web.oidc.OidcConfig (that module builds on this one; Litestar resolves these hints)
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
     uploads: anyio.Semaphore = field(default_factory=lambda: anyio.Semaphore(UPLOADS_AT_ONCE))
+
+    async def record(self, request: Request, action: str, target: str = "", user: str = "", **detail: str) -> None:
+        """An audit event for what this request did (by its principal, unless `user` says who)."""
+        principal = request.scope.get("user")
+        await audit(self.client.js, self.client.names, user or (principal.user if principal else ""), action, target,
+                    remote_of(request), **detail)
 
 
 GatewayDep = NamedDependency[Gateway]
@@ -87,14 +104,30 @@ class DownloadOperation(Operation):
 class EventStreamOperation(Operation):
     def __post_init__(self) -> None:
         self.responses["200"].content = {"text/event-stream": OpenAPIMediaType(schema=Schema(
-            type=OpenAPIType.STRING, description="`submission` events, each a SubmissionRow as JSON; `hello` once connected"))}
+            type=OpenAPIType.STRING, description="`submission` events (a SubmissionRow as JSON), `triage` events (an alert's Triage), `hello` once connected"))}
 
 
 def _params(deep_scan: bool, ignore_cache: bool, services: tuple[str, ...] = ()) -> SubmissionParams:
     return SubmissionParams(deep_scan=deep_scan, ignore_cache=ignore_cache, services=list(services))
 
 
-def _require_content_type(request: Request, expected: str) -> None:
+async def refuse_unknown_services(gateway: Gateway, wanted: Iterable[str]) -> None:
+    """A service nobody registered would only come back as a `service_down` error: say so now."""
+    wanted = set(wanted)
+    if not wanted:
+        return
+    known = await known_services(gateway.client.js, gateway.client.names)
+    unknown = sorted(wanted - known)
+    if unknown:
+        raise HTTPException(status_code=400, detail=f"no service named {', '.join(unknown)}; known: {', '.join(sorted(known)) or 'none'}")
+
+
+def submitted_by(request: Request) -> dict[str, str]:
+    """The submission's metadata naming its submitter (searchable as `submitter:NAME`)."""
+    return {"submitter": who(request).user}
+
+
+def require_content_type(request: Request, expected: str) -> None:
     """Only a type a cross-site form cannot send: another origin's page cannot submit through an analyst's browser."""
     if request.content_type[0] != expected:
         raise HTTPException(status_code=415, detail=f"send the body as {expected}")
@@ -115,7 +148,7 @@ async def _discard_rest(request: Request) -> None:
             return
 
 
-@post("/submissions", status_code=201, operation_class=UploadOperation, summary="Submit a file",
+@post("/submissions", status_code=201, guards=[SUBMITTER], operation_class=UploadOperation, summary="Submit a file",
       responses={413: problem("the file is over the upload limit"), 415: problem("not application/octet-stream")})
 async def submit_file(
     request: Request, gateway: GatewayDep,
@@ -124,7 +157,7 @@ async def submit_file(
     service: Annotated[tuple[str, ...], QueryParameter(description="only these services (repeat the parameter)")] = (),
 ) -> Submitted:
     """The request body is the file. It is read as it arrives and refused (413) as soon as it passes the limit."""
-    _require_content_type(request, BINARY)
+    require_content_type(request, BINARY)
     async with gateway.uploads:
         data = bytearray()
         try:
@@ -135,27 +168,34 @@ async def submit_file(
                 raise
             await _discard_rest(request)
             raise HTTPException(status_code=413, detail=f"the file is over the {gateway.max_upload}-byte upload limit") from None
+        if not data:
+            raise HTTPException(status_code=400, detail=f"{name}: the file is empty; nothing to analyse")
+        await refuse_unknown_services(gateway, service)
         try:
-            sid = await gateway.client.submit_bytes([(name, bytes(data))], _params(deep_scan, ignore_cache, service))
+            sid = await gateway.client.submit_bytes([(name, bytes(data))], _params(deep_scan, ignore_cache, service),
+                                                    metadata=submitted_by(request))
         except SubmitError as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from None
+    await gateway.record(request, "submit", sid, name=name, size=str(len(data)))
     return Submitted(sid, name, len(data))
 
 
-@post("/samples", status_code=201, summary="Submit a URI, domain or IP", request_max_body_size=SAMPLE_MAX_BODY,
+@post("/samples", status_code=201, guards=[SUBMITTER], summary="Submit a URI, domain or IP", request_max_body_size=SAMPLE_MAX_BODY,
       responses={413: problem(f"the request body is over {SAMPLE_MAX_BODY} bytes"), 415: problem("not application/json")})
 async def submit_sample(request: Request, data: JSONBody[SampleRequest], gateway: GatewayDep) -> SampleSubmitted:
     """`data` declares (and documents) the body; it is decoded again here, strictly, because
     Litestar decodes bodies leniently (`"ignore_cache": 0` would pass as false)."""
-    _require_content_type(request, "application/json")
+    require_content_type(request, "application/json")
     try:
         sample = msgspec.json.decode(await request.body(), type=SampleRequest)
     except msgspec.ValidationError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
     try:
-        sid = await gateway.client.submit_sample(sample.kind.value, sample.value, _params(sample.deep_scan, sample.ignore_cache))
+        sid = await gateway.client.submit_sample(sample.kind.value, sample.value, _params(sample.deep_scan, sample.ignore_cache),
+                                                 metadata=submitted_by(request))
     except (SubmitError, ValueError) as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
+    await gateway.record(request, "submit", sid, kind=sample.kind.value, value=sample.value[:200])
     return SampleSubmitted(sid, sample.kind.value, sample.value)
 
 
@@ -166,29 +206,52 @@ async def submissions_options() -> Response[None]:
     return Response(None, status_code=204, headers={"Allow": "GET, OPTIONS, POST"})
 
 
-@get("/submissions", summary="Recent submissions, newest first")
+@get("/submissions", guards=[VIEWER], summary="Search the whole history, newest first", responses={400: problem("the query cannot be understood")})
 async def list_submissions(
-    gateway: GatewayDep, verdict: FromQuery[Verdict | None] = None,
-    min_score: FromQuery[int | None] = None, max_score: FromQuery[int | None] = None,
-    file_type: Annotated[str | None, QueryParameter(description="a type or a branch of the taxonomy, e.g. `executable`")] = None,
-    tag: Annotated[str | None, QueryParameter(description="part of any tag value, case-insensitive")] = None,
+    gateway: GatewayDep,
+    q: Annotated[str, QueryParameter(max_length=2000, description="the search language, e.g. `tag:network.static.domain=evil.example score>=500`, a bare md5/sha1/sha256, or words")] = "",
+    verdict: FromQuery[Verdict | None] = None,
+    min_score: Annotated[int | None, QueryParameter(ge=-SCORE_BOUND, le=SCORE_BOUND)] = None,
+    max_score: Annotated[int | None, QueryParameter(ge=-SCORE_BOUND, le=SCORE_BOUND)] = None,
+    file_type: Annotated[str | None, QueryParameter(max_length=200, description="a type or a branch of the taxonomy, e.g. `executable`")] = None,
+    tag: Annotated[str | None, QueryParameter(max_length=500, description="words of any tag value, case-insensitive")] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+    offset: Annotated[int, QueryParameter(ge=0, le=100_000)] = 0,
 ) -> SubmissionList:
-    matched = list(select(gateway.index.newest_first(), verdict.value if verdict else None, min_score, max_score, file_type, tag))
-    return SubmissionList(items=matched[:limit], matched=len(matched), indexed=len(gateway.index.entries))
+    try:
+        query = parse(q)
+    except QueryError as exc:
+        raise HTTPException(status_code=400, detail=f"query: {exc}") from None
+    if verdict:
+        query.verdicts.append(verdict.value)
+    query.narrow_score(min_score, max_score)
+    if file_type:
+        query.type_branches.append(file_type.casefold().rstrip("/"))
+    if tag:
+        query.words.append(tag)
+    history = gateway.index.history
+    found = await anyio.to_thread.run_sync(history.search, query, limit, offset)
+    return SubmissionList(found.rows, found.matched, await anyio.to_thread.run_sync(history.count), offset)
 
 
-async def _summary(gateway: Gateway, sid: str) -> Summary:
+async def summary_of(gateway: Gateway, sid: str) -> Summary:
     summary = await gateway.client.result(sid)
     if summary is None:
         raise NotFoundException(detail=f"no finished submission {sid}")
     return summary
 
 
-@get("/submissions/{sid:str}", summary="A finished submission's verdict tree",
-     responses={404: problem("unknown, expired or not finished yet")})
-async def get_submission(gateway: GatewayDep, sid: SidParam) -> Summary:
-    summary = await _summary(gateway, sid)
+@get("/submissions/{sid:str}", guards=[VIEWER], summary="A finished submission's verdict tree (202 while it is being analysed)",
+     responses={202: ResponseSpec(data_container=Pending, description="submitted through this web front, not finished yet",
+                                  generate_examples=False),
+                404: problem("unknown or expired")})
+async def get_submission(request: Request, gateway: GatewayDep, sid: SidParam) -> Summary:
+    summary = await gateway.client.result(sid)
+    if summary is None:
+        if gateway.client.pending(sid):
+            return Response(Pending(sid), status_code=202)
+        raise NotFoundException(detail=f"no submission {sid} (unknown, or expired from the history)")
+    await gateway.record(request, "view", sid, what="submission")
     for node in walk(summary.files):
         for view in node.results:  # inline bytes of small objects are for services, not for the page
             view.objects = [msgspec.structs.replace(obj, file=msgspec.structs.replace(obj.file, data=None)) for obj in view.objects]
@@ -204,49 +267,21 @@ def attachment(name: str, data: bytes) -> Response[bytes]:
     })
 
 
-@get("/submissions/{sid:str}/files/{sha256:str}", operation_class=DownloadOperation, summary="Download a file of the tree",
-     responses={404: problem("no such submission or file"), 410: problem("the file's bytes have expired")})
-async def download_file(gateway: GatewayDep, sid: SidParam, sha256: Sha256Param) -> Response[bytes]:
-    summary = await _summary(gateway, sid)
-    node = next((n for n in walk(summary.files) if n.sha256 == sha256), None)
-    if node is None:
-        raise NotFoundException(detail=f"{sid} has no file {sha256}")
-    try:
-        data = await gateway.client.blobs.get(FileRef(node.sha256, node.size, node.name))
-    except BlobError as exc:
-        raise HTTPException(status_code=410, detail=str(exc)) from None
-    return attachment(node.name or node.sha256, data)
-
-
-@get("/submissions/{sid:str}/object", operation_class=DownloadOperation, summary="Download a supplementary file or report object",
-     responses={404: problem("no such submission or object"), 410: problem("the object's bytes have expired")})
-async def download_object(gateway: GatewayDep, sid: SidParam,
-                          name: Annotated[str, QueryParameter(min_length=1, description="the object's name")]) -> Response[bytes]:
-    summary = await _summary(gateway, sid)
-    try:
-        obj, data = await gateway.client.fetch_object(summary, name)
-    except KeyError:
-        raise NotFoundException(detail=f"{sid} has no object {name!r}") from None
-    except BlobError as exc:
-        raise HTTPException(status_code=410, detail=str(exc)) from None
-    return attachment(obj.name, data)
-
-
-@get("/limits", summary="What the gateway accepts")
+@get("/limits", guards=[VIEWER], summary="What the gateway accepts")
 async def limits(gateway: GatewayDep) -> Limits:
     return Limits(max_upload=gateway.max_upload)
 
 
-@get("/services", summary="Services: alive, queue depth, recent failures")
+@get("/services", guards=[VIEWER], summary="Services: alive, queue depth, recent failures")
 async def list_services(gateway: GatewayDep) -> list[ServiceStatus]:
     return await service_status(gateway.client.js, gateway.client.names, gateway.index)
 
 
-@get("/stream", operation_class=EventStreamOperation, summary="Completed submissions as they finish (server-sent events)")
+@get("/stream", guards=[VIEWER], operation_class=EventStreamOperation, summary="Completed submissions as they finish (server-sent events)")
 async def stream(gateway: GatewayDep) -> ServerSentEvent:
     async def events() -> AsyncIterator[ServerSentEventMessage]:
         with gateway.index.listen() as rows:
-            yield ServerSentEventMessage(event="hello", data=json.dumps({"indexed": len(gateway.index.entries)}))
+            yield ServerSentEventMessage(event="hello", data=json.dumps({"indexed": gateway.index.applied}))
             while True:
                 row = None
                 with anyio.move_on_after(KEEPALIVE):
@@ -257,10 +292,11 @@ async def stream(gateway: GatewayDep) -> ServerSentEvent:
                 if row is None:
                     yield ServerSentEventMessage(comment="keep-alive")
                 else:
-                    yield ServerSentEventMessage(event="submission", id=row.sid, data=msgspec.json.encode(row).decode())
+                    name, payload = row
+                    yield ServerSentEventMessage(event=name, data=msgspec.json.encode(payload).decode())
 
     return ServerSentEvent(events())
 
 
 # The explicit OPTIONS handler goes first: the route its path gets is built from the first handler registered.
-ROUTES = [submissions_options, submit_file, submit_sample, list_submissions, get_submission, download_file, download_object, limits, list_services, stream]
+ROUTES = [submissions_options, submit_file, submit_sample, list_submissions, get_submission, limits, list_services, stream]

@@ -1,10 +1,9 @@
-"""The recent submissions the page lists, kept in memory and fed by the summaries stream.
+"""The whole history the page searches, fed by the summaries stream into the SQLite index.
 
-One ordered consumer reads the stream from a little before its end (the backfill: the last
-`capacity` summaries, roughly) and then stays on it for new ones, so there is no gap and no
-overlap between "what was there at start" and "what arrived since". Each summary becomes a
-small `Entry` (the row shown, plus the types and tags the filters look at); the tree itself is
-fetched again when someone opens the submission.
+One ordered consumer reads the stream from just after the last sequence the index applied (the
+catch-up; from the stream's start for a new index) and then stays on it for new summaries, so
+there is no gap and no overlap between "what was indexed" and "what arrived since". Messages
+are applied in batches (one transaction each) while catching up, one by one once caught up.
 Live listeners (the page's event stream) get each new row through a bounded queue; one that
 falls behind is dropped, and its browser reconnects and reloads the list.
 """
@@ -13,9 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections import OrderedDict, deque
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
@@ -24,101 +21,101 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from bus.codec import BadMessage, decode
 from bus.subjects import Names
-from schemas.messages import Summary, walk
-from sluice.web.models import Failure, SubmissionRow
+from nats.js.kv import KeyValue
+
+from schemas.messages import Summary
+from schemas.workspace import Triage
+from sluice.web.history import History, row_of
+from sluice.web.models import SubmissionRow
 
 log = logging.getLogger("sluice.web")
 
+Event = tuple[str, SubmissionRow | Triage]  # (the server-sent event's name, its payload)
+
 LISTENER_BACKLOG = 64  # rows a live listener may fall behind before it is dropped
-FAILURES_KEPT = 20  # per service
-TAGS_KEPT = 1000  # tag values per submission the tag filter searches (an IOC-heavy tree can have many more)
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One indexed submission: the row the API shows, and what the filters look at (not sent)."""
-
-    row: SubmissionRow
-    types: frozenset[str]
-    tags: tuple[str, ...]
-
-
-def entry_of(summary: Summary) -> Entry:
-    nodes = list(walk(summary.files))
-    first = nodes[0] if nodes else None
-    row = SubmissionRow(
-        sid=summary.sid, verdict=summary.verdict, score=summary.score,
-        name=first.name if first else "", type=first.type if first else "",
-        file_count=summary.file_count or len(nodes), errors=summary.errors, completed_at=summary.completed_at,
-    )
-    tags = {value.casefold() for values in summary.tags.values() for value in values}
-    return Entry(row, frozenset(node.type for node in nodes), tuple(sorted(tags))[:TAGS_KEPT])
-
-
-def failures_of(summary: Summary) -> Iterator[tuple[str, Failure]]:
-    """(service, failure) for every service error in the tree."""
-    for node in walk(summary.files):
-        for error in node.errors:
-            yield error.service, Failure(summary.sid, node.name or node.sha256, error.type.value, error.message,
-                                         summary.completed_at)
+BATCH = 2000  # summaries per transaction while catching up
+OPTIMIZE_AFTER = 10_000  # summaries applied before the planner's statistics are refreshed
 
 
 class SubmissionIndex:
-    """The last `capacity` completed submissions, the recent failures of each service, and live listeners."""
+    """The history (SQLite) kept current from the stream, and the live listeners."""
 
-    def __init__(self, capacity: int = 1000) -> None:
-        self.capacity = capacity
-        self.entries: OrderedDict[str, Entry] = OrderedDict()  # oldest first
-        self.failures: dict[str, deque[Failure]] = {}
-        self.ready = anyio.Event()  # set once the backfill has been read
-        self._listeners: set[ObjectSendStream[SubmissionRow]] = set()
+    def __init__(self, history: History) -> None:
+        self.history = history
+        self.ready = anyio.Event()  # set once caught up with the stream
+        self.applied = 0  # summaries applied since start (catch-up included)
+        self._listeners: set[ObjectSendStream[Event]] = set()
 
     # -- feeding ---------------------------------------------------------------------------
-    def add(self, summary: Summary) -> None:
-        entry = entry_of(summary)
-        row = entry.row
-        self.entries.pop(row.sid, None)  # a republished summary (after a dispatcher crash) moves to the front
-        self.entries[row.sid] = entry
-        while len(self.entries) > self.capacity:
-            self.entries.popitem(last=False)
-        for service, failure in failures_of(summary):
-            self.failures.setdefault(service, deque(maxlen=FAILURES_KEPT)).appendleft(failure)
+    async def apply(self, summaries: list[Summary], last_seq: int) -> None:
+        await anyio.to_thread.run_sync(self.history.apply, summaries, last_seq)
+        before, self.applied = self.applied, self.applied + len(summaries)
+        if before // OPTIMIZE_AFTER != self.applied // OPTIMIZE_AFTER:
+            await anyio.to_thread.run_sync(self.history.optimize)
+        for summary in summaries:
+            self._announce(("submission", row_of(summary)))
+
+    def _announce(self, event: Event) -> None:
         for listener in list(self._listeners):
             try:
-                listener.send_nowait(row)
+                listener.send_nowait(event)
             except anyio.WouldBlock:
                 self._drop(listener)
 
     async def follow(self, js: JetStreamContext, names: Names) -> None:
-        """Read the stream's recent summaries, then every new one, until cancelled."""
+        """Catch up from the last applied sequence, then apply every new summary, until cancelled."""
         state = (await js.stream_info(names.summary_stream)).state
-        # Alerts share the stream, so twice the capacity in sequence numbers covers the last `capacity` summaries.
-        start = max(state.first_seq, state.last_seq - 2 * self.capacity + 1, 1)
+        applied = await anyio.to_thread.run_sync(self.history.last_seq)
+        if applied > state.last_seq:  # the stream was deleted and made again: this index is of another one
+            log.warning("the history index is ahead of the summary stream (%d > %d): rebuilding it", applied, state.last_seq)
+            await anyio.to_thread.run_sync(self.history.reset)
+            applied = 0
+        start = max(applied + 1, state.first_seq, 1)
+        if start > state.last_seq:
+            self.ready.set()
         sub = await js.subscribe(names.summaries, stream=names.summary_stream, ordered_consumer=True, config=ConsumerConfig(
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start))
+        batch: list[Summary] = []
         try:
-            info = await sub.consumer_info()
-            if info.num_pending == 0 and not info.delivered.consumer_seq:
-                self.ready.set()  # nothing to backfill; otherwise the last backfilled message says so
             async for msg in sub.messages:
                 try:
-                    self.add(decode(msg.data, Summary))
+                    batch.append(decode(msg.data, Summary))
                 except BadMessage as exc:
                     log.warning("summary %s ignored: %s", msg.subject, exc)
-                if msg.metadata.num_pending == 0:
+                caught_up = msg.metadata.num_pending == 0
+                if caught_up or len(batch) >= BATCH:
+                    await self.apply(batch, msg.metadata.sequence.stream)
+                    batch = []
+                if caught_up:
                     self.ready.set()
         finally:
             with anyio.CancelScope(shield=True):
                 await sub.unsubscribe()
 
-    # -- reading ---------------------------------------------------------------------------
-    def newest_first(self) -> Iterator[Entry]:
-        return reversed(self.entries.values())
+    async def follow_triage(self, kv: KeyValue) -> None:
+        """Mirror the triage bucket into the index and announce each change, until cancelled."""
+        watcher = await kv.watchall()
+        try:
+            async for entry in watcher:
+                if entry is None or not entry.value:
+                    continue  # the end-of-initial-values marker, or a deleted key
+                try:
+                    triage = decode(entry.value, Triage)
+                except BadMessage as exc:
+                    log.warning("triage %s ignored: %s", entry.key, exc)
+                    continue
+                await anyio.to_thread.run_sync(self.history.apply_triage, [triage])
+                self._announce(("triage", triage))
+        finally:
+            with anyio.CancelScope(shield=True):
+                await watcher.stop()
 
+    # -- reading ---------------------------------------------------------------------------
     @contextlib.contextmanager
-    def listen(self) -> Iterator[ObjectReceiveStream[SubmissionRow]]:
-        """New rows as they arrive, for as long as the block runs (ends early if the listener lags)."""
-        send, receive = anyio.create_memory_object_stream[SubmissionRow](LISTENER_BACKLOG)
+    def listen(self) -> Iterator[ObjectReceiveStream[Event]]:
+        """New events as they arrive (finished submissions, triage changes), for as long as the
+        block runs (ends early if the listener lags)."""
+        send, receive = anyio.create_memory_object_stream[Event](LISTENER_BACKLOG)
         self._listeners.add(send)
         try:
             with receive:
@@ -131,30 +128,6 @@ class SubmissionIndex:
         for listener in list(self._listeners):
             self._drop(listener)
 
-    def _drop(self, listener: ObjectSendStream[SubmissionRow]) -> None:
+    def _drop(self, listener: ObjectSendStream[Event]) -> None:
         self._listeners.discard(listener)
         listener.close()
-
-
-def select(entries: Iterator[Entry], verdict: str | None = None, min_score: int | None = None,
-           max_score: int | None = None, file_type: str | None = None, tag: str | None = None) -> Iterator[SubmissionRow]:
-    """The rows of the entries that pass every filter given.
-
-    `file_type` matches a type or any type under it (`executable` matches `executable/windows/pe32`)
-    anywhere in the tree; `tag` is a case-insensitive substring of any tag value, so `evil.com`
-    finds `http://evil.com/x`.
-    """
-    needle = tag.casefold() if tag else None
-    for entry in entries:
-        row = entry.row
-        if verdict and row.verdict != verdict:
-            continue
-        if min_score is not None and row.score < min_score:
-            continue
-        if max_score is not None and row.score > max_score:
-            continue
-        if file_type and not any(t == file_type or t.startswith(file_type + "/") for t in entry.types):
-            continue
-        if needle and not any(needle in value for value in entry.tags):
-            continue
-        yield row

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import msgspec
 
-from schemas.messages import SampleKind
+from schemas.messages import ResultView, SampleKind, ServiceError
 from schemas.verdict import VERDICTS
 
 Verdict = enum.StrEnum("Verdict", [name for _, name in VERDICTS] + ["safe"])
@@ -32,12 +32,21 @@ class SubmissionRow(msgspec.Struct):
     file_count: int
     errors: int
     completed_at: float
+    submitter: str = ""  # the account that submitted it through the web front or the API
 
 
 class SubmissionList(msgspec.Struct):
     items: list[SubmissionRow]
-    matched: int  # how many of the indexed submissions match the filters (items holds at most `limit`)
-    indexed: int  # how many recent submissions the gateway holds
+    matched: int  # how many indexed submissions match (counted up to 1,001: "more than 1,000")
+    indexed: int  # how many submissions the index holds
+    offset: int = 0  # of the first item among the matches (newest first)
+
+
+class Pending(msgspec.Struct):
+    """A submission this web front sent that has not finished yet."""
+
+    sid: str
+    state: str = "analysing"
 
 
 class Submitted(msgspec.Struct):
@@ -95,3 +104,59 @@ class Problem(msgspec.Struct):
     status_code: int
     detail: str
     extra: dict[str, object] | list[object] | None = None
+
+
+class FilePage(msgspec.Struct):
+    """One file (by sha256) across the history: what it is, where it appeared, what the services said."""
+
+    sha256: str
+    name: str
+    type: str
+    size: int
+    submissions: list[SubmissionRow]  # newest first, up to 100
+    seen_in: int  # how many submissions it appeared in (capped like a search's count)
+    results: list[ResultView]  # from the newest submission it appeared in
+    errors: list[ServiceError]
+    latest_sid: str
+
+
+class HexPage(msgspec.Struct):
+    offset: int
+    size: int  # the whole file's
+    hex: str  # the bytes from `offset`, two hex digits each
+
+
+class FoundString(msgspec.Struct):
+    offset: int
+    encoding: str  # ascii or utf-16le
+    text: str
+
+
+class StringsPage(msgspec.Struct):
+    offset: int  # the window searched: [offset, next_offset)
+    next_offset: int  # where the next page starts (== size: the end)
+    size: int
+    strings: list[FoundString]
+    truncated: bool  # the window held more strings than one page shows
+
+
+class AlertRow(msgspec.Struct):
+    """A submission at or above the alert score, with its triage."""
+
+    submission: SubmissionRow
+    state: str  # new, in_progress, malicious, benign, false_positive
+    owner: str
+    comments: int
+
+
+class AlertList(msgspec.Struct):
+    items: list[AlertRow]
+    matched: int
+    threshold: int
+    offset: int = 0
+
+
+class EntropyProfile(msgspec.Struct):
+    size: int  # the file's
+    block_size: int  # bytes per value
+    values: list[float]  # bits per byte (0 to 8), one per block, in file order

@@ -8,7 +8,9 @@ starts, so the URL is known at once (port 0 picks a free one) and a bind failure
 
 from __future__ import annotations
 
+import ipaddress
 import socket
+from pathlib import Path
 
 import anyio
 from hypercorn.asyncio import serve as hypercorn_serve
@@ -17,9 +19,14 @@ from litestar import Litestar
 
 from schemas.limits import Limits
 from bus.auth import WEB
-from sluice.console import connect_client
+from sluice.client import Client
+from sluice.console import CliError, connect_client
+from sluice.web.accounts import Accounts
+from sluice.web.stores import provision_workspace
 from sluice.web.app import allowed_hosts, create_app
+from sluice.web.history import open_history
 from sluice.web.index import SubmissionIndex
+from sluice.web.oidc import OidcConfig
 
 GRACE = 3.0  # seconds in-flight requests get at shutdown
 
@@ -38,6 +45,22 @@ def listen(bind: str) -> socket.socket:
     return socket.create_server((host, port), family=family, reuse_port=False)
 
 
+def is_loopback(sock: socket.socket) -> bool:
+    return ipaddress.ip_address(sock.getsockname()[0]).is_loopback
+
+
+async def refuse_open_beyond_loopback(client: Client, sock: socket.socket) -> None:
+    """Beyond loopback, only with accounts: otherwise anyone who reaches the port could read every
+    verdict and download every sample (on loopback, the local user may work without one)."""
+    if is_loopback(sock):
+        return
+    stores = await provision_workspace(client.js, client.names)
+    if not await Accounts(client.js, client.names.accounts_bucket, stores.accounts, stores.sessions).has_users():
+        raise CliError(f"refusing to serve on {url_of(sock)} without accounts: anyone reaching it could read every "
+                       f"verdict and download every sample. Add one first (`sluice user add NAME --role admin`), "
+                       f"or bind to loopback (127.0.0.1)")
+
+
 def url_of(sock: socket.socket) -> str:
     host, port = sock.getsockname()[:2]
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
@@ -52,13 +75,12 @@ def _config(sock: socket.socket) -> Config:
 
 
 async def serve(nats_url: str, prefix: str, sock: socket.socket, stop: anyio.Event,
-                max_upload: int = Limits.max_file_size) -> None:
+                max_upload: int = Limits.max_file_size, index_path: Path | None = None, oidc: OidcConfig | None = None) -> None:
     """Serve on `sock` (from `listen`; it is handed over and closed at the end) until `stop`.
 
     NATS is reached before the server starts, so an unreachable one is one clear error (a
     failure inside the app's start-up would only reach us as Hypercorn's traceback text).
     """
-    index = SubmissionIndex()
     halt = anyio.Event()
 
     async def shutdown() -> None:
@@ -77,12 +99,15 @@ async def serve(nats_url: str, prefix: str, sock: socket.socket, stop: anyio.Eve
         with anyio.CancelScope(shield=True):
             await hypercorn_serve(app, _config(sock), shutdown_trigger=shutdown)
 
-    with sock:  # closed here if NATS cannot be reached; otherwise Hypercorn closes it
+    with sock, open_history(index_path) as history:  # sock: closed here if NATS cannot be reached; otherwise Hypercorn closes it
+        index = SubmissionIndex(history)
         async with connect_client(nats_url, prefix, WEB) as client, anyio.create_task_group() as tg:
+            if oidc is None:  # with OpenID Connect, the organisation's accounts sign in
+                await refuse_open_beyond_loopback(client, sock)
             tg.start_soon(relay)
             # In a task of its own: Hypercorn's asyncio.TaskGroup cancels and then uncancels its
             # parent task at shutdown, which upsets the cancel scopes of a task that has any (the
             # caller's, e.g. `until_signal`) and surfaced as a stray CancelledError at exit.
-            tg.start_soon(run_hypercorn, create_app(client, max_upload=max_upload, index=index,
-                                                        hosts=allowed_hosts(*sock.getsockname()[:2])))
+            tg.start_soon(run_hypercorn, create_app(client, max_upload=max_upload, index=index, loopback=is_loopback(sock), oidc=oidc,
+                                                    hosts=allowed_hosts(*sock.getsockname()[:2])))
             await halt.wait()

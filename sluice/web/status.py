@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from functools import partial
 
+import anyio
+
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
 from nats.js.errors import NotFoundError
@@ -22,10 +24,20 @@ from sluice.web.index import SubmissionIndex
 from sluice.web.models import Failure, ServiceStatus
 
 
-async def service_status(js: JetStreamContext, names: Names, index: SubmissionIndex) -> list[ServiceStatus]:
+async def _directory(js: JetStreamContext, names: Names) -> ServiceDirectory:
     # Keys listed as the dispatcher lists them (nats-py's KeyValue.keys() can come back short).
     directory = ServiceDirectory(await js.key_value(names.registry_bucket), partial(kv_keys, js, names.registry_bucket))
     await directory.refresh()
+    return directory
+
+
+async def known_services(js: JetStreamContext, names: Names) -> set[str]:
+    """The services registered (alive) now: what a submission may select."""
+    return {record.name for record in (await _directory(js, names)).services.values()}
+
+
+async def service_status(js: JetStreamContext, names: Names, index: SubmissionIndex) -> list[ServiceStatus]:
+    directory = await _directory(js, names)
     consumer_prefix = names.service_consumer("")
     try:
         consumers = {info.name: info for info in await js.consumers_info(names.task_stream)
@@ -37,7 +49,8 @@ async def service_status(js: JetStreamContext, names: Names, index: SubmissionIn
     for consumer in sorted(consumers.keys() | by_consumer.keys()):
         record = by_consumer.get(consumer)
         name = record.name if record else consumer.removeprefix(consumer_prefix)
-        statuses.append(_status(name, record, consumers.get(consumer), list(index.failures.get(name, ()))))
+        failures = await anyio.to_thread.run_sync(index.history.failures, name)
+        statuses.append(_status(name, record, consumers.get(consumer), failures))
     return statuses
 
 

@@ -1,94 +1,55 @@
+import { VERDICTS, ago, api, bytes, el, may, say, scoreText, session, show, verdictBadge, verdictOf, walk, when } from "./dom.js";
+import {
+  alertsView, attackChip, auditView, downloadLinks, fileView, loadAttack, loadSession, loginView, resubmitPanel, signOut,
+  techniqueSummary, triagePanel,
+} from "./workspace.js";
+import { sectionBody } from "./sections.js";
+
 // Sluice results browser. Every string that came from a sample or a service reaches the page
 // through el()/text nodes (textContent), never through an HTML parser: a hostile sample's strings
 // are shown, not run. The server's Content-Security-Policy forbids inline script as a second guard.
 
-import { sectionBody } from "/static/sections.js";
-
-const view = document.getElementById("view");
-const notice = document.getElementById("notice");
-const VERDICTS = ["malicious", "highly_suspicious", "suspicious", "info", "safe"];
-
-// -- DOM helpers --------------------------------------------------------------------------------
-
-// el("td", {class: "num"}, "text", child): attributes by setAttribute, children as nodes or text.
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  append(node, children);
-  return node;
-}
-
-function append(node, children) {
-  for (const child of children.flat(Infinity)) {
-    if (child === undefined || child === null || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
-
-function show(...children) {
-  view.replaceChildren();
-  append(view, children);
-}
-
-function say(message, isError = false) {
-  notice.textContent = message;
-  notice.className = isError ? "notice error" : "notice";
-  notice.hidden = false;
-  clearTimeout(say.timer);
-  say.timer = setTimeout(() => { notice.hidden = true; }, isError ? 12000 : 5000);
-}
-
-const verdictOf = (score) =>
-  score >= 1000 ? "malicious" : score >= 700 ? "highly_suspicious" : score >= 300 ? "suspicious" : score >= 0 ? "info" : "safe";
-const verdictBadge = (verdict, big = false) =>
-  el("span", { class: `verdict ${verdict}${big ? " big" : ""}`, "data-verdict": verdict }, verdict.replace("_", " "));
-const scoreText = (score) => el("span", { class: `score s-${verdictOf(score)}` }, String(score));
-const when = (epoch) => (epoch ? new Date(epoch * 1000).toLocaleString() : "");
-const ago = (epoch) => {
-  if (!epoch) return "never";
-  const s = Math.max(0, Date.now() / 1000 - epoch);
-  return s < 90 ? `${Math.round(s)} s ago` : s < 5400 ? `${Math.round(s / 60)} min ago` : when(epoch);
-};
-const bytes = (n) => (n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`);
-
-async function api(path, options = {}) {
-  const response = await fetch(path, options);
-  if (response.ok) return response.status === 204 ? null : response.json();
-  let detail = response.statusText;
-  try { detail = (await response.json()).detail || detail; } catch { /* not JSON */ }
-  const error = new Error(detail);
-  error.status = response.status;
-  throw error;
-}
-
 // -- the submission list ------------------------------------------------------------------------
 
-const filters = { verdict: "", min_score: "", file_type: "", tag: "" };
+const PAGE = 50;
+const search = { q: "", verdict: "", offset: 0 };
 
-function listView() {
+// The list is a search over the whole history; the query lives in the URL (#/?q=...), so a search
+// (or a clicked tag) can be bookmarked and shared.
+export function searchHref(q) {
+  return `#/?${new URLSearchParams({ q })}`;
+}
+
+function listView(params) {
+  search.q = params.get("q") || "";
+  search.verdict = params.get("verdict") || "";
+  search.offset = Number(params.get("offset")) || 0;
   const table = el("table", { class: "list", id: "submissions" },
     el("thead", {}, el("tr", {},
       el("th", {}, "completed"), el("th", {}, "verdict"), el("th", { class: "num" }, "score"), el("th", {}, "name"),
-      el("th", {}, "type"), el("th", { class: "num" }, "files"), el("th", { class: "num" }, "errors"))),
+      el("th", {}, "type"), el("th", {}, "submitter"), el("th", { class: "num" }, "files"), el("th", { class: "num" }, "errors"))),
     el("tbody"));
-  const input = (key, placeholder, cls) => el("input", {
-    value: filters[key], placeholder, class: cls, "aria-label": placeholder,
-    oninput: (e) => { filters[key] = e.target.value.trim(); refreshList(); },
-  });
-  const verdict = el("select", { "aria-label": "verdict", onchange: (e) => { filters.verdict = e.target.value; refreshList(); } },
-    el("option", { value: "" }, "any verdict"), VERDICTS.map((v) => el("option", { value: v, selected: filters.verdict === v }, v.replace("_", " "))));
+  const box = el("input", { id: "search", type: "search", value: search.q, class: "search", "aria-label": "search",
+    placeholder: "search: a hash, tag:network.static.domain=evil.example, name:, type:, score>=500, service:, attack:T1059, submitter:, words" });
+  const verdict = el("select", { "aria-label": "verdict", id: "verdict-filter" },
+    el("option", { value: "" }, "any verdict"), VERDICTS.map((v) => el("option", { value: v, selected: search.verdict === v }, v.replace("_", " "))));
+  const go = (offset = 0) => {
+    const query = new URLSearchParams({ q: box.value.trim() });
+    if (verdict.value) query.set("verdict", verdict.value);
+    if (offset) query.set("offset", offset);
+    location.hash = `#/?${query}`;
+  };
   show(
     el("h1", {}, "Submissions"),
-    el("div", { class: "filters" }, verdict, input("min_score", "min score", "narrow"), input("file_type", "file type, e.g. executable"),
-      input("tag", "tag value contains"), el("span", { id: "count", class: "muted" })),
+    el("form", { class: "filters", id: "search-form", onsubmit: (e) => { e.preventDefault(); go(); } },
+      box, verdict, el("button", { type: "submit", class: "primary" }, "Search"), el("span", { id: "count", class: "muted" })),
     table,
+    el("div", { class: "pager" },
+      el("button", { id: "newer", onclick: () => go(Math.max(0, search.offset - PAGE)) }, "← newer"),
+      el("button", { id: "older", onclick: () => go(search.offset + PAGE) }, "older →")),
     el("p", { class: "muted" }, "Drop files anywhere on the page to submit them."),
   );
+  verdict.addEventListener("change", () => go());
   refreshList();
 }
 
@@ -96,24 +57,30 @@ let listRequest = 0;
 async function refreshList(fresh = new Set()) {
   const body = document.querySelector("#submissions tbody");
   if (!body) return;
-  const query = new URLSearchParams(Object.entries(filters).filter(([, v]) => v !== ""));
+  const query = new URLSearchParams({ q: search.q, limit: PAGE, offset: search.offset });
+  if (search.verdict) query.set("verdict", search.verdict);
   const mine = ++listRequest;
   let data;
   try {
     data = await api(`/api/submissions?${query}`);
   } catch (error) {
-    if (mine === listRequest) say(`Could not load submissions: ${error.message}`, true);
+    if (mine === listRequest) say(`Search: ${error.message}`, true);
     return;
   }
-  if (mine !== listRequest) return; // a newer filter already asked
+  if (mine !== listRequest) return; // a newer search already asked
   body.replaceChildren(...data.items.map((row) => el("tr", {
     "data-sid": row.sid, class: fresh.has(row.sid) ? "fresh" : null, onclick: () => { location.hash = `#/s/${row.sid}`; },
   },
     el("td", { class: "muted" }, when(row.completed_at)), el("td", {}, verdictBadge(row.verdict)), el("td", { class: "num" }, scoreText(row.score)),
     el("td", {}, el("a", { href: `#/s/${encodeURIComponent(row.sid)}` }, row.name || row.sid)), el("td", { class: "node-type" }, row.type),
+    el("td", { class: "muted" }, row.submitter || ""),
     el("td", { class: "num" }, String(row.file_count)), el("td", { class: "num" }, row.errors ? el("span", { class: "error-type" }, String(row.errors)) : "0"))));
-  if (!data.items.length) body.append(el("tr", {}, el("td", { colspan: 7, class: "empty" }, "No completed submissions match.")));
-  document.getElementById("count").textContent = `${data.matched} of ${data.indexed} recent`;
+  if (!data.items.length) body.append(el("tr", {}, el("td", { colspan: 8, class: "empty" }, "No completed submissions match.")));
+  const shown = data.items.length ? `${data.offset + 1}–${data.offset + data.items.length}` : "0";
+  const matched = data.matched > 1000 ? "more than 1,000" : String(data.matched);
+  document.getElementById("count").textContent = `${shown} of ${matched} matching · ${data.indexed} indexed`;
+  document.getElementById("newer").disabled = data.offset === 0;
+  document.getElementById("older").disabled = data.offset + data.items.length >= data.matched;
 }
 
 // Many submissions finishing at once cause one list request per LIST_THROTTLE ms, not one each.
@@ -135,18 +102,30 @@ function refreshSoon(sid) {
 
 let waitingFor = null; // the sid whose verdict the page waits for
 
+let viewRequest = 0; // only the newest look-up of a submission draws (an older answer may be staler)
+
 async function submissionView(sid) {
-  waitingFor = null;
+  // Waiting from before the look-up: a verdict announced while it is in flight asks again.
+  waitingFor = sid;
+  const mine = ++viewRequest;
   let summary;
   try {
     summary = await api(`/api/submissions/${encodeURIComponent(sid)}`);
   } catch (error) {
+    if (mine !== viewRequest) return;
     if (error.status !== 404) return show(el("div", { class: "errors" }, `Could not load ${sid}: ${error.message}`));
-    waitingFor = sid;
+    // Unknown here; if it finishes after all (submitted elsewhere), it shows.
+    return show(el("div", { class: "panel unknown", id: "pending" }, "No submission ", el("span", { class: "mono" }, sid),
+      " is known: a wrong id, or one that expired from the history. If it is being analysed elsewhere, its verdict appears here when ready."));
+  }
+  if (mine !== viewRequest) return;
+  if (summary.state === "analysing") { // 202: submitted here, not finished yet
     return show(el("div", { class: "panel", id: "pending" }, el("span", { class: "spinner" }), " Analysing ",
       el("span", { class: "mono" }, sid), " — the verdict appears here when it is ready."));
   }
-  if (location.hash === `#/s/${sid}`) renderSummary(summary);
+  waitingFor = null;
+  await loadAttack();
+  if (mine === viewRequest && location.hash === `#/s/${sid}`) renderSummary(summary);
 }
 
 // The heuristics that fired (with their score and how often) and each tag's score: the highest
@@ -158,7 +137,7 @@ function scoring(summary) {
     const score = s.heuristic?.score ?? 0;
     if (s.heuristic) {
       const key = `${result.service}.${s.heuristic.heur_id}`;
-      const seen = heuristics.get(key) || { name: s.heuristic.name, score, hits: 0 };
+      const seen = heuristics.get(key) || { name: s.heuristic.name, score, hits: 0, attack: s.heuristic.attack_ids || [] };
       seen.hits += 1;
       heuristics.set(key, seen);
     }
@@ -174,6 +153,10 @@ function scoring(summary) {
     tags: tags.sort((a, b) => b.score - a.score),
   };
 }
+
+const ALERT_SCORE = 500; // the dispatcher's alert threshold (GET /api/alerts says it too)
+// A value as one search token: quoted when it holds a space or a quote.
+const quoted = (value) => (/[\s"']/.test(value) ? `"${value.replace(/"/g, "")}"` : value);
 
 const scoreChip = (score) => (score ? el("span", { class: `score s-${verdictOf(score)}` }, `+${score}`) : null);
 
@@ -193,9 +176,14 @@ function renderSummary(summary) {
         el("ul", {}, nodeErrors.map(([node, error]) => el("li", {}, el("span", { class: "error-type" }, `${error.service} · ${error.type}`),
           ` on ${node.name || node.sha256}: `, error.message)))) : null,
       heuristics.length ? [el("h2", {}, "Heuristics"), el("div", { class: "chips", id: "heuristics" },
-        heuristics.map((h) => el("span", { class: "chip" }, scoreChip(h.score), h.name, h.hits > 1 ? el("span", { class: "k" }, `×${h.hits}`) : null)))] : null,
-      tags.length ? [el("h2", {}, "Tags"), el("div", { class: "chips", id: "tags" },
-        tags.map((t) => el("span", { class: "chip" }, scoreChip(t.score), el("span", { class: "k" }, t.name), el("span", { class: "v" }, t.value))))] : null),
+        heuristics.map((h) => el("span", { class: "chip" }, scoreChip(h.score), h.name, h.hits > 1 ? el("span", { class: "k" }, `×${h.hits}`) : null,
+          h.attack.map(attackChip))))] : null,
+      techniqueSummary(summary, walk),
+      tags.length ? [el("h2", {}, "Tags ", el("span", { class: "muted" }, "(click one to find every submission with it)")), el("div", { class: "chips", id: "tags" },
+        tags.map((t) => el("a", { class: "chip", href: searchHref(`tag:${t.name}=${quoted(t.value)}`), title: "other submissions with this tag" },
+          scoreChip(t.score), el("span", { class: "k" }, t.name), el("span", { class: "v" }, t.value))))] : null,
+      may("submitter") ? resubmitPanel(`/api/submissions/${summary.sid}/resubmit`) : null),
+    summary.score >= ALERT_SCORE ? triagePanel(summary.sid) : null,
     el("h2", {}, "Files ", el("button", { class: "small", onclick: () => foldTree(true) }, "expand all"),
       el("button", { class: "small", onclick: () => foldTree(false) }, "collapse all")),
     el("div", { class: "tree", id: "tree" }, summary.files.map((node) => fileNode(summary.sid, node))),
@@ -206,12 +194,6 @@ function foldTree(open) {
   document.querySelectorAll("#tree details.node").forEach((node) => { node.open = open; });
 }
 
-function walk(nodes, visit) {
-  for (const node of nodes) {
-    visit(node);
-    walk(node.children || [], visit);
-  }
-}
 
 function fileNode(sid, node) {
   const score = node.score ?? 0; // the summary leaves out fields at their defaults
@@ -226,8 +208,8 @@ function fileNode(sid, node) {
       el("span", { class: "muted" }, bytes(node.size)), flags.map(([flag, why]) => el("span", { class: "flag", title: why }, flag)),
       node.errors?.length ? el("span", { class: "error-type" }, `${node.errors.length} error${node.errors.length === 1 ? "" : "s"}`) : null),
     el("div", { class: "node-body" },
-      el("div", { class: "downloads" }, el("span", { class: "mono muted" }, node.sha256),
-        el("a", { href: `/api/submissions/${sid}/files/${encodeURIComponent(node.sha256)}`, download: "" }, "download file")),
+      el("div", { class: "downloads" }, el("a", { class: "mono", href: `#/f/${node.sha256}`, title: "the file's page: hex, strings, every submission it was in" }, node.sha256),
+        downloadLinks(`/api/submissions/${sid}/files/${encodeURIComponent(node.sha256)}`)),
       node.errors?.length ? el("div", { class: "errors" }, el("ul", {}, node.errors.map((e) =>
         el("li", {}, el("span", { class: "error-type" }, `${e.service} · ${e.type}`), ": ", e.message)))) : null,
       (node.results || []).map((result) => resultCard(sid, result)),
@@ -240,8 +222,8 @@ function resultCard(sid, result) {
       result.cached ? el("span", { class: "muted" }, "cached") : null),
     (result.sections || []).map((s) => section(s, (name) => `/api/submissions/${sid}/object?${new URLSearchParams({ name })}`)),
     result.objects?.length ? el("div", { class: "section downloads" }, result.objects.map((obj) =>
-      el("a", { href: `/api/submissions/${sid}/object?${new URLSearchParams({ name: obj.name })}`, download: "", title: obj.description || obj.kind },
-        `${obj.kind}: ${obj.name}`))) : null);
+      el("span", { class: "object", title: obj.description || obj.kind }, `${obj.kind}: ${obj.name} `,
+        downloadLinks(`/api/submissions/${sid}/object?${new URLSearchParams({ name: obj.name })}`)))) : null);
 }
 
 function section(s, objectUrl) {
@@ -343,21 +325,60 @@ function connect() {
     const row = JSON.parse(e.data);
     refreshSoon(row.sid);
     if (row.sid === waitingFor && location.hash === `#/s/${row.sid}`) submissionView(row.sid);
+    if (location.hash === "#/alerts" && row.score >= ALERT_SCORE) alertsView();
+  });
+  events.addEventListener("triage", (e) => {
+    const triage = JSON.parse(e.data);
+    if (location.hash === "#/alerts") alertsView();
+    if (location.hash === `#/s/${triage.sid}`) document.getElementById("triage")?.refresh?.();
   });
   events.onerror = () => { live.textContent = "reconnecting…"; live.className = "live"; };
 }
 
+const ROUTES = [
+  [/^#\/s\/([A-Za-z0-9_-]{1,64})$/, "list", (m) => submissionView(m[1])],
+  [/^#\/f\/([0-9a-f]{64})$/, "list", (m) => fileView(m[1], resultCard)],
+  [/^#\/alerts$/, "alerts", () => alertsView()],
+  [/^#\/services$/, "services", () => servicesView()],
+  [/^#\/audit$/, "audit", () => auditView()],
+];
+
 function route() {
   clearTimeout(servicesTimer);
   const hash = location.hash || "#/";
-  document.querySelectorAll("[data-nav]").forEach((a) => a.classList.toggle("current",
-    (a.dataset.nav === "services") === (hash === "#/services")));
-  const match = hash.match(/^#\/s\/([A-Za-z0-9_-]{1,64})$/);
-  if (match) submissionView(match[1]);
-  else if (hash === "#/services") servicesView();
-  else listView();
+  for (const [pattern, nav, render] of ROUTES) {
+    const match = hash.match(pattern);
+    if (match) {
+      markNav(nav);
+      return render(match);
+    }
+  }
+  markNav("list");
+  return listView(new URLSearchParams(hash.startsWith("#/?") ? hash.slice(3) : ""));
 }
 
-window.addEventListener("hashchange", route);
-route();
-connect();
+function markNav(current) {
+  document.querySelectorAll("[data-nav]").forEach((a) => a.classList.toggle("current", a.dataset.nav === current));
+}
+
+// The header: who is signed in (and a way out), what their role lets them see and do.
+function showAccount() {
+  document.getElementById("account").replaceChildren(
+    el("span", { id: "whoami", title: `signed in ${session.via === "local" ? "as the local user (no accounts yet)" : `by ${session.via}`}` },
+      session.user, el("span", { class: "role" }, session.role)),
+    session.via === "session" ? el("button", { class: "small", id: "sign-out", onclick: signOut }, "sign out") : null);
+  document.getElementById("nav").hidden = false; // shown once signed in (the sign-in page needs none of it)
+  document.querySelector("[data-nav=audit]").hidden = !may("admin");
+  document.querySelectorAll(".needs-submitter").forEach((node) => { node.hidden = !may("submitter"); });
+}
+
+async function start() {
+  showAccount();
+  window.addEventListener("hashchange", route);
+  route();
+  connect();
+}
+
+window.addEventListener("signed-out", () => location.reload());
+loadSession().then((me) => (me.signedIn ? start() : loginView(start)))
+  .catch((error) => show(el("div", { class: "errors" }, `Could not reach the web front: ${error.message}`)));
