@@ -2,7 +2,7 @@
 
 python-magic is only a binding: it needs libmagic itself. The pylibmagic wheel ships libmagic
 and its rule database for Linux (x86_64, aarch64) and macOS, and, once imported, points
-python-magic's loader at them; a system libmagic (Debian's libmagic1) is the second choice.
+python-magic's loader at them: the second choice, after a system libmagic (Debian's libmagic1).
 Where neither loads, identification must still run, visibly degraded rather than crashed:
 libmagic's answer is then "data" for every file (only Sluice's own rules type it), and the
 reason is logged once, at the first handle, as a warning.
@@ -18,15 +18,26 @@ log = logging.getLogger("sluice.identify")
 
 UNAVAILABLE_DESCRIPTION = "data"  # what libmagic itself says of bytes it does not recognise
 
-try:
-    with contextlib.suppress(ImportError, OSError):
-        import pylibmagic  # noqa: F401 - imported for its effect: python-magic then finds the bundled libmagic
-    import magic
+def _load():
+    """python-magic on the system's libmagic if there is one (newer rules than the wheel's: Debian
+    12's 5.44 knows Python 3.11's bytecode, pylibmagic 0.5's 5.41 does not), else on the wheel's."""
+    try:
+        import magic
 
-    _MISSING: str | None = None
-except (ImportError, OSError) as exc:  # python-magic raises ImportError when it finds no libmagic
-    magic = None
-    _MISSING = f"libmagic could not be loaded ({exc}); files are typed by Sluice's own rules only"
+        return magic, None
+    except (ImportError, OSError):
+        pass
+    try:
+        with contextlib.suppress(ImportError, OSError):
+            import pylibmagic  # noqa: F401 - imported for its effect: python-magic then finds the bundled libmagic
+        import magic
+
+        return magic, None
+    except (ImportError, OSError) as exc:  # python-magic raises ImportError when it finds no libmagic
+        return None, f"libmagic could not be loaded ({exc}); files are typed by Sluice's own rules only"
+
+
+magic, _MISSING = _load()
 
 
 class _NoMagic:

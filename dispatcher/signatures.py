@@ -31,7 +31,6 @@ _FIXED: tuple[tuple[bytes, str], ...] = (
     (b"7z\xbc\xaf\x27\x1c", "7-zip archive data"),
     (b"Rar!\x1a\x07\x00", "RAR archive data"),
     (b"Rar!\x1a\x07\x01\x00", "RAR archive data, v5"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "Composite Document File V2 Document"),
 )
 
 _BZIP2 = re.compile(rb"BZh[1-9]1AY&SY")
@@ -44,7 +43,7 @@ _PLAIN = re.compile(rb"[A-Za-z0-9 \t\r\n.'?_+-]+")
 # Words libmagic reads as a format at the start of a file (or at offset 4, QuickTime/MP4 atoms),
 # even when the rest is plain letters: such text goes to libmagic.
 _MAGIC_WORDS = re.compile(
-    rb"(MZ|BM|P[1-7]\s|FWS|CWS|ZWS|OggS|RIFF|FORM|ITSF|LZIP|MSCF|ISc|BZh|begin|diff|Index|Only in|"
+    rb"(-----BEGIN|MZ|BM|P[1-7]\s|FWS|CWS|ZWS|OggS|RIFF|FORM|ITSF|LZIP|MSCF|ISc|BZh|begin|diff|Index|Only in|"
     rb"0707|true|ttcf|OTTO|wOFF|wOF2|fLaC|GIMP|8BPS|TZif|IIN1|MMOR|LZ4|KCF|Draw|SIMPLE|dex|"
     rb"PAR2|PACK|SQLite|ustar|xar|qoif|glTF|MThd|FUJI|RPM|ARC|ZOO|LHA|cpio|ID3|icns|CDF|AT)"
     rb"|....(ftyp|moov|mdat|free|skip|wide|pnot|jP)", re.DOTALL)

@@ -11,6 +11,12 @@ from services.sdk.loader import builtin_services, load_service
 
 # (service, heuristic id): why no technique applies
 NO_TECHNIQUE = {
+    ("carve", 3): "informational: a PyInstaller bundle was unpacked",
+    ("email", 1): "informational: attachments listed; the risky cases are heuristic 4",
+    ("html", 1): "informational: scripts extracted; what they do is judged by the scripts service",
+    ("onenote", 1): "informational: embedded files listed; the risky cases are heuristic 2",
+    ("shortcut", 1): "informational: what the shortcut opens; the risky cases are heuristics 2-5 and 7",
+    ("shortcut", 6): "a file that cannot be parsed is a fact about the file, not a technique",
     ("binary", 8): "a file lief cannot parse is a fact about the file, not a technique",
     ("extract", 1): "informational: an archive was unpacked",
     ("extract", 2): "a decompression bomb attacks the analyser; ATT&CK has no technique for it",

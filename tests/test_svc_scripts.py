@@ -42,7 +42,7 @@ def test_the_issue_hta_with_an_encoded_command_is_decoded_and_its_url_seen():
            f'"powershell -nop -w hidden -enc {enc(CRADLE)}", 0\n</script></html>')
     run = scripts(hta, "code/hta")
     assert layers(run) == [CRADLE]
-    assert [(e.relation, e.file.name) for e in run.extracted] == [(Relation.DROPPED_BY, "sample.layer1")] and run.extracted[0].description
+    assert [(e.relation, e.name) for e in run.extracted] == [(Relation.DROPPED_BY, "sample.layer1")] and run.extracted[0].description
     assert "encoded_command" in signatures(run, 1)
     assert "iex_download" in signatures(run, 3)  # found in layer 1, scored on the file itself
     assert run.result.score >= 1000
