@@ -171,6 +171,7 @@ async def test_web_upload_rides_through_the_submit_leader_dying(tmp_path):
             sids, slowest, load = [], 0.0, Load(client)
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
                 await until(lambda: _answers(http), 60, "the web front")
+                http.headers["X-CSRF-Token"] = (await http.get("/api/me")).json()["csrf"]  # the local user's
                 for i in range(uploads):
                     if i == 20:
                         node, _ = await kill_leader(cluster, client, names.submit_stream)
@@ -313,6 +314,7 @@ async def test_web_upload_past_the_patience_is_a_503_saying_why(tmp_path):
         await web.start()
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
             await until(lambda: _answers(http), 60, "the web front")
+            http.headers["X-CSRF-Token"] = (await http.get("/api/me")).json()["csrf"]  # the local user's
             for server in cluster.servers[1:]:
                 await server.kill()
             response = await http.post("/api/submissions", params={"name": "late.txt"}, content=b"late\n",

@@ -12,6 +12,7 @@ preflight this server never grants. API-key requests carry no ambient credential
 from __future__ import annotations
 
 import hmac
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,10 +23,13 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from bus.retry import Unreachable, patiently
 from schemas.workspace import Role
 
 if TYPE_CHECKING:
     from sluice.web.api import Gateway
+
+log = logging.getLogger("sluice.web")
 
 SESSION_COOKIE = "sluice_session"
 CSRF_HEADER = "x-csrf-token"
@@ -71,8 +75,11 @@ async def principal_of(request: Request, gateway: Gateway) -> Principal | None:
     return None
 
 
-def _refuse(status: int, detail: str) -> bytes:
-    return msgspec.json.encode({"status_code": status, "detail": detail})
+async def _refuse(send: Send, status: int, detail: str) -> None:
+    body = msgspec.json.encode({"status_code": status, "detail": detail})
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def authenticate(app: ASGIApp) -> ASGIApp:
@@ -85,15 +92,17 @@ def authenticate(app: ASGIApp) -> ASGIApp:
             return
         request = Request(scope)
         gateway = scope["litestar_app"].state.gateway
-        principal = await principal_of(request, gateway)
+        try:  # accounts and sessions live in NATS: ride through an election, else a 503 that says so
+            principal = await patiently("checking who is asking (accounts, sessions)", lambda: principal_of(request, gateway))
+        except Unreachable as exc:
+            log.warning("%s", exc)
+            await _refuse(send, 503, str(exc))
+            return
         scope["user"] = principal
         if (request.method not in SAFE_METHODS and scope["path"] not in CSRF_EXEMPT and principal is not None
                 and principal.via != "key"
                 and not hmac.compare_digest(request.headers.get(CSRF_HEADER, "").encode(), principal.csrf.encode())):
-            body = _refuse(403, f"missing or wrong {CSRF_HEADER} header (GET /api/me gives the session's token)")
-            await send({"type": "http.response.start", "status": 403,
-                        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-            await send({"type": "http.response.body", "body": body})
+            await _refuse(send, 403, f"missing or wrong {CSRF_HEADER} header (GET /api/me gives the session's token)")
             return
         await app(scope, receive, send)
 
