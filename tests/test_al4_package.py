@@ -3,8 +3,8 @@ imports, its own task handling (the package's handle_task), its result turned in
 
 Skipped unless the package is installed. It cannot be a default dependency: its `assemblyline`
 base library is published as source only and builds a Cython extension (needs a C compiler).
-To run it: `python -m venv /tmp/al4 && /tmp/al4/bin/pip install assemblyline-v4-service -e .
-pytest pytest-asyncio pytest-timeout && /tmp/al4/bin/python -m pytest tests/test_al4_package.py`.
+To run it: `.venv/bin/pip install -e '.[al4,test]' && .venv/bin/python -m pytest tests/test_al4_package.py`
+(the `al4` extra; about a minute with a compiler).
 """
 
 from __future__ import annotations
