@@ -23,19 +23,22 @@ class Names:
             raise ValueError(f"prefix {self.prefix!r}: use lowercase letters, digits, '_' or '-' (≤ 31)")
 
     # -- subjects --------------------------------------------------------------------------
+    @property
+    def _roots(self) -> str:
+        return f"{self.prefix}.submit.root"
+
     def submit_root_for(self, identity: str) -> str:
         """Where submitter `identity` publishes its submissions: a subject per identity, which
         the server lets only that identity publish to (bus.auth), so the dispatcher knows who
         submitted without believing a field, and serves each identity from its own queue. The
         default identity keeps the bare `submit.root` of wire 1.0, so clients written before
         identities existed (and any NATS client that follows docs/wire.md) still submit."""
-        base = f"{self.prefix}.submit.root"
-        return base if identity == self.DEFAULT_SUBMITTER else f"{base}.{identity}"
+        return self._roots if identity == self.DEFAULT_SUBMITTER else f"{self._roots}.{identity}"
 
     def submitter_of(self, subject: str) -> str:
         """The identity a root submission came from, read off the subject it was published on."""
-        base = f"{self.prefix}.submit.root"
-        return subject[len(base) + 1:] if subject.startswith(base + ".") else self.DEFAULT_SUBMITTER
+        own = subject.removeprefix(f"{self._roots}.")
+        return own if own != subject else self.DEFAULT_SUBMITTER
 
     @property
     def submit_root(self) -> str:
@@ -45,7 +48,7 @@ class Names:
     @property
     def submit_roots(self) -> list[str]:
         """Every submitter's subject: the default identity's and one per other identity."""
-        return [self.submit_root, f"{self.prefix}.submit.root.*"]
+        return [self._roots, f"{self._roots}.*"]
 
     @property
     def submit_child(self) -> str:

@@ -56,11 +56,6 @@ def _content_patterns() -> dict[str, re.Pattern[str]]:
 CONTENT_WINDOW = 65536  # content rules look at the head of a text file only
 
 
-def _content_matches(rule: TypeRule, data: bytes) -> bool:
-    """A content rule: its regex found in the head of `data`, if `data` is text."""
-    return _is_text(data) and bool(_content_patterns()[rule.content].search(data[:CONTENT_WINDOW].decode("utf-8", "replace")))
-
-
 def warm_up() -> None:
     """Parse the taxonomy and open this thread's libmagic handles now (tens of milliseconds), not
     on the first file."""
@@ -112,13 +107,17 @@ def _by_libmagic(data: bytes) -> str:
     head = data[:MAGIC_WINDOW]
     description = describe(head) or _magic()[0].from_buffer(head)  # the common formats without libmagic
     mime: str | None = None  # asked for only when a rule needs it
+    head_text: str | None = None  # for content rules: the head decoded once ("" when the file is not text)
     for rule, pattern in _compiled():
         if rule.special == "empty":
             continue
         if pattern is not None and pattern.search(description):
             return rule.type
-        if rule.content and _content_matches(rule, data):
-            return rule.type
+        if rule.content:
+            if head_text is None:
+                head_text = data[:CONTENT_WINDOW].decode("utf-8", "replace") if _is_text(data) else ""
+            if head_text and _content_patterns()[rule.content].search(head_text):
+                return rule.type
         if rule.mime:
             mime = mime or _mime(description, head)
             if mime in rule.mime:
