@@ -1,4 +1,4 @@
-import { VERDICTS, ago, api, bytes, el, may, say, scoreText, session, show, verdictBadge, verdictOf, walk, when } from "./dom.js";
+import { VERDICTS, ago, api, append, bytes, el, may, say, scoreText, session, show, verdictBadge, verdictOf, walk, when } from "./dom.js";
 import {
   alertsView, attackChip, auditView, downloadLinks, fileView, loadAttack, loadSession, loginView, resubmitPanel, signOut,
   techniqueSummary, triagePanel,
@@ -363,10 +363,12 @@ function markNav(current) {
 
 // The header: who is signed in (and a way out), what their role lets them see and do.
 function showAccount() {
-  document.getElementById("account").replaceChildren(
+  const account = document.getElementById("account");
+  account.replaceChildren(); // then append(), which skips the absent sign-out button (replaceChildren would print "null")
+  append(account, [
     el("span", { id: "whoami", title: `signed in ${session.via === "local" ? "as the local user (no accounts yet)" : `by ${session.via}`}` },
       session.user, el("span", { class: "role" }, session.role)),
-    session.via === "session" ? el("button", { class: "small", id: "sign-out", onclick: signOut }, "sign out") : null);
+    session.via === "session" ? el("button", { class: "small", id: "sign-out", onclick: signOut }, "sign out") : null]);
   document.getElementById("nav").hidden = false; // shown once signed in (the sign-in page needs none of it)
   document.querySelector("[data-nav=audit]").hidden = !may("admin");
   document.querySelectorAll(".needs-submitter").forEach((node) => { node.hidden = !may("submitter"); });
