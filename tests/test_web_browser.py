@@ -13,6 +13,7 @@ import hashlib
 import shutil
 from pathlib import Path
 
+import pefile
 import pytest
 
 from bus.codec import encode
@@ -23,6 +24,7 @@ from sluice.client import Client
 from sluice.neuter import unpack_cart
 from sluice.web.accounts import Accounts
 from sluice.web.stores import provision_workspace
+from test_svc_pe import launcher
 from test_web_workspace import alert_summary, protected_zip
 from webmesh import HOSTILE, showcase, web_mesh
 
@@ -265,4 +267,29 @@ async def test_a_team_signs_in_searches_opens_a_file_downloads_triages_and_resub
         assert header["height"] < 60
         await page.screenshot(path=tmp_path / "web-800px.png")
         keep_screenshot(tmp_path / "web-800px.png")
+        assert page.problems == []
+
+
+async def test_every_imported_name_of_a_pe_unfolds_on_the_page(nats_url, prefix, browser_page, tmp_path):
+    """The import table names 50 functions per DLL; the folded section under it holds them all."""
+    exe = launcher("t64.exe")  # pip's launcher, as test_svc_pe uses: KERNEL32 imports 83 names
+    imports = [(i.dll.decode(), f.name.decode()) for i in pefile.PE(data=exe).DIRECTORY_ENTRY_IMPORT for f in i.imports if f.name]
+    page = browser_page
+    async with web_mesh(nats_url, prefix, services=[load_service("pe")]) as web, await Client.connect(nats_url, prefix) as client:
+        sid = await client.submit_bytes([("launcher.exe", exe)])
+        await client.wait(sid, timeout=60)
+        await page.goto(f"{web.url}#/s/{sid}")
+        listing = page.locator(".section", has=page.locator(".stitle", has_text="Every imported name")).first
+        await expect(listing.locator(".stitle")).to_have_text(f"Every imported name ({len(imports)})", timeout=VERDICT_TIMEOUT)
+        names = listing.locator("details.folded > pre")
+        await expect(names).to_be_hidden()
+        await listing.locator("details.folded > summary").click()
+        await expect(names).to_be_visible()
+        kernel = [n for d, n in imports if d == "KERNEL32.dll"]
+        assert len(kernel) > 50
+        await expect(names).to_contain_text(f"KERNEL32.dll!{kernel[-1]}")  # beyond the table's first 50
+        assert (await names.inner_text()).splitlines() == [f"{d}!{n}" for d, n in imports]
+        await page.evaluate("window.scrollTo(0, 0)")
+        await page.screenshot(path=tmp_path / "web-pe-imports.png", full_page=True)
+        keep_screenshot(tmp_path / "web-pe-imports.png")
         assert page.problems == []
