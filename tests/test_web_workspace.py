@@ -26,9 +26,9 @@ from sluice.web.history import open_history
 from sluice.web.index import SubmissionIndex
 from sluice.web.query import QueryError, parse
 from sluice.web.strings import strings_in
-from svcs import Echo, make
+from svcs import Echo, Gated, make
 from test_web_api import sse_events, submit_and_see_it_finish
-from webmesh import HOSTILE, web_mesh
+from webmesh import HOSTILE, web_front, web_mesh
 
 BINARY = {"Content-Type": "application/octet-stream"}
 
@@ -101,6 +101,30 @@ async def test_a_pending_submission_is_202_not_404(nats_url, prefix):
                     if event == "submission" and json.loads(payload)["sid"] == sid:
                         break
         assert (await web.http.get(f"/api/submissions/{sid}")).status_code == 200
+
+
+async def test_every_web_front_answers_202_for_a_pending_submission_and_404_for_an_unknown_one(nats_url, prefix):
+    """Two fronts on one NATS: a submission made through the first is 202 on the second while it
+    runs (its service is held), 200 on both once it finishes; an id nobody submitted is 404."""
+    gated = make(Gated, "gated", timeout=30)
+    async with web_mesh(nats_url, prefix, services=[gated]) as first, web_front(nats_url, prefix) as second:
+        sid = (await first.http.post("/api/submissions", content=b"hold me\n", headers=BINARY)).json()["sid"]
+        with anyio.fail_after(30):
+            await gated.entered.wait()  # in flight: its one service holds it
+        elsewhere = await second.http.get(f"/api/submissions/{sid}")
+        assert elsewhere.status_code == 202 and elsewhere.json()["sid"] == sid
+        assert (await first.http.get(f"/api/submissions/{sid}")).status_code == 202
+        assert (await second.http.get("/api/submissions/never-submitted-anywhere")).status_code == 404
+        async with second.http.stream("GET", "/api/stream") as stream:
+            events = sse_events(stream)
+            assert (await anext(events))[0] == "hello"
+            gated.release.set()
+            with anyio.fail_after(60):
+                async for event, payload in events:
+                    if event == "submission" and json.loads(payload)["sid"] == sid:
+                        break
+        for front in (first, second):
+            assert (await front.http.get(f"/api/submissions/{sid}")).status_code == 200
 
 
 async def test_alerts_are_triaged_in_kv_and_pushed_live(nats_url, prefix):
