@@ -152,6 +152,7 @@ def create_app(nats: str | Client, prefix: str = "sluice", max_upload: int = Lim
                                         secure_cookies=not loopback, oidc=oidc)
             tg.start_soon(own_index.follow, client.js, client.names)
             tg.start_soon(own_index.follow_triage, stores.triage)
+            tg.start_soon(own_index.follow_digests, client.blobs)
             with anyio.move_on_after(BACKFILL_WAIT):
                 await own_index.ready.wait()
             if not own_index.ready.is_set():
