@@ -5,13 +5,18 @@ bucket's password hashes and key digests."""
 
 from __future__ import annotations
 
+import anyio
 import pytest
 import pytest_asyncio
-
 from nats.js.api import KeyValueConfig
+
+from bus.connect import CREDS_ENV
+from bus.provision import NotProvisioned
 from schemas.workspace import Role
+from sluice.cli import main
 from sluice.web.accounts import Accounts
-from sluice.web.stores import audit, bind_workspace, provision_workspace
+from sluice.web.stores import (AUDIT_MAX_AGE, PENDING_MAX_BYTES, PENDING_TTL, RATELIMIT_MAX_BYTES, RATELIMIT_WINDOW, audit,
+                               bind_workspace)
 from test_auth import assert_refused, authed, publish, session  # noqa: F401 - `authed` is a fixture
 
 WEB_REFUSED = {
@@ -23,11 +28,34 @@ WEB_REFUSED = {
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def workspace(authed):  # noqa: F811
-    """The operator's step: the workspace provisioned as admin (`sluice provision` does it)."""
-    async with session(authed, "admin") as s:
-        await provision_workspace(s.js, authed.names)
+async def workspace(authed, monkeypatch):  # noqa: F811
+    """The operator's step, as an operator runs it: `sluice provision` with admin credentials
+    (`sluice up` runs the same) makes the workspace's buckets and stream too."""
+    monkeypatch.setenv(CREDS_ENV, str(authed.creds["admin"]))
+    argv = ["provision", "--nats", authed.server.url, "--prefix", authed.names.prefix]
+    assert await anyio.to_thread.run_sync(main, argv) == 0
     return authed
+
+
+async def test_provisioning_makes_the_workspace_with_its_limits(workspace):
+    async with session(workspace, "web") as s:
+        stores = await bind_workspace(s.js, workspace.names, wait=5, create=False)  # there already: no wait
+        ratelimit, pending = await stores.ratelimit.status(), await stores.pending.status()
+        assert ratelimit.ttl == RATELIMIT_WINDOW and ratelimit.stream_info.config.max_bytes == RATELIMIT_MAX_BYTES
+        assert pending.ttl == PENDING_TTL and pending.stream_info.config.max_bytes == PENDING_MAX_BYTES
+        assert (await s.js.stream_info(workspace.names.audit_stream)).config.max_age == AUDIT_MAX_AGE
+        assert s.errors == []
+
+
+async def test_a_web_front_without_the_workspace_says_to_provision(workspace):
+    """A bucket of the workspace missing (provisioning not run since it was added): the web
+    identity may not make it, and says what to run. (The next test's fixture provisions again.)"""
+    async with session(workspace, "admin") as s:
+        await s.js.delete_key_value(workspace.names.pending_bucket)
+    async with session(workspace, "web") as s:
+        with pytest.raises(NotProvisioned, match=f"KV_{workspace.names.pending_bucket} does not exist.*sluice provision"):
+            await bind_workspace(s.js, workspace.names, wait=0.5, create=False)
+        assert s.errors == []  # it looked, and was not refused: it never tried to create it
 
 
 async def test_the_web_role_keeps_the_workspace(workspace):
