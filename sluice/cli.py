@@ -45,7 +45,8 @@ from services.sdk.manifest import ManifestError
 from sluice import (api_cli, auth_cli, dlq_cli, provision_cli, result_cli, safelist_cli, sample_args, service_cli,
                     status_cli, user_cli)
 from sluice.client import Client, SubmitError
-from sluice.console import ERR, OUT, CliError, cancel_on, connect_client, key_values, require_url, until_signal
+from sluice.console import (ERR, OUT, CliError, add_expand_argument, cancel_on, connect_client, key_values, require_url,
+                            until_signal)
 from sluice.logs import log_handler, log_level
 from sluice.observe import add_metrics_args, with_endpoint
 from sluice.onebox import run_dispatcher
@@ -372,12 +373,6 @@ def _globals_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _expand_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--expand", action="store_true",
-                   help="every line of every section body, folded ones too (e.g. the full PE import list); "
-                        "by default a few lines each, and folded sections only say how many they hold")
-
-
 def _params_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files, or directories to scan recursively")
@@ -432,14 +427,14 @@ def build_parser() -> argparse.ArgumentParser:
     auth_cli.add_up_option(p)
     _workers_arg(p)
     p.add_argument("--timeout", type=float, default=300.0, metavar="S", help="seconds to wait for the verdicts (default 300)")
-    _expand_arg(p)
+    add_expand_argument(p)
     api_cli.add_arguments(command("submit", cmd_submit, "submit files, URIs, domains or IPs and print their submission ids", params))
     p = command("result", cmd_result, "print a finished submission's verdict tree, or one of its stored objects")
     p.add_argument("sid")
     p.add_argument("--json", action="store_true")
     p.add_argument("--object", metavar="NAME", help="a report object or supplementary file's bytes instead (to stdout)")
     p.add_argument("--output", "-o", type=Path, metavar="FILE", help="with --object or --file: write it to FILE")
-    _expand_arg(p)
+    add_expand_argument(p)
     result_cli.add_arguments(p)
     api_cli.add_arguments(p)
     p = command("watch", cmd_watch, "print submissions as they complete, until Ctrl-C")
