@@ -86,4 +86,7 @@ async def digest(blobs: BlobStore, sha256: str, size: int) -> Digest | None:
     except (TimeoutError, OSError, NatsError) as exc:
         log.warning("file %s not hashed yet (the file store did not answer): %s", sha256, exc)
         return None
+    except Exception:  # a fault here must not take the web front down with it: logged, tried again later
+        log.exception("file %s not hashed yet", sha256)
+        return None
     return await anyio.to_thread.run_sync(hash_pair, data)
