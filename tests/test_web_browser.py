@@ -13,6 +13,7 @@ import hashlib
 import shutil
 from pathlib import Path
 
+import anyio
 import pefile
 import pytest
 
@@ -26,7 +27,8 @@ from sluice.web.accounts import Accounts
 from sluice.web.stores import provision_workspace
 from test_svc_pe import launcher
 from test_web_workspace import alert_summary, protected_zip
-from webmesh import HOSTILE, showcase, web_mesh
+from svcs import Gated, make
+from webmesh import HOSTILE, showcase, web_front, web_mesh
 
 PASSWORD = "correct horse battery"
 
@@ -170,6 +172,26 @@ async def test_an_open_submission_page_shows_the_verdict_when_it_arrives(nats_ur
         await client.submit_bytes([("late.txt", b"arrives while the page waits\n")], sid=sid)
         await expect(page.locator(".head .title")).to_have_text("late.txt", timeout=VERDICT_TIMEOUT)
         await expect(page.locator("#pending")).to_have_count(0)
+        assert page.problems == []
+
+
+async def test_a_page_on_another_web_front_shows_a_pending_submission_as_analysing(nats_url, prefix, browser_page, tmp_path):
+    """Submitted through one front, opened on a second: "Analysing" (the 202 every front gives),
+    not "No submission", and the verdict once it is released."""
+    page = browser_page
+    gated = make(Gated, "gated", timeout=30)
+    async with web_mesh(nats_url, prefix, services=[gated]) as first, web_front(nats_url, prefix) as second:
+        sid = (await first.http.post("/api/submissions", params={"name": "held.txt"}, content=b"held\n",
+                                     headers={"Content-Type": "application/octet-stream"})).json()["sid"]
+        with anyio.fail_after(30):
+            await gated.entered.wait()  # in flight, held by its one service
+        await page.goto(f"{second.url}#/s/{sid}")
+        await expect(page.locator("#live")).to_have_text("live")
+        await expect(page.locator("#pending")).to_contain_text(f"Analysing {sid}")
+        await page.screenshot(path=tmp_path / "web-pending-elsewhere.png")
+        keep_screenshot(tmp_path / "web-pending-elsewhere.png")
+        gated.release.set()
+        await expect(page.locator(".head .title")).to_have_text("held.txt", timeout=VERDICT_TIMEOUT)
         assert page.problems == []
 
 
