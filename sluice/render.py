@@ -113,12 +113,12 @@ def _tag_lines(section: Section) -> list[Text]:
 
 
 def _body_preview(section: Section, expand: bool) -> list[Text]:
-    """Every body line, whole, with `expand`; else the first few, or for a section its service
-    folds (auto_collapse: e.g. the PE import list) only how many lines it holds."""
+    """Every body line, whole, with `expand`; else the first few, or for a longer section its
+    service folds (auto_collapse: e.g. the PE import list) only how many lines it holds."""
     lines = _body_lines(section)
     if expand:
         return [_text(line, "dim") for line in lines]
-    if section.auto_collapse and lines:
+    if section.auto_collapse and len(lines) > BODY_LINES:
         return [Text(f"… {len(lines)} lines folded (--expand shows them; --json has them)", style="dim")]
     return [_text(line, "dim") for line in _trim(lines)]
 
