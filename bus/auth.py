@@ -216,12 +216,13 @@ def _submitter(n: Names, role: str) -> list[str]:
 
 def _web(n: Names) -> list[str]:
     """A submitter that also shows which services are alive and how many tasks wait for each, and
-    keeps the shared workspace: it creates and writes the accounts, sessions and triage buckets
-    and the audit stream (sluice.web.stores), which nothing else in the mesh uses."""
-    workspace_kv = (n.accounts_bucket, n.sessions_bucket, n.triage_bucket)
+    keeps the shared workspace: it reads and writes the accounts, sessions, triage, rate-limit and
+    pending buckets and the audit stream (sluice.web.stores), which nothing else in the mesh uses.
+    It does not create or change them: provisioning (admin) does."""
+    workspace_kv = (n.accounts_bucket, n.sessions_bucket, n.triage_bucket, n.ratelimit_bucket, n.pending_bucket)
     workspace = [f"KV_{b}" for b in workspace_kv] + [n.audit_stream]
     return [*_submitter(n, WEB), *_kv_read(n.registry_bucket), f"{API}.CONSUMER.LIST.{n.task_stream}",
-            *[f"{API}.STREAM.{verb}.{s}" for s in workspace for verb in ("CREATE", "UPDATE", "INFO")],
+            *_stream_info(*workspace),
             *[s for b in workspace_kv for s in (*_kv_watch(b), f"$KV.{b}.>")],
             *_read_stream(n.audit_stream), *_watch(n.audit_stream), n.audit("*")]
 

@@ -185,6 +185,16 @@ class Names:
         return f"{self.prefix}-triage"
 
     @property
+    def ratelimit_bucket(self) -> str:
+        """KV: a hash of a client address or an account -> its recent failed sign-ins (sluice.web.ratelimit)."""
+        return f"{self.prefix}-ratelimit"
+
+    @property
+    def pending_bucket(self) -> str:
+        """KV: submission id -> who submitted it through a web front, until it expires (sluice.web.pending)."""
+        return f"{self.prefix}-pending"
+
+    @property
     def audit_stream(self) -> str:
         return self.stream("AUDIT")
 

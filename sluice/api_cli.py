@@ -51,16 +51,14 @@ async def result(args: argparse.Namespace, emit) -> int:
 
 async def submit(args: argparse.Namespace, targets: list, params: SubmissionParams) -> int:
     """Each file or sample as its own submission, printing the ids (as `sluice submit` over NATS)."""
-    if params.service_params:
-        raise CliError("--param is not available through the web API (it takes deep scan, ignore cache and services); "
-                       "submit over NATS, or analyse again from the page with the service's parameters")
     try:
         async with WebClient(args.api, args.api_key) as web:
             for target in targets:
                 if isinstance(target, Path):
-                    sid = await web.submit_file(target, params.deep_scan, params.ignore_cache, params.services)
+                    sid = await web.submit_file(target, params.deep_scan, params.ignore_cache, params.services, params.service_params)
                 else:
-                    sid = await web.submit_sample(target.kind.value, target.value, params.deep_scan, params.ignore_cache)
+                    sid = await web.submit_sample(target.kind.value, target.value, params.deep_scan, params.ignore_cache,
+                                                  params.services, params.service_params)
                 print(to_json({"sid": sid, **sample_args.described(target)}) if args.json else sid, flush=True)
     except (ValueError, WebError) as exc:
         raise CliError(str(exc), code=1) from None

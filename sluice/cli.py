@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import functools
 import importlib.util
 import logging
 import os
@@ -44,7 +45,8 @@ from services.sdk.manifest import ManifestError
 from sluice import (api_cli, auth_cli, dlq_cli, provision_cli, result_cli, safelist_cli, sample_args, service_cli,
                     status_cli, user_cli)
 from sluice.client import Client, SubmitError
-from sluice.console import ERR, OUT, CliError, cancel_on, connect_client, key_values, require_url, until_signal
+from sluice.console import (ERR, OUT, CliError, add_expand_argument, cancel_on, connect_client, key_values, require_url,
+                            until_signal)
 from sluice.logs import log_handler, log_level
 from sluice.observe import add_metrics_args, with_endpoint
 from sluice.onebox import run_dispatcher
@@ -214,13 +216,13 @@ def _params(args: argparse.Namespace) -> SubmissionParams:
                             service_params=service_params)
 
 
-def _emit(summary: Summary, as_json: bool, line: bool = False) -> None:
+def _emit(summary: Summary, as_json: bool, line: bool = False, expand: bool = False) -> None:
     if as_json:
         print(to_json(summary), flush=True)
     elif line:
         OUT.print(summary_line(summary), soft_wrap=True)  # one line each, however long
     else:
-        OUT.print(summary_tree(summary))
+        OUT.print(summary_tree(summary, expand))
 
 
 def _progress(count: int) -> Progress:
@@ -276,7 +278,7 @@ async def cmd_scan(args: argparse.Namespace) -> int:
             done = await _wait_all(client, sids, args.timeout, progress)
         for target, sid in zip(targets, sids):
             if sid in done:
-                _emit(done[sid], args.json)
+                _emit(done[sid], args.json, expand=args.expand)
             else:
                 ERR.print(Text(f"sluice: {clean(target)} ({sid}): no verdict within {args.timeout:g} s", style="red"))
     return 0 if len(done) == len(sids) else 1
@@ -300,7 +302,7 @@ async def cmd_result(args: argparse.Namespace) -> int:
     if not SID.match(args.sid):
         raise CliError(f"{args.sid!r} is not a submission id")
     if api_cli.wanted(args):
-        return await api_cli.result(args, _emit)
+        return await api_cli.result(args, functools.partial(_emit, expand=args.expand))
     url = require_url(args)
     async with connect_client(url, args.prefix) as client:
         summary = await client.result(args.sid)
@@ -308,7 +310,7 @@ async def cmd_result(args: argparse.Namespace) -> int:
             ERR.print(Text(f"sluice: {args.sid}: not found or not finished", style="red"))
             return 1
         if args.object is None and args.file is None:
-            _emit(summary, args.json)
+            _emit(summary, args.json, expand=args.expand)
             return 0
         if args.file:
             name, data = await result_cli.file_of(client, summary, args.file)
@@ -425,12 +427,14 @@ def build_parser() -> argparse.ArgumentParser:
     auth_cli.add_up_option(p)
     _workers_arg(p)
     p.add_argument("--timeout", type=float, default=300.0, metavar="S", help="seconds to wait for the verdicts (default 300)")
+    add_expand_argument(p)
     api_cli.add_arguments(command("submit", cmd_submit, "submit files, URIs, domains or IPs and print their submission ids", params))
     p = command("result", cmd_result, "print a finished submission's verdict tree, or one of its stored objects")
     p.add_argument("sid")
     p.add_argument("--json", action="store_true")
     p.add_argument("--object", metavar="NAME", help="a report object or supplementary file's bytes instead (to stdout)")
     p.add_argument("--output", "-o", type=Path, metavar="FILE", help="with --object or --file: write it to FILE")
+    add_expand_argument(p)
     result_cli.add_arguments(p)
     api_cli.add_arguments(p)
     p = command("watch", cmd_watch, "print submissions as they complete, until Ctrl-C")

@@ -81,6 +81,13 @@ async def cancel_on(stop: anyio.Event, scope: anyio.CancelScope) -> None:
     scope.cancel()
 
 
+def add_expand_argument(p: argparse.ArgumentParser) -> None:
+    """--expand, for commands that print verdict trees (sluice.render's `expand`)."""
+    p.add_argument("--expand", action="store_true",
+                   help="every line of every section body, folded ones too (e.g. the full PE import list); "
+                        "by default a few lines each, and folded sections only say how many they hold")
+
+
 def key_values(items: list[str], option: str) -> dict[str, object]:
     """`KEY=VALUE` options as a dict; values read as YAML scalars, so 3 is an int and true a bool."""
     parsed: dict[str, object] = {}

@@ -25,6 +25,7 @@ from services.sdk.loader import builtin_services, service_folder
 from services.sdk.manifest import ManifestError, load_manifest
 from sluice.console import CliError, require_url
 from sluice.render import to_json
+from sluice.web.stores import provision_workspace
 
 
 def submitters_in(creds_dir: Path | None) -> list[str]:
@@ -49,6 +50,7 @@ async def provision_and_approve(url: str, names: Names, approvals: Sequence[Appr
     try:
         js = nc.jetstream()
         stores = await provision(js, names, replicas, submitters=submitters)
+        await provision_workspace(js, names, replicas)  # the web fronts' buckets and audit stream (they may not create them)
         for approved in approvals:
             await approve(js, names, stores, approved)
     finally:

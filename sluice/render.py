@@ -112,8 +112,19 @@ def _tag_lines(section: Section) -> list[Text]:
     return lines
 
 
-def section_label(section: Section, service: str = "") -> RenderableType:
-    """Title (with its service), heuristic name and score, tags, and the first body lines."""
+def _body_preview(section: Section, expand: bool) -> list[Text]:
+    """Every body line, whole, with `expand`; else the first few, or for a longer section its
+    service folds (auto_collapse: e.g. the PE import list) only how many lines it holds."""
+    lines = _body_lines(section)
+    if expand:
+        return [_text(line, "dim") for line in lines]
+    if section.auto_collapse and len(lines) > BODY_LINES:
+        return [Text(f"… {len(lines)} lines folded (--expand shows them; --json has them)", style="dim")]
+    return [_text(line, "dim") for line in _trim(lines)]
+
+
+def section_label(section: Section, service: str = "", expand: bool = False) -> RenderableType:
+    """Title (with its service), heuristic name and score, tags, and the first body lines (all with `expand`)."""
     head = Text()
     if service:
         head.append_text(_text(service, "bold blue")).append(": ")
@@ -126,7 +137,7 @@ def section_label(section: Section, service: str = "") -> RenderableType:
             head.append(" " + " ".join(hit.attack_ids[:4]), style="magenta")
         head.append("]")
     lines: list[RenderableType] = [head, *_tag_lines(section)]
-    lines += [_text(line, "dim") for line in _trim(_body_lines(section))]
+    lines += _body_preview(section, expand)
     return Group(*lines) if len(lines) > 1 else head
 
 
@@ -155,7 +166,7 @@ def node_label(node: FileNode) -> Text:
 
 # -- trees ----------------------------------------------------------------------------------------
 
-def _add_sections(tree: Tree, result: ResultView) -> None:
+def _add_sections(tree: Tree, result: ResultView, expand: bool) -> None:
     """Sections arrive flattened with a depth; rebuild the nesting with a stack of branches."""
     owner = result.service + (" (cached)" if result.cached else "") + (" (partial)" if result.partial else "")
     if result.context:
@@ -166,7 +177,7 @@ def _add_sections(tree: Tree, result: ResultView) -> None:
     for section in result.sections:
         depth = min(section.depth, len(stack) - 1)
         del stack[depth + 1:]
-        stack.append(stack[depth].add(section_label(section, owner if depth == 0 else "")))
+        stack.append(stack[depth].add(section_label(section, owner if depth == 0 else "", expand)))
     if result.metadata:
         facts = ", ".join(f"{key}: {value}" for key, value in result.metadata.items())
         tree.add(_text(owner, "blue") + Text(" metadata: ") + _text(facts))
@@ -178,19 +189,19 @@ def _add_sections(tree: Tree, result: ResultView) -> None:
         tree.add(line)
 
 
-def _add_node(tree: Tree, node: FileNode) -> None:
+def _add_node(tree: Tree, node: FileNode, expand: bool) -> None:
     for result in node.results:
-        _add_sections(tree, result)
+        _add_sections(tree, result, expand)
     for error in node.errors:
         tree.add(error_label(error))
     for child in node.children:
-        _add_node(tree.add(node_label(child)), child)
+        _add_node(tree.add(node_label(child)), child, expand)
 
 
-def node_tree(node: FileNode) -> Tree:
-    """One file, its results' sections, its errors and its children, nested."""
+def node_tree(node: FileNode, expand: bool = False) -> Tree:
+    """One file, its results' sections, its errors and its children, nested (`expand`: every body line)."""
     tree = Tree(node_label(node), guide_style="dim")
-    _add_node(tree, node)
+    _add_node(tree, node, expand)
     return tree
 
 
@@ -207,11 +218,11 @@ def summary_header(summary: Summary) -> Text:
     return header
 
 
-def summary_tree(summary: Summary) -> Tree:
-    """The verdict tree of one submission: header, then every root file as a branch."""
+def summary_tree(summary: Summary, expand: bool = False) -> Tree:
+    """The verdict tree of one submission: header, then every root file as a branch (`expand`: every body line)."""
     tree = Tree(summary_header(summary), guide_style="dim")
     for node in summary.files:
-        _add_node(tree.add(node_label(node)), node)
+        _add_node(tree.add(node_label(node)), node, expand)
     return tree
 
 

@@ -21,7 +21,7 @@ from services.sdk.manifest import ManifestError, UpdateConfig, UpdateSource, loa
 from services.sdk.serve import connected_updater, run_service
 from services.sdk.updater import UpdateError, UpdateOutcome
 from sluice import provision_cli, sample_args
-from sluice.console import OUT, CliError, key_values, require_url, until_signal
+from sluice.console import OUT, CliError, add_expand_argument, key_values, require_url, until_signal
 from sluice.observe import add_metrics_args, with_endpoint
 from sluice.render import node_tree, to_json
 from sluice.scaffold import new_service
@@ -98,7 +98,7 @@ async def cmd_service_test(args: argparse.Namespace) -> int:
     if args.json:
         print(to_json(node), flush=True)
     else:
-        OUT.print(node_tree(node))
+        OUT.print(node_tree(node, args.expand))
     return 1 if run.result.error else 0
 
 
@@ -175,6 +175,7 @@ def register(service_parser: argparse.ArgumentParser, command) -> None:
     sample_args.add_arguments(p)
     p.add_argument("--json", action="store_true")
     p.add_argument("--deep-scan", action="store_true")
+    add_expand_argument(p)
     _config_arg(p)
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="a submission parameter of the service (its manifest's submission_params)")

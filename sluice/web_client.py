@@ -35,6 +35,14 @@ class WebError(RuntimeError):
         self.status = status
 
 
+def as_text(service_params: dict[str, dict[str, object]]) -> list[str]:
+    """Service parameters as the upload's query string carries them (`SERVICE.NAME=VALUE`, booleans
+    as true/false); the web front reads each by the type its service's manifest declares."""
+    def text(value: object) -> str:
+        return ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return [f"{service}.{name}={text(value)}" for service, values in service_params.items() for name, value in values.items()]
+
+
 class WebClient:
     def __init__(self, url: str | None = None, api_key: str | None = None, timeout: float = 60.0) -> None:
         url = url or os.environ.get(API_URL_ENV, "")
@@ -61,15 +69,20 @@ class WebClient:
         return response
 
     async def submit_file(self, path: Path, deep_scan: bool = False, ignore_cache: bool = False,
-                          services: list[str] | None = None) -> str:
-        params = {"name": Path(path).name, "deep_scan": deep_scan, "ignore_cache": ignore_cache, "service": services or []}
+                          services: list[str] | None = None, service_params: dict[str, dict[str, object]] | None = None) -> str:
+        """`service_params`: service -> parameter -> value (e.g. {"extract": {"password": "s3cret"}}),
+        checked by the web front against the services' manifests."""
+        params = {"name": Path(path).name, "deep_scan": deep_scan, "ignore_cache": ignore_cache, "service": services or [],
+                  "param": as_text(service_params or {})}
         response = await self._call("POST", "/submissions", params=params, content=Path(path).read_bytes(),
                                     headers={"Content-Type": "application/octet-stream"})
         return response.json()["sid"]
 
-    async def submit_sample(self, kind: str, value: str, deep_scan: bool = False, ignore_cache: bool = False) -> str:
+    async def submit_sample(self, kind: str, value: str, deep_scan: bool = False, ignore_cache: bool = False,
+                            services: list[str] | None = None, service_params: dict[str, dict[str, object]] | None = None) -> str:
         """A URI, domain or IP (`kind` "uri", "domain" or "ip")."""
-        body = {"kind": kind, "value": value, "deep_scan": deep_scan, "ignore_cache": ignore_cache}
+        body = {"kind": kind, "value": value, "deep_scan": deep_scan, "ignore_cache": ignore_cache,
+                "services": services or [], "service_params": service_params or {}}
         return (await self._call("POST", "/samples", json=body)).json()["sid"]
 
     async def result(self, sid: str) -> Summary | None:

@@ -17,12 +17,16 @@ import sys
 import zipfile
 from pathlib import Path
 
+import anyio
 import pytest
 from rich.console import Console
 
+from bus.codec import encode
 from bus.connect import DEFAULT_URL_ENV
+from bus.publish import jetstream_publish
 from schemas.messages import ErrorType, FileNode, HeuristicHit, ResultView, Section, ServiceError, Summary, Tag
 from sluice.cli import _params, build_parser, main
+from sluice.client import Client
 from sluice.console import CliError
 from sluice.render import summary_tree, to_json
 
@@ -190,6 +194,30 @@ def test_text_renderer_escapes_markup_and_control_characters() -> None:
         assert literal in out  # shown as typed, not interpreted as markup
     assert "\x1b[2J" not in out and "\\x1b[2J" in out  # a terminal escape is made visible, not obeyed
     assert "\x1b]0;" not in out and "\x07" not in out
+
+
+def test_result_folds_a_collapsed_section_and_expand_prints_every_line(nats_url: str, prefix: str,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """`sluice result` over NATS: a section its service folds (the PE import list) says how many
+    lines it holds; --expand prints each of them, as the page's "show all" does."""
+    names = [f"KERNEL32.dll!Function{n}" for n in range(120)]
+    folded = Section("Every imported name (120)", "\n".join(names), auto_collapse=True, depth=1)
+    root = FileNode("c" * 64, "x.exe", "executable/windows/pe32", 10, 0, results=[ResultView("pe", 0, [Section("Imports"), folded])])
+    summary = Summary(f"fold-{prefix}", 0, "info", [root], file_count=1)
+
+    async def publish() -> None:
+        async with await Client.connect(nats_url, prefix) as client:
+            await jetstream_publish(client.js, client.names.summary(summary.sid), encode(summary))
+
+    anyio.run(publish)
+    capsys.readouterr()
+    assert main(["--nats", nats_url, "--prefix", prefix, "result", summary.sid]) == 0
+    out = capsys.readouterr().out
+    assert "Every imported name (120)" in out and "120 lines folded (--expand shows them" in out
+    assert "Function0" not in out
+    assert main(["--nats", nats_url, "--prefix", prefix, "result", summary.sid, "--expand"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in names) and "folded" not in out
 
 
 def test_json_keeps_zero_and_empty_fields() -> None:

@@ -16,7 +16,7 @@ import pefile
 import pip._vendor.distlib
 import pytest
 
-from services.pe import parse, traits
+from services.pe import parse, report, traits
 from services.sdk.harness import run_service_once
 from services.sdk.loader import load_service
 
@@ -75,6 +75,31 @@ def test_real_launcher_is_described_and_clean(name):
     assert "KERNEL32.dll" in dlls
     resources = json.loads(run.section("Resources").body)
     assert {"RT_ICON", "RT_MANIFEST"} <= {row["type"] for row in resources}
+
+
+def test_every_imported_name_is_listed_in_a_folded_section():
+    """The table names 50 functions per DLL ("… (+33)" for the launcher's KERNEL32); the folded
+    section under it names every one, as pefile reads them."""
+    run = run_pe(launcher("t64.exe"))
+    reference = pefile.PE(data=launcher("t64.exe"))
+    expected = [f"{i.dll.decode()}!{f.name.decode() if f.name else f'ord{f.ordinal}'}"
+                for i in reference.DIRECTORY_ENTRY_IMPORT for f in i.imports]
+    table = json.loads(run.section("Imports").body)
+    assert any("(+33)" in row["functions"] for row in table)
+    listing = run.section("Every imported name")
+    assert listing.auto_collapse and listing.title == f"Every imported name ({len(expected)})"
+    assert listing.body.splitlines() == expected
+
+
+def test_a_huge_import_table_is_listed_up_to_the_bound_and_says_so():
+    info = dataclasses.replace(parse.read(launcher("t64.exe")), imports=[
+        parse.Import(f"lib{d}.dll", [f"fn{n}" for n in range(3000)]) for d in range(5)])
+    table = report.imports(info, report.Caps())
+    [listing] = table.subsections
+    assert listing.title_text == "Every imported name (15000, first 10000 listed (max_import_names_listed))"
+    assert len(listing.body.splitlines()) == 10_000 and listing.auto_collapse
+    small = dataclasses.replace(info, imports=[parse.Import("a.dll", ["x", "y"])])
+    assert report.imports(small, report.Caps()).subsections == []  # the table shows them all already
 
 
 def test_upx_named_rwx_section_with_future_timestamp():

@@ -22,8 +22,12 @@ from sluice.cli import main
 from sluice.client import Client
 from sluice.neuter import Format, unpack_cart
 from sluice.web_client import WebClient, WebError
+from services.sdk.loader import load_service
 from svcs import Echo, make
-from webmesh import web_mesh
+from test_web_workspace import protected_zip
+from sluice.web.ratelimit import LoginThrottle
+from sluice.web.stores import provision_workspace
+from webmesh import web_front, web_mesh
 
 BINARY = {"Content-Type": "application/octet-stream"}
 PASSWORD = "correct horse battery"
@@ -146,6 +150,39 @@ async def test_login_is_rate_limited_per_account(nats_url, prefix, capsys, monke
         await http.aclose()
 
 
+async def test_login_rate_limits_hold_across_web_fronts(nats_url, prefix, capsys, monkeypatch):
+    """Guesses spread over two fronts share one budget (per account and per address)."""
+    await add_user(capsys, monkeypatch, nats_url, prefix, "spread", "viewer")
+    await add_user(capsys, monkeypatch, nats_url, prefix, "bystander", "viewer")
+    async with web_mesh(nats_url, prefix, services=[]) as one, web_front(nats_url, prefix) as two:
+        fronts = [httpx.AsyncClient(base_url=web.url, timeout=30) for web in (one, two)]
+        for n in range(5):  # alternately on each front: 3 on one, 2 on the other
+            guess = await fronts[n % 2].post("/api/login", json={"user": "spread", "password": f"guess number {n}"})
+            assert guess.status_code == 401
+        for http in fronts:
+            limited = await http.post("/api/login", json={"user": "spread", "password": PASSWORD})
+            assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
+        # The same address is out of guesses for any account, on either front.
+        assert (await fronts[1].post("/api/login", json={"user": "bystander", "password": PASSWORD})).status_code == 429
+        for http in fronts:
+            await http.aclose()
+
+
+async def test_concurrent_failures_from_two_fronts_all_count(nats_url, prefix):
+    """Compare-and-set on the entry's revision: failures counted at once by two fronts (two
+    connections) are all kept, none overwrites another."""
+    async with await Client.connect(nats_url, prefix) as a, await Client.connect(nats_url, prefix) as b:
+        stores = await provision_workspace(a.js, a.names)
+        throttles = [LoginThrottle(await c.js.key_value(a.names.ratelimit_bucket), max_failures=100) for c in (a, b)]
+        async with anyio.create_task_group() as tg:
+            for n in range(24):
+                tg.start_soon(throttles[n % 2].failed, "ip:192.0.2.9")
+        times, _ = await throttles[0]._recent(LoginThrottle._key("ip:192.0.2.9"), time.time())
+        assert len(times) == 24
+        assert await LoginThrottle(stores.ratelimit, max_failures=24).retry_after("ip:192.0.2.9") > 0
+        assert await LoginThrottle(stores.ratelimit, max_failures=25).retry_after("ip:192.0.2.9") == 0
+
+
 def test_the_web_front_refuses_to_serve_beyond_loopback_without_accounts(nats_url, prefix, capsys):
     assert main(["web", "--nats", nats_url, "--prefix", prefix, "--bind", "0.0.0.0:0"]) == 2
     assert "refusing to serve" in capsys.readouterr().err
@@ -196,10 +233,38 @@ async def test_the_python_client_and_the_cli_use_the_api_with_a_key(nats_url, pr
         assert code == 0 and [line.get("path") or line["value"] for line in lines] == [str(sample), "example.com"]
         async with WebClient(web.url, key) as client:
             assert {(await client.wait(line["sid"], timeout=60)).metadata["submitter"] for line in lines} == {"sam"}
-        code, _, err = await submit(str(sample), "--param", "extract.password=x")
-        assert code == 2 and "--param is not available through the web API" in err
 
     # The same choice over NATS: CaRT by default for a file of the tree.
     code = await anyio.to_thread.run_sync(main, ["result", sid, "--file", summary.files[0].sha256, "-o", str(tmp_path / "x.cart"),
                                                  "--nats", nats_url, "--prefix", prefix])
     assert code == 0 and unpack_cart((tmp_path / "x.cart").read_bytes())[0] == sample.read_bytes()
+
+
+async def test_service_parameters_go_through_the_api_from_python_and_the_cli(nats_url, prefix, capsys, monkeypatch, tmp_path):
+    """An archive password reaches the extract service through the web front, as it does over NATS."""
+    await add_user(capsys, monkeypatch, nats_url, prefix, "pat", "submitter")
+    key = json.loads(await sluice(capsys, monkeypatch, nats_url, prefix, "user", "apikey", "create", "pat", "--json"))["token"]
+    locked = tmp_path / "locked.zip"
+    locked.write_bytes(protected_zip(b"api-password-77"))
+    async with web_mesh(nats_url, prefix, services=[load_service("extract")]) as web:
+        async with WebClient(web.url, key) as client:
+            sid = await client.submit_file(locked, ignore_cache=True, service_params={"extract": {"password": "api-password-77"}})
+            summary = await client.wait(sid, timeout=60)
+            assert [c.name for c in summary.files[0].children] == ["payload.txt"]
+            with pytest.raises(WebError, match="takes no parameter 'pasword'"):
+                await client.submit_file(locked, service_params={"extract": {"pasword": "x"}})
+            with pytest.raises(WebError, match="no service named nosuch"):
+                await client.submit_sample("domain", "example.com", service_params={"nosuch": {"x": "y"}})
+
+        async def submit(*args: str) -> tuple[int, str, str]:
+            code = await anyio.to_thread.run_sync(main, ["submit", *args, "--api", web.url, "--api-key", key, "--json"])
+            out = capsys.readouterr()
+            return code, out.out, out.err
+
+        code, out, err = await submit(str(locked), "--ignore-cache", "--param", "extract.password=api-password-77")
+        assert code == 0, err
+        async with WebClient(web.url, key) as client:
+            summary = await client.wait(json.loads(out)["sid"], timeout=60)
+        assert [c.name for c in summary.files[0].children] == ["payload.txt"]
+        code, _, err = await submit(str(locked), "--param", "extract.pasword=x")
+        assert code == 1 and "takes no parameter 'pasword'" in err

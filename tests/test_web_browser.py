@@ -13,6 +13,8 @@ import hashlib
 import shutil
 from pathlib import Path
 
+import anyio
+import pefile
 import pytest
 
 from bus.codec import encode
@@ -23,8 +25,10 @@ from sluice.client import Client
 from sluice.neuter import unpack_cart
 from sluice.web.accounts import Accounts
 from sluice.web.stores import provision_workspace
+from test_svc_pe import launcher
 from test_web_workspace import alert_summary, protected_zip
-from webmesh import HOSTILE, showcase, web_mesh
+from svcs import Gated, make
+from webmesh import HOSTILE, showcase, web_front, web_mesh
 
 PASSWORD = "correct horse battery"
 
@@ -171,6 +175,26 @@ async def test_an_open_submission_page_shows_the_verdict_when_it_arrives(nats_ur
         assert page.problems == []
 
 
+async def test_a_page_on_another_web_front_shows_a_pending_submission_as_analysing(nats_url, prefix, browser_page, tmp_path):
+    """Submitted through one front, opened on a second: "Analysing" (the 202 every front gives),
+    not "No submission", and the verdict once it is released."""
+    page = browser_page
+    gated = make(Gated, "gated", timeout=30)
+    async with web_mesh(nats_url, prefix, services=[gated]) as first, web_front(nats_url, prefix) as second:
+        sid = (await first.http.post("/api/submissions", params={"name": "held.txt"}, content=b"held\n",
+                                     headers={"Content-Type": "application/octet-stream"})).json()["sid"]
+        with anyio.fail_after(30):
+            await gated.entered.wait()  # in flight, held by its one service
+        await page.goto(f"{second.url}#/s/{sid}")
+        await expect(page.locator("#live")).to_have_text("live")
+        await expect(page.locator("#pending")).to_contain_text(f"Analysing {sid}")
+        await page.screenshot(path=tmp_path / "web-pending-elsewhere.png")
+        keep_screenshot(tmp_path / "web-pending-elsewhere.png")
+        gated.release.set()
+        await expect(page.locator(".head .title")).to_have_text("held.txt", timeout=VERDICT_TIMEOUT)
+        assert page.problems == []
+
+
 async def test_a_team_signs_in_searches_opens_a_file_downloads_triages_and_resubmits(nats_url, prefix, browser_page, tmp_path):
     page = browser_page
     locked = protected_zip(b"not-in-any-list-42")
@@ -265,4 +289,29 @@ async def test_a_team_signs_in_searches_opens_a_file_downloads_triages_and_resub
         assert header["height"] < 60
         await page.screenshot(path=tmp_path / "web-800px.png")
         keep_screenshot(tmp_path / "web-800px.png")
+        assert page.problems == []
+
+
+async def test_every_imported_name_of_a_pe_unfolds_on_the_page(nats_url, prefix, browser_page, tmp_path):
+    """The import table names 50 functions per DLL; the folded section under it holds them all."""
+    exe = launcher("t64.exe")  # pip's launcher, as test_svc_pe uses: KERNEL32 imports 83 names
+    imports = [(i.dll.decode(), f.name.decode()) for i in pefile.PE(data=exe).DIRECTORY_ENTRY_IMPORT for f in i.imports if f.name]
+    page = browser_page
+    async with web_mesh(nats_url, prefix, services=[load_service("pe")]) as web, await Client.connect(nats_url, prefix) as client:
+        sid = await client.submit_bytes([("launcher.exe", exe)])
+        await client.wait(sid, timeout=60)
+        await page.goto(f"{web.url}#/s/{sid}")
+        listing = page.locator(".section", has=page.locator(".stitle", has_text="Every imported name")).first
+        await expect(listing.locator(".stitle")).to_have_text(f"Every imported name ({len(imports)})", timeout=VERDICT_TIMEOUT)
+        names = listing.locator("details.folded > pre")
+        await expect(names).to_be_hidden()
+        await listing.locator("details.folded > summary").click()
+        await expect(names).to_be_visible()
+        kernel = [n for d, n in imports if d == "KERNEL32.dll"]
+        assert len(kernel) > 50
+        await expect(names).to_contain_text(f"KERNEL32.dll!{kernel[-1]}")  # beyond the table's first 50
+        assert (await names.inner_text()).splitlines() == [f"{d}!{n}" for d, n in imports]
+        await page.evaluate("window.scrollTo(0, 0)")
+        await page.screenshot(path=tmp_path / "web-pe-imports.png", full_page=True)
+        keep_screenshot(tmp_path / "web-pe-imports.png")
         assert page.problems == []

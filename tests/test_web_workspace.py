@@ -22,13 +22,14 @@ from services.sdk.manifest import load_manifest
 from sluice.web.attack import techniques
 from sluice.web.entropy import entropy_profile
 from sluice.client import Client
+from sluice.onebox import onebox
 from sluice.web.history import open_history
 from sluice.web.index import SubmissionIndex
 from sluice.web.query import QueryError, parse
 from sluice.web.strings import strings_in
-from svcs import Echo, make
+from svcs import Echo, Gated, make
 from test_web_api import sse_events, submit_and_see_it_finish
-from webmesh import HOSTILE, web_mesh
+from webmesh import HOSTILE, web_front, web_mesh
 
 BINARY = {"Content-Type": "application/octet-stream"}
 
@@ -101,6 +102,68 @@ async def test_a_pending_submission_is_202_not_404(nats_url, prefix):
                     if event == "submission" and json.loads(payload)["sid"] == sid:
                         break
         assert (await web.http.get(f"/api/submissions/{sid}")).status_code == 200
+
+
+async def test_every_web_front_answers_202_for_a_pending_submission_and_404_for_an_unknown_one(nats_url, prefix):
+    """Two fronts on one NATS: a submission made through the first is 202 on the second while it
+    runs (its service is held), 200 on both once it finishes; an id nobody submitted is 404."""
+    gated = make(Gated, "gated", timeout=30)
+    async with web_mesh(nats_url, prefix, services=[gated]) as first, web_front(nats_url, prefix) as second:
+        sid = (await first.http.post("/api/submissions", content=b"hold me\n", headers=BINARY)).json()["sid"]
+        with anyio.fail_after(30):
+            await gated.entered.wait()  # in flight: its one service holds it
+        elsewhere = await second.http.get(f"/api/submissions/{sid}")
+        assert elsewhere.status_code == 202 and elsewhere.json()["sid"] == sid
+        assert (await first.http.get(f"/api/submissions/{sid}")).status_code == 202
+        assert (await second.http.get("/api/submissions/never-submitted-anywhere")).status_code == 404
+        async with second.http.stream("GET", "/api/stream") as stream:
+            events = sse_events(stream)
+            assert (await anext(events))[0] == "hello"
+            gated.release.set()
+            with anyio.fail_after(60):
+                async for event, payload in events:
+                    if event == "submission" and json.loads(payload)["sid"] == sid:
+                        break
+        for front in (first, second):
+            assert (await front.http.get(f"/api/submissions/{sid}")).status_code == 200
+
+
+async def test_every_file_of_every_tree_is_found_by_md5_and_sha1_without_characterize(nats_url, prefix, tmp_path):
+    """No characterize service: the index hashes the files itself (from the file store), the root
+    and the file extracted from it alike, and a domain by its value; a file whose bytes are gone
+    stays findable by sha256."""
+    inner = b"the inner file, never seen by characterize\n"
+    archive = io.BytesIO()
+    with pyzipper.ZipFile(archive, "w") as zf:
+        zf.writestr("inner.txt", inner)
+    outer = archive.getvalue()
+    async with onebox(nats_url, prefix, [load_service("extract"), make(Echo, "echo")]), \
+            await Client.connect(nats_url, prefix) as client:
+        sid = await client.submit_bytes([("outer.zip", outer)])
+        domain_sid = await client.submit_sample("domain", "hashed.example")
+        summary = await client.wait(sid, timeout=60)
+        await client.wait(domain_sid, timeout=60)
+        assert [c.name for c in summary.files[0].children] == ["inner.txt"]
+        gone = FileNode("f" * 64, "expired.bin", "unknown", 5, 0)
+        await publish_summary(client, Summary("bytes-gone", 0, "info", [gone], completed_at=time.time()))
+        with open_history(tmp_path / "history.sqlite") as history:
+            index = SubmissionIndex(history)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(index.follow, client.js, client.names)
+                tg.start_soon(index.follow_digests, client.blobs)
+                with anyio.fail_after(60):
+                    await index.ready.wait()
+                    await index.digested()
+                tg.cancel_scope.cancel()
+
+            def found(text: str) -> list[str]:
+                return [row.sid for row in history.search(parse(text)).rows]
+
+            for data in (outer, inner):
+                assert found(hashlib.md5(data).hexdigest()) == [sid]
+                assert found(f"sha1:{hashlib.sha1(data).hexdigest()}") == [sid]
+            assert found(hashlib.md5(b"hashed.example").hexdigest()) == [domain_sid]
+            assert found("f" * 64) == ["bytes-gone"] and history.undigested(10) == []
 
 
 async def test_alerts_are_triaged_in_kv_and_pushed_live(nats_url, prefix):

@@ -54,17 +54,24 @@ def showcase():
 
 
 @contextlib.asynccontextmanager
-async def web_mesh(nats_url: str, prefix: str, services=None, max_upload: int = 1 << 20, oidc=None) -> AsyncIterator[WebMesh]:
+async def web_front(nats_url: str, prefix: str, max_upload: int = 1 << 20, oidc=None) -> AsyncIterator[WebMesh]:
+    """One web front on a free loopback port, serving until the block exits (start as many as wanted)."""
     stop = anyio.Event()
+    sock = listen("127.0.0.1:0")
+    url = url_of(sock)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(partial(serve, nats_url, prefix, sock, stop, max_upload, oidc=oidc))
+        async with httpx.AsyncClient(base_url=url, timeout=30.0) as http:
+            # No account yet, on loopback: the local user, whose requests carry its CSRF token.
+            http.headers["X-CSRF-Token"] = (await http.get("/api/me")).json()["csrf"]
+            try:
+                yield WebMesh(url, http)
+            finally:
+                stop.set()
+
+
+@contextlib.asynccontextmanager
+async def web_mesh(nats_url: str, prefix: str, services=None, max_upload: int = 1 << 20, oidc=None) -> AsyncIterator[WebMesh]:
     async with onebox(nats_url, prefix, services if services is not None else showcase()):
-        sock = listen("127.0.0.1:0")
-        url = url_of(sock)
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(partial(serve, nats_url, prefix, sock, stop, max_upload, oidc=oidc))
-            async with httpx.AsyncClient(base_url=url, timeout=30.0) as http:
-                # No account yet, on loopback: the local user, whose requests carry its CSRF token.
-                http.headers["X-CSRF-Token"] = (await http.get("/api/me")).json()["csrf"]
-                try:
-                    yield WebMesh(url, http)
-                finally:
-                    stop.set()
+        async with web_front(nats_url, prefix, max_upload, oidc) as web:
+            yield web

@@ -25,6 +25,7 @@ class Caps(msgspec.Struct, frozen=True):
     max_sections: int = 96  # section rows (the Windows loader's own limit)
     max_import_dlls: int = 100  # import rows, one per DLL...
     max_import_names_per_dll: int = 50  # ...each naming at most this many functions
+    max_import_names_listed: int = 10_000  # every imported name, in a folded section, up to this many
     max_exports: int = 100  # export names listed and tagged
     max_resources: int = 100  # resource rows
 
@@ -106,7 +107,26 @@ def imports(info: PEInfo, caps: Caps) -> ResultSection | None:
         table.add_row({"dll": imp.dll, "count": len(imp.functions), "functions": names})
     if info.imphash:
         table.add_tag("file.pe.imports.imphash", info.imphash)
+    listing = every_import(info, caps)
+    if listing is not None:
+        table.add_subsection(listing)
     return table
+
+
+def every_import(info: PEInfo, caps: Caps) -> ResultSection | None:
+    """Every imported name, `DLL!name` a line, in a section shown folded (auto_collapse): the table
+    above names the first few per DLL. None when the table already shows them all. Bounded by
+    max_import_names_listed, so a hostile table of millions cannot swell the summary; the title
+    says when it was cut."""
+    imports = info.imports or []
+    if len(imports) <= caps.max_import_dlls and all(len(i.functions) <= caps.max_import_names_per_dll for i in imports):
+        return None
+    total = sum(len(i.functions) for i in imports)
+    lines = [f"{imp.dll}!{name}" for imp in imports for name in imp.functions][:caps.max_import_names_listed]
+    note = "" if len(lines) == total else f", first {len(lines)} listed (max_import_names_listed)"
+    section = ResultSection(f"Every imported name ({total}{note})", auto_collapse=True)
+    section.add_lines(lines)
+    return section
 
 
 def exports(info: PEInfo, caps: Caps) -> ResultSection | None:

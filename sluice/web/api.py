@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import anyio
@@ -35,7 +35,9 @@ from sluice.web.models import (
     Limits, Pending, Problem, SampleRequest, SampleSubmitted, ServiceStatus, SubmissionList, Submitted, Verdict,
 )
 from sluice.web.query import SCORE_BOUND, QueryError, parse
+from sluice.web.pending import PendingSubmissions
 from sluice.web.ratelimit import LoginThrottle
+from sluice.web.service_params import checked, from_text
 from sluice.web.status import known_services, service_status
 from sluice.web.stores import audit
 
@@ -61,10 +63,15 @@ class Gateway:
     accounts: Accounts
     local: LocalMode
     triage: KeyValue
+    throttle: LoginThrottle
+    pending: PendingSubmissions
     secure_cookies: bool = False
     oidc: object | None = None  # a sluice.web.oidc.OidcConfig (that module builds on this one; Litestar resolves these hints)
-    throttle: LoginThrottle = field(default_factory=LoginThrottle)
     uploads: anyio.Semaphore = field(default_factory=lambda: anyio.Semaphore(UPLOADS_AT_ONCE))
+
+    async def submitted(self, request: Request, sid: str) -> None:
+        """`sid` is in flight: every web front answers 202 for it until its summary arrives."""
+        await self.pending.add(sid, who(request).user)
 
     async def record(self, request: Request, action: str, target: str = "", user: str = "", **detail: str) -> None:
         """An audit event for what this request did (by its principal, unless `user` says who)."""
@@ -107,19 +114,19 @@ class EventStreamOperation(Operation):
             type=OpenAPIType.STRING, description="`submission` events (a SubmissionRow as JSON), `triage` events (an alert's Triage), `hello` once connected"))}
 
 
-def _params(deep_scan: bool, ignore_cache: bool, services: tuple[str, ...] = ()) -> SubmissionParams:
-    return SubmissionParams(deep_scan=deep_scan, ignore_cache=ignore_cache, services=list(services))
-
-
-async def refuse_unknown_services(gateway: Gateway, wanted: Iterable[str]) -> None:
-    """A service nobody registered would only come back as a `service_down` error: say so now."""
-    wanted = set(wanted)
-    if not wanted:
-        return
-    known = await known_services(gateway.client.js, gateway.client.names)
-    unknown = sorted(wanted - known)
-    if unknown:
-        raise HTTPException(status_code=400, detail=f"no service named {', '.join(unknown)}; known: {', '.join(sorted(known)) or 'none'}")
+async def checked_params(gateway: Gateway, deep_scan: bool, ignore_cache: bool, services: Iterable[str] = (),
+                         param: tuple[str, ...] = (), service_params: dict[str, dict[str, Any]] | None = None) -> SubmissionParams:
+    """The submission's parameters, refused (400) now if a service is unknown (it would only come
+    back as a `service_down` error) or a service parameter is not what its manifest declares."""
+    services = list(services)
+    service_params = service_params or {}
+    if services or param or service_params:
+        known = await known_services(gateway.client.js, gateway.client.names)
+        unknown = sorted(set(services) - known)
+        if unknown:
+            raise HTTPException(status_code=400, detail=f"no service named {', '.join(unknown)}; known: {', '.join(sorted(known)) or 'none'}")
+        service_params = {**checked(service_params, known), **from_text(param, known)}
+    return SubmissionParams(deep_scan=deep_scan, ignore_cache=ignore_cache, services=services, service_params=service_params)
 
 
 def submitted_by(request: Request) -> dict[str, str]:
@@ -155,6 +162,9 @@ async def submit_file(
     name: Annotated[str, QueryParameter(min_length=1, max_length=255, description="the file's name")] = "upload",
     deep_scan: FromQuery[bool] = False, ignore_cache: FromQuery[bool] = False,
     service: Annotated[tuple[str, ...], QueryParameter(description="only these services (repeat the parameter)")] = (),
+    param: Annotated[tuple[str, ...], QueryParameter(
+        description="a service's submission parameter as SERVICE.NAME=VALUE, e.g. `extract.password=infected` "
+                    "(repeat the parameter; GET /api/services/params lists them)")] = (),
 ) -> Submitted:
     """The request body is the file. It is read as it arrives and refused (413) as soon as it passes the limit."""
     require_content_type(request, BINARY)
@@ -170,12 +180,13 @@ async def submit_file(
             raise HTTPException(status_code=413, detail=f"the file is over the {gateway.max_upload}-byte upload limit") from None
         if not data:
             raise HTTPException(status_code=400, detail=f"{name}: the file is empty; nothing to analyse")
-        await refuse_unknown_services(gateway, service)
+        params = await checked_params(gateway, deep_scan, ignore_cache, service, param)
         try:
-            sid = await gateway.client.submit_bytes([(name, bytes(data))], _params(deep_scan, ignore_cache, service),
+            sid = await gateway.client.submit_bytes([(name, bytes(data))], params,
                                                     metadata=submitted_by(request))
         except SubmitError as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from None
+    await gateway.submitted(request, sid)
     await gateway.record(request, "submit", sid, name=name, size=str(len(data)))
     return Submitted(sid, name, len(data))
 
@@ -190,11 +201,13 @@ async def submit_sample(request: Request, data: JSONBody[SampleRequest], gateway
         sample = msgspec.json.decode(await request.body(), type=SampleRequest)
     except msgspec.ValidationError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
+    params = await checked_params(gateway, sample.deep_scan, sample.ignore_cache, sample.services, service_params=sample.service_params)
     try:
-        sid = await gateway.client.submit_sample(sample.kind.value, sample.value, _params(sample.deep_scan, sample.ignore_cache),
+        sid = await gateway.client.submit_sample(sample.kind.value, sample.value, params,
                                                  metadata=submitted_by(request))
     except (SubmitError, ValueError) as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
+    await gateway.submitted(request, sid)
     await gateway.record(request, "submit", sid, kind=sample.kind.value, value=sample.value[:200])
     return SampleSubmitted(sid, sample.kind.value, sample.value)
 
@@ -242,13 +255,13 @@ async def summary_of(gateway: Gateway, sid: str) -> Summary:
 
 
 @get("/submissions/{sid:str}", guards=[VIEWER], summary="A finished submission's verdict tree (202 while it is being analysed)",
-     responses={202: ResponseSpec(data_container=Pending, description="submitted through this web front, not finished yet",
+     responses={202: ResponseSpec(data_container=Pending, description="submitted through a web front, not finished yet",
                                   generate_examples=False),
                 404: problem("unknown or expired")})
 async def get_submission(request: Request, gateway: GatewayDep, sid: SidParam) -> Summary:
     summary = await gateway.client.result(sid)
     if summary is None:
-        if gateway.client.pending(sid):
+        if gateway.client.pending(sid) or await gateway.pending.known(sid):
             return Response(Pending(sid), status_code=202)
         raise NotFoundException(detail=f"no submission {sid} (unknown, or expired from the history)")
     await gateway.record(request, "view", sid, what="submission")

@@ -40,9 +40,11 @@ from sluice.web.history import open_history
 from sluice.web.index import SubmissionIndex
 from sluice.web.oidc import ROUTES as OIDC_ROUTES
 from sluice.web.oidc import OidcConfig
+from sluice.web.pending import PendingSubmissions
+from sluice.web.ratelimit import LoginThrottle
 from sluice.web.resubmit_api import ROUTES as RESUBMIT_ROUTES
 from sluice.web.session_api import ROUTES as SESSION_ROUTES
-from sluice.web.stores import provision_workspace
+from sluice.web.stores import bind_workspace
 
 WEB_HOSTS_ENV = "SLUICE_WEB_HOSTS"
 
@@ -143,12 +145,14 @@ def create_app(nats: str | Client, prefix: str = "sluice", max_upload: int = Lim
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with _connected(nats, prefix) as client, _index(index) as own_index, anyio.create_task_group() as tg:
-            stores = await provision_workspace(client.js, client.names)
+            stores = await bind_workspace(client.js, client.names)
             accounts = Accounts(client.js, client.names.accounts_bucket, stores.accounts, stores.sessions)
             app.state.gateway = Gateway(client, own_index, max_upload, accounts, local, stores.triage,
+                                        LoginThrottle(stores.ratelimit), PendingSubmissions(stores.pending),
                                         secure_cookies=not loopback, oidc=oidc)
             tg.start_soon(own_index.follow, client.js, client.names)
             tg.start_soon(own_index.follow_triage, stores.triage)
+            tg.start_soon(own_index.follow_digests, client.blobs)
             with anyio.move_on_after(BACKFILL_WAIT):
                 await own_index.ready.wait()
             if not own_index.ready.is_set():

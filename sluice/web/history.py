@@ -31,6 +31,7 @@ from pathlib import Path
 
 from schemas.messages import Summary, walk
 from schemas.workspace import Triage
+from sluice.web.digests import digests_in
 from sluice.web.models import AlertRow, Failure, SubmissionRow
 from sluice.web.query import HASH_KINDS, HEX, Query
 
@@ -52,6 +53,8 @@ CREATE TABLE IF NOT EXISTS failures(service TEXT NOT NULL, sid TEXT NOT NULL, fi
     message TEXT NOT NULL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS failures_by_service ON failures(service, at);
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS digests(sha256 TEXT PRIMARY KEY, md5 TEXT NOT NULL, sha1 TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS undigested(sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS triage(sid TEXT PRIMARY KEY, state TEXT NOT NULL, owner TEXT NOT NULL,
     comments INTEGER NOT NULL, updated_at REAL NOT NULL) WITHOUT ROWID;
 """
@@ -153,11 +156,12 @@ class History:
     def reset(self) -> None:
         """Forget everything indexed (the stream it came from is gone: it is rebuilt from the new one)."""
         with self._write_lock:
-            for table in ("subs", "terms", "text", "failures", "meta"):
+            for table in ("subs", "terms", "text", "failures", "meta", "undigested"):  # digests are facts about bytes: kept
                 self._write.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
 
-    def apply(self, summaries: Iterable[Summary], last_seq: int) -> None:
-        """Index a batch and remember the stream sequence it ends at, in one transaction.
+    def apply(self, summaries: Iterable[Summary], last_seq: int) -> int:
+        """Index a batch and remember the stream sequence it ends at, in one transaction; how many
+        of its files were queued to be hashed for md5/sha1 (sluice.web.digests).
 
         The batch's terms go in sorted, so the b-tree is walked once in order rather than
         jumped about for each summary's (random) hashes."""
@@ -166,12 +170,61 @@ class History:
             db.execute("BEGIN")
             try:
                 pairs: list[tuple[int, int]] = []
+                queued = 0
                 for summary in summaries:
                     sub, terms = self._put(db, summary)
-                    pairs += ((term_key(t), sub) for t in terms)
+                    added, queued_here = self._digest_terms(db, summary)
+                    queued += queued_here
+                    pairs += ((term_key(t), sub) for t in terms | added)
                 pairs.sort()
                 db.executemany("INSERT OR IGNORE INTO terms(term, sub) VALUES (?, ?)", pairs)
                 db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('last_seq', ?)", (last_seq,))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return queued
+
+    @staticmethod
+    def _digest_terms(db: sqlite3.Connection, summary: Summary) -> tuple[set[str], int]:
+        """md5/sha1 terms for every file of the summary whose digests are known (told by the
+        summary, or hashed here before); the others queued for hashing. (terms, how many queued)
+
+        Only digests hashed here are stored: those a summary tells are its terms already, and
+        storing them too would add a third to the index's size for the rare file seen again
+        without them (which is then hashed from the store)."""
+        known, unknown = digests_in(summary)
+        queued = 0
+        for sha, size in unknown.items():
+            found = db.execute("SELECT md5, sha1 FROM digests WHERE sha256 = ?", (sha,)).fetchone()
+            if found is None:
+                queued += db.execute("INSERT OR IGNORE INTO undigested(sha256, size) VALUES (?, ?)", (sha, size)).rowcount
+            else:
+                known[sha] = found
+        return {f"{kind}:{value}" for pair in known.values() for kind, value in zip(("md5", "sha1"), pair) if value}, queued
+
+    def undigested(self, limit: int) -> list[tuple[str, int]]:
+        """Files waiting to be hashed for md5/sha1: (sha256, size)."""
+        with self._read_lock:
+            return self._read.execute("SELECT sha256, size FROM undigested LIMIT ?", (limit,)).fetchall()
+
+    def add_digests(self, digests: Iterable[tuple[str, str, str]]) -> None:
+        """Record (sha256, md5, sha1) of hashed files ("" for bytes that could not be had) and give
+        every indexed submission with such a file its md5/sha1 terms, in one transaction."""
+        with self._write_lock:
+            db = self._write
+            db.execute("BEGIN")
+            try:
+                pairs: list[tuple[int, int]] = []
+                for sha, md5, sha1 in digests:
+                    db.execute("INSERT OR REPLACE INTO digests(sha256, md5, sha1) VALUES (?, ?, ?)", (sha, md5, sha1))
+                    db.execute("DELETE FROM undigested WHERE sha256 = ?", (sha,))
+                    if not md5:
+                        continue
+                    subs = [r[0] for r in db.execute("SELECT sub FROM terms WHERE term = ?", (term_key(f"sha256:{sha}"),))]
+                    pairs += ((term_key(t), sub) for t in (f"md5:{md5}", f"sha1:{sha1}") for sub in subs)
+                pairs.sort()
+                db.executemany("INSERT OR IGNORE INTO terms(term, sub) VALUES (?, ?)", pairs)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")

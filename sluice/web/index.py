@@ -19,12 +19,16 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from bus.blobs import BlobStore
 from bus.codec import BadMessage, decode
 from bus.subjects import Names
 from nats.js.kv import KeyValue
 
 from schemas.messages import Summary
 from schemas.workspace import Triage
+from sluice.web.digests import BATCH as DIGEST_BATCH
+from sluice.web.digests import RETRY_AFTER as DIGEST_RETRY_AFTER
+from sluice.web.digests import digest
 from sluice.web.history import History, row_of
 from sluice.web.models import SubmissionRow
 
@@ -45,10 +49,15 @@ class SubmissionIndex:
         self.ready = anyio.Event()  # set once caught up with the stream
         self.applied = 0  # summaries applied since start (catch-up included)
         self._listeners: set[ObjectSendStream[Event]] = set()
+        self._to_digest = anyio.Event()  # set when files were queued for md5/sha1 hashing
+        self._digested = anyio.Event()  # set while nothing waits to be hashed
 
     # -- feeding ---------------------------------------------------------------------------
     async def apply(self, summaries: list[Summary], last_seq: int) -> None:
-        await anyio.to_thread.run_sync(self.history.apply, summaries, last_seq)
+        if await anyio.to_thread.run_sync(self.history.apply, summaries, last_seq):
+            if self._digested.is_set():  # an unset one is never replaced: whoever waits on it is woken
+                self._digested = anyio.Event()
+            self._to_digest.set()
         before, self.applied = self.applied, self.applied + len(summaries)
         if before // OPTIMIZE_AFTER != self.applied // OPTIMIZE_AFTER:
             await anyio.to_thread.run_sync(self.history.optimize)
@@ -109,6 +118,29 @@ class SubmissionIndex:
         finally:
             with anyio.CancelScope(shield=True):
                 await watcher.stop()
+
+    async def follow_digests(self, blobs: BlobStore) -> None:
+        """Hash the files the summaries gave no md5/sha1 for (sluice.web.digests), as they are
+        queued, until cancelled."""
+        while True:
+            todo = await anyio.to_thread.run_sync(self.history.undigested, DIGEST_BATCH)
+            if not todo:
+                self._digested.set()
+                await self._to_digest.wait()
+                self._to_digest = anyio.Event()
+                continue
+            done = []
+            for sha256, size in todo:
+                found = await digest(blobs, sha256, size)
+                if found is not None:
+                    done.append((sha256, *found))
+            await anyio.to_thread.run_sync(self.history.add_digests, done)
+            if len(done) < len(todo):  # the file store did not answer for some: not in a tight loop
+                await anyio.sleep(DIGEST_RETRY_AFTER)
+
+    async def digested(self) -> None:
+        """Return once every file indexed so far has its md5/sha1 (or cannot have them)."""
+        await self._digested.wait()
 
     # -- reading ---------------------------------------------------------------------------
     @contextlib.contextmanager

@@ -7,7 +7,7 @@ These are HTTP shapes, not NATS wire messages: the summaries themselves are serv
 from __future__ import annotations
 
 import enum
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -62,6 +62,8 @@ class SampleRequest(msgspec.Struct, forbid_unknown_fields=True):
     value: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
     deep_scan: bool = False
     ignore_cache: bool = False
+    services: list[Annotated[str, msgspec.Meta(max_length=64)]] = []  # empty: every service that takes it
+    service_params: dict[str, dict[str, Any]] = {}  # service -> parameter -> value (GET /api/services/params)
 
 
 class SampleSubmitted(msgspec.Struct):

@@ -2,13 +2,12 @@
 and fill in each service's submission parameters (e.g. the extract service's archive password).
 
 The parameters a service takes come from its manifest (`submission_params`); the form is built
-from `GET /api/services/params`, and what comes back is checked against the same manifests, so a
-misspelt parameter or a wrong type is a clear 400 instead of something a service silently ignores.
+from `GET /api/services/params`, and what comes back is checked against the same manifests
+(sluice.web.service_params).
 """
 
 from __future__ import annotations
 
-import functools
 from typing import Annotated, Any
 
 import msgspec
@@ -18,18 +17,16 @@ from litestar.params import JSONBody
 
 from schemas.messages import FileNode, FileRef, SampleKind, SubmissionParams
 from schemas.samples import SampleError, sample_ref
-from services.sdk.loader import builtin_services, service_folder
-from services.sdk.manifest import SubmissionParam, load_manifest
 from sluice.client import SubmitError
 from sluice.web.api import JSON_MAX_BODY, Gateway, GatewayDep, Sha256Param, SidParam, problem, submitted_by, summary_of
 from sluice.web.auth import SUBMITTER, VIEWER
 from sluice.web.files_api import locate
 from sluice.web.models import Submitted
+from sluice.web.service_params import checked, manifest_params
 from sluice.web.status import known_services
 
 REFUSALS = {400: problem("an unknown service or parameter, or a value of the wrong type"),
             413: problem(f"the request body is over {JSON_MAX_BODY} bytes")}
-TYPES = {"str": str, "int": int, "bool": bool, "list": str}  # "list": one value chosen from the manifest's list
 
 
 class ParamField(msgspec.Struct):
@@ -51,36 +48,6 @@ class Resubmission(msgspec.Struct):
     service_params: dict[str, dict[str, Any]] = {}  # service -> parameter -> value
 
 
-@functools.cache
-def manifest_params() -> dict[str, tuple[SubmissionParam, ...]]:
-    """The submission parameters of each built-in service, from its manifest (read once)."""
-    params = {}
-    for name in builtin_services():
-        manifest = load_manifest(service_folder(name) / "service_manifest.yml")
-        params[manifest.name] = tuple(p for p in manifest.submission_params if not p.hide)
-    return params
-
-
-def _checked(service_params: dict[str, dict[str, Any]], known: set[str]) -> dict[str, dict[str, object]]:
-    checked: dict[str, dict[str, object]] = {}
-    for service, values in service_params.items():
-        if service not in known:
-            raise HTTPException(status_code=400, detail=f"service_params: no service named {service}")
-        declared = {p.name: p for p in manifest_params().get(service, ())}
-        for name, value in values.items():
-            param = declared.get(name)
-            if param is None:
-                raise HTTPException(status_code=400, detail=f"service_params: {service} takes no parameter {name!r}"
-                                                            f" (it takes: {', '.join(declared) or 'none'})")
-            wanted = TYPES.get(param.type, str)
-            if type(value) is not wanted:  # noqa: E721 - bool is an int subclass, and must not pass as one
-                raise HTTPException(status_code=400, detail=f"service_params: {service}.{name} is a {param.type}")
-            if param.type == "list" and param.list and value not in param.list:
-                raise HTTPException(status_code=400, detail=f"service_params: {service}.{name} is one of {param.list}")
-            checked.setdefault(service, {})[name] = value
-    return checked
-
-
 def _ref(node: FileNode) -> FileRef:
     if node.kind is SampleKind.FILE:
         return FileRef(node.sha256, node.size, node.name)
@@ -96,11 +63,12 @@ async def _resubmit(request: Request, gateway: Gateway, nodes: list[FileNode], d
     if unknown:
         raise HTTPException(status_code=400, detail=f"no service named {', '.join(unknown)}; known: {', '.join(sorted(known)) or 'none'}")
     params = SubmissionParams(deep_scan=data.deep_scan, ignore_cache=data.ignore_cache, services=list(data.services),
-                              service_params=_checked(data.service_params, known))
+                              service_params=checked(data.service_params, known))
     try:
         sid = await gateway.client.submit_refs([_ref(n) for n in nodes], params, {**submitted_by(request), "resubmitted_from": origin})
     except SubmitError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
+    await gateway.submitted(request, sid)
     await gateway.record(request, "resubmit", sid, origin=origin, deep_scan=str(data.deep_scan),
                          services=",".join(data.services), params=",".join(f"{s}.{n}" for s, v in params.service_params.items() for n in v))
     return Submitted(sid, nodes[0].name if nodes else "", sum(n.size for n in nodes))

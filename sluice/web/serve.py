@@ -22,7 +22,7 @@ from bus.auth import WEB
 from sluice.client import Client
 from sluice.console import CliError, connect_client
 from sluice.web.accounts import Accounts
-from sluice.web.stores import provision_workspace
+from sluice.web.stores import bind_workspace
 from sluice.web.app import allowed_hosts, create_app
 from sluice.web.history import open_history
 from sluice.web.index import SubmissionIndex
@@ -54,7 +54,7 @@ async def refuse_open_beyond_loopback(client: Client, sock: socket.socket) -> No
     verdict and download every sample (on loopback, the local user may work without one)."""
     if is_loopback(sock):
         return
-    stores = await provision_workspace(client.js, client.names)
+    stores = await bind_workspace(client.js, client.names)
     if not await Accounts(client.js, client.names.accounts_bucket, stores.accounts, stores.sessions).has_users():
         raise CliError(f"refusing to serve on {url_of(sock)} without accounts: anyone reaching it could read every "
                        f"verdict and download every sample. Add one first (`sluice user add NAME --role admin`), "

@@ -21,6 +21,7 @@ from bus.codec import BadMessage, decode
 from schemas.workspace import AuditEvent
 from sluice.web.api import GatewayDep, problem, require_content_type
 from sluice.web.auth import ADMIN, SESSION_COOKIE, Principal, remote_of
+from sluice.web.ratelimit import Contended
 from sluice.web.stores import SESSION_TTL
 
 AUDIT_MAX = 500
@@ -65,16 +66,19 @@ async def login(request: Request, data: JSONBody[Login], gateway: GatewayDep) ->
     require_content_type(request, "application/json")
     address = f"ip:{remote_of(request)}"
     account = f"user:{data.user.casefold()}"
-    wait = gateway.throttle.retry_after(address, account)
+    wait = await gateway.throttle.retry_after(address, account)
     if wait > 0:
         raise HTTPException(status_code=429, detail=f"too many failed sign-ins; try again in {wait:.0f} s",
                             headers={"Retry-After": str(int(wait) + 1)})
     user = await gateway.accounts.check_password(data.user, data.password)
     if user is None:
-        gateway.throttle.failed(address, account)
+        try:
+            await gateway.throttle.failed(address, account)
+        except Contended as exc:  # uncounted, it would be a free guess
+            raise HTTPException(status_code=429, detail=str(exc), headers={"Retry-After": "1"}) from None
         await gateway.record(request, "login_failed", user=data.user[:64])
         raise NotAuthorizedException(detail="wrong user name or password")
-    gateway.throttle.succeeded(account)
+    await gateway.throttle.succeeded(account)
     token, session = await gateway.accounts.open_session(user)
     await gateway.record(request, "login", user=user.name, via="password")
     body = me_of(Principal(user.name, user.role, "session", session.csrf), gateway.oidc is not None)

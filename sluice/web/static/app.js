@@ -116,10 +116,10 @@ async function submissionView(sid) {
     if (error.status !== 404) return show(el("div", { class: "errors" }, `Could not load ${sid}: ${error.message}`));
     // Unknown here; if it finishes after all (submitted elsewhere), it shows.
     return show(el("div", { class: "panel unknown", id: "pending" }, "No submission ", el("span", { class: "mono" }, sid),
-      " is known: a wrong id, or one that expired from the history. If it is being analysed elsewhere, its verdict appears here when ready."));
+      " is known: a wrong id, or one that expired from the history. If it was submitted over NATS and is being analysed, its verdict appears here when ready."));
   }
   if (mine !== viewRequest) return;
-  if (summary.state === "analysing") { // 202: submitted here, not finished yet
+  if (summary.state === "analysing") { // 202: submitted through a web front (any), not finished yet
     return show(el("div", { class: "panel", id: "pending" }, el("span", { class: "spinner" }), " Analysing ",
       el("span", { class: "mono" }, sid), " — the verdict appears here when it is ready."));
   }

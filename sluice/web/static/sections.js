@@ -5,11 +5,21 @@
 // sample reaches the page as a text node, never through an HTML parser.
 //
 //   sectionBody(section, el, objectUrl)   objectUrl(name) -> the download URL of a stored object
+//
+// A section its service marked auto_collapse comes folded, under a "show all N lines" control.
 
 const plain = (v) => (typeof v === "string" ? v : JSON.stringify(v));
 const SPARKS = "▁▂▃▄▅▆▇█";
 
 export function sectionBody(s, el, objectUrl) {
+  const body = bodyOf(s, el, objectUrl);
+  if (!s.auto_collapse) return body;
+  // Folded by its service (e.g. every imported name of a PE): a control to unfold it.
+  const lines = (s.body_format || "TEXT") === "TEXT" ? s.body.split("\n").length : 0;
+  return el("details", { class: "folded" }, el("summary", {}, lines ? `show all ${lines} lines` : "show"), body);
+}
+
+function bodyOf(s, el, objectUrl) {
   const format = s.body_format || "TEXT";
   if (format === "TEXT" || format === "MEMORY_DUMP") return el("pre", {}, s.body);
   let data;
