@@ -347,7 +347,8 @@ def specimens() -> list[Specimen]:
         Specimen("pcapng", "a.pcapng", bytes.fromhex("0A0D0D0A1C0000004D3C2B1A01000000FFFFFFFFFFFFFFFF1C000000"),
                  "network/tcpdump", False),
         Specimen("GPG message", "m.gpg", b"-----BEGIN PGP MESSAGE-----\n\nhQEMA5\n-----END PGP MESSAGE-----\n", "document/pgp", False),
-        Specimen("VHDX", "disk.vhdx", b"vhdxfile" + bytes(4096), "archive/vhdx", False),
+        Specimen("VHDX (dynamic, MBR + FAT)", "disk.vhdx", make_vhdx(make_mbr_disk(make_fat({"invoice.pdf.lnk": b"L\0\0\0 lnk"}))),
+                 "archive/vhdx", True),
         Specimen("VHD (dynamic, FAT)", "disk.vhd", make_vhd(make_fat({"invoice.pdf.lnk": b"L\0\0\0 lnk"})), "archive/vhd", True),
         Specimen("disk image (.img, MBR + FAT)", "disk.img", make_mbr_disk(make_fat({"run.bat": b"@echo off"})), "archive/img", True),
     ]
@@ -437,6 +438,70 @@ def make_vhd(raw: bytes, dynamic: bool = True, block_size: int = 2 * 1024 * 1024
         blocks += bitmap + block
     bat = struct.pack(f">{entries}I", *table).ljust(table_bytes, b"\xff")
     return footer + bytes(header) + bat + blocks + footer
+
+
+_VHDX_MIB = 1024 * 1024
+_VHDX_GUIDS = {name: uuid for name, uuid in (
+    ("bat", "2DC27766-F623-4200-9D64-115E9BFD4A08"), ("metadata", "8B7CA206-4790-4B9A-B8FE-575F050F886E"),
+    ("file parameters", "CAA16737-FA36-4D43-B3B6-33F0AA44E76B"), ("disk size", "2FA54224-CD1B-4876-B211-5DBED83BF4B8"),
+    ("page 83", "BECA12AB-B2E6-4523-93EF-C309E000C746"), ("logical sector", "8141BF1D-A96F-4709-BA47-F233A8FAAB5F"),
+    ("physical sector", "CDA348C7-445D-4471-9CC9-E9885251C556"))}
+
+
+def make_vhdx(raw: bytes, block_size: int = _VHDX_MIB) -> bytes:
+    """A dynamic VHDX of the disk `raw`, written by hand from [MS-VHDX]: the file identifier, two
+    headers and two region tables (CRC-32C), an empty log, the metadata region (block size, disk
+    size, sector sizes, disk id), the block allocation table and, MiB-aligned, only the blocks
+    that are not all zeros (so a sparse disk's zeros are declared, not stored)."""
+    import uuid
+
+    from dissect.util.hash.crc32c import crc32c
+
+    def guid(name: str) -> bytes:
+        return uuid.UUID(_VHDX_GUIDS[name]).bytes_le
+
+    def checksummed(body: bytearray) -> bytes:
+        struct.pack_into("<I", body, 4, 0)  # the CRC-32C is over the structure with its checksum field zero
+        struct.pack_into("<I", body, 4, crc32c(bytes(body)))
+        return bytes(body)
+
+    size = -(-len(raw) // block_size) * block_size
+    log_at, metadata_at, bat_at, data_at = _VHDX_MIB, 2 * _VHDX_MIB, 3 * _VHDX_MIB, 4 * _VHDX_MIB
+    out = bytearray(data_at)
+    out[:8 + 32] = b"vhdxfile" + "sluice tests".encode("utf-16-le").ljust(32, b"\0")
+    for index, at in enumerate((64 * 1024, 128 * 1024)):
+        header = bytearray(4096)
+        struct.pack_into("<4sIQ16s16s16sHHIQ", header, 0, b"head", 0, index + 1, bytes(range(16)), bytes(range(16)),
+                         bytes(16), 0, 1, _VHDX_MIB, log_at)
+        out[at:at + 4096] = checksummed(header)
+    regions = bytearray(64 * 1024)
+    struct.pack_into("<4sIII", regions, 0, b"regi", 0, 2, 0)
+    struct.pack_into("<16sQII", regions, 16, guid("bat"), bat_at, _VHDX_MIB, 1)
+    struct.pack_into("<16sQII", regions, 48, guid("metadata"), metadata_at, _VHDX_MIB, 1)
+    for at in (192 * 1024, 256 * 1024):
+        out[at:at + len(regions)] = checksummed(regions)
+    items = [("file parameters", struct.pack("<II", block_size, 0), 0b100),
+             ("disk size", struct.pack("<Q", size), 0b110), ("page 83", bytes(range(16, 32)), 0b110),
+             ("logical sector", struct.pack("<I", 512), 0b110), ("physical sector", struct.pack("<I", 4096), 0b110)]
+    table = struct.pack("<8sHH20x", b"metadata", 0, len(items))
+    offset = 64 * 1024
+    values = b""
+    for name, value, flags in items:
+        table += struct.pack("<16sIII4x", guid(name), offset + len(values), len(value), flags)
+        values += value
+    out[metadata_at:metadata_at + len(table)] = table
+    out[metadata_at + offset:metadata_at + offset + len(values)] = values
+    chunk_ratio = (2**23 * 512) // block_size  # payload blocks per sector-bitmap entry in the table
+    blocks = b""
+    for index in range(size // block_size):
+        block = raw[index * block_size:(index + 1) * block_size]
+        if not block.strip(b"\0"):
+            continue  # PAYLOAD_BLOCK_NOT_PRESENT: reads as zeros
+        position = data_at + len(blocks)
+        entry = index + index // chunk_ratio
+        struct.pack_into("<Q", out, bat_at + 8 * entry, (position // _VHDX_MIB) << 20 | 6)  # PAYLOAD_BLOCK_FULLY_PRESENT
+        blocks += block.ljust(block_size, b"\0")
+    return bytes(out) + blocks
 
 
 def make_mbr_disk(volume: bytes, partition_type: int = 0x01) -> bytes:

