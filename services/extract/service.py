@@ -43,8 +43,10 @@ class Extract(ServiceBase):
             else:
                 stream, shared = members(data, fmt, request.file_name, keyring)
                 unpack.stream(stream, shared)
-        except (diskimage.UnreadableVolume, sevenzz.ToolMissing) as exc:
+        except diskimage.UnreadableVolume as exc:
             unpack.findings.add("unread", str(exc))
+        except sevenzz.ToolMissing as exc:
+            unpack.findings.add("reader", str(exc))
         except CORRUPT_ERRORS as exc:
             kind = "encrypted" if is_encryption_error(exc) else "corrupt"
             unpack.findings.add(kind, f"{fmt}: {type(exc).__name__}: {exc}")

