@@ -553,14 +553,15 @@ def _rar5_block(fields: bytes, data: bytes = b"") -> bytes:
 
 
 def make_rar5_stored(files: dict[str, bytes], password: str | None = None, encrypt_headers: bool = False,
-                     kdf_log2: int = 15) -> bytes:
+                     kdf_log2: int = 15, links: dict[str, str] | None = None) -> bytes:
     """A RAR 5 archive of stored members, written by hand from the RAR 5 format description: the
     signature, the main header, a file header (+ data) per member, the end of archive.
 
     With `password` each member's data is AES-256-CBC encrypted under a file encryption record
     (PBKDF2-HMAC-SHA256 key, 2**kdf_log2 rounds, with the password check value); with
     `encrypt_headers` too (`rar -hp`) an archive encryption header follows the signature and
-    every later header is encrypted, so even the member names need the password."""
+    every later header is encrypted, so even the member names need the password. `links`: Unix
+    symlinks (name → target), as file headers with a file system redirection record."""
     import os
     import zlib
 
@@ -583,6 +584,12 @@ def make_rar5_stored(files: dict[str, bytes], password: str | None = None, encry
         return iv + encrypt(head_key, iv, _rar5_block(fields)) + data
 
     out += block(_vint(1) + _vint(0) + _vint(0))
+    for name, target in (links or {}).items():
+        record = _vint(5) + _vint(1) + _vint(0) + _vint(len(target.encode())) + target.encode()  # redirection: Unix symlink
+        extra = _vint(len(record)) + record
+        encoded = name.encode()
+        out += block(_vint(2) + _vint(0x0003) + _vint(len(extra)) + _vint(0) + _vint(0) + _vint(0) + _vint(0o120777)
+                     + _vint(0) + _vint(1) + _vint(len(encoded)) + encoded + extra)  # stored, host: Unix; no data
     for name, data in files.items():
         encoded = name.encode()
         extra = b""

@@ -235,6 +235,24 @@ def test_rar_member_past_the_size_limit_ends_the_archive():
     assert "member limit" in body(run, "Size limit reached")
 
 
+def test_rar_symlinks_are_reported_never_followed():
+    rar = make_rar5_stored({"a.txt": b"a"}, links={"etc-link": "/etc/passwd", "up": "../../../tmp"})
+    run = extract(rar, "links.rar")
+    assert_clean(run)
+    assert children(run) == {"a.txt": b"a"}
+    links = body(run, "Links and special members not extracted")
+    assert "'etc-link': symlink to '/etc/passwd'" in links and "'up': symlink to '../../../tmp'" in links
+    assert 7 in run.heuristics
+
+
+def test_rar_past_the_entry_limit_is_listed_no_further():
+    rar = make_rar5_stored({f"m{index:03}.txt": b"x%d" % index for index in range(300)})
+    run = extract(rar, "many.rar", max_entries=10)
+    assert_clean(run)
+    assert sorted(children(run)) == [f"m{index:03}.txt" for index in range(10)]
+    assert "more than 10 entries" in body(run, "Too many entries")
+
+
 def test_rar_with_a_bad_crc_is_corrupt_and_the_bad_member_is_not_kept():
     rar = bytearray(make_rar5_stored({"a.txt": b"first member", "b.txt": b"second member"}))
     rar[rar.find(b"second member")] ^= 0xFF

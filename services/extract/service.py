@@ -33,7 +33,7 @@ class Extract(ServiceBase):
                 unpack.seven_zip(data, keyring)
             elif fmt in SEVENZZ:
                 seconds = float(self.config.get("tool_seconds", 20))
-                unpack.stream(*sevenzz.members(Path(request.file_path), request.work_dir, keyring, seconds))
+                unpack.stream(*sevenzz.members(Path(request.file_path), request.work_dir, keyring, seconds, unpack.caps.entries))
             elif fmt in LIBARCHIVE:
                 unpack.stream(*libarchive_formats.members(data))
             elif fmt == "msi":

