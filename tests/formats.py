@@ -312,6 +312,8 @@ def specimens() -> list[Specimen]:
         Specimen("CAB (MSZIP)", "update.cab", cab, "archive/cab", True),
         Specimen("RAR 4 (stored)", "invoice.rar", make_rar4_stored({"invoice.pdf.lnk": b"L\0\0\0 lnk"}), "archive/rar", True),
         Specimen("RAR 5 (stored)", "invoice5.rar", make_rar5_stored({"invoice.pdf.lnk": b"L\0\0\0 lnk"}), "archive/rar", True),
+        Specimen("RAR 4 (AES-128, password 'infected')", "locked4.rar",
+                 make_rar4_stored({"invoice.pdf.lnk": b"L\0\0\0 lnk"}, password="infected"), "archive/rar", True),
         Specimen("RAR 5 (AES-256, password 'infected')", "locked.rar",
                  make_rar5_stored({"invoice.pdf.lnk": b"L\0\0\0 lnk"}, password="infected"), "archive/rar", True),
         Specimen("RAR 5 (encrypted headers)", "locked-names.rar",
@@ -366,20 +368,50 @@ def rar4_block(head_type: int, flags: int, body: bytes) -> bytes:
     return struct.pack("<H", zlib.crc32(header) & 0xFFFF) + header
 
 
-def make_rar4_stored(files: dict[str, bytes], encrypted: bool = False) -> bytes:
+def make_rar4_stored(files: dict[str, bytes], encrypted: bool = False, password: str | None = None) -> bytes:
     """A RAR 4 archive of stored (uncompressed) members, written by hand from the RAR 4 technote:
-    the marker block, the archive header, one file header (+ data) per member, the end block. No
-    free tool writes RAR; stored members need no compressor, and libarchive reads them as any RAR.
-    `encrypted` sets each member's password flag (its bytes stay as given: a stand-in ciphertext)."""
+    the marker block, the archive header, one file header (+ data) per member, the end block.
+    `encrypted` sets each member's password flag (its bytes stay as given: a stand-in ciphertext);
+    `password` encrypts each member as RAR 3.x does: AES-128-CBC, key and IV from 2**18 SHA-1
+    rounds over the UTF-16 password, an 8-byte salt and the round number (salt in the header)."""
+    import os
     import zlib
+
+    from Cryptodome.Cipher import AES
 
     out = b"Rar!\x1a\x07\x00" + rar4_block(0x73, 0, bytes(6))
     for name, data in files.items():
         encoded = name.encode()
-        body = struct.pack("<IIBIIBBHI", len(data), len(data), 2, zlib.crc32(data), 0x5A210000, 29 if encrypted else 20,
-                           0x30, len(encoded), 0x20)
-        out += rar4_block(0x74, 0x8000 | (0x4 if encrypted else 0), body + encoded) + data
+        stored, salt, flags = data, b"", 0x8000
+        if password is not None:
+            salt = os.urandom(8)
+            key, iv = _rar3_key(password, salt)
+            stored = AES.new(key, AES.MODE_CBC, iv).encrypt(data + bytes(-len(data) % 16))
+            flags |= 0x4 | 0x400  # LHD_PASSWORD, LHD_SALT
+        elif encrypted:
+            flags |= 0x4
+        body = struct.pack("<IIBIIBBHI", len(stored), len(data), 2, zlib.crc32(data), 0x5A210000,
+                           29 if flags & 0x4 else 20, 0x30, len(encoded), 0x20)
+        out += rar4_block(0x74, flags, body + encoded + salt) + stored
     return out + rar4_block(0x7B, 0x4000, b"")
+
+
+def _rar3_key(password: str, salt: bytes) -> tuple[bytes, bytes]:
+    """RAR 3.x's AES-128 key and IV: SHA-1 over 2**18 rounds of (UTF-16LE password, salt, the
+    round number in 3 bytes); every 2**14 rounds the running digest's last byte is an IV byte;
+    the key is the final digest's first four words, each byte-swapped."""
+    import hashlib
+
+    raw = password.encode("utf-16-le") + salt
+    sha = hashlib.sha1()
+    iv = bytearray(16)
+    rounds = 0x40000
+    for index in range(rounds):
+        sha.update(raw + index.to_bytes(3, "little"))
+        if index % (rounds // 16) == 0:
+            iv[index // (rounds // 16)] = sha.copy().digest()[19]
+    digest = sha.digest()
+    return b"".join(digest[word * 4:word * 4 + 4][::-1] for word in range(4)), bytes(iv)
 
 
 def make_xar(files: dict[str, bytes], links: dict[str, str] | None = None, compress: bool = True) -> bytes:

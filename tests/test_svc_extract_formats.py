@@ -203,6 +203,18 @@ def test_aes_rar5_opens_with_a_wordlist_password(encrypt_headers):
     assert 5 in run.heuristics
 
 
+def test_aes_rar4_opens_with_a_listed_password_and_stays_shut_without_one():
+    rar = make_rar4_stored(LOCKED, password="infected")
+    run = extract(rar, "locked.rar")
+    assert_clean(run)
+    assert children(run) == {"invoice.pdf.lnk": LOCKED["invoice.pdf.lnk"], "readme.txt": LOCKED["docs/readme.txt"]}
+    assert run.tags("info.password") == {"infected"}
+    shut = extract(make_rar4_stored(LOCKED, password="nobody-knows-it"), "locked.rar")
+    assert_clean(shut)
+    assert shut.extracted == []
+    assert "passwords tried worked" in body(shut, "Password-protected members not extracted")
+
+
 def _with(data: bytes, **kwargs):
     return run_service_once(load_service("extract"), data, file_type="archive/rar", name="locked.rar", **kwargs)
 
