@@ -215,6 +215,23 @@ def test_aes_rar4_opens_with_a_listed_password_and_stays_shut_without_one():
     assert "passwords tried worked" in body(shut, "Password-protected members not extracted")
 
 
+def test_passwords_are_typed_at_7zz_prompt_not_shown_on_its_command_line(monkeypatch):
+    import subprocess
+
+    started: list[list[str]] = []
+    real = subprocess.Popen
+
+    def recording(args, *rest, **kwargs):
+        started.append(list(args))
+        return real(args, *rest, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", recording)
+    run = extract(make_rar5_stored(LOCKED, password="infected", encrypt_headers=True), "locked.rar")
+    assert len(children(run)) == 2
+    assert len(started) >= 3  # listings (the header's password), a test of the content's, the pass
+    assert not [arg for args in started for arg in args if "infected" in arg]
+
+
 def _with(data: bytes, **kwargs):
     return run_service_once(load_service("extract"), data, file_type="archive/rar", name="locked.rar", **kwargs)
 

