@@ -279,6 +279,13 @@ def test_rar_symlinks_are_reported_never_followed():
     assert 7 in run.heuristics
 
 
+def test_7zz_work_past_its_deadline_is_stopped_and_said():
+    run = extract(make_rar5_stored({"a.txt": b"a"}), "slow.rar", tool_seconds=0)
+    assert_clean(run)
+    assert run.extracted == []
+    assert "the time allowed for this archive ran out" in body(run, "Corrupt archive")
+
+
 def test_rar_past_the_entry_limit_is_listed_no_further():
     rar = make_rar5_stored({f"m{index:03}.txt": b"x%d" % index for index in range(300)})
     run = extract(rar, "many.rar", max_entries=10)

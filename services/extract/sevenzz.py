@@ -348,6 +348,10 @@ class _Pass:
             raise ToolDamage(f"{entry.path!r}: out of order in 7zz's output")
         return self._pipe().read(size)
 
+    def check_time(self) -> None:
+        """ToolDamage saying so when the deadline has passed (its timer killed the process)."""
+        self._run.left()
+
     def done(self, entry: Entry) -> None:
         self._next += 1
 
@@ -384,6 +388,7 @@ class _MemberReader:
         want = self._left if size < 0 else min(size, self._left, READ_CHUNK)
         chunk = self._stream.take(self._entry, want)
         if not chunk:
+            self._stream.check_time()
             raise ToolDamage(f"7zz's output ended {self._left:,} bytes short of the member")
         self._left -= len(chunk)
         self._crc = zlib.crc32(chunk, self._crc)
