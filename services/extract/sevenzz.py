@@ -182,7 +182,7 @@ def _members(sample: Path, work: Path, keyring: Keyring, deadline: float, limit:
             if kind is Kind.FILE and entry.size:
                 wanted.append(entry)
             out.append(Member(entry.path, kind, None, entry.packed, detail, independent=False))
-        with _Pass(run, wanted, content_password) as stream:
+        with _Pass(run, wanted, content_password or run.header_password) as stream:  # the pass lists the names too
             for member, entry in zip(out, entries):
                 if member.kind is Kind.FILE:
                     member.open = stream.opener(entry)
