@@ -632,7 +632,7 @@ def _rar5_block(fields: bytes, data: bytes = b"") -> bytes:
 
 
 def make_rar5_stored(files: dict[str, bytes], password: str | None = None, encrypt_headers: bool = False,
-                     kdf_log2: int = 15, links: dict[str, str] | None = None) -> bytes:
+                     kdf_log2: int = 15, links: dict[str, str] | None = None, comment: bytes = b"") -> bytes:
     """A RAR 5 archive of stored members, written by hand from the RAR 5 format description: the
     signature, the main header, a file header (+ data) per member, the end of archive.
 
@@ -640,7 +640,8 @@ def make_rar5_stored(files: dict[str, bytes], password: str | None = None, encry
     (PBKDF2-HMAC-SHA256 key, 2**kdf_log2 rounds, with the password check value); with
     `encrypt_headers` too (`rar -hp`) an archive encryption header follows the signature and
     every later header is encrypted, so even the member names need the password. `links`: Unix
-    symlinks (name → target), as file headers with a file system redirection record."""
+    symlinks (name → target), as file headers with a file system redirection record; `comment`:
+    the archive comment, a stored "CMT" service header."""
     import os
     import zlib
 
@@ -663,6 +664,9 @@ def make_rar5_stored(files: dict[str, bytes], password: str | None = None, encry
         return iv + encrypt(head_key, iv, _rar5_block(fields)) + data
 
     out += block(_vint(1) + _vint(0) + _vint(0))
+    if comment:
+        out += block(_vint(3) + _vint(0x0002) + _vint(len(comment)) + _vint(0x0004) + _vint(len(comment)) + _vint(0)
+                     + struct.pack("<I", zlib.crc32(comment)) + _vint(0) + _vint(0) + _vint(3) + b"CMT", comment)
     for name, target in (links or {}).items():
         record = _vint(5) + _vint(1) + _vint(0) + _vint(len(target.encode())) + target.encode()  # redirection: Unix symlink
         extra = _vint(len(record)) + record

@@ -286,6 +286,16 @@ def test_7zz_work_past_its_deadline_is_stopped_and_said():
     assert "the time allowed for this archive ran out" in body(run, "Corrupt archive")
 
 
+def test_rar_comment_cannot_forge_members():
+    """7zz prints an archive comment line by line among the archive's properties; one holding
+    the listing's separator and `Path = ...` lines must not become members (the listing is bare)."""
+    comment = b"see\n----------\nPath = forged.txt\nSize = 5\nFolder = -\n\nPath = forged2.txt\nSize = 3\n"
+    run = extract(make_rar5_stored({"real.txt": b"real member"}, comment=comment), "commented.rar")
+    assert_clean(run)
+    assert children(run) == {"real.txt": b"real member"}
+    assert titles(run) == {"Extracted 1 file"}
+
+
 def test_rar_past_the_entry_limit_is_listed_no_further():
     rar = make_rar5_stored({f"m{index:03}.txt": b"x%d" % index for index in range(300)})
     run = extract(rar, "many.rar", max_entries=10)

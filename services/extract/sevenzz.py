@@ -194,10 +194,9 @@ def _members(sample: Path, work: Path, keyring: Keyring, deadline: float, limit:
 
 @dataclass
 class Listing:
-    """What one `7zz l -slt` said: the entries (at most `limit` + 1), the archive's own errors."""
+    """What one `7zz l -slt -ba` said: the entries (at most `limit` + 1), how it ended."""
 
     entries: list[Entry]
-    errors: list[str]
     returncode: int
     stderr: str
 
@@ -211,7 +210,7 @@ def _listing(run: Run, keyring: Keyring, limit: int) -> list[Entry]:
             raise ToolDamage(f"encrypted headers (member names hidden): {keyring.refusal()}")
         run.header_password, done = found
     if done.returncode != 0:
-        message = run.tool_error(done.stderr) or "; ".join(done.errors) or f"7zz exited with {done.returncode}"
+        message = run.tool_error(done.stderr) or f"7zz exited with {done.returncode}"
         if not done.entries:
             raise ToolDamage(message)
         run.errors.append(message)
@@ -228,12 +227,12 @@ def _list(run: Run, password: str | None, limit: int) -> Listing:
     stopped (an archive of a million tiny entries would otherwise list half a gigabyte), and
     the service's entry limit reports the rest."""
     with open(run.folder / "list-stderr.txt", "w+", encoding="utf-8", errors="replace") as stderr:
-        proc = run.spawn("l", password, "-slt", stderr=stderr)
+        proc = run.spawn("l", password, "-slt", "-ba", stderr=stderr)
         timer = threading.Timer(run.left(), proc.kill)
         timer.start()
         try:
             assert proc.stdout is not None
-            entries, errors, cut = _parse_listing(io.TextIOWrapper(proc.stdout, "utf-8", "replace"), limit + 1)
+            entries, cut = _parse_listing(io.TextIOWrapper(proc.stdout, "utf-8", "replace"), limit + 1)
         finally:
             timer.cancel()
             proc.kill()
@@ -241,7 +240,7 @@ def _list(run: Run, password: str | None, limit: int) -> Listing:
             assert proc.stdout is not None
             proc.stdout.close()
         stderr.seek(0)
-        return Listing(entries, errors, 0 if cut else code, stderr.read())
+        return Listing(entries, 0 if cut else code, stderr.read())
 
 
 def _content_password(run: Run, entries: list[Entry], keyring: Keyring) -> str | None:
@@ -267,25 +266,21 @@ def _listfile(run: Run, name: str, entries: list[Entry]) -> Path:
     return path
 
 
-def _parse_listing(lines: Iterable[str], most: int) -> tuple[list[Entry], list[str], bool]:
-    """The entries after the `----------` line (at most `most`: then True, cut short), and the
-    archive's own errors before it."""
-    errors: list[str] = []
+def _parse_listing(lines: Iterable[str], most: int) -> tuple[list[Entry], bool]:
+    """The entries of a bare (-ba) technical listing, at most `most` (then True: cut short).
+
+    Bare, so the archive's own properties are not printed: a RAR comment (the sender's text,
+    printed line by line) could otherwise forge the separator and entries after it.
+    """
     entries: list[Entry] = []
-    props: dict[str, str] | None = None  # None: still in the archive's part
+    props: dict[str, str] = {}
     for raw in lines:
         line = raw.rstrip("\n")
-        if props is None:
-            if line == "----------":
-                props = {}
-            elif line.strip().startswith(("ERROR", "Unexpected", "Headers Error")):
-                errors.append(line.strip())
-            continue
         if not line:
             if "Path" in props:
                 entries.append(Entry(props))
                 if len(entries) >= most:
-                    return entries, errors, True
+                    return entries, True
             props = {}
             continue
         key, sep, value = line.partition(" = ")
@@ -293,9 +288,9 @@ def _parse_listing(lines: Iterable[str], most: int) -> tuple[list[Entry], list[s
             props[key] = value
         elif line.endswith(" ="):
             props[line[:-2]] = ""
-    if props and "Path" in props:
+    if "Path" in props:
         entries.append(Entry(props))
-    return entries, errors, False
+    return entries, False
 
 
 def _wrong_password(stderr: str) -> bool:
