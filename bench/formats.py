@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The per-format table of issue 14: for each format's specimens (built now by tests/formats.py),
-were they typed as expected, did something come out (children, URI samples), and what.
+were they typed as expected, did something come out (children, URI samples), and what; then the
+same counts per expected type (specimens tried, typed, containers, opened).
 
     .venv/bin/python bench/formats.py [--markdown]
 
@@ -35,11 +36,15 @@ def main() -> None:
     services = {name: load_service(name) for name in builtin_services()}
     accepts = {name: set(matching_types(s.manifest.accepts, s.manifest.rejects)) for name, s in services.items()}
     rows = [("format", "typed", "opened", "services", "yields")]
+    per_type: dict[str, list[int]] = {}  # expected type -> [tried, typed, containers, opened]
     tried = typed = containers = opened = 0
     for specimen in specimens():
         tried += 1
         got = identify(specimen.data)
         typed += got == specimen.expected
+        counts = per_type.setdefault(specimen.expected, [0, 0, 0, 0])
+        counts[0] += 1
+        counts[1] += got == specimen.expected
         children, related, tags, fired = [], [], [], []
         for name, service in services.items():
             if got not in accepts[name]:
@@ -53,19 +58,28 @@ def main() -> None:
         if specimen.container:
             containers += 1
             opened += came_out > 0
+            counts[2] += 1
+            counts[3] += came_out > 0
         yields = ", ".join([*children[:4], *related[:2], *dict.fromkeys(tags[:3])]) or "-"
         rows.append((specimen.format, got if got == specimen.expected else f"{got} (expected {specimen.expected})",
                      f"{len(children)} files, {len(related)} URIs" if came_out else ("-" if not specimen.container else "NOTHING"),
                      " ".join(dict.fromkeys(fired)), yields[:160]))
+    show(rows, args.markdown)
+    print(f"\n{tried} specimens: {typed} typed as expected; {opened} of {containers} containers/launchers gave something out\n")
+    show([("type", "specimens tried", "typed", "containers", "opened")]
+         + [(name, *map(str, counts)) for name, counts in sorted(per_type.items())], args.markdown)
+
+
+def show(rows: list[tuple[str, ...]], markdown: bool) -> None:
+    """`rows` (the first is the header) as a Markdown table or aligned columns."""
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     for index, row in enumerate(rows):
-        if args.markdown:
+        if markdown:
             print("| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |")
             if index == 0:
                 print("|" + "---|" * len(row))
         else:
             print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
-    print(f"\n{tried} specimens: {typed} typed as expected; {opened} of {containers} containers/launchers gave something out")
 
 
 if __name__ == "__main__":

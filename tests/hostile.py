@@ -24,7 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from archives import make_7z, make_tar, make_zip, noise
-from formats import make_cab, make_cpio, make_fat, make_iso, make_lnk, make_onenote, make_rar4_stored, make_vhd
+from formats import (
+    UDIF_ZLIB, make_cab, make_cpio, make_dmg, make_fat, make_iso, make_lnk, make_mbr_disk, make_onenote, make_rar4_stored,
+    make_rar5_stored, make_udf, make_vhd, make_vhdx, make_xar, udif,
+)
 from zipquine import zip_quine
 
 MIB = 1024 * 1024
@@ -393,11 +396,61 @@ def truncated_vhd() -> bytes:
     return data[: len(data) // 2]
 
 
+@case("truncated VHDX", "cut.vhdx")
+def truncated_vhdx() -> bytes:
+    """The first 4.5 MiB of a dynamic VHDX holding a FAT volume (its block table points past the end)."""
+    data = make_vhdx(make_mbr_disk(make_fat({"a.txt": b"disk member\n" * 100, "b.bin": noise(20_000, 16)})))
+    return data[: 4 * MIB + MIB // 2]
+
+
 @case("truncated CAB", "cut.cab")
 def truncated_cab() -> bytes:
     """Two thirds of an MSZIP cabinet of two members."""
     data = make_cab({"a.txt": b"cabinet member\n" * 2000, "b.bin": noise(20_000, 13)})
     return data[: len(data) * 2 // 3]
+
+
+@case("DMG bomb", "zeros.dmg")
+def dmg_bomb() -> bytes:
+    """A DMG declaring 1 GiB: one zlib chunk of 1 MiB of zeros that its block table lists 1,024 times (56 KiB sent)."""
+    piece = zlib.compress(bytes(MIB), 9)
+    return udif(piece, [(UDIF_ZLIB, index * 2048, 2048, 0, len(piece)) for index in range(1024)])
+
+
+@case("path traversal (RAR 5, AES, encrypted headers)", "invoice-{token}-locked.rar")
+def traversal_rar5_encrypted(token: str) -> bytes:
+    """'../..', absolute and drive-letter names hidden in a RAR 5 whose headers are encrypted (password 'infected')."""
+    return make_rar5_stored({f"../../tmp/{token}-rar5-climb": b"climbed", f"/tmp/{token}-rar5-absolute": b"absolute",
+                             f"C:\\Users\\Public\\{token}-rar5.bat": b"@echo off"}, password="infected", encrypt_headers=True)
+
+
+@case("path traversal (xar)", "installer-{token}.pkg")
+def traversal_xar(token: str) -> bytes:
+    """A macOS installer package (xar) with a climbing name, an absolute name and a symlink to /etc."""
+    return make_xar({f"../../tmp/{token}-xar-climb": b"climbed", f"/tmp/{token}-xar-absolute": b"absolute"},
+                    links={"Payload/etc": "/etc"})
+
+
+@case("truncated RAR 5 (AES)", "cut-locked.rar")
+def truncated_rar5() -> bytes:
+    """Two thirds of a RAR 5 of two AES-encrypted members (password 'infected')."""
+    data = make_rar5_stored({"a.txt": b"rar member\n" * 300, "b.bin": noise(4000, 14)}, password="infected")
+    return data[: len(data) * 2 // 3]
+
+
+@case("truncated DMG", "cut.dmg")
+def truncated_dmg() -> bytes:
+    """A zlib-compressed DMG of a FAT volume whose data fork is cut to half (its table and trailer kept)."""
+    data = make_dmg(make_fat({"a.txt": b"dmg member\n" * 100}))
+    table = data.rfind(b"<?xml")
+    return data[: table // 2] + data[table:]
+
+
+@case("truncated UDF", "cut-udf.img")
+def truncated_udf() -> bytes:
+    """The first half of a UDF-only image (no ISO 9660 side) of two files."""
+    data = make_udf({"a.txt": b"udf member\n" * 500, "b.bin": noise(20_000, 15)})
+    return data[: len(data) // 2]
 
 
 # -- the new readers of issue 14: e-mail, OneNote, shortcuts, images -------------------------

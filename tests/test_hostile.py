@@ -203,6 +203,14 @@ EXPECTED: dict[str, Callable[[Summary], bool]] = {
     "truncated ISO": lambda s: CORRUPT in sections(s),
     "truncated CAB": lambda s: CORRUPT in sections(s),
     "truncated VHD": lambda s: bool(sections(s) & {CORRUPT, "Volumes not read"}),
+    "truncated VHDX": lambda s: bool(sections(s) & {CORRUPT, "Volumes not read"}),
+    "DMG bomb": lambda s: BOMB in sections(s) and len(nodes(s)) == 1,
+    "path traversal (RAR 5, AES, encrypted headers)": lambda s: TRAVERSAL in sections(s) and s.file_count == 4
+    and "infected" in s.tags.get("info.password", []),
+    "path traversal (xar)": lambda s: TRAVERSAL in sections(s) and LINKS in sections(s) and s.file_count == 3,
+    "truncated RAR 5 (AES)": lambda s: CORRUPT in sections(s) and [n.name for n in nodes(s)][1:] == ["a.txt"],
+    "truncated DMG": lambda s: CORRUPT in sections(s) and len(nodes(s)) == 1,
+    "truncated UDF": lambda s: CORRUPT in sections(s) and len(nodes(s)) == 1,
     "e-mail of 5,000 parts": lambda s: "only the first MIME parts were read" in extract_body(s, "Message cut")
     and s.file_count == 1 + Limits.max_children,
     "OneNote lying lengths": lambda s: [n.name for n in nodes(s)][1:] == ["embedded-1.bin"],
@@ -229,7 +237,8 @@ async def test_case_completes_with_a_clear_outcome(corpus: Run, name: str):
 
 async def test_extracted_names_are_bare_file_names(corpus: Run):
     for name in ("path traversal (zip)", "path traversal (tar)", "path traversal (7z)", "hostile submission name",
-                 "symlinks in tar", "symlink in zip"):
+                 "symlinks in tar", "symlink in zip", "path traversal (RAR 5, AES, encrypted headers)",
+                 "path traversal (xar)"):
         children = [n.name for n in nodes(corpus.summaries[name]) if n.depth > 0]
         assert children and not [c for c in children if "/" in c or "\\" in c or c in (".", "..")], children
 

@@ -20,6 +20,7 @@ FINDINGS = {
     "link": (7, "Links and special members not extracted"),
     "corrupt": (6, "Corrupt archive"),
     "unread": (None, "Volumes not read"),
+    "reader": (None, "Reader not installed"),
     "empty": (None, "Empty members not extracted"),
 }
 MAX_LINES = 50  # per finding section: a hostile archive must not make a huge result

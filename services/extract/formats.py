@@ -99,9 +99,11 @@ _MAGIC = [
     (b"\x71\xc7", "cpio"),
 ]
 _ISO_DESCRIPTOR = 0x8001  # "CD001" at the first volume descriptor, after the 32 KiB system area
-LIBARCHIVE = ("rar", "cab", "iso", "cpio", "ar", "deb", "xar")
+_DMG_TRAILER = b"koly"  # the last 512 bytes of an Apple UDIF disk image
+LIBARCHIVE = ("cab", "iso", "cpio", "ar", "deb")
+SEVENZZ = ("rar", "dmg", "udf", "xar")  # read by 7-Zip (sevenzz.py)
 DISK_IMAGES = ("vhd", "vhdx", "img")
-SUPPORTED = ("zip", "tar", "7zip", *_COMPRESSED, *LIBARCHIVE, *DISK_IMAGES)
+SUPPORTED = ("zip", "tar", "7zip", *_COMPRESSED, *LIBARCHIVE, *SEVENZZ, *DISK_IMAGES)
 MSI_TYPE = "document/installer/windows"
 SUFFIXES = {"gzip": (".gz", ".gzip", ".z"), "bzip2": (".bz2", ".bzip2", ".bz"), "xz": (".xz",)}
 
@@ -115,6 +117,8 @@ def detect(data: bytes, file_type: str) -> str | None:
         return "tar"
     if data[_ISO_DESCRIPTOR:_ISO_DESCRIPTOR + 5] == b"CD001":
         return "iso"
+    if data[-512:-508] == _DMG_TRAILER:
+        return "dmg"
     if file_type == MSI_TYPE:
         return "msi"
     fmt = file_type.rsplit("/", 1)[-1]

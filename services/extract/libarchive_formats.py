@@ -1,10 +1,11 @@
-"""ISO 9660 images, cabinets, RAR, cpio, ar (.deb) and xar as a stream of `Member`s, through libarchive.
+"""ISO 9660 images, cabinets, cpio and ar (.deb) as a stream of `Member`s, through libarchive.
 
 libarchive reads each of these in one forward pass from memory and hands out each entry's
 bytes in blocks, so the service's one set of rules (entry count, names, links, size and ratio
 budget) applies unchanged. Entries share one pass: a read error ends the archive
-(`independent=False`). Entries libarchive cannot decrypt (RAR with a password: libarchive has
-no RAR decryption) come out as ENCRYPTED with the reason.
+(`independent=False`). Entries libarchive cannot decrypt come out as ENCRYPTED with the reason.
+(RAR and xar go through 7-Zip instead, sevenzz.py: libarchive cannot decrypt RAR, and the copy
+in the `archi` wheel has no xar.)
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from services.extract.formats import Kind, Member, SharedStream
 from services.extract.libarchive_lib import libarchive  # first: it chooses the library the binding loads
 
 _ENCRYPTION_WORDS = ("passphrase", "encrypt", "decrypt")
-# libarchive-c does not wrap archive_entry_is_encrypted; some readers (RAR 4 stored members)
-# would otherwise hand out an encrypted member's ciphertext as if it were its content.
+# libarchive-c does not wrap archive_entry_is_encrypted; some readers (RAR 4 stored members, were
+# one routed here) would otherwise hand out an encrypted member's ciphertext as if it were its content.
 _is_encrypted = libarchive.ffi.libarchive.archive_entry_is_encrypted
 _is_encrypted.argtypes = [ctypes.c_void_p]
 _is_encrypted.restype = ctypes.c_int
-NO_DECRYPTION = "libarchive cannot decrypt this format's encrypted members (RAR: no free decoder here)"
+NO_DECRYPTION = "libarchive cannot decrypt this format's encrypted members"
 
 
 def is_encryption_error(exc: BaseException) -> bool:

@@ -3,7 +3,7 @@
 libarchive-c is a ctypes binding: it needs a libarchive shared library at run time. Debian's
 (`libarchive13`) reads the most formats (xar needs its XML parser), so it is used when the system
 has one; otherwise the copy the `archi` wheel ships (libarchive 3.8, built without xar), so
-that a plain `pip install` opens ISO, CAB, RAR, cpio and ar with no system package. Import
+that a plain `pip install` opens ISO, CAB, cpio and ar with no system package. Import
 `libarchive` only through this module.
 """
 

@@ -7,8 +7,10 @@ finding about the sample.
 
 from __future__ import annotations
 
-from services.extract import diskimage, libarchive_formats, msi
-from services.extract.formats import CORRUPT_ERRORS, DISK_IMAGES, LIBARCHIVE, detect, members
+from pathlib import Path
+
+from services.extract import diskimage, libarchive_formats, msi, sevenzz
+from services.extract.formats import CORRUPT_ERRORS, DISK_IMAGES, LIBARCHIVE, SEVENZZ, detect, members
 from services.extract.libarchive_formats import is_encryption_error
 from services.extract.passwords import Keyring, gather
 from services.extract.safety import Caps
@@ -29,6 +31,9 @@ class Extract(ServiceBase):
         try:
             if fmt == "7zip":
                 unpack.seven_zip(data, keyring)
+            elif fmt in SEVENZZ:
+                seconds = float(self.config.get("tool_seconds", 20))
+                unpack.stream(*sevenzz.members(Path(request.file_path), request.work_dir, keyring, seconds, unpack.caps.entries))
             elif fmt in LIBARCHIVE:
                 unpack.stream(*libarchive_formats.members(data))
             elif fmt == "msi":
@@ -40,6 +45,8 @@ class Extract(ServiceBase):
                 unpack.stream(stream, shared)
         except diskimage.UnreadableVolume as exc:
             unpack.findings.add("unread", str(exc))
+        except sevenzz.ToolMissing as exc:
+            unpack.findings.add("reader", str(exc))
         except CORRUPT_ERRORS as exc:
             kind = "encrypted" if is_encryption_error(exc) else "corrupt"
             unpack.findings.add(kind, f"{fmt}: {type(exc).__name__}: {exc}")
