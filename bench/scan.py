@@ -5,7 +5,9 @@
 
 For each worker count, runs `python -m sluice scan FOLDER --json --workers N` in a fresh data
 directory and reports files/s (wall clock, start-up and shutdown included, as a user waits for
-it) and CPU seconds per file of the whole process tree. `--against SRC` also runs another
+it) and CPU seconds per file of the whole process tree; and the same for a scan of one file,
+which is start-up and shutdown alone (the embedded nats-server, the worker processes, every
+service and the dispatcher, then stopping them). `--against SRC` also runs another
 source tree of Sluice (e.g. `git archive <commit> | tar -x -C SRC`) the same way, in the same
 rounds, so a before/after comparison on a busy machine shares its load. Rounds alternate;
 medians are shown.
@@ -62,16 +64,20 @@ def main() -> None:
     counts = [int(w) for w in args.workers.split(",") if w.strip()]
     runs: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="sluice-bench-scan-") as tmp:
-        folder = Path(tmp) / "files"
+        folder, single = Path(tmp) / "files", Path(tmp) / "one"
         make_folder(folder, args.files)
+        make_folder(single, 1)
         for r in range(args.repeat):
             sides = [(f"against ({args.against})", args.against, None)] if args.against else []
             sides += [(f"{w} worker(s)", ROOT, w) for w in counts]
             for label, source, workers in sides:
                 print(f"round {r + 1}/{args.repeat}: {label} ...", file=sys.stderr, flush=True)
-                point = scan_once(source, folder, Path(tmp) / f"data-{r}-{len(runs.get(label, []))}-{workers}", workers)
+                data = Path(tmp) / f"data-{r}-{len(runs.get(label, []))}-{workers}"
+                point = scan_once(source, folder, data, workers)
                 if point["verdicts"] != args.files:
                     raise SystemExit(f"{label}: {point['verdicts']} verdicts for {args.files} files")
+                one = scan_once(source, single, data.with_name(data.name + "-one"), workers)
+                point.update(one_wall_s=one["wall_s"], one_cpu_s=one["cpu_s"])
                 runs.setdefault(label, []).append(point)
     if args.json:
         print(json.dumps(runs, indent=1))
@@ -80,12 +86,11 @@ def main() -> None:
     base = statistics.median(p["wall_s"] for p in runs[first])
     print(f"sluice scan of {args.files} random 1 KiB files, built-in services, embedded start included; "
           f"{os.cpu_count()} CPUs; medians of {args.repeat}\n")
-    print("| run | files/s | vs first row | CPU ms per file |")
-    print("| --- | ---: | ---: | ---: |")
+    print("| run | files/s | vs first row | CPU ms per file | one-file scan s (start + stop) | its CPU s |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for label, points in runs.items():
-        wall = statistics.median(p["wall_s"] for p in points)
-        cpu = statistics.median(p["cpu_s"] for p in points)
-        print(f"| {label} | {args.files / wall:,.0f} | {base / wall:.2f} | {cpu * 1e3 / args.files:.2f} |")
+        wall, cpu, one_wall, one_cpu = (statistics.median(p[k] for p in points) for k in ("wall_s", "cpu_s", "one_wall_s", "one_cpu_s"))
+        print(f"| {label} | {args.files / wall:,.0f} | {base / wall:.2f} | {cpu * 1e3 / args.files:.2f} | {one_wall:.2f} | {one_cpu:.2f} |")
 
 
 if __name__ == "__main__":

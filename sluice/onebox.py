@@ -74,12 +74,8 @@ async def onebox(url: str, prefix: str = "sluice", services: Sequence[ServiceBas
         # services this box runs (as their manifests say), before any of them starts.
         await provision_and_approve(url, box.names, [approval_for(s.manifest) for s in objs], submitters_in(creds_dir()))
     async with anyio.create_task_group() as tg:
-        for service in objs:
-            started = anyio.Event()
-            tg.start_soon(run_service, service, url, box.names, box.stop, started)
-            await started.wait()
-            if updaters and service.manifest.update_config is not None:
-                tg.start_soon(run_updater, fresh_instance(service), url, box.names, box.stop)
+        # Everything starts at once: each start is a few round trips to NATS (connect, bind,
+        # register), and one after another they were a second of a one-file scan's wait.
         started = anyio.Event()
 
         def ready(dispatcher: Dispatcher) -> None:
@@ -87,7 +83,13 @@ async def onebox(url: str, prefix: str = "sluice", services: Sequence[ServiceBas
             started.set()
 
         tg.start_soon(partial(run_dispatcher, url, box.names, box.stop, ready, **dispatcher_kwargs))
-        await started.wait()
+        registered = [anyio.Event() for _ in objs]
+        for service, event in zip(objs, registered):
+            tg.start_soon(run_service, service, url, box.names, box.stop, event)
+            if updaters and service.manifest.update_config is not None:
+                tg.start_soon(run_updater, fresh_instance(service), url, box.names, box.stop)
+        for event in (*registered, started):
+            await event.wait()
         await box.dispatcher.directory.wait_for({s.manifest.name for s in objs})
         try:
             yield box

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import msgspec
 
-from services.binary import dotnet, native
 from services.binary.common import Finding
 from services.sdk import (
     Heuristic,
@@ -22,6 +21,11 @@ from services.sdk import (
     ServiceBase,
     TableRow,
 )
+from services.sdk.lazy import lazy_import
+
+# lief takes 0.5-0.8 s of CPU to import: loaded by the first ELF or Mach-O file, not by every process
+native = lazy_import("services.binary.native")
+dotnet = lazy_import("services.binary.dotnet")
 
 CLR_DIRECTORY_INDEX = 14  # IMAGE_DIRECTORY_ENTRY_COM_DESCRIPTOR
 

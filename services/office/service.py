@@ -19,8 +19,11 @@ import olefile
 
 from schemas.tags import tag_problem
 from services.extract.passwords import gather
-from services.office import dde, embedded, encryption, macros
 from services.sdk import MaxExtractedExceeded, Request, Result, ResultSection, ResultTableSection, ServiceBase
+from services.sdk.lazy import lazy_import
+
+# oletools (about 0.15 s of CPU to import): loaded by the first Office file, not by every process
+dde, embedded, encryption, macros = (lazy_import(f"services.office.{name}") for name in ("dde", "embedded", "encryption", "macros"))
 
 # oletools logs each parsing step, and olevba turns its loggers on each time it runs pcodedmp:
 # keep them out of the service's log (their only handler is then oletools' NullHandler).

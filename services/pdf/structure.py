@@ -15,8 +15,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from pypdf import PdfReader
-from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, StreamObject
+from services.sdk.lazy import lazy_import
+
+# pypdf (about 0.1 s of CPU to import): loaded by the first PDF, not by every process
+pypdf = lazy_import("pypdf")
+generic = lazy_import("pypdf.generic")
 
 MAX_DEPTH = 64  # nesting of direct objects inside one object; deeper is not looked at
 
@@ -49,7 +52,7 @@ class Structure:
 
 def _text(value: Any) -> str:
     """A PDF string or stream as text: pypdf decodes text strings; streams and bytes are guessed."""
-    if isinstance(value, StreamObject):
+    if isinstance(value, generic.StreamObject):
         value = value.get_data()
     if isinstance(value, bytes):
         if value.startswith((b"\xfe\xff", b"\xff\xfe")):
@@ -61,25 +64,25 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _get(obj: DictionaryObject, key: str) -> Any:
+def _get(obj: generic.DictionaryObject, key: str) -> Any:
     """The entry's value with an indirect reference resolved, or None."""
     return obj[key] if key in obj else None
 
 
-def _object_refs(reader: PdfReader) -> Iterator[IndirectObject]:
+def _object_refs(reader: pypdf.PdfReader) -> Iterator[generic.IndirectObject]:
     for generation, numbers in reader.xref.items():
         for number in numbers:
-            yield IndirectObject(number, generation, reader)
+            yield generic.IndirectObject(number, generation, reader)
     for number in reader.xref_objStm:
-        yield IndirectObject(number, 0, reader)
+        yield generic.IndirectObject(number, 0, reader)
 
 
 class _Walk:
-    def __init__(self, reader: PdfReader, limits: Limits) -> None:
+    def __init__(self, reader: pypdf.PdfReader, limits: Limits) -> None:
         self.reader = reader
         self.limits = limits
         self.found = Structure()
-        self.file_streams: dict[int, IndirectObject] = {}  # embedded file streams by object number, in order seen
+        self.file_streams: dict[int, generic.IndirectObject] = {}  # embedded file streams by object number, in order seen
         self.file_names: dict[int, str] = {}               # ... and their file names, from the file specs
         self.unreadable = 0
 
@@ -95,7 +98,7 @@ class _Walk:
             seen.add((ref.idnum, ref.generation))
             try:
                 obj = ref.get_object()
-                if isinstance(obj, StreamObject) and _get(obj, "/Type") == "/EmbeddedFile":
+                if isinstance(obj, generic.StreamObject) and _get(obj, "/Type") == "/EmbeddedFile":
                     self.file_streams.setdefault(ref.idnum, ref)
                 self._visit(obj, 0)
             except Exception:  # noqa: BLE001 - pypdf on a damaged object raises anything
@@ -108,18 +111,18 @@ class _Walk:
     def _visit(self, obj: Any, depth: int) -> None:
         if depth > MAX_DEPTH:
             return
-        if isinstance(obj, DictionaryObject):
+        if isinstance(obj, generic.DictionaryObject):
             self._inspect(obj)
             children = list(dict.values(obj))  # raw values: indirect ones are visited on their own
-        elif isinstance(obj, ArrayObject):
+        elif isinstance(obj, generic.ArrayObject):
             children = list(list.__iter__(obj))
         else:
             return
         for child in children:
-            if not isinstance(child, IndirectObject):
+            if not isinstance(child, generic.IndirectObject):
                 self._visit(child, depth + 1)
 
-    def _inspect(self, obj: DictionaryObject) -> None:
+    def _inspect(self, obj: generic.DictionaryObject) -> None:
         found = self.found
         action = _get(obj, "/S")
         if "/JS" in obj:
@@ -131,21 +134,21 @@ class _Walk:
         if "/OpenAction" in obj or "/AA" in obj:
             found.auto_action = True
         embedded = _get(obj, "/EF")
-        if isinstance(embedded, DictionaryObject):
+        if isinstance(embedded, generic.DictionaryObject):
             name = _text(_get(obj, "/UF") or _get(obj, "/F") or "")
             for ref in dict.values(embedded):
-                if isinstance(ref, IndirectObject):
+                if isinstance(ref, generic.IndirectObject):
                     self.file_streams.setdefault(ref.idnum, ref)
                     self.file_names.setdefault(ref.idnum, name)
 
     @staticmethod
-    def _launch_target(action: DictionaryObject) -> str:
+    def _launch_target(action: generic.DictionaryObject) -> str:
         """What a Launch action starts: the Windows form (/Win /F, /P) or the file spec /F."""
         win = _get(action, "/Win")
-        if isinstance(win, DictionaryObject):
+        if isinstance(win, generic.DictionaryObject):
             return " ".join(_text(win[k]) for k in ("/F", "/P") if k in win)
         target = _get(action, "/F")
-        if isinstance(target, DictionaryObject):
+        if isinstance(target, generic.DictionaryObject):
             target = _get(target, "/UF") or _get(target, "/F")
         return _text(target) if target is not None else "(no target)"
 
@@ -165,7 +168,7 @@ class _Walk:
 
 def read_structure(data: bytes, limits: Limits) -> Structure:
     """The scripts, attachments, links and launch actions pypdf finds. Raises if pypdf cannot open it."""
-    reader = PdfReader(io.BytesIO(data), strict=False)
+    reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
     if not reader.is_encrypted:
         return _Walk(reader, limits).run()
     # Most encrypted PDFs have an empty user password: any reader opens them without asking.

@@ -8,12 +8,16 @@ hand-made PE is exactly what this service is shown.
 from __future__ import annotations
 
 import time
+from importlib.metadata import version
 
-import lief
 import pefile
 
-from services.pe import authenticode, parse, report, traits
+from services.pe import parse, report, traits
 from services.sdk import Heuristic, Request, Result, ResultKeyValueSection, ResultSection, ServiceBase
+from services.sdk.lazy import lazy_import
+
+# lief takes 0.5-0.8 s of CPU to import: loaded by the first PE, not by every process
+authenticode = lazy_import("services.pe.authenticode")
 
 
 class PortableExecutable(ServiceBase):
@@ -21,9 +25,11 @@ class PortableExecutable(ServiceBase):
         super().__init__(config)
         self.policy = self.config_as(traits.Policy)
         self.caps = self.config_as(report.Caps)
+        # lief's version from its wheel's metadata: asking lief itself would import it
+        self._tool_version = f"pefile-{pefile.__version__}+lief-{version('lief')}"
 
     def get_tool_version(self) -> str:
-        return f"pefile-{pefile.__version__}+lief-{lief.__version__}"
+        return self._tool_version
 
     def execute(self, request: Request) -> None:
         request.result = result = Result()

@@ -110,7 +110,8 @@ class ServiceRunner:
                     await self.rules.refresh()  # the published rules, before the first task
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._heartbeat, stores.registry, key, stop)
-                    tg.start_soon(self._periodic, stop)
+                    if type(self.service).periodic is not ServiceBase.periodic:  # a thread hop every 2 s, for nothing
+                        tg.start_soon(self._periodic, stop)
                     await pull_loop(sub, self._handle, concurrency=self.concurrency, stop=stop, name=self.m.name)
                     tg.cancel_scope.cancel()
         finally:
