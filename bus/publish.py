@@ -17,8 +17,7 @@ whose ack was lost is de-duplicated by the stream, never stored twice.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
-from functools import partial
+from collections.abc import Iterable
 
 import anyio
 from nats.js import JetStreamContext
@@ -27,7 +26,7 @@ from nats.js.api import PubAck
 from bus.codec import wire_headers
 from bus.retry import PATIENCE, TRANSIENT, patiently
 
-__all__ = ["PATIENCE", "TRANSIENT", "jetstream_publish", "jetstream_publish_all", "jetstream_send", "publish"]
+__all__ = ["PATIENCE", "TRANSIENT", "jetstream_publish", "jetstream_publish_all", "publish"]
 
 PUBLISH_TIMEOUT = 5.0
 
@@ -79,28 +78,3 @@ async def jetstream_publish_all(js: JetStreamContext, messages: Iterable[Message
         if isinstance(ack, BaseException):
             raise ack
     return acks
-
-
-async def jetstream_send(js: JetStreamContext, messages: Iterable[Message], on_failure: Callable[[BaseException], None],
-                         timeout: float = PUBLISH_TIMEOUT) -> None:
-    """Publish without waiting for the acks, for writes nobody waits on (the result cache).
-
-    No task is left behind: each ack is a future nats-py resolves; a timer cancels it after
-    `timeout` (which frees its slot in the pending window) and `on_failure` hears of any that
-    failed or never came.
-    """
-    loop = asyncio.get_running_loop()
-    with anyio.fail_after(timeout):  # the window may be full: waiting for a slot is bounded too
-        futures = [await js.publish_async(subject, payload, headers=headers) for subject, payload, headers in messages]
-    for future in futures:
-        timer = loop.call_later(timeout, future.cancel)
-        future.add_done_callback(partial(_settled, timer, on_failure, timeout))
-
-
-def _settled(timer: asyncio.TimerHandle, on_failure: Callable[[BaseException], None], timeout: float,
-             future: asyncio.Future) -> None:
-    timer.cancel()
-    if future.cancelled():
-        on_failure(TimeoutError(f"no ack within {timeout:g}s"))
-    elif future.exception() is not None:
-        on_failure(future.exception())
