@@ -6,7 +6,9 @@ else in the store, bus.auth), and its `FileRef` says where (`upload`). The dispa
 upload whole, checks it against the sha256, and only then writes the meta message that names
 the object by that sha256 (`promote`). So an object found by name has been checked, a writer
 may skip storing bytes only when the name exists, and bytes that do not match their sha256
-never get a name: they cannot block the genuine ones, which simply get promoted instead.
+never get a name: they cannot block the genuine ones, which simply get promoted instead. A
+small file the dispatcher checked inline is named by its one chunk under `trusted-<sha256>`, a
+nuid only the trusted side may write (`name_checked`): two messages instead of four.
 
 Reading uses our own chunk reader instead of nats-py's `ObjectStore.get`, which builds the
 object by `bytes +=` and waits on a 250 ms flow-control poll (4–37 MiB/s measured here):
@@ -32,7 +34,7 @@ from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import BadRequestError, ObjectNotFoundError
+from nats.js.errors import BadRequestError, NotFoundError, ObjectNotFoundError
 from nats.js.object_store import OBJ_CHUNKS_PRE_TEMPLATE, OBJ_DIGEST_TEMPLATE, OBJ_META_PRE_TEMPLATE, ObjectStore
 
 from bus.blobcache import HOST_CACHE, BlobCache
@@ -85,7 +87,7 @@ class BlobStore:
         upload, fresh = "", False  # fresh: the store did not have them before (FileRef.fresh)
         if self.writer is None:
             fresh = await self.ensure_named(sha, data)
-        elif not small and not await self.exists(sha):
+        elif not small and not await self.exists(sha, len(data)):
             upload, fresh = f"{self.writer}.{uuid.uuid4().hex}", True
             await self._write_chunks(upload, data)
         if small:
@@ -96,35 +98,32 @@ class BlobStore:
     async def ensure_named(self, sha256: str, data: bytes) -> bool:
         """Store checked bytes under their sha256 unless an object of that name exists (trusted
         side); whether they were stored now."""
-        if await self.exists(sha256):
+        if await self.exists(sha256, len(data)):
             return False
         try:
             nuid = f"{self.writer or 'trusted'}.{uuid.uuid4().hex}"
             await self._write_chunks(nuid, data)
             await self._name(sha256, nuid, len(data))
         except Exception:
-            if not await self.exists(sha256):
+            if not await self.exists(sha256, len(data)):
                 raise
         return True
 
     async def name_checked(self, sha256: str, data: bytes) -> bool:
-        """Store small checked bytes (one chunk) under their sha256, and say whether they are new:
-        stored now for the first time, so that no analysis of them can have been cached (the
-        dispatcher, for inline files, skips its cache read then: a KV request and its reply).
+        """Store small checked bytes (the dispatcher, for inline files) under their sha256, and say
+        whether they are new: stored now for the first time, so that no analysis of them can have
+        been cached (the dispatcher then skips its cache read: a KV request and its reply).
 
-        Three messages: the chunk, under a nuid made of the sha256 and written only if its subject
-        is empty (`Nats-Expected-Last-Subject-Sequence: 0`), with its ack awaited: the ack is the
-        answer; then, only once the chunk is stored, the meta that names it, not awaited. So a
-        name never points at chunks that were not stored (which would block the genuine bytes),
-        and bytes named before are never written again. A lost meta only leaves the file
-        unnamed (readers by sha256 miss it; an upload of the same bytes still gets promoted).
-        Only the trusted side writes `trusted-<sha256>` chunks, and only checked bytes."""
+        Two messages: one chunk under `trusted-<sha256>`, written only if that subject is empty
+        (`Nats-Expected-Last-Subject-Sequence: 0`), and its ack, which is the answer. No meta:
+        only the trusted side may publish a chunk under a nuid of that form (an uploader's are
+        `<identity>.<id>`, bus.auth), and only checked bytes, so the chunk is the name; readers
+        by sha256 look for it when no meta names the sha256 (`_small`). A failure costs only
+        those readers (logged), never the analysis, which has the bytes."""
         if len(data) > CHUNK:
             raise ValueError(f"{sha256}: {len(data)} bytes is not a small file (at most {CHUNK})")
-        nuid = f"trusted-{sha256}"
-        chunk = OBJ_CHUNKS_PRE_TEMPLATE.format(bucket=self._bucket, obj=nuid)
         try:
-            await jetstream_publish(self._js, chunk, data, {EXPECTED_LAST_SUBJECT_SEQUENCE: "0"})
+            await jetstream_publish(self._js, self._small_subject(sha256), data, {EXPECTED_LAST_SUBJECT_SEQUENCE: "0"})
         except BadRequestError as exc:
             if exc.err_code != WRONG_LAST_SEQUENCE:
                 log.warning("storing checked file %s failed (only readers by sha256 miss it): %s", sha256, exc)
@@ -132,12 +131,18 @@ class BlobStore:
         except (TimeoutError, NatsError) as exc:
             log.warning("storing checked file %s failed (only readers by sha256 miss it): %s", sha256, exc)
             return False
-        meta, payload, headers = self._meta(sha256, nuid, len(data))
-        try:
-            await self._js._nc.publish(meta, payload, headers=headers)  # noqa: SLF001 - nats-py's own stores use it so
-        except NatsError as exc:
-            log.warning("naming checked file %s failed (only readers by sha256 miss it): %s", sha256, exc)
         return True
+
+    def _small_subject(self, sha256: str) -> str:
+        return OBJ_CHUNKS_PRE_TEMPLATE.format(bucket=self._bucket, obj=f"trusted-{sha256}")
+
+    async def _small(self, sha256: str) -> bytes | None:
+        """A small file stored by `name_checked`, or None (one direct get, no consumer)."""
+        try:
+            msg = await self._js.get_last_msg(f"OBJ_{self._bucket}", self._small_subject(sha256), direct=True)
+        except NotFoundError:
+            return None
+        return msg.data or b""
 
     async def promote(self, ref: FileRef) -> bytes:
         """All of an uploaded file's bytes, checked against its sha256, then named by it (trusted
@@ -180,12 +185,13 @@ class BlobStore:
         meta = OBJ_META_PRE_TEMPLATE.format(bucket=self._bucket, obj=base64.urlsafe_b64encode(sha256.encode()).decode())
         return meta, orjson.dumps(info), {"Nats-Rollup": "sub"}
 
-    async def exists(self, sha256: str) -> bool:
-        """Whether an object is named `sha256` (under auth: whether the trusted side checked it)."""
+    async def exists(self, sha256: str, size: int | None = None) -> bool:
+        """Whether an object is named `sha256` (under auth: whether the trusted side checked it);
+        a file of known `size` over one chunk cannot be a small one (`name_checked`)."""
         try:
             await self._store.get_info(sha256)
         except ObjectNotFoundError:
-            return False
+            return (size is None or size <= CHUNK) and await self._small(sha256) is not None
         return True
 
     async def get(self, ref: FileRef) -> bytes:
@@ -220,7 +226,7 @@ class BlobStore:
             try:
                 info = await self._store.get_info(sha256)
             except ObjectNotFoundError:
-                raise BlobError(f"{sha256}: not in the file store (expired or never stored)") from None
+                return await self._read_small(sha256, limit, declared)
             if declared is not None and info.size != declared:
                 raise BlobError(f"{sha256}: {info.size} bytes, not the {declared} its reference declares")
             nuid, size = info.nuid, info.size
@@ -261,6 +267,18 @@ class BlobStore:
             if found != sha256:
                 raise BlobError(f"{sha256}: stored bytes do not match their sha256")
         return data
+
+
+    async def _read_small(self, sha256: str, limit: int | None, declared: int | None) -> bytes:
+        """A small file named by its trusted chunk alone (`name_checked`): checked whatever `limit`."""
+        data = None if declared is not None and declared > CHUNK else await self._small(sha256)
+        if data is None:
+            raise BlobError(f"{sha256}: not in the file store (expired or never stored)")
+        if declared is not None and len(data) != declared:
+            raise BlobError(f"{sha256}: {len(data)} bytes, not the {declared} its reference declares")
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise BlobError(f"{sha256}: stored bytes do not match their sha256")
+        return data if limit is None else data[:limit]
 
 
 class _Digest:

@@ -74,7 +74,7 @@ class Identifier:
         if file.data is not None:
             data = await self._blobs.get(file)
             return data, await self._blobs.name_checked(file.sha256, data)
-        if await self._blobs.exists(file.sha256):
+        if await self._blobs.exists(file.sha256, file.size):
             return await self._blobs.head(file, MAGIC_WINDOW), False
         writer = file.upload.split(".", 1)[0]
         if self._stored is not None and file.upload and not self._stored.take(writer, file.size):

@@ -23,7 +23,7 @@ class NoStore(BlobStore):
     async def _read(self, sha256: str, limit: int | None = None, declared: int | None = None, upload: str = "") -> bytes:
         raise BlobError(f"{sha256}: not in the file store")
 
-    async def exists(self, sha256: str) -> bool:
+    async def exists(self, sha256: str, size: int | None = None) -> bool:
         return False
 
     async def name_checked(self, sha256: str, data: bytes) -> bool:
