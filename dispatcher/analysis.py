@@ -175,7 +175,7 @@ async def _run_stage(
         await send_task(list(todo.values()))
         while todo:
             now = time.monotonic()
-            await waiter.wait(min(deadlines[n] for n in todo) - now)
+            await waiter.wait(set(todo), min(deadlines[n] for n in todo) - now)
             now = time.monotonic()
             retry: list[ServiceRecord] = []
             for name, record in list(todo.items()):
