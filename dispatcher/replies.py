@@ -1,7 +1,8 @@
 """Routes what comes back to this dispatcher (service results, child node reports) to whoever waits.
 
-Each dispatcher has its own durable consumer on `reply.<its id>.>`; a result nobody waits for
-any more (late, or from a retried attempt) is acknowledged and dropped.
+Each dispatcher has its own durable consumer on `reply.<its id>.>`, which pushes without asking
+for acks (Dispatcher._subscribe_replies); a result nobody waits for any more (late, or from a
+retried attempt) is dropped.
 """
 
 from __future__ import annotations
@@ -81,5 +82,3 @@ class ReplyRouter:
                 raise BadMessage(f"unknown reply kind {kind!r}")
         except BadMessage as exc:
             await self._dead_letter(msg, str(exc))
-            return
-        await msg.ack()
