@@ -97,7 +97,7 @@ async def analyse_file(mesh: Mesh, sid: str, file: FileRef, depth: int, relation
         records = schedule.get(stage)
         if not records:
             continue
-        with metrics.STAGE_SECONDS.labels(stage.value).time():
+        with metrics.labelled(metrics.STAGE_SECONDS, stage.value).time():
             results = await _run_stage(mesh, sid, file, node, stage, records, params, first_try and new)
         for result in results:
             if result.error:
