@@ -51,7 +51,7 @@ class BlobError(RuntimeError):
 
 
 CHUNK = 512 * 1024  # per object-store message: 4x fewer publishes than nats-py's 128 KiB, under a 1 MiB max_payload
-WINDOW = 16  # chunks in flight while writing
+WINDOW = 32  # chunks awaiting their acks while writing (16 MiB), a sliding window
 EXPECTED_LAST_SUBJECT_SEQUENCE = "Nats-Expected-Last-Subject-Sequence"
 WRONG_LAST_SEQUENCE = 10071  # JetStream's error code when that subject already holds a message
 FETCH_CHUNKS = 16  # chunks per fetch while reading: 8 MiB, hashed while the next 8 arrive
@@ -158,13 +158,12 @@ class BlobStore:
         return data
 
     async def _write_chunks(self, nuid: str, data: bytes) -> None:
-        """The chunks of what nats-py's `ObjectStore.put` writes, pipelined a window at a time:
+        """The chunks of what nats-py's `ObjectStore.put` writes, pipelined in a sliding window:
         `put` waits for each chunk's ack before sending the next, half of a large file's trip."""
         chunks = OBJ_CHUNKS_PRE_TEMPLATE.format(bucket=self._bucket, obj=nuid)
-        starts = range(0, len(data), CHUNK)
         try:
-            for window in range(0, len(starts), WINDOW):
-                await jetstream_publish_all(self._js, [(chunks, data[i:i + CHUNK], None) for i in starts[window:window + WINDOW]])
+            await jetstream_publish_all(self._js, ((chunks, data[i:i + CHUNK], None) for i in range(0, len(data), CHUNK)),
+                                        window=WINDOW)
         except BaseException:
             # Best effort (under auth a writer may not purge): orphaned chunks expire with the bucket.
             with anyio.CancelScope(shield=True), anyio.move_on_after(5), contextlib.suppress(Exception):
