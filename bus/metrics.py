@@ -83,8 +83,14 @@ async def observe_task(service: str, work: Awaitable[ServiceResult]) -> ServiceR
     return result
 
 
+@functools.cache
+def labelled(metric, value: str):
+    """`metric.labels(value)`, looked up once per value (the dispatcher's per-file series)."""
+    return metric.labels(value)
+
+
 def cache_lookup(service: str, hit: bool) -> None:
-    (CACHE_HITS if hit else CACHE_MISSES).labels(service).inc()
+    labelled(CACHE_HITS if hit else CACHE_MISSES, service).inc()
 
 
 @contextmanager
@@ -101,6 +107,6 @@ def tree_in_flight() -> Iterator[None]:
 
 
 def submission_completed(summary: Summary) -> None:
-    SUBMISSIONS_COMPLETED.labels(summary.verdict).inc()
+    labelled(SUBMISSIONS_COMPLETED, summary.verdict).inc()
     if summary.submitted_at and summary.completed_at:
         SUBMISSION_SECONDS.observe(max(0.0, summary.completed_at - summary.submitted_at))

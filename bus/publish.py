@@ -17,8 +17,8 @@ whose ack was lost is de-duplicated by the stream, never stored twice.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
-from functools import partial
+from collections import deque
+from collections.abc import Iterable
 
 import anyio
 from nats.js import JetStreamContext
@@ -27,7 +27,7 @@ from nats.js.api import PubAck
 from bus.codec import wire_headers
 from bus.retry import PATIENCE, TRANSIENT, patiently
 
-__all__ = ["PATIENCE", "TRANSIENT", "jetstream_publish", "jetstream_publish_all", "jetstream_send", "publish"]
+__all__ = ["PATIENCE", "TRANSIENT", "jetstream_publish", "jetstream_publish_all", "publish"]
 
 PUBLISH_TIMEOUT = 5.0
 
@@ -69,38 +69,36 @@ async def publish(js: JetStreamContext, subject: str, data: bytes, msg_id: str, 
                            patience)
 
 
-async def jetstream_publish_all(js: JetStreamContext, messages: Iterable[Message], timeout: float = PUBLISH_TIMEOUT) -> list[PubAck]:
-    """Publish every message at once, then wait for all their acks; the first failure is raised
-    after every ack has been awaited (none is left unobserved)."""
-    with anyio.fail_after(timeout):
-        futures = [await js.publish_async(subject, payload, headers=headers) for subject, payload, headers in messages]
-        acks = await asyncio.gather(*futures, return_exceptions=True)
-    for ack in acks:
-        if isinstance(ack, BaseException):
-            raise ack
+async def jetstream_publish_all(js: JetStreamContext, messages: Iterable[Message], timeout: float = PUBLISH_TIMEOUT,
+                                window: int | None = None) -> list[PubAck]:
+    """Publish every message, with at most `window` of them awaiting their acks at a time (None:
+    all at once), each ack within `timeout`. A sliding window, not batches: the next message goes
+    out as soon as the oldest is stored (a 64 MiB file in 512 KiB chunks uploaded at 142-155 MB/s
+    against 106 MB/s sent and acknowledged sixteen at a time, bus/blobs.py). After a failure
+    nothing more is sent; it is raised once every ack already asked for has been awaited (none
+    is left unobserved)."""
+    acks: list[PubAck] = []
+    in_flight: deque[asyncio.Future] = deque()
+    failure: BaseException | None = None
+
+    async def settle() -> None:
+        nonlocal failure
+        future = in_flight.popleft()
+        try:
+            with anyio.fail_after(timeout):
+                acks.append(await future)
+        except Exception as exc:  # noqa: BLE001 - the first is raised once every ack is settled
+            future.cancel()
+            failure = failure or exc
+
+    for subject, payload, headers in messages:
+        if window is not None and len(in_flight) >= window:
+            await settle()
+        if failure is not None:
+            break
+        in_flight.append(await js.publish_async(subject, payload, headers=headers))
+    while in_flight:
+        await settle()
+    if failure is not None:
+        raise failure
     return acks
-
-
-async def jetstream_send(js: JetStreamContext, messages: Iterable[Message], on_failure: Callable[[BaseException], None],
-                         timeout: float = PUBLISH_TIMEOUT) -> None:
-    """Publish without waiting for the acks, for writes nobody waits on (the result cache).
-
-    No task is left behind: each ack is a future nats-py resolves; a timer cancels it after
-    `timeout` (which frees its slot in the pending window) and `on_failure` hears of any that
-    failed or never came.
-    """
-    loop = asyncio.get_running_loop()
-    with anyio.fail_after(timeout):  # the window may be full: waiting for a slot is bounded too
-        futures = [await js.publish_async(subject, payload, headers=headers) for subject, payload, headers in messages]
-    for future in futures:
-        timer = loop.call_later(timeout, future.cancel)
-        future.add_done_callback(partial(_settled, timer, on_failure, timeout))
-
-
-def _settled(timer: asyncio.TimerHandle, on_failure: Callable[[BaseException], None], timeout: float,
-             future: asyncio.Future) -> None:
-    timer.cancel()
-    if future.cancelled():
-        on_failure(TimeoutError(f"no ack within {timeout:g}s"))
-    elif future.exception() is not None:
-        on_failure(future.exception())

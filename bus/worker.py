@@ -31,13 +31,8 @@ async def pull_loop(
     fetch_timeout: float = 0.5,
     grace: float = 10.0,
     name: str = "worker",
-    in_turn: bool = False,
 ) -> None:
-    """Run `handle` on each message of `sub`, at most `concurrency` at once, until `stop`.
-
-    `in_turn`: handle a batch's messages one after another in this loop, no task each; for
-    handlers that only route a message and never wait long (the dispatcher's replies).
-    """
+    """Run `handle` on each message of `sub`, at most `concurrency` at once, until `stop`."""
     slots = anyio.Semaphore(concurrency)
 
     async def run(msg: Msg) -> None:
@@ -78,7 +73,4 @@ async def pull_loop(
             for _ in range(free - len(msgs)):
                 slots.release()
             for msg in msgs:
-                if in_turn:
-                    await run(msg)
-                else:
-                    tg.start_soon(run, msg)
+                tg.start_soon(run, msg)

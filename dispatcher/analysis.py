@@ -80,12 +80,12 @@ class FileAnalysis:
 async def analyse_file(mesh: Mesh, sid: str, file: FileRef, depth: int, relation: Relation, params: SubmissionParams,
                        first_try: bool = False) -> FileAnalysis:
     """`first_try`: this is the first time any dispatcher analyses the file in this tree, so a
-    `fresh` file (new to the store) can have nothing cached; a redelivery (a resumed tree) reads
-    the cache whatever the hint says."""
+    file new to the store (inline bytes this check stored first, or an upload its writer says was
+    `fresh`) can have nothing cached; a redelivery (a resumed tree) reads the cache whatever."""
     node = FileNode(sha256=file.sha256, name=file.name or file.sha256, type="unknown", size=file.size, depth=depth,
                     relation=relation, kind=file.kind)
     try:
-        await _identify(mesh, file, node)
+        new = await _identify(mesh, file, node)
     except (BlobError, SampleError) as exc:
         node.errors.append(ServiceError("dispatcher", ErrorType.BAD_INPUT, str(exc)))
         return FileAnalysis(node, [], params.temp_data)
@@ -97,8 +97,8 @@ async def analyse_file(mesh: Mesh, sid: str, file: FileRef, depth: int, relation
         records = schedule.get(stage)
         if not records:
             continue
-        with metrics.STAGE_SECONDS.labels(stage.value).time():
-            results = await _run_stage(mesh, sid, file, node, stage, records, params, first_try and file.fresh)
+        with metrics.labelled(metrics.STAGE_SECONDS, stage.value).time():
+            results = await _run_stage(mesh, sid, file, node, stage, records, params, first_try and new)
         for result in results:
             if result.error:
                 node.errors.append(result.error)
@@ -118,13 +118,15 @@ async def analyse_file(mesh: Mesh, sid: str, file: FileRef, depth: int, relation
     return FileAnalysis(node, extracted, params.temp_data)
 
 
-async def _identify(mesh: Mesh, file: FileRef, node: FileNode) -> None:
-    """Set the node's type: a file's from its bytes, a URI's, domain's or IP's from its checked value."""
+async def _identify(mesh: Mesh, file: FileRef, node: FileNode) -> bool:
+    """Set the node's type: a file's from its bytes, a URI's, domain's or IP's from its checked
+    value; whether the sample is new (nothing can be cached for it: see Identifier.checked)."""
     if file.kind is SampleKind.FILE:
-        node.type = await mesh.identifier.type_of(file)
-        return
+        node.type, new = await mesh.identifier.type_of(file)
+        return new
     node.name = sample_value(file)
     node.type = sample_type(file.kind, node.name)
+    return False
 
 
 async def _run_stage(
@@ -173,7 +175,7 @@ async def _run_stage(
         await send_task(list(todo.values()))
         while todo:
             now = time.monotonic()
-            await waiter.wait(min(deadlines[n] for n in todo) - now)
+            await waiter.wait(set(todo), min(deadlines[n] for n in todo) - now)
             now = time.monotonic()
             retry: list[ServiceRecord] = []
             for name, record in list(todo.items()):

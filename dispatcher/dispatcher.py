@@ -26,6 +26,7 @@ from functools import partial
 import anyio
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from bus import metrics
@@ -59,7 +60,8 @@ KEEPALIVE = 10.0  # seconds between in_progress signals; well inside the 30 s ac
 HANDBACK_DELAY = 1.5  # seconds; longer than the pull loop's fetch timeout
 MAX_TREES = 64  # submissions (roots) analysed at once; more wait in the stream
 MAX_CHILDREN = 128  # extracted files analysed at once, on their own consumer so parents never starve them
-ROOT_QUEUE_POLL = 5.0  # seconds between looks for submitter queues provisioned since
+ROOT_QUEUE_POLL = 5.0
+REPLIES_PENDING = 1_000_000  # replies pushed to this process and not yet routed, before nats-py drops some  # seconds between looks for submitter queues provisioned since
 
 
 def check_submission(sub: Submission) -> None:
@@ -153,19 +155,13 @@ class Dispatcher:
         identifier = Identifier(blobs, stored=WindowQuota(self.limits.stored_bytes_per_hour, 3600.0))
         self.mesh = Mesh(self.js, self.names, blobs, ResultCache(stores.cache, self.nc, self.names.cache_bucket),
                          self.directory, router, self.id, self.grace, identifier)
-        await self.js.add_consumer(self.names.reply_stream, ConsumerConfig(
-            durable_name=self.names.dispatcher_consumer(self.id), filter_subject=self.names.replies(self.id),
-            ack_policy=AckPolicy.EXPLICIT, ack_wait=30.0, max_ack_pending=10_000, inactive_threshold=3600.0))
-        reply_sub = await self.js.pull_subscribe_bind(self.names.dispatcher_consumer(self.id), stream=self.names.reply_stream)
+        reply_sub = await self._subscribe_replies(router)
         child_sub = await self.js.pull_subscribe_bind(self.names.CHILD_CONSUMER, stream=self.names.submit_stream)
         exhausted = await watch_exhausted(self.nc, self.js, self.names)
         await self.directory.refresh()
-        replies_stop = anyio.Event()
         async with anyio.create_task_group() as tg:
             tg.start_soon(self.directory.run)
             tg.start_soon(self.held.keep_alive)
-            tg.start_soon(lambda: pull_loop(reply_sub, router.handle, concurrency=256, stop=replies_stop,
-                                            name="replies", in_turn=True))
             self.ready.set()
             log.info("dispatcher %s ready on prefix %s", self.id, self.names.prefix)
             async with anyio.create_task_group() as work:
@@ -174,13 +170,39 @@ class Dispatcher:
                 work.start_soon(self._watch_queues, work, served, stop)
                 work.start_soon(lambda: pull_loop(child_sub, self._handle_child, concurrency=self.max_children, stop=stop,
                                                  grace=self.drain_grace, name="children"))
-            replies_stop.set()
             tg.cancel_scope.cancel()
         with anyio.CancelScope(shield=True), anyio.move_on_after(2):
-            for sub in exhausted:
+            for sub in (reply_sub, *exhausted):
                 await sub.unsubscribe()
             # Our replies subject dies with us; the next dispatcher has its own.
             await self.js.delete_consumer(self.names.reply_stream, self.names.dispatcher_consumer(self.id))
+
+    async def _subscribe_replies(self, router: ReplyRouter) -> Subscription:
+        """This dispatcher's replies, pushed by its own consumer to its own inbox, unacknowledged.
+
+        Pushed, not pulled: a pull costs a request per batch and, in nats-py, a task and a
+        `wait_for` per message fetched (`Subscription.next_msg`). Not acknowledged: three acks
+        per file were a fifth of the dispatcher's messages, and buy nothing here. The consumer
+        is this process's alone and dies with it (a tree it owned is redone elsewhere); a reply
+        lost on the way (this process cut off from NATS as it was pushed) is what each stage's
+        deadline and retry are for. So the reply stream is an interest stream (bus.provision): a
+        reply is gone once pushed. nats-py runs the handler for one message at a time, in order
+        (routing never waits long). The subscription exists before the consumer, so nothing is
+        pushed to nobody.
+        """
+        inbox = self.nc.new_inbox()  # under auth, only this identity may subscribe below its inbox prefix
+
+        async def handle(msg: Msg) -> None:
+            try:
+                await router.handle(msg)
+            except Exception:  # noqa: BLE001 - one reply must not stop the others; its stage retries on its deadline
+                log.exception("routing the reply on %s failed", msg.subject)
+
+        sub = await self.nc.subscribe(inbox, cb=handle, pending_msgs_limit=REPLIES_PENDING, pending_bytes_limit=-1)
+        await self.js.add_consumer(self.names.reply_stream, ConsumerConfig(
+            durable_name=self.names.dispatcher_consumer(self.id), filter_subject=self.names.replies(self.id),
+            deliver_subject=inbox, ack_policy=AckPolicy.NONE, inactive_threshold=3600.0))
+        return sub
 
     async def _serve_new_queues(self, tg, served: set[str], stop: anyio.Event) -> None:
         """Start serving each submitter queue (root consumer) not served yet."""

@@ -15,6 +15,7 @@ larger heads on at most `threads` threads, each of which holds its own ~8 MB mag
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import NamedTuple
 
 import anyio
 import anyio.to_thread
@@ -26,6 +27,14 @@ from schemas.limits import Limits
 from schemas.messages import FileRef
 
 
+class Typed(NamedTuple):
+    """A file's type, and whether its bytes were new to the file store (stored by this check for
+    the first time): nothing can be cached for a file nobody analysed before."""
+
+    type: str
+    new: bool = False
+
+
 class Identifier:
     def __init__(self, blobs: BlobStore, threads: int = 2, remember: int = 100_000, stored: WindowQuota | None = None) -> None:
         self._blobs = blobs
@@ -35,7 +44,7 @@ class Identifier:
         self._known: OrderedDict[str, tuple[str, int]] = OrderedDict()  # sha256 -> (type, size), of checked bytes only
         warm_up()
 
-    async def type_of(self, file: FileRef) -> str:
+    async def type_of(self, file: FileRef) -> Typed:
         """The taxonomy type of `file` (BlobError if its bytes cannot be had, or are not its own)."""
         known = self._known.get(file.sha256)
         if known is not None:
@@ -46,8 +55,9 @@ class Identifier:
             elif file.size != known[1]:
                 raise BlobError(f"{file.sha256}: {known[1]} bytes, not the {file.size} its reference declares")
             self._known.move_to_end(file.sha256)
-            return known[0]
-        head = (await self.checked(file))[:MAGIC_WINDOW]
+            return Typed(known[0])
+        data, new = await self.checked(file)
+        head = data[:MAGIC_WINDOW]
         if len(head) <= Limits.inline_max:
             found = identify(head)
         else:
@@ -55,19 +65,19 @@ class Identifier:
         self._known[file.sha256] = (found, file.size)
         if len(self._known) > self._remember:
             self._known.popitem(last=False)
-        return found
+        return Typed(found, new)
 
-    async def checked(self, file: FileRef) -> bytes:
+    async def checked(self, file: FileRef) -> tuple[bytes, bool]:
         """The file's bytes as far as identification needs them (its head, for a named object),
-        checked against its sha256, and the object named by it from now on (BlobError if not)."""
+        checked against its sha256, and the object named by it from now on (BlobError if not);
+        and whether they were new to the store (inline bytes stored now for the first time)."""
         if file.data is not None:
             data = await self._blobs.get(file)
-            await self._blobs.name_checked(file.sha256, data)
-            return data
-        if await self._blobs.exists(file.sha256):
-            return await self._blobs.head(file, MAGIC_WINDOW)
+            return data, await self._blobs.name_checked(file.sha256, data)
+        if await self._blobs.exists(file.sha256, file.size):
+            return await self._blobs.head(file, MAGIC_WINDOW), False
         writer = file.upload.split(".", 1)[0]
         if self._stored is not None and file.upload and not self._stored.take(writer, file.size):
             raise BlobError(f"{file.sha256}: not stored: {writer} is over its quota of {self._stored.most} bytes "
                             f"stored per {self._stored.window / 3600:g} h")
-        return await self._blobs.promote(file)
+        return await self._blobs.promote(file), file.fresh

@@ -1,7 +1,8 @@
 """Routes what comes back to this dispatcher (service results, child node reports) to whoever waits.
 
-Each dispatcher has its own durable consumer on `reply.<its id>.>`; a result nobody waits for
-any more (late, or from a retried attempt) is acknowledged and dropped.
+Each dispatcher has its own durable consumer on `reply.<its id>.>`, which pushes without asking
+for acks (Dispatcher._subscribe_replies); a result nobody waits for any more (late, or from a
+retried attempt) is dropped.
 """
 
 from __future__ import annotations
@@ -19,19 +20,26 @@ log = logging.getLogger("sluice.dispatcher")
 
 
 class Waiter:
-    """The results of one file's stage, as they arrive."""
+    """The results of one file's stage, as they arrive. The stage is woken once every service in
+    `awaiting` has answered, or at once on a failure (it may be retried), not on every result:
+    each wake-up is a cancel scope and a pass over the stage's services."""
 
     def __init__(self) -> None:
         self.results: dict[str, ServiceResult] = {}
+        self.awaiting: set[str] = set()
         self.changed = anyio.Event()
 
     def deliver(self, result: ServiceResult) -> None:
         self.results[result.service] = result
-        self.changed.set()
+        if result.error is not None or self.awaiting.issubset(self.results):
+            self.changed.set()
 
-    async def wait(self, seconds: float) -> None:
-        with anyio.move_on_after(max(seconds, 0)):
-            await self.changed.wait()
+    async def wait(self, awaiting: set[str], seconds: float) -> None:
+        """Until every one of `awaiting` has answered, one failed, or `seconds` passed."""
+        self.awaiting = awaiting
+        if not awaiting.issubset(self.results):  # else they all answered while the stage was busy
+            with anyio.move_on_after(max(seconds, 0)):
+                await self.changed.wait()
         self.changed = anyio.Event()
 
 
@@ -74,5 +82,3 @@ class ReplyRouter:
                 raise BadMessage(f"unknown reply kind {kind!r}")
         except BadMessage as exc:
             await self._dead_letter(msg, str(exc))
-            return
-        await msg.ack()

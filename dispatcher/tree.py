@@ -62,13 +62,14 @@ class Tree:
         self.nodes: dict[str, FileNode] = {}
         self.seen: set[str] = set()
         self.pending: dict[str, Pending] = {}
-        self.changed = anyio.Event()
+        self.changed: anyio.Event | None = None  # made when children are awaited (most trees have none)
         self._reports: list[NodeReport] = []
 
     def _on_report(self, report: NodeReport) -> None:
         if report.attempt == self.attempt and _key(report.node) in self.pending:
             self._reports.append(report)
-            self.changed.set()
+            if self.changed is not None:
+                self.changed.set()
 
     async def run(self) -> list[FileNode]:
         params = self.sub.params
@@ -98,10 +99,11 @@ class Tree:
 
     async def _collect_children(self) -> None:
         while self.pending:
-            with anyio.move_on_after(self.idle_timeout) as scope:
-                await self.changed.wait()
-            self.changed = anyio.Event()
-            if scope.cancelled_caught:
+            if not self._reports:
+                self.changed = anyio.Event()
+                with anyio.move_on_after(self.idle_timeout) as scope:
+                    await self.changed.wait()
+            if not self._reports:  # the idle timeout passed with no report
                 for child, parent in self.pending.values():
                     parent.errors.append(ServiceError("dispatcher", ErrorType.TIMEOUT,
                                                       f"child {child.file.name or child.file.sha256} never reported back"))

@@ -209,6 +209,20 @@ async def test_attack_2_wrong_bytes_under_a_name_cannot_block_the_genuine_ones(w
     assert summary.score == 100
 
 
+@pytest.mark.parametrize("role", [auth.SUBMITTER, auth.WEB, auth.service_role("echo")])
+async def test_attack_2_nobody_else_writes_the_chunk_that_names_a_small_file(world, as_components, role):
+    # A small file checked inline is named by its one chunk under `trusted-<sha256>` alone
+    # (bus.blobs.name_checked): such a chunk written by anyone else would be a name for wrong bytes.
+    genuine = f"small and genuine, for {role}\n".encode() * 10
+    subject = f"$O.{world.names.file_bucket}.C.trusted-{sha(genuine)}"
+    async with attacker(world, role) as evil:
+        await evil.refused(evil.js.publish(subject, b"squat"), subject)
+    async with mesh(world, make(Echo, "echo")), await Client.connect(world.server.url, world.names.prefix) as client:
+        summary = await client.wait(await client.submit_bytes([("s.txt", genuine)]), timeout=30)
+        assert not errors_of(summary) and summary.files[0].results[0].service == "echo"
+        assert await client.blobs.get(FileRef(sha(genuine), len(genuine))) == genuine  # by sha256 alone
+
+
 # -- 3. a compromised service tries to silence the mesh ---------------------------------------------
 
 async def test_attack_3_a_service_cannot_choose_its_stage_filter_score_or_drop(world, as_components):

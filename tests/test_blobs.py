@@ -152,9 +152,16 @@ async def test_a_trusted_name_for_inline_bytes_is_written_once_and_readable(stor
     trusted = BlobStore(js, provisioned.files, names.file_bucket, inline_max=1024, cache=BlobCache(0))
     data = b"small and checked"
     sha = hashlib.sha256(data).hexdigest()
-    for _ in range(2):  # idempotent: de-duplicated ids, one nuid per sha256
-        await trusted.name_checked(sha, data)
-    with anyio.fail_after(5):
-        while not await trusted.exists(sha):
-            await anyio.sleep(0.02)
-    assert await trusted.get(FileRef(sha, len(data))) == data
+    assert not await trusted.exists(sha)
+    assert await trusted.name_checked(sha, data)  # new: nothing can be cached for it
+    assert not await trusted.name_checked(sha, data)  # named before: its results may be cached
+    assert await trusted.exists(sha) and await trusted.exists(sha, len(data))
+    assert await trusted.get(FileRef(sha, len(data))) == data  # by sha256 alone, as the web front reads
+    assert await trusted.head(FileRef(sha, len(data)), 5) == data[:5]
+    with pytest.raises(BlobError, match="declares"):
+        await trusted.get(FileRef(sha, len(data) + 1))
+    chunks = await js.stream_info(f"OBJ_{names.file_bucket}", subjects_filter=f"$O.{names.file_bucket}.C.trusted-{sha}")
+    assert chunks.state.subjects == {f"$O.{names.file_bucket}.C.trusted-{sha}": 1}  # the second call wrote nothing
+    # An uploader storing the same bytes as a stored (not inline) file finds them named already.
+    uploader = BlobStore(js, provisioned.files, names.file_bucket, inline_max=4, cache=BlobCache(0), writer="alice")
+    assert (await uploader.put(data, "again.txt", inline=False)).upload == ""

@@ -23,19 +23,21 @@ class NoStore(BlobStore):
     async def _read(self, sha256: str, limit: int | None = None, declared: int | None = None, upload: str = "") -> bytes:
         raise BlobError(f"{sha256}: not in the file store")
 
-    async def exists(self, sha256: str) -> bool:
+    async def exists(self, sha256: str, size: int | None = None) -> bool:
         return False
 
-    async def name_checked(self, sha256: str, data: bytes) -> None:
+    async def name_checked(self, sha256: str, data: bytes) -> bool:
         """Checked inline bytes would be stored under their name; there is no store here."""
+        return True
 
 
 async def test_a_type_is_worked_out_once_per_sha256():
     identifier = Identifier(NoStore())
     sha = hashlib.sha256(TEXT).hexdigest()
-    assert await identifier.type_of(FileRef(sha, len(TEXT), "a.txt", TEXT)) == "text/plain"
-    # The same file again, by reference only: nothing is fetched (there is nothing to fetch).
-    assert await identifier.type_of(FileRef(sha, len(TEXT), "b.txt")) == "text/plain"
+    assert await identifier.type_of(FileRef(sha, len(TEXT), "a.txt", TEXT)) == ("text/plain", True)
+    # The same file again, by reference only: nothing is fetched (there is nothing to fetch), and
+    # it is not new (its results may be cached).
+    assert await identifier.type_of(FileRef(sha, len(TEXT), "b.txt")) == ("text/plain", False)
 
 
 async def test_it_forgets_the_oldest_past_its_bound():

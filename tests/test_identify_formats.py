@@ -3,6 +3,8 @@ magika kept off the common path."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from formats import specimens
@@ -66,3 +68,18 @@ def test_header_like_text_is_not_an_email(text):
                                   b"\n<iframe src='https://e.example/' width=0 height=0></iframe>"])
 def test_an_html_fragment_is_html(page):
     assert identify(page) == "code/html"
+
+
+@pytest.mark.parametrize("text", [
+    "<?php echo 1;", "x\n  <?php x", "a <?php", "Attribute VB_Name = \"m\"", "foo\r\nSub AutoOpen()\r\n",
+    "Dim x\nSet y = CreateObject(\"WScript.Shell\")", "xx Dim a CreateObject", "\n\n\nPrivate Sub Document_Open()",
+    "dim shell\nshell = 1\n" + "pad\n" * 500 + "WScript.Echo 1", "<hta:application id=x>", "plain words only\n",
+])
+def test_content_rules_tried_at_line_starts_answer_as_a_search_would(text):
+    # A rule whose every alternative starts with `^` is tried at line starts only (a search
+    # tries every character): the answer must be the same.
+    tests = identify_module._content_patterns()
+    for rule in taxonomy().rules:
+        if rule.content:
+            assert tests[rule.content](text) == (re.search(rule.content, text, re.I | re.M) is not None), rule.content
+    assert any(identify_module._line_anchored(r.content) for r in taxonomy().rules if r.content)
