@@ -21,7 +21,7 @@ import anyio
 import anyio.to_thread
 
 from bus.blobs import BlobError, BlobStore
-from dispatcher.identify import MAGIC_WINDOW, identify, warm_up
+from dispatcher.identify import MAGIC_WINDOW, first_opinion, identify, magika_type, warm_up, worth_a_second_opinion
 from dispatcher.policy import WindowQuota
 from schemas.limits import Limits
 from schemas.messages import FileRef
@@ -59,7 +59,10 @@ class Identifier:
         data, new = await self.checked(file)
         head = data[:MAGIC_WINDOW]
         if len(head) <= Limits.inline_max:
-            found = identify(head)
+            # libmagic on the loop for a small file; the model, when it must be asked, in a thread
+            found = first_opinion(head)
+            if found == "unknown" and worth_a_second_opinion(head):
+                found = await anyio.to_thread.run_sync(magika_type, head, limiter=self._threads)
         else:
             found = await anyio.to_thread.run_sync(identify, head, limiter=self._threads)
         self._known[file.sha256] = (found, file.size)

@@ -3,6 +3,7 @@ magika kept off the common path."""
 
 from __future__ import annotations
 
+import random
 import re
 
 import pytest
@@ -83,3 +84,17 @@ def test_content_rules_tried_at_line_starts_answer_as_a_search_would(text):
         if rule.content:
             assert tests[rule.content](text) == (re.search(rule.content, text, re.I | re.M) is not None), rule.content
     assert any(identify_module._line_anchored(r.content) for r in taxonomy().rules if r.content)
+
+
+def test_noise_is_not_sent_to_magika(monkeypatch):
+    """Random bytes (small, or large with random ends) stay `unknown` without asking the model,
+    which would cost every such file 10-17 ms; a DMG, whose trailer is structured, is still asked."""
+    asked: list[int] = []
+    monkeypatch.setattr(identify_module, "magika_type", lambda data: asked.append(len(data)) or "unknown")
+    rng = random.Random(5)
+    for noise in (rng.randbytes(1024), rng.randbytes(300_000)):
+        assert identify(noise) == "unknown"
+    assert asked == []
+    dmg = next(s for s in SPECIMENS if s.expected == "archive/dmg")
+    identify(dmg.data)
+    assert asked == [len(dmg.data)]
