@@ -31,6 +31,7 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from bus import metrics
 from bus.auth import DISPATCHER
 from bus.blobs import BlobStore
+from bus.capacity import operator_limits
 from bus.codec import BadMessage, encode
 from bus.connect import provisions
 from bus.deadletter import dead_letter, decode_or_reject
@@ -45,7 +46,8 @@ from dispatcher.analysis import Mesh
 from dispatcher.cache import ResultCache
 from dispatcher.directory import ServiceDirectory
 from dispatcher.identifier import Identifier
-from dispatcher.policy import FairShare, WindowQuota, clamp_params, operator_limits
+from dispatcher.policy import FairShare, clamp_params
+from dispatcher.quota import SharedQuota
 from dispatcher.replies import ReplyRouter
 from dispatcher.scoring import summarise
 from dispatcher.tree import Tree, analyse_child
@@ -134,7 +136,6 @@ class Dispatcher:
         self.grace = grace
         self.drain_grace = drain_grace
         self.limits = limits or operator_limits()
-        self.quota = WindowQuota(self.limits.submissions_per_minute, 60.0)
         self.fair = FairShare(min(max_trees, self.limits.trees_per_submitter))
         self.ready = anyio.Event()
         self.directory: ServiceDirectory | None = None
@@ -150,7 +151,9 @@ class Dispatcher:
                                           (stores.approvals, partial(kv_keys, self.js, self.names.approvals_bucket)))
         router = ReplyRouter(self._dead_letter)
         blobs = BlobStore(self.js, stores.files, self.names.file_bucket)
-        identifier = Identifier(blobs, stored=WindowQuota(self.limits.stored_bytes_per_hour, 3600.0))
+        # Quotas counted with every other dispatcher of the prefix (dispatcher.quota).
+        self.quota = SharedQuota(stores.quotas, "submissions", self.limits.submissions_per_minute, 60.0)
+        identifier = Identifier(blobs, stored=SharedQuota(stores.quotas, "stored", self.limits.stored_bytes_per_hour, 3600.0))
         self.mesh = Mesh(self.js, self.names, blobs, ResultCache(stores.cache, self.nc, self.names.cache_bucket),
                          self.directory, router, self.id, self.grace, identifier)
         await self.js.add_consumer(self.names.reply_stream, ConsumerConfig(
@@ -212,7 +215,7 @@ class Dispatcher:
         CURRENT_SID.set(sub.sid)  # this submission's log lines carry it
         identity = self.names.submitter_of(msg.subject)  # the server let only that identity publish here
         log.debug("taking %s from %s (delivery %d)", sub.sid, identity, msg.metadata.num_delivered)
-        if msg.metadata.num_delivered == 1 and not self.quota.take(identity):
+        if msg.metadata.num_delivered == 1 and not await self.quota.take(identity):
             await self._refuse(sub, f"refused: {identity} is over its quota of {self.limits.submissions_per_minute} "
                                     "submissions per minute")
             await msg.ack()

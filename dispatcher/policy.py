@@ -9,10 +9,9 @@ approved for that service (`ApprovedService`): a score outside the approved rang
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
@@ -23,17 +22,6 @@ from schemas.limits import OperatorLimits
 from schemas.messages import ApprovedService, ServiceError, ServiceResult, SubmissionParams, policy_error
 
 DISPATCHER = "dispatcher"
-LIMIT_ENV = "SLUICE_LIMIT_"  # SLUICE_LIMIT_MAX_DEPTH=3, SLUICE_LIMIT_TREES_PER_SUBMITTER=8, ...
-
-
-def operator_limits(environ: Mapping[str, str] = os.environ) -> OperatorLimits:
-    """The operator's maximums: the defaults, each overridden by $SLUICE_LIMIT_<FIELD> if set."""
-    given = {field: environ[LIMIT_ENV + field.upper()] for field in OperatorLimits.__struct_fields__
-             if LIMIT_ENV + field.upper() in environ}
-    try:
-        return msgspec.convert(given, OperatorLimits, strict=False)
-    except msgspec.ValidationError as exc:
-        raise ValueError(f"${LIMIT_ENV}...: {exc}") from None
 
 
 def clamp_params(params: SubmissionParams, limits: OperatorLimits) -> tuple[SubmissionParams, list[ServiceError]]:
@@ -64,28 +52,6 @@ def police(result: ServiceResult, approved: ApprovedService | None) -> ServiceEr
         said.append("asked to drop the file, which it is not approved to do: ignored")
         result.drop = False
     return policy_error(result.service, "; ".join(said)) if said else None
-
-
-class WindowQuota:
-    """An amount per identity per sliding window (submissions per minute, bytes stored per hour)."""
-
-    def __init__(self, most: int, window: float) -> None:
-        self.most = most
-        self.window = window
-        self._recent: dict[str, deque[tuple[float, int]]] = {}
-        self._used: Counter[str] = Counter()
-
-    def take(self, identity: str, amount: int = 1, now: float | None = None) -> bool:
-        """Count `amount` for `identity`; False if that would put it over (and then nothing is counted)."""
-        now = time.monotonic() if now is None else now
-        recent = self._recent.setdefault(identity, deque())
-        while recent and now - recent[0][0] >= self.window:
-            self._used[identity] -= recent.popleft()[1]
-        if self._used[identity] + amount > self.most:
-            return False
-        recent.append((now, amount))
-        self._used[identity] += amount
-        return True
 
 
 class FairShare:

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from bus import auth
+from bus.capacity import account_limits
 from bus.connect import CREDS_ENV
 from bus.subjects import Names
 from services.sdk.loader import builtin_services
@@ -94,7 +95,8 @@ async def one_box_identities(args: argparse.Namespace) -> AsyncIterator[None]:
     if folder is None:
         yield
         return
-    files = auth.init(folder, Names(args.prefix), [*builtin_services(), *getattr(args, "own_services", [])])
+    files = auth.init(folder, Names(args.prefix), [*builtin_services(), *getattr(args, "own_services", [])],
+                      limits=account_limits(store=args.data_dir))
     args.auth_config = folder / auth.CONF_NAME
     before = os.environ.get(CREDS_ENV)
     os.environ[CREDS_ENV] = str(folder.resolve())

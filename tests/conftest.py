@@ -7,6 +7,7 @@ Tests that need to kill or restart a server start their own ``EmbeddedServer`` i
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import AsyncIterator
 
@@ -14,6 +15,14 @@ import pytest
 import pytest_asyncio
 
 from bus.embedded import EmbeddedServer
+
+# Every prefix's streams reserve their max_bytes on the session's one server (bus.capacity): a
+# few hundred prefixes at the production defaults (about 21 GiB each) would not fit its disk.
+# Small queues here; the file stores unbounded (the large-file tests store 100+ MiB); child
+# processes inherit these.
+for _store, _size in {"SUBMIT": "16M", "TASKS": "16M", "REPLIES": "16M", "DLQ": "2M", "CACHE": "4M", "KV": "1M",
+                      "FILES": "0", "RULESETS": "0"}.items():
+    os.environ.setdefault(f"SLUICE_MAX_BYTES_{_store}", _size)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

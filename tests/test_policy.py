@@ -7,7 +7,12 @@ import time
 import anyio
 import pytest
 
-from dispatcher.policy import FairShare, WindowQuota, clamp_params, operator_limits, police
+from bus.capacity import account_limits, operator_limits, parse_size, stream_max_bytes
+from bus.connect import close, connect
+from bus.provision import provision
+from bus.subjects import Names
+from dispatcher.policy import FairShare, clamp_params, police
+from dispatcher.quota import SharedQuota
 from schemas.limits import OperatorLimits
 from schemas.messages import ApprovedService, ErrorType, ServiceResult, Stage, SubmissionParams
 from services.sdk.approval import approval_for, score_range
@@ -39,13 +44,33 @@ def test_a_result_is_held_to_its_approval():
     assert police(unknown, None).policy and (unknown.score, unknown.drop) == (0, False)
 
 
-def test_window_quota_counts_per_identity_and_forgets_after_its_window():
-    quota = WindowQuota(3, 60.0)
-    assert [quota.take("a", now=t) for t in (0, 1, 2, 3)] == [True, True, True, False]
-    assert quota.take("b", now=3)  # another identity has its own
-    assert quota.take("a", now=60.5)  # the first has left the window
-    stored = WindowQuota(100, 3600.0)
-    assert stored.take("a", 60, now=0) and not stored.take("a", 50, now=1) and stored.take("a", 40, now=2)
+async def test_a_shared_quota_holds_over_two_dispatchers_counting_at_once(nats_url, prefix):
+    """Two counters on two connections (two dispatchers), 60 takes at once for a quota of 25:
+    exactly 25 granted (compare-and-set), and each counter granted some of them."""
+    names = Names(prefix)
+    one, two = await connect(nats_url), await connect(nats_url)
+    try:
+        stores = await provision(one.jetstream(), names)
+        counters = [SharedQuota(stores.quotas, "submissions", 25, 60.0),
+                    SharedQuota(await two.jetstream().key_value(names.quota_bucket), "submissions", 25, 60.0)]
+        granted: list[int] = []
+
+        async def take(n: int) -> None:
+            if await counters[n % 2].take("flood", now=1_000_000.0):
+                granted.append(n % 2)
+
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                for n in range(60):
+                    tg.start_soon(take, n)
+        assert len(granted) == 25 and set(granted) == {0, 1}
+        assert await counters[1].take("other", now=1_000_000.0)  # another identity has its own count
+        assert await counters[0].take("flood", now=1_000_060.0)  # the next window starts from nothing
+        stored = SharedQuota(stores.quotas, "stored", 100, 3600.0)
+        assert await stored.take("a", 60, now=0) and not await stored.take("a", 50, now=1) and await stored.take("a", 40, now=2)
+    finally:
+        await close(one)
+        await close(two)
 
 
 async def test_fair_share_lets_a_flood_have_little_while_another_identity_is_active():
@@ -73,6 +98,16 @@ def test_operator_limits_come_from_the_environment():
     assert (limits.max_depth, limits.allow_deep_scan, limits.max_files) == (2, False, OperatorLimits().max_files)
     with pytest.raises(ValueError, match="SLUICE_LIMIT_"):
         operator_limits({"SLUICE_LIMIT_MAX_DEPTH": "deep"})
+
+
+def test_capacity_settings_come_from_the_environment():
+    assert [parse_size("X", t) for t in ("0", "1048576", "64M", "2g", "1KiB")] == [0, 2**20, 64 * 2**20, 2 * 2**30, 1024]
+    with pytest.raises(ValueError, match=r"\$SLUICE_MAX_BYTES_SUBMIT='lots'"):
+        stream_max_bytes("SUBMIT", {"SLUICE_MAX_BYTES_SUBMIT": "lots"})
+    assert stream_max_bytes("SUBMIT", {"SLUICE_MAX_BYTES_SUBMIT": "0"}) == -1  # no bound, as nats-py says it
+    assert stream_max_bytes("FILES", {}) == 16 * 2**30
+    limits = account_limits({"SLUICE_ACCOUNT_MAX_CONSUMERS": "500", "SLUICE_ACCOUNT_MAX_MEM": "0"})
+    assert limits.config() == f"jetstream: {{max_file: {32 * 2**30}, max_mem: -1, max_streams: 1000, max_consumers: 500}}"
 
 
 def test_approval_reads_the_manifest_and_only_filter_or_extract_may_drop():
