@@ -8,12 +8,13 @@ nak), not after ack_wait.
 
 Fairness: each submitter identity has its own queue (`submit.root.<identity>`, which only that
 identity may publish to) and its own consumer, and each queue is served by its own pull loop
-with at most `OperatorLimits.trees_per_submitter` trees at once: one identity's flood waits in
-its own queue and never in front of another's submission; and while another identity is
-active, the flood's trees in flight are cut back (`policy.FairShare`) so it does not crowd the
-process either. Queues provisioned later (a new identity) are picked up within
-`ROOT_QUEUE_POLL` seconds. Each identity is also held to `submissions_per_minute`; what is
-over it is answered at once with a summary saying so.
+with at most `OperatorLimits.trees_per_submitter` trees at once (over all dispatchers: the
+queue's `max_ack_pending`): one identity's flood waits in its own queue and never in front of
+another's submission; and while a lighter identity is present, the flood starts no new tree
+(`fairshare.FairShare`) so it does not crowd the process or the services' queues either.
+Queues provisioned later (a new identity) are picked up within `ROOT_QUEUE_POLL` seconds. Each
+identity is also held to `submissions_per_minute`, counted with every other dispatcher
+(`quota.SharedQuota`); what is over it is answered at once with a summary saying so.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ from dispatcher.analysis import Mesh
 from dispatcher.cache import ResultCache
 from dispatcher.directory import ServiceDirectory
 from dispatcher.identifier import Identifier
-from dispatcher.policy import FairShare, clamp_params
+from dispatcher.fairshare import FairShare
+from dispatcher.policy import clamp_params
 from dispatcher.quota import SharedQuota
 from dispatcher.replies import ReplyRouter
 from dispatcher.scoring import summarise

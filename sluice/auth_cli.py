@@ -51,8 +51,13 @@ def usage(out: Path, files: dict[str, Path]) -> str:
 
 
 async def cmd_init(args: argparse.Namespace) -> int:
-    files = auth.init(args.out, Names(args.prefix), _services(args.services), _names(args.submitters))
+    limits = account_limits()
+    files = auth.init(args.out, Names(args.prefix), _services(args.services), _names(args.submitters), limits)
     print(usage(args.out, files), flush=True)
+    print(f"\nthe account's JetStream limits (bus.capacity): {limits.config()}\n"
+          f"  nats-server refuses to start with less storage than max_file (its default: 75% of the free disk);\n"
+          f"  set $SLUICE_ACCOUNT_MAX_FILE (e.g. 8G) and the SLUICE_MAX_BYTES_* of provisioning to fit a smaller one",
+          flush=True)
     return 0
 
 

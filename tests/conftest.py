@@ -23,6 +23,9 @@ from bus.embedded import EmbeddedServer
 for _store, _size in {"SUBMIT": "16M", "TASKS": "16M", "REPLIES": "16M", "DLQ": "2M", "CACHE": "4M", "KV": "1M",
                       "FILES": "0", "RULESETS": "0"}.items():
     os.environ.setdefault(f"SLUICE_MAX_BYTES_{_store}", _size)
+# The account's file storage (`auth.init`'s servers): the default 32 GiB must fit the server's
+# storage or it refuses to start, and a test box may have less free disk than that.
+os.environ.setdefault("SLUICE_ACCOUNT_MAX_FILE", "4G")
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

@@ -44,6 +44,7 @@ from nats.js.api import ConsumerConfig, StreamConfig
 from archives import make_zip, noise
 from bus import auth
 from bus.blobs import BlobStore
+from bus.capacity import parse_size
 from bus.codec import decode, encode
 from bus.connect import CREDS_ENV, close, connect
 from bus.embedded import EmbeddedServer
@@ -475,6 +476,18 @@ async def test_attack_5_a_submitter_cannot_create_consumers_by_the_hundred(world
         assert (await client.result(summary.sid)).sid == summary.sid
         # (the dispatcher's and services' own chunk readers come and go on the file store)
         assert (await consumers())[names.summary_stream] == before[names.summary_stream]
+
+
+async def test_attack_5_the_account_holds_jetstream_limits_and_each_stream_a_size(world):
+    # before: account JetStream limits all unlimited, and no stream had a size cap.
+    async with as_admin(world) as js:
+        await provision(js, world.names)
+        limits = (await js.account_info()).limits
+        assert (limits.max_storage, limits.max_streams, limits.max_consumers) == (
+            parse_size("", os.environ["SLUICE_ACCOUNT_MAX_FILE"]), 1000, 20_000)  # bus.capacity's defaults
+        sizes = [(await js.stream_info(s)).config.max_bytes
+                 for s in (world.names.submit_stream, world.names.task_stream, world.names.reply_stream)]
+    assert all(size > 0 for size in sizes)
 
 
 # -- 6. the dispatcher identity cannot purge by update ---------------------------------------------

@@ -5,13 +5,15 @@ from __future__ import annotations
 import time
 
 import anyio
+import nats.js.errors
 import pytest
 
 from bus.capacity import account_limits, operator_limits, parse_size, stream_max_bytes
 from bus.connect import close, connect
 from bus.provision import provision
 from bus.subjects import Names
-from dispatcher.policy import FairShare, clamp_params, police
+from dispatcher.fairshare import FairShare
+from dispatcher.policy import clamp_params, police
 from dispatcher.quota import SharedQuota
 from schemas.limits import OperatorLimits
 from schemas.messages import ApprovedService, ErrorType, ServiceResult, Stage, SubmissionParams
@@ -120,6 +122,73 @@ def test_approval_reads_the_manifest_and_only_filter_or_extract_may_drop():
     assert score_range(capped) == (0, 500)  # each hit at most its max_score, up to 10 hits
     with pytest.raises(ValueError, match="may drop"):
         approval_for(load_service("pe").manifest, may_drop=True)
+
+
+async def test_fair_share_a_heavy_identity_yields_to_a_lighter_one_but_is_not_starved():
+    fair = FairShare(most=8, window=60.0, grace=0.05)
+    gates = {"flood": anyio.Event(), "light": anyio.Event(), "later": anyio.Event()}
+
+    async def tree(identity: str, gate: str) -> None:
+        async with fair.slot(identity):
+            await gates[gate].wait()
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            for _ in range(4):
+                tg.start_soon(tree, "flood", "flood")
+            await anyio.wait_all_tasks_blocked()
+            tg.start_soon(tree, "light", "light")
+            await anyio.wait_all_tasks_blocked()
+            assert (fair.in_flight["flood"], fair.in_flight["light"]) == (4, 1)  # already running: not stopped
+            gates["flood"].set()
+            for _ in range(3):
+                tg.start_soon(tree, "flood", "later")
+            await anyio.wait_all_tasks_blocked()
+            now = time.monotonic()
+            assert fair.use("flood", now) > fair.use("light", now)
+            # The light one has a tree in flight and used less: the flood starts nothing, though
+            # equal shares alone would give it one place.
+            assert fair.in_flight["flood"] == 0 and fair.yields("flood", now) and not fair.yields("light", now)
+            fair.window = 0.2  # its last start that long ago: one tree (and only one) goes anyway
+            while fair.in_flight["flood"] < 1:
+                await anyio.sleep(0.01)
+            await anyio.wait_all_tasks_blocked()
+            assert fair.in_flight["flood"] == 1
+            gates["light"].set()  # the light one gone (after its grace): the flood takes its width again
+            while fair.in_flight["flood"] < 3:
+                await anyio.sleep(0.01)
+            gates["later"].set()
+    assert sum(fair.in_flight.values()) == 0
+
+
+async def test_provisioning_sizes_each_store_as_the_operator_set_and_a_full_queue_refuses(nats_url, prefix, monkeypatch):
+    names = Names(prefix)
+    sizes = {"SUBMIT": "64K", "DLQ": "32K", "KV": "16K", "FILES": "1M"}
+    for store, size in sizes.items():
+        monkeypatch.setenv(f"SLUICE_MAX_BYTES_{store}", size)
+    monkeypatch.setenv("SLUICE_LIMIT_TREES_PER_SUBMITTER", "7")
+    nc = await connect(nats_url)
+    try:
+        js = nc.jetstream()
+
+        async def max_bytes() -> dict[str, int]:
+            streams = (names.submit_stream, names.dlq_stream, f"KV_{names.approvals_bucket}", f"OBJ_{names.file_bucket}")
+            return {s: (await js.stream_info(s)).config.max_bytes for s in streams}
+
+        await provision(js, names)
+        assert list((await max_bytes()).values()) == [64 * 1024, 32 * 1024, 16 * 1024, 2**20]
+        queue = await js.consumer_info(names.submit_stream, names.root_consumer("submitter"))
+        assert queue.config.max_ack_pending == 7  # the in-flight quota, held by the server for all dispatchers
+        with pytest.raises(nats.js.errors.APIError, match="maximum bytes"):
+            for _ in range(200):  # the queue is full long before 200 KiB: new ones are refused, none dropped
+                await js.publish(names.submit_root_for("submitter"), b"x" * 1024)
+        assert (await js.stream_info(names.submit_stream)).state.messages > 50
+        monkeypatch.setenv("SLUICE_MAX_BYTES_SUBMIT", "128K")
+        monkeypatch.setenv("SLUICE_MAX_BYTES_KV", "32K")
+        await provision(js, names)  # provisioning again applies new sizes, to streams and buckets alike
+        assert list((await max_bytes()).values())[:3] == [128 * 1024, 32 * 1024, 32 * 1024]
+    finally:
+        await close(nc)
 
 
 async def test_fair_share_hands_out_places_one_waiter_at_a_time_in_arrival_order():
