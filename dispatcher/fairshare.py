@@ -46,7 +46,7 @@ class FairShare:
         self._use: dict[str, tuple[float, float]] = {}  # identity -> (decayed tree-seconds, as of when)
         # Trees waiting for a place, per identity, in arrival order: a place is handed to one
         # waiter at a time (`_grant`), so a release wakes one tree, not every waiting one.
-        self._waiting: dict[str, deque[anyio.Event]] = {}
+        self._waiting: dict[str, deque[_Waiter]] = {}
 
     def use(self, identity: str, now: float) -> float:
         """Tree-seconds `identity` used, each second's weight decayed by e^(-age/memory)."""
@@ -79,20 +79,25 @@ class FairShare:
         self._last[identity] = now  # arriving makes it active: the others make room from now on
         queue = self._waiting.setdefault(identity, deque())
         if queue or not self._may_start(identity, now):
-            granted = anyio.Event()
-            queue.append(granted)
+            waiter = _Waiter()
+            queue.append(waiter)
             try:
-                while not granted.is_set():
+                while not waiter.granted:
                     # The first in line looks again once a grace has passed (another identity's
-                    # may have ended without a release); the rest only need to now and then.
-                    with anyio.move_on_after(self.grace if queue and queue[0] is granted else self.window):
-                        await granted.wait()
-                    self._grant()  # others' windows and graces end without any release
+                    # may have ended without a release); the rest wait to be first (`_grant`
+                    # wakes the next in line), looking now and then all the same.
+                    with anyio.move_on_after(self.grace if queue and queue[0] is waiter else self.window):
+                        await waiter.wake.wait()
+                    if not waiter.granted:
+                        waiter.wake = anyio.Event()
+                        self._grant()  # others' windows and graces end without any release
             except BaseException:
-                if granted.is_set():
+                if waiter.granted:
                     self._release(identity)  # a place handed over that will not be used
                 else:
-                    queue.remove(granted)
+                    queue.remove(waiter)
+                    if queue:
+                        queue[0].wake.set()
                 raise
         else:
             self._count(identity, +1)
@@ -118,4 +123,18 @@ class FairShare:
         for identity, queue in self._waiting.items():
             while queue and self._may_start(identity, now):
                 self._count(identity, +1)
-                queue.popleft().set()
+                waiter = queue.popleft()
+                waiter.granted = True
+                waiter.wake.set()
+                if queue:
+                    queue[0].wake.set()  # first in line now: it looks again every grace
+
+
+class _Waiter:
+    """A tree waiting for a place: `wake` is set when it is granted one or becomes first in line."""
+
+    __slots__ = ("granted", "wake")
+
+    def __init__(self) -> None:
+        self.granted = False
+        self.wake = anyio.Event()

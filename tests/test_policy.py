@@ -48,7 +48,7 @@ def test_a_result_is_held_to_its_approval():
 
 async def test_a_shared_quota_holds_over_two_dispatchers_counting_at_once(nats_url, prefix):
     """Two counters on two connections (two dispatchers), 60 takes at once for a quota of 25:
-    exactly 25 granted (compare-and-set), and each counter granted some of them."""
+    exactly 25 granted (compare-and-set); then in turns, each always behind the other."""
     names = Names(prefix)
     one, two = await connect(nats_url), await connect(nats_url)
     try:
@@ -65,9 +65,12 @@ async def test_a_shared_quota_holds_over_two_dispatchers_counting_at_once(nats_u
             async with anyio.create_task_group() as tg:
                 for n in range(60):
                     tg.start_soon(take, n)
-        assert len(granted) == 25 and set(granted) == {0, 1}
+        assert len(granted) == 25
+        # Taking in turns, each counter's remembered total is always stale (the other just wrote):
+        # every take is a conflict, a read and a retry, and the sum still stops at the quota.
+        turns = [await counters[n % 2].take("flood", now=1_000_060.0) for n in range(30)]
+        assert turns == [True] * 25 + [False] * 5
         assert await counters[1].take("other", now=1_000_000.0)  # another identity has its own count
-        assert await counters[0].take("flood", now=1_000_060.0)  # the next window starts from nothing
         stored = SharedQuota(stores.quotas, "stored", 100, 3600.0)
         assert await stored.take("a", 60, now=0) and not await stored.take("a", 50, now=1) and await stored.take("a", 40, now=2)
     finally:
@@ -136,7 +139,7 @@ async def test_fair_share_a_heavy_identity_yields_to_a_lighter_one_but_is_not_st
         async with anyio.create_task_group() as tg:
             for _ in range(4):
                 tg.start_soon(tree, "flood", "flood")
-            await anyio.wait_all_tasks_blocked()
+            await anyio.sleep(0.5)  # the flood runs four wide for a while: 2 tree-seconds of use
             tg.start_soon(tree, "light", "light")
             await anyio.wait_all_tasks_blocked()
             assert (fair.in_flight["flood"], fair.in_flight["light"]) == (4, 1)  # already running: not stopped
