@@ -16,9 +16,10 @@ submitter's flood fills the submission queue, which then refuses more, instead o
 store); the account limits keep the whole of Sluice inside what the operator gave it on a
 shared server. nats-server *reserves* each stream's `max_bytes` against the account's and the
 server's storage when the stream is made ("insufficient storage resources" when they do not
-fit), so the defaults for one prefix (about 21 GiB) fit the default account (32 GiB), and an
-account must fit the server: a server with less than that much storage refuses to start, so
-the one-box lowers the account's file storage to half the free disk of its store.
+fit), so the defaults for one prefix (about 21 GiB) fit the default account (32 GiB), and are
+scaled down with an account that has less; and an account must fit the server: a server with
+less storage than its accounts' limits refuses to start, so the one-box lowers the account's
+file storage to half the free disk of its store.
 """
 
 from __future__ import annotations
@@ -61,9 +62,16 @@ def _setting(environ: Mapping[str, str], name: str, default: int) -> int:
     return parse_size(name, environ[name]) if name in environ else default
 
 
-def stream_max_bytes(store: str, environ: Mapping[str, str] = os.environ) -> int:
-    """`max_bytes` for one of STREAM_DEFAULTS' stores, as nats-py takes it (-1: no bound)."""
-    return _setting(environ, MAX_BYTES_ENV + store, STREAM_DEFAULTS[store]) or -1
+def stream_max_bytes(store: str, environ: Mapping[str, str] = os.environ, account_file: int = -1) -> int:
+    """`max_bytes` for one of STREAM_DEFAULTS' stores, as nats-py takes it (-1: no bound).
+
+    `account_file`: the account's file storage (-1: no limit). The defaults are sized for the
+    default account; for an account with less (the one-box's on a small disk) a default is
+    scaled down with it, so that one prefix's streams still fit. A setting is taken as given."""
+    default = STREAM_DEFAULTS[store]
+    if 0 < account_file < ACCOUNT_DEFAULTS["MAX_FILE"]:
+        default = max(MIB, default * account_file // ACCOUNT_DEFAULTS["MAX_FILE"])
+    return _setting(environ, MAX_BYTES_ENV + store, default) or -1
 
 
 @dataclass(frozen=True)

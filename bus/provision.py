@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar
 
 import anyio
@@ -36,7 +37,8 @@ from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
 from bus.auth import ADMIN, SUBMITTER, WEB, identity_of
-from bus.capacity import operator_limits, stream_max_bytes
+from bus import capacity
+from bus.capacity import operator_limits
 from bus.codec import encode
 from bus.connect import close, connect
 from bus.subjects import Names
@@ -172,9 +174,11 @@ async def provision(js: JetStreamContext, names: Names, replicas: int | None = N
         return await _bind(js, names, wait)
     replicas = replicas or await deployed_replicas(js, names)
     common = dict(storage=StorageType.FILE, num_replicas=replicas, max_msg_size=MAX_MSG)
-    # Each store's max_bytes is the operator's (bus.capacity). A full queue refuses new messages
-    # (discard new: a submission or task is never dropped to make room), the dead letters drop
-    # their oldest.
+    # Each store's max_bytes is the operator's (bus.capacity), the defaults fitted to the
+    # account's storage. A full queue refuses new messages (discard new: a submission or task is
+    # never dropped to make room), the dead letters drop their oldest.
+    account_file = (await js.account_info()).limits.max_storage
+    stream_max_bytes = partial(capacity.stream_max_bytes, account_file=account_file)
     await ensure_stream(js, StreamConfig(
         # Work queue: each submission is taken by one dispatcher and removed once it is done.
         name=names.submit_stream, subjects=[*names.submit_roots, names.submit_child],

@@ -111,6 +111,10 @@ def test_capacity_settings_come_from_the_environment():
         stream_max_bytes("SUBMIT", {"SLUICE_MAX_BYTES_SUBMIT": "lots"})
     assert stream_max_bytes("SUBMIT", {"SLUICE_MAX_BYTES_SUBMIT": "0"}) == -1  # no bound, as nats-py says it
     assert stream_max_bytes("FILES", {}) == 16 * 2**30
+    # An account with a quarter of the default storage (a one-box on a small disk): defaults a
+    # quarter as large, so the prefix still fits it; a setting stays as given.
+    assert stream_max_bytes("FILES", {}, account_file=8 * 2**30) == 4 * 2**30
+    assert stream_max_bytes("FILES", {"SLUICE_MAX_BYTES_FILES": "10G"}, account_file=8 * 2**30) == 10 * 2**30
     limits = account_limits({"SLUICE_ACCOUNT_MAX_CONSUMERS": "500", "SLUICE_ACCOUNT_MAX_MEM": "0"})
     assert limits.config() == f"jetstream: {{max_file: {32 * 2**30}, max_mem: -1, max_streams: 1000, max_consumers: 500}}"
 
