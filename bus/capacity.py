@@ -11,15 +11,15 @@ bound.
     SLUICE_ACCOUNT_MAX_FILE, _MAX_MEM                  the account's file and memory storage
     SLUICE_ACCOUNT_MAX_STREAMS, _MAX_CONSUMERS         the account's streams and consumers
 
-Why both: a stream's `max_bytes` keeps one queue from filling the disk the others need (a
-submitter's flood fills the submission queue, which then refuses more, instead of the file
-store); the account limits keep the whole of Sluice inside what the operator gave it on a
-shared server. nats-server *reserves* each stream's `max_bytes` against the account's and the
-server's storage when the stream is made ("insufficient storage resources" when they do not
-fit), so the defaults for one prefix (about 21 GiB) fit the default account (32 GiB), and are
-scaled down with an account that has less; and an account must fit the server: a server with
-less storage than its accounts' limits refuses to start, so the one-box lowers the account's
-file storage to half the free disk of its store.
+Why both: a queue's `max_bytes` keeps it from filling the storage the others need (a
+submitter's flood fills the submission queue, which then refuses more, instead of taking the
+file store's room); the account limits keep the whole of Sluice, file store included, inside
+what the operator gave it on a shared server. nats-server *reserves* each stream's `max_bytes`
+against the account's and the server's storage when the stream is made ("insufficient storage
+resources" when they do not fit), so the queue defaults for one prefix (2.75 GiB) fit the
+default account (32 GiB) easily, and are scaled down with an account that has less; and an
+account must fit the server: a server with less storage than its accounts' limits refuses to
+start, so the one-box lowers the account's file storage to half the free disk of its store.
 """
 
 from __future__ import annotations
@@ -42,9 +42,13 @@ KIB = 1024
 MIB = KIB**2
 GIB = KIB**3
 
+# The buckets (KV, object stores) are unbounded unless set: nats-py's bucket creation, which
+# components of the previous release run at start, refuses a bucket whose size differs from
+# its own default, so sizing them by default would stop those components in a rolling upgrade.
+# The account's storage bounds them all, and their TTLs (files 7 days, cache 2 days) age them out.
 STREAM_DEFAULTS = {
     "SUBMIT": 1 * GIB, "TASKS": 1 * GIB, "REPLIES": 512 * MIB, "DLQ": 256 * MIB,
-    "FILES": 16 * GIB, "RULESETS": 1 * GIB, "CACHE": 1 * GIB, "KV": 64 * MIB,
+    "FILES": 0, "RULESETS": 0, "CACHE": 0, "KV": 0,
 }
 ACCOUNT_DEFAULTS = {"MAX_FILE": 32 * GIB, "MAX_MEM": 256 * MIB, "MAX_STREAMS": 1000, "MAX_CONSUMERS": 20_000}
 _SIZE = re.compile(r"\s*(\d+)\s*([KMGT]?)(?:I?B)?\s*", re.IGNORECASE)

@@ -19,8 +19,11 @@ decays below the other's, and then the other yields to it (equal shares over tim
 alternately first, as a fair scheduler does by recent use).
 
 The width rule: alone, an identity may have `most` trees in flight. While another identity is
-active (a tree in flight, or one within `window` seconds), no more than the least busy active
-other plus `slack`, and always at least one. The lightest present identity never yields and
+active (a tree in flight, or one within `window` seconds), no more than the least demanding
+active other wants (in flight plus waiting) plus `slack`, and always at least one: beside a
+light submitter, a flood starts one tree at a time in the light one's pauses, not dozens; two
+floods each keep their width (matching the other's trees in flight instead held two floods to
+one tree each, the whole dispatcher to two). The lightest present identity never yields and
 always has a place, so no two identities can wait for each other.
 """
 
@@ -56,9 +59,9 @@ class FairShare:
         return used * decay + self.in_flight[identity] * self.memory * (1 - decay)
 
     def cap(self, identity: str, now: float) -> int:
-        busy = [self.in_flight[who] for who, last in self._last.items()
-                if who != identity and (self.in_flight[who] or now - last < self.window)]
-        return min(self.most, max(1, min(busy) + self.slack)) if busy else self.most
+        wants = [self.in_flight[who] + len(self._waiting.get(who, ())) for who, last in self._last.items()
+                 if who != identity and (self.in_flight[who] or now - last < self.window)]
+        return min(self.most, max(1, min(wants) + self.slack)) if wants else self.most
 
     def yields(self, identity: str, now: float) -> bool:
         """Whether a lighter identity is present, so `identity` starts nothing new for now."""

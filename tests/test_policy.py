@@ -110,11 +110,11 @@ def test_capacity_settings_come_from_the_environment():
     with pytest.raises(ValueError, match=r"\$SLUICE_MAX_BYTES_SUBMIT='lots'"):
         stream_max_bytes("SUBMIT", {"SLUICE_MAX_BYTES_SUBMIT": "lots"})
     assert stream_max_bytes("SUBMIT", {"SLUICE_MAX_BYTES_SUBMIT": "0"}) == -1  # no bound, as nats-py says it
-    assert stream_max_bytes("FILES", {}) == 16 * 2**30
+    assert (stream_max_bytes("SUBMIT", {}), stream_max_bytes("FILES", {})) == (2**30, -1)  # buckets: unless set
     # An account with a quarter of the default storage (a one-box on a small disk): defaults a
     # quarter as large, so the prefix still fits it; a setting stays as given.
-    assert stream_max_bytes("FILES", {}, account_file=8 * 2**30) == 4 * 2**30
-    assert stream_max_bytes("FILES", {"SLUICE_MAX_BYTES_FILES": "10G"}, account_file=8 * 2**30) == 10 * 2**30
+    assert stream_max_bytes("TASKS", {}, account_file=8 * 2**30) == 2**28
+    assert stream_max_bytes("TASKS", {"SLUICE_MAX_BYTES_TASKS": "10G"}, account_file=8 * 2**30) == 10 * 2**30
     limits = account_limits({"SLUICE_ACCOUNT_MAX_CONSUMERS": "500", "SLUICE_ACCOUNT_MAX_MEM": "0"})
     assert limits.config() == f"jetstream: {{max_file: {32 * 2**30}, max_mem: -1, max_streams: 1000, max_consumers: 500}}"
 
@@ -165,6 +165,26 @@ async def test_fair_share_a_heavy_identity_yields_to_a_lighter_one_but_is_not_st
             while fair.in_flight["flood"] < 3:
                 await anyio.sleep(0.01)
             gates["later"].set()
+    assert sum(fair.in_flight.values()) == 0
+
+
+async def test_fair_share_two_floods_keep_the_dispatcher_busy():
+    fair = FairShare(most=8, window=60.0)
+    held = anyio.Event()
+
+    async def tree(identity: str) -> None:
+        async with fair.slot(identity):
+            await held.wait()
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            for identity in ("one", "two"):
+                for _ in range(12):
+                    tg.start_soon(tree, identity)
+                await anyio.wait_all_tasks_blocked()
+            # The second flood wants 12 like the first: it gets its whole width, not one place.
+            assert (fair.in_flight["one"], fair.in_flight["two"]) == (8, 8)
+            held.set()
     assert sum(fair.in_flight.values()) == 0
 
 
