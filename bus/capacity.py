@@ -73,7 +73,7 @@ def stream_max_bytes(store: str, environ: Mapping[str, str] = os.environ, accoun
     default account; for an account with less (the one-box's on a small disk) a default is
     scaled down with it, so that one prefix's streams still fit. A setting is taken as given."""
     default = STREAM_DEFAULTS[store]
-    if 0 < account_file < ACCOUNT_DEFAULTS["MAX_FILE"]:
+    if default and 0 < account_file < ACCOUNT_DEFAULTS["MAX_FILE"]:
         default = max(MIB, default * account_file // ACCOUNT_DEFAULTS["MAX_FILE"])
     return _setting(environ, MAX_BYTES_ENV + store, default) or -1
 

@@ -114,6 +114,7 @@ def test_capacity_settings_come_from_the_environment():
     # An account with a quarter of the default storage (a one-box on a small disk): defaults a
     # quarter as large, so the prefix still fits it; a setting stays as given.
     assert stream_max_bytes("TASKS", {}, account_file=8 * 2**30) == 2**28
+    assert stream_max_bytes("FILES", {}, account_file=8 * 2**30) == -1  # no bound stays none
     assert stream_max_bytes("TASKS", {"SLUICE_MAX_BYTES_TASKS": "10G"}, account_file=8 * 2**30) == 10 * 2**30
     limits = account_limits({"SLUICE_ACCOUNT_MAX_CONSUMERS": "500", "SLUICE_ACCOUNT_MAX_MEM": "0"})
     assert limits.config() == f"jetstream: {{max_file: {32 * 2**30}, max_mem: -1, max_streams: 1000, max_consumers: 500}}"
