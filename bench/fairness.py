@@ -97,6 +97,7 @@ async def measure(queued: int, runs: int) -> dict:
             "a_backlog_when_b_finished": still, "idle_ms": {"p50": statistics.median(idle), "max": max(idle)},
             "idle_after_ms": {"p50": statistics.median(after), "max": max(after)},
             "loaded_ms": {"p50": statistics.median(loaded), "max": max(loaded)}, "ratio_p50": ratio,
+            "runs_ms": {"idle": idle, "loaded": loaded, "idle_after": after},
             "ratio_p50_before_only": statistics.median(loaded) / statistics.median(idle),
             "a_drained_s": drained, "met": ratio < 2.0}
 

@@ -41,7 +41,7 @@ import anyio
 class FairShare:
     """Trees in flight per submitter identity, and when an identity may start another."""
 
-    def __init__(self, most: int, slack: int = 0, window: float = 1.0, grace: float = 0.05, memory: float = 10.0) -> None:
+    def __init__(self, most: int, slack: int = 0, window: float = 1.0, grace: float = 0.25, memory: float = 10.0) -> None:
         self.most, self.slack, self.window, self.grace, self.memory = most, slack, window, grace, memory
         self.in_flight: Counter[str] = Counter()
         self._last: dict[str, float] = {}  # when each identity last arrived or finished a tree
