@@ -10,6 +10,9 @@ bound.
     SLUICE_MAX_BYTES_CACHE, _KV                        the result cache; each small bucket
     SLUICE_ACCOUNT_MAX_FILE, _MAX_MEM                  the account's file and memory storage
     SLUICE_ACCOUNT_MAX_STREAMS, _MAX_CONSUMERS         the account's streams and consumers
+    SLUICE_LIMIT_<FIELD>                               OperatorLimits: the dispatchers' maximums and
+                                                       quotas; provisioning makes trees_per_submitter
+                                                       each submitter queue's max_ack_pending
 
 Why both: a queue's `max_bytes` keeps it from filling the storage the others need (a
 submitter's flood fills the submission queue, which then refuses more, instead of taking the
