@@ -16,7 +16,7 @@ and pulled messages. Publishing is allow-listed per role (deny by default):
 * dispatcher: binds to what admin provisioned (stream info only: it can neither create, update,
   purge nor delete a stream), takes submissions from every submitter's queue, publishes tasks,
   child submissions, summaries, alerts and its own node reports, reads the registry and the
-  approvals, reads/writes the cache, names checked uploads in the file store (bus.blobs), and
+  approvals, reads/writes the cache and the quota counts, names checked uploads in the file store (bus.blobs), and
   dead-letters what consumers give up on (bus.exhausted: it reads those messages and removes a
   stuck submission from its work queue).
 * service:NAME: consumes only its own durable consumer on the task stream (which admin made
@@ -25,7 +25,10 @@ and pulled messages. Publishing is allow-listed per role (deny by default):
   upload token, heartbeats its own registry keys, reads rules and the safelist.
 * submitter, web, submitter:NAME: each publishes root submissions on its own subject only
   (`submit.root.<identity>`: who submitted is known from the subject, which the server checks),
-  uploads under its own token, reads the file store and summaries.
+  uploads under its own token, reads the file store and summaries. Submitters create no
+  JetStream consumer at all (summaries come on a plain subscription, objects by direct reads),
+  so none can use up the account's consumers; the web front (an operator's process) may, for
+  its history index and downloads.
 * updater: publishes rule sets (rules KV and rule-set store).
 
 Nobody but admin and the dispatcher writes an object's meta message in the file store, so
@@ -43,6 +46,7 @@ from pathlib import Path
 
 import nkeys
 
+from bus.capacity import AccountLimits, account_limits
 from bus.exhausted import advisory_subject
 from bus.subjects import Names
 
@@ -165,11 +169,16 @@ def _objects_write(bucket: str) -> list[str]:
 
 def _objects_upload(bucket: str, role: str) -> list[str]:
     """Upload chunks under the role's own token, name nothing (bus.blobs: the dispatcher promotes)."""
-    return [*_objects_read(bucket), f"$O.{bucket}.C.{identity_of(role)}.>"]
+    return [*_objects_read(bucket), *_upload(bucket, role)]
+
+
+def _upload(bucket: str, role: str) -> list[str]:
+    return [f"$O.{bucket}.C.{identity_of(role)}.>"]
 
 
 def _all_streams(n: Names) -> list[str]:
-    kv = [f"KV_{b}" for b in (n.cache_bucket, n.registry_bucket, n.safelist_bucket, n.rules_bucket, n.approvals_bucket)]
+    kv = [f"KV_{b}" for b in (n.cache_bucket, n.registry_bucket, n.safelist_bucket, n.rules_bucket, n.approvals_bucket,
+                              n.quota_bucket)]
     objects = [f"OBJ_{b}" for b in (n.file_bucket, n.ruleset_store)]
     return [n.submit_stream, n.task_stream, n.reply_stream, n.summary_stream, n.dlq_stream, *kv, *objects]
 
@@ -190,6 +199,7 @@ def _dispatcher(n: Names) -> list[str]:
         *[f"{API}.STREAM.MSG.GET.{s}" for s in (n.submit_stream, n.task_stream)],
         f"{API}.STREAM.MSG.DELETE.{n.submit_stream}",
         *_kv_watch(n.registry_bucket), *_kv_read(n.approvals_bucket), *_kv_read(n.cache_bucket), f"$KV.{n.cache_bucket}.>",
+        *_kv_read(n.quota_bucket), f"$KV.{n.quota_bucket}.>",  # the shared quota counts (dispatcher.quota)
         *_objects_write(n.file_bucket),
     ]
 
@@ -207,10 +217,13 @@ def _service(n: Names, name: str) -> list[str]:
 
 
 def _submitter(n: Names, role: str) -> list[str]:
+    """No JetStream consumer of any kind: a submitter's client reads summaries on a plain
+    subscription and by subject, and objects chunk by chunk (bus.objread), so that no
+    submitter can create consumers by the hundred and use up the account's for everyone."""
     return [
         *_stream_info(*_all_streams(n)),
-        n.submit_root_for(identity_of(role)), *_objects_upload(n.file_bucket, role),
-        *_read_stream(n.summary_stream), *_watch(n.summary_stream),
+        n.submit_root_for(identity_of(role)), *_read_stream(f"OBJ_{n.file_bucket}"), *_upload(n.file_bucket, role),
+        *_read_stream(n.summary_stream),
     ]
 
 
@@ -221,7 +234,8 @@ def _web(n: Names) -> list[str]:
     It does not create or change them: provisioning (admin) does."""
     workspace_kv = (n.accounts_bucket, n.sessions_bucket, n.triage_bucket, n.ratelimit_bucket, n.pending_bucket)
     workspace = [f"KV_{b}" for b in workspace_kv] + [n.audit_stream]
-    return [*_submitter(n, WEB), *_kv_read(n.registry_bucket), f"{API}.CONSUMER.LIST.{n.task_stream}",
+    return [*_submitter(n, WEB), *_objects_read(n.file_bucket), *_watch(n.summary_stream),  # its history index follows the stream
+            *_kv_read(n.registry_bucket), f"{API}.CONSUMER.LIST.{n.task_stream}",
             *_stream_info(*workspace),
             *[s for b in workspace_kv for s in (*_kv_watch(b), f"$KV.{b}.>")],
             *_read_stream(n.audit_stream), *_watch(n.audit_stream), n.audit("*")]
@@ -249,6 +263,8 @@ def permissions(role: str, names: Names, public: str) -> Permissions:
     else:
         raise ValueError(f"unknown role {role!r}: admin, dispatcher, submitter, submitter:NAME, updater, web or service:NAME")
     subscribe = [f"{inbox_prefix(public)}.>"]
+    if is_submitter(role):  # the verdicts as they are published (sluice.client); they may read them all in the stream anyway
+        subscribe += [names.summaries, names.alerts]
     if role == DISPATCHER:
         subscribe += [advisory_subject(s) for s in (names.submit_stream, names.task_stream)]
     return Permissions(tuple(dict.fromkeys(publish)), tuple(subscribe))
@@ -266,11 +282,12 @@ def submitter_identities(roles: Iterable[str]) -> list[str]:
     return [identity_of(r) for r in roles if is_submitter(r)]
 
 
-def server_config(names: Names, keys: dict[str, str]) -> str:
-    """The `accounts` block for nats-server (an include file): one user per role, by public key."""
+def server_config(names: Names, keys: dict[str, str], limits: AccountLimits) -> str:
+    """The `accounts` block for nats-server (an include file): the account's JetStream limits
+    (bus.capacity), one user per role, by public key."""
     q = json.dumps
     lines = [f"# generated by `sluice auth init` for prefix {q(names.prefix)}; only public keys here",
-             "accounts {", f"  {ACCOUNT} {{", "    jetstream: enabled", "    users: ["]
+             "accounts {", f"  {ACCOUNT} {{", f"    {limits.config()}", "    users: ["]
     for role, public in keys.items():
         perms = permissions(role, names, public)
         lines += [f"      # {role}", f"      {{nkey: {q(public)}, permissions: {{",
@@ -287,8 +304,10 @@ def _write_private(path: Path, data: bytes) -> None:
     os.chmod(path, 0o600)  # an existing file keeps its mode through O_CREAT
 
 
-def init(out: Path, names: Names, services: Iterable[str], submitters: Iterable[str] = ()) -> dict[str, Path]:
+def init(out: Path, names: Names, services: Iterable[str], submitters: Iterable[str] = (),
+         limits: AccountLimits | None = None) -> dict[str, Path]:
     """Write one seed per role and `auth.conf` naming them all; returns role -> credentials file.
+    `limits`: the account's JetStream limits (default: the operator's settings, bus.capacity).
 
     Seeds already in `out` are kept, and their roles stay in the config: re-running (or `sluice
     up --auth`) adds roles without invalidating credentials already deployed.
@@ -305,6 +324,6 @@ def init(out: Path, names: Names, services: Iterable[str], submitters: Iterable[
             _write_private(path, nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER) + b"\n")
         keys[role] = public_key(path.read_bytes())
         files[role] = path
-    (out / CONF_NAME).write_text(server_config(names, keys))
+    (out / CONF_NAME).write_text(server_config(names, keys, limits or account_limits()))
     return files
 

@@ -134,7 +134,7 @@ class BlobStore:
         return True
 
     def _small_subject(self, sha256: str) -> str:
-        return OBJ_CHUNKS_PRE_TEMPLATE.format(bucket=self._bucket, obj=f"trusted-{sha256}")
+        return small_subject(self._bucket, sha256)
 
     async def _small(self, sha256: str) -> bytes | None:
         """A small file stored by `name_checked`, or None (one direct get, no consumer)."""
@@ -278,6 +278,11 @@ class BlobStore:
         if hashlib.sha256(data).hexdigest() != sha256:
             raise BlobError(f"{sha256}: stored bytes do not match their sha256")
         return data if limit is None else data[:limit]
+
+
+def small_subject(bucket: str, sha256: str) -> str:
+    """The subject of a small checked file's one chunk (`BlobStore.name_checked`), its only name."""
+    return OBJ_CHUNKS_PRE_TEMPLATE.format(bucket=bucket, obj=f"trusted-{sha256}")
 
 
 class _Digest:

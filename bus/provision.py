@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
 import anyio
 from nats.js import JetStreamContext
@@ -36,6 +38,8 @@ from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
 from bus.auth import ADMIN, SUBMITTER, WEB, identity_of
+from bus import capacity
+from bus.capacity import operator_limits
 from bus.codec import encode
 from bus.connect import close, connect
 from bus.subjects import Names
@@ -44,7 +48,7 @@ from schemas.messages import ApprovedService
 from schemas.taxonomy import matching_types, taxonomy
 
 log = logging.getLogger("sluice.bus")
-
+T = TypeVar("T")
 DAY = 24 * 3600.0
 MAX_MSG = 8 * 1024 * 1024
 REPLICAS_ENV = "SLUICE_REPLICAS"
@@ -84,10 +88,12 @@ class Stores:
     rules: KeyValue
     rulesets: ObjectStore
     approvals: KeyValue
+    quotas: KeyValue
 
 
 def _kv_buckets(names: Names) -> list[str]:
-    return [names.cache_bucket, names.registry_bucket, names.safelist_bucket, names.rules_bucket, names.approvals_bucket]
+    return [names.cache_bucket, names.registry_bucket, names.safelist_bucket, names.rules_bucket, names.approvals_bucket,
+            names.quota_bucket]
 
 
 async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
@@ -112,6 +118,21 @@ async def ensure_reply_stream(js: JetStreamContext, config: StreamConfig) -> Non
                     config.name, config.retention, info.config.retention)
         await js.delete_stream(config.name)
     await ensure_stream(js, config)
+
+
+async def ensure_bucket(js: JetStreamContext, stream: str, max_bytes: int, create: Callable[[], Awaitable[T]],
+                        bind: Callable[[], Awaitable[T]]) -> T:
+    """A KV bucket or object store made by nats-py's `create`, which refuses a stream that exists
+    with another configuration: an existing one gets the operator's `max_bytes` by update instead."""
+    try:
+        return await create()
+    except BadRequestError as exc:
+        if exc.err_code != 10058:
+            raise
+    config = (await js.stream_info(stream)).config
+    config.max_bytes = max_bytes
+    await js.update_stream(config)
+    return await bind()
 
 
 class NotProvisioned(RuntimeError):
@@ -139,7 +160,7 @@ async def _bind(js: JetStreamContext, names: Names, wait: float) -> Stores:
         await js.key_value(names.cache_bucket), await js.key_value(names.registry_bucket),
         await js.object_store(names.file_bucket), await js.key_value(names.safelist_bucket),
         await js.key_value(names.rules_bucket), await js.object_store(names.ruleset_store),
-        await js.key_value(names.approvals_bucket))
+        await js.key_value(names.approvals_bucket), await js.key_value(names.quota_bucket))
 
 
 async def deployed_replicas(js: JetStreamContext, names: Names) -> int:
@@ -170,19 +191,27 @@ async def provision(js: JetStreamContext, names: Names, replicas: int | None = N
         return await _bind(js, names, wait)
     replicas = replicas or await deployed_replicas(js, names)
     common = dict(storage=StorageType.FILE, num_replicas=replicas, max_msg_size=MAX_MSG)
+    # Each store's max_bytes is the operator's (bus.capacity), the defaults fitted to the
+    # account's storage. A full queue refuses new messages (discard new: a submission or task is
+    # never dropped to make room), the dead letters drop their oldest.
+    account_file = (await js.account_info()).limits.max_storage
+    stream_max_bytes = partial(capacity.stream_max_bytes, account_file=account_file)
     await ensure_stream(js, StreamConfig(
         # Work queue: each submission is taken by one dispatcher and removed once it is done.
         name=names.submit_stream, subjects=[*names.submit_roots, names.submit_child],
-        retention=RetentionPolicy.WORK_QUEUE, duplicate_window=300.0, **common))
+        retention=RetentionPolicy.WORK_QUEUE, duplicate_window=300.0, max_bytes=stream_max_bytes("SUBMIT"),
+        discard=DiscardPolicy.NEW, **common))
     await ensure_stream(js, StreamConfig(
         # Interest: every service whose filter matches gets its own copy of a task.
         name=names.task_stream, subjects=[f"{names.prefix}.task.>"],
-        retention=RetentionPolicy.INTEREST, max_age=DAY, **common))
+        retention=RetentionPolicy.INTEREST, max_age=DAY, max_bytes=stream_max_bytes("TASKS"),
+        discard=DiscardPolicy.NEW, **common))
     await ensure_reply_stream(js, StreamConfig(
         # Interest, one consumer per dispatcher (disjoint filters) that asks for no acks: results
         # and node reports, each gone once pushed to its dispatcher (Dispatcher._subscribe_replies).
         name=names.reply_stream, subjects=[f"{names.prefix}.reply.>"],
-        retention=RetentionPolicy.INTEREST, max_age=DAY, duplicate_window=300.0, **common))
+        retention=RetentionPolicy.INTEREST, max_age=DAY, duplicate_window=300.0,
+        max_bytes=stream_max_bytes("REPLIES"), discard=DiscardPolicy.NEW, **common))
     await ensure_stream(js, StreamConfig(
         # Limits: summaries stay readable (`sluice result SID`, the web fronts' history) for a week by default.
         name=names.summary_stream, subjects=[names.summaries, names.alerts],
@@ -191,29 +220,39 @@ async def provision(js: JetStreamContext, names: Names, replicas: int | None = N
         max_msgs_per_subject=1, **common))
     await ensure_stream(js, StreamConfig(
         name=names.dlq_stream, subjects=[f"{names.prefix}.dlq.>"],
-        retention=RetentionPolicy.LIMITS, max_age=7 * DAY, discard=DiscardPolicy.OLD, **common))
-    queues = [(names.root_consumer(who), names.submit_root_for(who)) for who in dict.fromkeys(submitters)]
-    for durable, subject in (*queues, (names.CHILD_CONSUMER, names.submit_child)):
+        retention=RetentionPolicy.LIMITS, max_age=7 * DAY, max_bytes=stream_max_bytes("DLQ"),
+        discard=DiscardPolicy.OLD, **common))
+    # Each submitter's queue hands out at most its in-flight quota at once, over all dispatchers
+    # together: the server holds the quota, not each dispatcher for itself (dispatcher.quota).
+    in_flight = operator_limits().trees_per_submitter
+    queues = [(names.root_consumer(who), names.submit_root_for(who), in_flight) for who in dict.fromkeys(submitters)]
+    for durable, subject, pending in (*queues, (names.CHILD_CONSUMER, names.submit_child, 10_000)):
         await js.add_consumer(names.submit_stream, ConsumerConfig(
             durable_name=durable, filter_subject=subject, ack_policy=AckPolicy.EXPLICIT,
             # Dispatchers heartbeat (in_progress) while they work, so a short ack_wait only
             # means a crashed dispatcher's submissions come back quickly.
-            ack_wait=30.0, max_deliver=5, max_ack_pending=10_000))
-    cache = await js.create_key_value(KeyValueConfig(
-        bucket=names.cache_bucket, history=1, ttl=2 * DAY, storage=StorageType.FILE, replicas=replicas))
-    registry = await js.create_key_value(KeyValueConfig(
-        bucket=names.registry_bucket, history=1, storage=StorageType.FILE, replicas=replicas))
-    files = await js.create_object_store(names.file_bucket, ObjectStoreConfig(
-        ttl=7 * DAY, storage=StorageType.FILE, replicas=replicas))
-    safelist = await js.create_key_value(KeyValueConfig(
-        bucket=names.safelist_bucket, history=1, storage=StorageType.FILE, replicas=replicas))
-    rules = await js.create_key_value(KeyValueConfig(
-        bucket=names.rules_bucket, history=5, storage=StorageType.FILE, replicas=replicas))
-    rulesets = await js.create_object_store(names.ruleset_store, ObjectStoreConfig(
-        storage=StorageType.FILE, replicas=replicas))
-    approvals = await js.create_key_value(KeyValueConfig(
-        bucket=names.approvals_bucket, history=5, storage=StorageType.FILE, replicas=replicas))
-    return Stores(cache, registry, files, safelist, rules, rulesets, approvals)
+            ack_wait=30.0, max_deliver=5, max_ack_pending=pending))
+    def kv(bucket: str, store: str = "KV", **config) -> Awaitable[KeyValue]:
+        size = stream_max_bytes(store)
+        return ensure_bucket(js, f"KV_{bucket}", size, lambda: js.create_key_value(KeyValueConfig(
+            bucket=bucket, storage=StorageType.FILE, replicas=replicas, max_bytes=size, **config)),
+            lambda: js.key_value(bucket))
+
+    def objects(bucket: str, store: str, **config) -> Awaitable[ObjectStore]:
+        size = stream_max_bytes(store)
+        return ensure_bucket(js, f"OBJ_{bucket}", size, lambda: js.create_object_store(bucket, ObjectStoreConfig(
+            storage=StorageType.FILE, replicas=replicas, max_bytes=size, **config)), lambda: js.object_store(bucket))
+
+    cache = await kv(names.cache_bucket, "CACHE", history=1, ttl=2 * DAY)
+    registry = await kv(names.registry_bucket, history=1)
+    files = await objects(names.file_bucket, "FILES", ttl=7 * DAY)
+    safelist = await kv(names.safelist_bucket, history=1)
+    rules = await kv(names.rules_bucket, history=5)
+    rulesets = await objects(names.ruleset_store, "RULESETS")
+    approvals = await kv(names.approvals_bucket, history=5)
+    # Counts per identity and window (dispatcher.quota); a window is at most an hour long.
+    quotas = await kv(names.quota_bucket, history=1, ttl=2 * 3600.0)
+    return Stores(cache, registry, files, safelist, rules, rulesets, approvals, quotas)
 
 
 def service_filters(names: Names, approved: ApprovedService) -> list[str]:

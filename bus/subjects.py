@@ -150,6 +150,11 @@ class Names:
         return f"{self.prefix}-approved"
 
     @property
+    def quota_bucket(self) -> str:
+        """KV: what each submitter identity used per window (`<quota>.<identity>.<window>`), shared by all dispatchers."""
+        return f"{self.prefix}-quota"
+
+    @property
     def file_bucket(self) -> str:
         return f"{self.prefix}-files"
 

@@ -8,12 +8,13 @@ nak), not after ack_wait.
 
 Fairness: each submitter identity has its own queue (`submit.root.<identity>`, which only that
 identity may publish to) and its own consumer, and each queue is served by its own pull loop
-with at most `OperatorLimits.trees_per_submitter` trees at once: one identity's flood waits in
-its own queue and never in front of another's submission; and while another identity is
-active, the flood's trees in flight are cut back (`policy.FairShare`) so it does not crowd the
-process either. Queues provisioned later (a new identity) are picked up within
-`ROOT_QUEUE_POLL` seconds. Each identity is also held to `submissions_per_minute`; what is
-over it is answered at once with a summary saying so.
+with at most `OperatorLimits.trees_per_submitter` trees at once (over all dispatchers: the
+queue's `max_ack_pending`): one identity's flood waits in its own queue and never in front of
+another's submission; and while a lighter identity is present, the flood starts no new tree
+(`fairshare.FairShare`) so it does not crowd the process or the services' queues either.
+Queues provisioned later (a new identity) are picked up within `ROOT_QUEUE_POLL` seconds. Each
+identity is also held to `submissions_per_minute`, counted with every other dispatcher
+(`quota.SharedQuota`); what is over it is answered at once with a summary saying so.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from bus import metrics
 from bus.auth import DISPATCHER
 from bus.blobs import BlobStore
+from bus.capacity import operator_limits
 from bus.codec import BadMessage, encode
 from bus.connect import provisions
 from bus.deadletter import dead_letter, decode_or_reject
@@ -46,7 +48,9 @@ from dispatcher.analysis import Mesh
 from dispatcher.cache import ResultCache
 from dispatcher.directory import ServiceDirectory
 from dispatcher.identifier import Identifier
-from dispatcher.policy import FairShare, WindowQuota, clamp_params, operator_limits
+from dispatcher.fairshare import FairShare
+from dispatcher.policy import clamp_params
+from dispatcher.quota import SharedQuota
 from dispatcher.replies import ReplyRouter
 from dispatcher.scoring import summarise
 from dispatcher.tree import Tree, analyse_child
@@ -136,7 +140,6 @@ class Dispatcher:
         self.grace = grace
         self.drain_grace = drain_grace
         self.limits = limits or operator_limits()
-        self.quota = WindowQuota(self.limits.submissions_per_minute, 60.0)
         self.fair = FairShare(min(max_trees, self.limits.trees_per_submitter))
         self.ready = anyio.Event()
         self.directory: ServiceDirectory | None = None
@@ -152,7 +155,9 @@ class Dispatcher:
                                           (stores.approvals, partial(kv_keys, self.js, self.names.approvals_bucket)))
         router = ReplyRouter(self._dead_letter)
         blobs = BlobStore(self.js, stores.files, self.names.file_bucket)
-        identifier = Identifier(blobs, stored=WindowQuota(self.limits.stored_bytes_per_hour, 3600.0))
+        # Quotas counted with every other dispatcher of the prefix (dispatcher.quota).
+        self.quota = SharedQuota(stores.quotas, "submissions", self.limits.submissions_per_minute, 60.0)
+        identifier = Identifier(blobs, stored=SharedQuota(stores.quotas, "stored", self.limits.stored_bytes_per_hour, 3600.0))
         self.mesh = Mesh(self.js, self.names, blobs, ResultCache(stores.cache, self.nc, self.names.cache_bucket),
                          self.directory, router, self.id, self.grace, identifier)
         reply_sub = await self._subscribe_replies(router)
@@ -234,7 +239,7 @@ class Dispatcher:
         CURRENT_SID.set(sub.sid)  # this submission's log lines carry it
         identity = self.names.submitter_of(msg.subject)  # the server let only that identity publish here
         log.debug("taking %s from %s (delivery %d)", sub.sid, identity, msg.metadata.num_delivered)
-        if msg.metadata.num_delivered == 1 and not self.quota.take(identity):
+        if msg.metadata.num_delivered == 1 and not await self.quota.take(identity):
             await self._refuse(sub, f"refused: {identity} is over its quota of {self.limits.submissions_per_minute} "
                                     "submissions per minute")
             await msg.ack()

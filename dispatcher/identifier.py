@@ -22,7 +22,7 @@ import anyio.to_thread
 
 from bus.blobs import BlobError, BlobStore
 from dispatcher.identify import MAGIC_WINDOW, first_opinion, identify, magika_type, warm_up, worth_a_second_opinion
-from dispatcher.policy import WindowQuota
+from dispatcher.quota import SharedQuota
 from schemas.limits import Limits
 from schemas.messages import FileRef
 
@@ -36,7 +36,7 @@ class Typed(NamedTuple):
 
 
 class Identifier:
-    def __init__(self, blobs: BlobStore, threads: int = 2, remember: int = 100_000, stored: WindowQuota | None = None) -> None:
+    def __init__(self, blobs: BlobStore, threads: int = 2, remember: int = 100_000, stored: SharedQuota | None = None) -> None:
         self._blobs = blobs
         self._stored = stored  # bytes each writer identity may have promoted (its upload token names it)
         self._threads = anyio.CapacityLimiter(threads)
@@ -80,7 +80,7 @@ class Identifier:
         if await self._blobs.exists(file.sha256, file.size):
             return await self._blobs.head(file, MAGIC_WINDOW), False
         writer = file.upload.split(".", 1)[0]
-        if self._stored is not None and file.upload and not self._stored.take(writer, file.size):
+        if self._stored is not None and file.upload and not await self._stored.take(writer, file.size):
             raise BlobError(f"{file.sha256}: not stored: {writer} is over its quota of {self._stored.most} bytes "
                             f"stored per {self._stored.window / 3600:g} h")
         return await self._blobs.promote(file), file.fresh

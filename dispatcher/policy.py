@@ -1,5 +1,6 @@
-"""The operator's word over the submitter's and the service's: limits clamped, claims policed,
-quotas per submitter identity.
+"""The operator's word over the submitter's and the service's: limits clamped, claims policed.
+
+Quotas: dispatcher.quota (shared by every dispatcher); fair shares: dispatcher.fairshare.
 
 A submission asking for more than the operator allows gets the operator's maximum, and its tree
 says so (a `policy` error on its first file). A service result is held to what the operator
@@ -9,31 +10,12 @@ approved for that service (`ApprovedService`): a score outside the approved rang
 
 from __future__ import annotations
 
-import os
-import time
-from collections import Counter, deque
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
-
-import anyio
-
 import msgspec
 
 from schemas.limits import OperatorLimits
 from schemas.messages import ApprovedService, ServiceError, ServiceResult, SubmissionParams, policy_error
 
 DISPATCHER = "dispatcher"
-LIMIT_ENV = "SLUICE_LIMIT_"  # SLUICE_LIMIT_MAX_DEPTH=3, SLUICE_LIMIT_TREES_PER_SUBMITTER=8, ...
-
-
-def operator_limits(environ: Mapping[str, str] = os.environ) -> OperatorLimits:
-    """The operator's maximums: the defaults, each overridden by $SLUICE_LIMIT_<FIELD> if set."""
-    given = {field: environ[LIMIT_ENV + field.upper()] for field in OperatorLimits.__struct_fields__
-             if LIMIT_ENV + field.upper() in environ}
-    try:
-        return msgspec.convert(given, OperatorLimits, strict=False)
-    except msgspec.ValidationError as exc:
-        raise ValueError(f"${LIMIT_ENV}...: {exc}") from None
 
 
 def clamp_params(params: SubmissionParams, limits: OperatorLimits) -> tuple[SubmissionParams, list[ServiceError]]:
@@ -64,89 +46,3 @@ def police(result: ServiceResult, approved: ApprovedService | None) -> ServiceEr
         said.append("asked to drop the file, which it is not approved to do: ignored")
         result.drop = False
     return policy_error(result.service, "; ".join(said)) if said else None
-
-
-class WindowQuota:
-    """An amount per identity per sliding window (submissions per minute, bytes stored per hour)."""
-
-    def __init__(self, most: int, window: float) -> None:
-        self.most = most
-        self.window = window
-        self._recent: dict[str, deque[tuple[float, int]]] = {}
-        self._used: Counter[str] = Counter()
-
-    def take(self, identity: str, amount: int = 1, now: float | None = None) -> bool:
-        """Count `amount` for `identity`; False if that would put it over (and then nothing is counted)."""
-        now = time.monotonic() if now is None else now
-        recent = self._recent.setdefault(identity, deque())
-        while recent and now - recent[0][0] >= self.window:
-            self._used[identity] -= recent.popleft()[1]
-        if self._used[identity] + amount > self.most:
-            return False
-        recent.append((now, amount))
-        self._used[identity] += amount
-        return True
-
-
-class FairShare:
-    """Trees in flight per submitter identity, and when an identity may start another.
-
-    Alone, an identity may have `most` in flight. While another identity is active (has a tree
-    in flight, or had one within `window` seconds), an identity may have no more in flight than
-    the least busy active other plus `slack`, and always at least one (equal shares: nobody is
-    ever held at zero, so two identities can never wait for each other). Separate queues already keep a flood from standing
-    in front of anyone; this keeps it from crowding the dispatcher's CPU: a light submitter's
-    tree shares the process with a few of the flood's trees, not dozens, and its latency stays
-    near idle (bench/fairness.py). The flood goes on at full width once the others are quiet.
-    """
-
-    def __init__(self, most: int, slack: int = 0, window: float = 1.0) -> None:
-        self.most, self.slack, self.window = most, slack, window
-        self.in_flight: Counter[str] = Counter()
-        self._last: dict[str, float] = {}
-        # Trees waiting for a place, per identity, in arrival order: a place is handed to one
-        # waiter at a time (`_grant`), so a release wakes one tree, not every waiting one.
-        self._waiting: dict[str, deque[anyio.Event]] = {}
-
-    def cap(self, identity: str, now: float) -> int:
-        busy = [self.in_flight[who] for who, last in self._last.items()
-                if who != identity and (self.in_flight[who] or now - last < self.window)]
-        return min(self.most, max(1, min(busy) + self.slack)) if busy else self.most
-
-    @asynccontextmanager
-    async def slot(self, identity: str) -> AsyncIterator[None]:
-        """Wait until `identity` may start a tree; hold its place while the block runs."""
-        self._last[identity] = time.monotonic()  # arriving makes it active: the others make room from now on
-        queue = self._waiting.setdefault(identity, deque())
-        if queue or self.in_flight[identity] >= self.cap(identity, time.monotonic()):
-            granted = anyio.Event()
-            queue.append(granted)
-            try:
-                while not granted.is_set():
-                    with anyio.move_on_after(self.window):
-                        await granted.wait()
-                    self._grant()  # others' windows expire without any release
-            except BaseException:
-                if granted.is_set():
-                    self._release(identity)  # a place handed over that will not be used
-                else:
-                    queue.remove(granted)
-                raise
-        else:
-            self.in_flight[identity] += 1
-        try:
-            yield
-        finally:
-            self._release(identity)
-
-    def _release(self, identity: str) -> None:
-        self.in_flight[identity] -= 1
-        self._last[identity] = time.monotonic()
-        self._grant()
-
-    def _grant(self) -> None:
-        now = time.monotonic()
-        for identity, queue in self._waiting.items():
-            while queue and self.in_flight[identity] < self.cap(identity, now):
-                self.in_flight[identity] += 1
-                queue.popleft().set()

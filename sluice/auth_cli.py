@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from bus import auth
+from bus.capacity import account_limits
 from bus.connect import CREDS_ENV
 from bus.subjects import Names
 from services.sdk.loader import builtin_services
@@ -50,8 +51,13 @@ def usage(out: Path, files: dict[str, Path]) -> str:
 
 
 async def cmd_init(args: argparse.Namespace) -> int:
-    files = auth.init(args.out, Names(args.prefix), _services(args.services), _names(args.submitters))
+    limits = account_limits()
+    files = auth.init(args.out, Names(args.prefix), _services(args.services), _names(args.submitters), limits)
     print(usage(args.out, files), flush=True)
+    print(f"\nthe account's JetStream limits (bus.capacity): {limits.config()}\n"
+          f"  nats-server refuses to start with less storage than max_file (its default: 75% of the free disk);\n"
+          f"  set $SLUICE_ACCOUNT_MAX_FILE (e.g. 8G) and the SLUICE_MAX_BYTES_* of provisioning to fit a smaller one",
+          flush=True)
     return 0
 
 
@@ -94,7 +100,8 @@ async def one_box_identities(args: argparse.Namespace) -> AsyncIterator[None]:
     if folder is None:
         yield
         return
-    files = auth.init(folder, Names(args.prefix), [*builtin_services(), *getattr(args, "own_services", [])])
+    files = auth.init(folder, Names(args.prefix), [*builtin_services(), *getattr(args, "own_services", [])],
+                      limits=account_limits(store=args.data_dir))
     args.auth_config = folder / auth.CONF_NAME
     before = os.environ.get(CREDS_ENV)
     os.environ[CREDS_ENV] = str(folder.resolve())

@@ -24,13 +24,13 @@ from pathlib import Path
 import anyio
 from nats.aio.client import Client as Nats
 from nats.errors import ConnectionClosedError, NoServersError, StaleConnectionError, UnexpectedEOF
-from nats.js.api import DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from bus.auth import SUBMITTER, identity_of
 from bus.blobs import BlobStore
 from bus.codec import BadMessage, decode, encode
 from bus.connect import close, connect, provisions
+from bus.objread import read_named
 from bus.provision import provision
 from bus.publish import publish
 from bus.retry import Unreachable, patiently
@@ -44,7 +44,8 @@ log = logging.getLogger("sluice.client")
 
 TRACKED = 10_000  # own submissions whose verdicts are kept for a later wait()
 # Seconds without a summary on the subscription, while verdicts are awaited, before the awaited
-# ones are looked up in the stream: an election can leave the ordered consumer being re-created.
+# ones are looked up in the stream: a plain subscription misses what is published while the
+# connection is down (a reconnect, an election).
 QUIET = 5.0
 
 
@@ -92,10 +93,13 @@ class Client:
         try:
             stores = await patiently("setting up the client (streams and file store)",
                                      lambda: provision(client.js, client.names, create=provisions(role)))
+            client.files = stores.files
             client.blobs = BlobStore(client.js, stores.files, client.names.file_bucket, writer=client.identity)
-            client._sub = await patiently("subscribing to summaries", lambda: client.js.subscribe(
-                client.names.summaries, cb=client._on_summary, stream=client.names.summary_stream,
-                ordered_consumer=True, deliver_policy=DeliverPolicy.NEW))
+            # A plain subscription, not a JetStream consumer: a submitter may create none (bus.auth),
+            # so no submitter can use up the account's consumers. What it misses while disconnected
+            # is looked up in the stream (`_look_up_when_quiet`).
+            client._sub = await patiently("subscribing to summaries", lambda: client.nc.subscribe(
+                client.names.summaries, cb=client._on_summary))
         except BaseException:
             await nc.close()
             raise
@@ -190,7 +194,8 @@ class Client:
         found = [obj for node in walk(summary.files) for view in node.results for obj in view.objects if obj.name == name]
         if not found:
             raise KeyError(name)
-        return found[0], await patiently(f"reading object {name}", lambda: self.blobs.get(found[0].file))
+        return found[0], await patiently(f"reading object {name}", lambda: read_named(
+            self.js, self.files, self.names.file_bucket, found[0].file))
 
     def pending(self, sid: str) -> bool:
         """Submitted through this client and not finished (as far as its summary subscription has seen)."""
@@ -212,6 +217,13 @@ class Client:
             return None
 
     async def wait(self, sid: str, timeout: float = 300.0) -> Summary:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._look_up_when_quiet)
+            summary = await self._wait(sid, timeout)
+            tg.cancel_scope.cancel()
+        return summary
+
+    async def _wait(self, sid: str, timeout: float) -> Summary:
         arrived = self._waiting.setdefault(sid, anyio.Event())  # before the lookup, so nothing slips between
         try:
             with anyio.fail_after(timeout):
@@ -235,7 +247,7 @@ class Client:
 
         async def wait_one(sid: str) -> None:
             with contextlib.suppress(TimeoutError):
-                done[sid] = await self.wait(sid, timeout)
+                done[sid] = await self._wait(sid, timeout)
                 if on_done:
                     on_done(done[sid])
 
@@ -248,13 +260,16 @@ class Client:
         return done
 
     async def _look_up_when_quiet(self) -> None:
-        """While verdicts are awaited and the subscription has been quiet for QUIET s, read the
-        awaited summaries from the stream: one the subscription missed (its consumer being
-        re-created through an election) is then not waited for in vain. Runs until cancelled."""
+        """While verdicts are awaited and the subscription has been quiet for QUIET s, or the
+        connection came back since the last look, read the awaited summaries from the stream:
+        one the subscription missed (published while it was down) is then not waited for in vain.
+        Runs until cancelled."""
+        reconnects = self.nc.stats["reconnects"]
         while True:
             await anyio.sleep(QUIET)
-            if time.monotonic() - self._last_summary < QUIET:
+            if time.monotonic() - self._last_summary < QUIET and self.nc.stats["reconnects"] == reconnects:
                 continue
+            reconnects = self.nc.stats["reconnects"]
             for sid in [sid for sid, event in self._waiting.items() if not event.is_set()]:
                 try:
                     summary = await self.result(sid)
@@ -277,9 +292,9 @@ class Client:
     async def watch(self, alerts: bool = False) -> AsyncIterator[Summary]:
         """Completed submissions as they finish (from now on); `alerts`: only those at the alert threshold."""
         subject = self.names.alerts if alerts else self.names.summaries
-        # An ordered consumer re-creates itself after a gap or a lost leader, from the last message seen.
-        sub = await patiently("subscribing to summaries", lambda: self.js.subscribe(
-            subject, stream=self.names.summary_stream, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW))
+        # A plain subscription (a submitter may create no consumer): what finishes while the
+        # connection is down is not shown; `sluice result SID` reads any of them from the stream.
+        sub = await patiently("subscribing to summaries", lambda: self.nc.subscribe(subject))
         try:
             async for msg in sub.messages:
                 try:

@@ -7,6 +7,7 @@ Tests that need to kill or restart a server start their own ``EmbeddedServer`` i
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import AsyncIterator
 
@@ -14,6 +15,15 @@ import pytest
 import pytest_asyncio
 
 from bus.embedded import EmbeddedServer
+
+# Every prefix's queues reserve their max_bytes on the session's one server (bus.capacity): a
+# few hundred prefixes at the production defaults (2.75 GiB each) would not fit its disk. Small
+# queues here (the buckets are unbounded by default); child processes inherit these.
+for _store in ("SUBMIT", "TASKS", "REPLIES", "DLQ"):  # each holds a message at the 8 MiB payload limit
+    os.environ.setdefault(f"SLUICE_MAX_BYTES_{_store}", "16M")
+# The account's file storage (`auth.init`'s servers): the default 32 GiB must fit the server's
+# storage or it refuses to start, and a test box may have less free disk than that.
+os.environ.setdefault("SLUICE_ACCOUNT_MAX_FILE", "4G")
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

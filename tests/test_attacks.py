@@ -30,6 +30,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -43,10 +44,12 @@ from nats.js.api import ConsumerConfig, StreamConfig
 from archives import make_zip, noise
 from bus import auth
 from bus.blobs import BlobStore
+from bus.capacity import parse_size
 from bus.codec import decode, encode
 from bus.connect import CREDS_ENV, close, connect
 from bus.embedded import EmbeddedServer
 from bus.exhausted import genuine, watch_exhausted
+from bus.objread import read_named
 from bus.provision import approve, provision
 from bus.subjects import Names
 from schemas.limits import OperatorLimits
@@ -69,7 +72,7 @@ from services.sdk.approval import approval_for
 from services.sdk.loader import load_service
 from sluice.cli import main
 from sluice.client import Client
-from sluice.onebox import onebox
+from sluice.onebox import onebox, run_dispatcher
 from sluice.web.app import allowed_hosts, create_app
 from svcs import Echo, Gated, make
 from test_auth import read_exports
@@ -338,16 +341,82 @@ async def test_attack_5_identity_comes_from_the_subject_and_cannot_be_forged(wor
         await evil.refused(evil.js.publish(world.names.submit_root_for("submitter-bob"), encode(forged)), "submit.root.submitter-bob")
 
 
+@asynccontextmanager
+async def as_admin(world: World) -> AsyncIterator[nats.js.JetStreamContext]:
+    nc = await connect(world.server.url, name="test-admin", creds=world.creds[auth.ADMIN])
+    try:
+        yield nc.jetstream()
+    finally:
+        await close(nc)
+
+
+async def fresh_quota_window(world: World, window: float = 60.0, needed: float = 20.0) -> None:
+    """Forget what earlier tests counted (the quota counts are shared by every dispatcher of the
+    prefix, so also by this module's earlier tests) and, if the current window of the quota
+    clock ends within `needed` s, wait for the next one: a test must not straddle two windows."""
+    async with as_admin(world) as js:
+        await provision(js, world.names)
+        await js.purge_stream(f"KV_{world.names.quota_bucket}")
+    left = window - time.time() % window
+    if left < needed:
+        await anyio.sleep(left + 0.05)
+
+
+def analysed_and_refused(done: dict[str, Summary]) -> tuple[int, int]:
+    refused = [s for s in done.values() if any(t is POLICY and "quota" in m for _, t, m in errors_of(s))]
+    return sum(1 for s in done.values() if s.files[0].results), len(refused)
+
+
 async def test_attack_5_submissions_over_the_per_minute_quota_are_refused(world, as_components):
     # before: 10,000 submissions in 1.2 s, none refused.
+    await fresh_quota_window(world)
     async with mesh(world, make(Echo, "echo"), submissions_per_minute=3), \
             await Client.connect(world.server.url, world.names.prefix) as client:
         sids = [await client.submit_bytes([(f"{i}.txt", f"file {i} {secrets.token_hex(4)}".encode())]) for i in range(5)]
         done = await client.wait_all(sids, timeout=30)
-    assert len(done) == 5
-    refused = [s for s in done.values() if any(t is POLICY and "quota" in m for _, t, m in errors_of(s))]
-    analysed = [s for s in done.values() if s.files[0].results]
-    assert len(refused) == 2 and len(analysed) == 3
+    assert len(done) == 5 and analysed_and_refused(done) == (3, 2)
+
+
+async def test_attack_5_the_per_minute_quota_holds_over_several_dispatchers(world, as_components):
+    # before: each dispatcher counted for itself, so N dispatchers let N times the quota through:
+    # here the second dispatcher would have analysed all three of its submissions.
+    await fresh_quota_window(world)
+    rounds = []
+    for dispatcher in ("first", "second"):  # each a dispatcher of its own, with nothing counted in memory
+        async with mesh(world, make(Echo, "echo"), submissions_per_minute=4), \
+                await Client.connect(world.server.url, world.names.prefix) as client:
+            sids = [await client.submit_bytes([(f"{dispatcher}{i}.txt", f"{dispatcher} {i} {secrets.token_hex(4)}".encode())])
+                    for i in range(3)]
+            rounds.append(analysed_and_refused(await client.wait_all(sids, timeout=30)))
+    assert rounds == [(3, 0), (1, 2)]
+
+
+async def test_attack_5_submissions_in_flight_are_held_by_the_server_over_several_dispatchers(world, as_components, monkeypatch):
+    # before: each dispatcher allowed trees_per_submitter of its own (two: twice as many), and the
+    # queue handed a flood's whole backlog to whichever dispatcher fetched first.
+    monkeypatch.setenv("SLUICE_LIMIT_TREES_PER_SUBMITTER", "2")  # the quota provisioning gives the queue
+    names = world.names
+    slow = make(Gated, "slow", enabled=False, concurrency=8)
+    wide = OperatorLimits(trees_per_submitter=64)  # each dispatcher on its own would take 64 at once
+    stop = anyio.Event()
+    async with mesh(world, make(Echo, "echo"), slow, trees_per_submitter=64), \
+            await Client.connect(world.server.url, names.prefix) as flooder, as_admin(world) as admin:
+        async with anyio.create_task_group() as tg:
+            second = anyio.Event()
+            tg.start_soon(partial(run_dispatcher, world.server.url, names, stop, lambda _: second.set(), limits=wide))
+            with anyio.fail_after(30):
+                await second.wait()
+            flooded = [await flooder.submit_bytes([(f"f{i}.txt", f"flood {i} {secrets.token_hex(4)}".encode())],
+                                                  SubmissionParams(services=["slow"], ignore_cache=True)) for i in range(10)]
+            with anyio.fail_after(10):
+                while slow.calls < 2:
+                    await anyio.sleep(0.02)
+            queue = await admin.consumer_info(names.submit_stream, names.root_consumer(auth.identity_of(auth.SUBMITTER)))
+            assert queue.config.max_ack_pending == 2
+            assert (queue.num_ack_pending, queue.num_pending) == (2, 8)  # two in flight over both dispatchers
+            slow.release.set()
+            assert len(await flooder.wait_all(flooded, timeout=60)) == 10
+            stop.set()
 
 
 async def test_attack_5_uploads_over_the_stored_bytes_quota_are_refused(world, as_components):
@@ -380,6 +449,63 @@ async def test_attack_5_one_identitys_flood_does_not_starve_another(world, as_co
         assert slow.calls <= 2  # the flooder had at most its share in flight; the rest waited in its own queue
         slow.release.set()
         assert len(await flooder.wait_all(flooded, timeout=60)) == 100
+
+
+async def test_attack_5_a_submitter_cannot_create_consumers_by_the_hundred(world, as_components):
+    # before: a submitter created 300 consumers (ordered ones on the summaries, chunk readers on
+    # the file store: its read rights allowed both), each counted against the one account that
+    # every identity shares; and its own client made one per connection.
+    names = world.names
+    streams = (names.summary_stream, f"OBJ_{names.file_bucket}")
+
+    async def consumers() -> set[tuple[str, str]]:
+        """Every consumer on the two streams (those of earlier tests' components may still be going away)."""
+        async with as_admin(world) as js:
+            return {(s, info.name) for s in streams for info in await js.consumers_info(s)}
+
+    async with as_admin(world) as js:
+        await provision(js, names)
+    before = await consumers()
+    async with attacker(world, auth.SUBMITTER) as evil:
+        inbox = evil.nc.new_inbox()
+        for i in range(150):  # as fast as it can: requests whose answers it does not wait for
+            push = {"stream_name": names.summary_stream, "config": {
+                "deliver_subject": f"{inbox}.{i}", "deliver_policy": "new", "ack_policy": "none", "inactive_threshold": 600 * 10**9}}
+            await evil.nc.publish(f"$JS.API.CONSUMER.CREATE.{names.summary_stream}", json.dumps(push).encode(), reply=inbox)
+            pull = {"stream_name": streams[1], "config": {
+                "name": f"evil{i}", "filter_subject": f"$O.{names.file_bucket}.C.>", "ack_policy": "none",
+                "inactive_threshold": 600 * 10**9}}
+            await evil.nc.publish(f"$JS.API.CONSUMER.CREATE.{streams[1]}.evil{i}.$O.{names.file_bucket}.C.>",
+                                  json.dumps(pull).encode(), reply=inbox)
+        await evil.nc.flush()
+        await evil.refused(evil.js.add_consumer(names.summary_stream, ConsumerConfig(durable_name="evil")),
+                           f"CONSUMER.DURABLE.CREATE.{names.summary_stream}")
+        assert await consumers() - before == set()  # not one made
+    # Its own client needs none: verdicts, a stored object and a look-up, all without a consumer.
+    async with mesh(world, make(Echo, "echo")), \
+            await Client.connect(world.server.url, names.prefix) as client:
+        data = noise(200_000, 11)
+        summary = await client.wait(await client.submit_bytes([("big.bin", data)], SubmissionParams(ignore_cache=True)), timeout=30)
+        assert [r.service for r in summary.files[0].results] == ["echo"] and not errors_of(summary)
+        assert await read_named(client.js, client.files, names.file_bucket, FileRef(sha(data), len(data))) == data
+        small = f"small {secrets.token_hex(8)}".encode()  # sent inline: named by its one trusted chunk, no meta
+        await client.wait(await client.submit_bytes([("small.txt", small)]), timeout=30)
+        assert await read_named(client.js, client.files, names.file_bucket, FileRef(sha(small), len(small))) == small
+        assert (await client.result(summary.sid)).sid == summary.sid
+        # (the dispatcher's and services' own chunk readers come and go on the file store)
+        assert {c for c in await consumers() - before if c[0] == names.summary_stream} == set()
+
+
+async def test_attack_5_the_account_holds_jetstream_limits_and_each_stream_a_size(world):
+    # before: account JetStream limits all unlimited, and no stream had a size cap.
+    async with as_admin(world) as js:
+        await provision(js, world.names)
+        limits = (await js.account_info()).limits
+        assert (limits.max_storage, limits.max_streams, limits.max_consumers) == (
+            parse_size("", os.environ["SLUICE_ACCOUNT_MAX_FILE"]), 1000, 20_000)  # bus.capacity's defaults
+        sizes = [(await js.stream_info(s)).config.max_bytes
+                 for s in (world.names.submit_stream, world.names.task_stream, world.names.reply_stream)]
+    assert all(size > 0 for size in sizes)
 
 
 # -- 6. the dispatcher identity cannot purge by update ---------------------------------------------

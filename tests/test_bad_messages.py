@@ -125,7 +125,9 @@ async def raw_publish_header(url: str, subject: str, size: int) -> bytes:
     return answer
 
 
-async def test_hostile_messages_on_every_subject_and_kv_value(nats_url, prefix):
+async def test_hostile_messages_on_every_subject_and_kv_value(nats_url, prefix, monkeypatch):
+    for queue in ("SUBMIT", "TASKS", "REPLIES", "DLQ"):  # 7 MiB to every subject at once: more than the suite's small queues hold
+        monkeypatch.setenv(f"SLUICE_MAX_BYTES_{queue}", "0")
     ruled = make(Echo, "ruled", update_config={"sources": [{"name": "r", "uri": "http://127.0.0.1:9/rules"}]})
     services = [load_service(name) for name in builtin_services()] + [ruled]
     async with onebox(nats_url, prefix, services) as box, await Client.connect(nats_url, prefix) as client:

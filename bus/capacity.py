@@ -1,0 +1,117 @@
+"""How much a Sluice prefix may hold: each stream's `max_bytes` and the account's JetStream limits.
+
+Operator settings, read from the environment when provisioning (`sluice provision`, which
+`sluice up` runs) and when writing the server's authorization (`sluice auth init`, and the
+one-box's own): a size is bytes or a number with K, M, G or T (powers of 1024), 0 means no
+bound.
+
+    SLUICE_MAX_BYTES_SUBMIT, _TASKS, _REPLIES, _DLQ   queues (a full one refuses new messages)
+    SLUICE_MAX_BYTES_FILES, _RULESETS                  object stores (a full one refuses uploads)
+    SLUICE_MAX_BYTES_CACHE, _KV                        the result cache; each small bucket
+    SLUICE_ACCOUNT_MAX_FILE, _MAX_MEM                  the account's file and memory storage
+    SLUICE_ACCOUNT_MAX_STREAMS, _MAX_CONSUMERS         the account's streams and consumers
+    SLUICE_LIMIT_<FIELD>                               OperatorLimits: the dispatchers' maximums and
+                                                       quotas; provisioning makes trees_per_submitter
+                                                       each submitter queue's max_ack_pending
+
+Why both: a queue's `max_bytes` keeps it from filling the storage the others need (a
+submitter's flood fills the submission queue, which then refuses more, instead of taking the
+file store's room); the account limits keep the whole of Sluice, file store included, inside
+what the operator gave it on a shared server. nats-server *reserves* each stream's `max_bytes`
+against the account's and the server's storage when the stream is made ("insufficient storage
+resources" when they do not fit), so the queue defaults for one prefix (2.75 GiB) fit the
+default account (32 GiB) easily, and are scaled down with an account that has less; and an
+account must fit the server: a server with less storage than its accounts' limits refuses to
+start, so the one-box lowers the account's file storage to half the free disk of its store.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+
+from schemas.limits import OperatorLimits
+
+LIMIT_ENV = "SLUICE_LIMIT_"  # SLUICE_LIMIT_MAX_DEPTH=3, SLUICE_LIMIT_TREES_PER_SUBMITTER=8, ...
+MAX_BYTES_ENV = "SLUICE_MAX_BYTES_"
+ACCOUNT_ENV = "SLUICE_ACCOUNT_"
+KIB = 1024
+MIB = KIB**2
+GIB = KIB**3
+
+# The buckets (KV, object stores) are unbounded unless set: nats-py's bucket creation, which
+# components of the previous release run at start, refuses a bucket whose size differs from
+# its own default, so sizing them by default would stop those components in a rolling upgrade.
+# The account's storage bounds them all, and their TTLs (files 7 days, cache 2 days) age them out.
+STREAM_DEFAULTS = {
+    "SUBMIT": 1 * GIB, "TASKS": 1 * GIB, "REPLIES": 512 * MIB, "DLQ": 256 * MIB,
+    "FILES": 0, "RULESETS": 0, "CACHE": 0, "KV": 0,
+}
+ACCOUNT_DEFAULTS = {"MAX_FILE": 32 * GIB, "MAX_MEM": 256 * MIB, "MAX_STREAMS": 1000, "MAX_CONSUMERS": 20_000}
+_SIZE = re.compile(r"\s*(\d+)\s*([KMGT]?)(?:I?B)?\s*", re.IGNORECASE)
+
+
+def parse_size(name: str, text: str) -> int:
+    """`text` ("64M", "1G", "1048576", "0") as bytes; a clear error naming the setting otherwise."""
+    match = _SIZE.fullmatch(text)
+    if match is None:
+        raise ValueError(f"${name}={text!r}: expected bytes or a number with K, M, G or T (e.g. 512M); 0 for no bound")
+    return int(match[1]) * KIB ** " KMGT".index(match[2].upper() or " ")
+
+
+def _setting(environ: Mapping[str, str], name: str, default: int) -> int:
+    return parse_size(name, environ[name]) if name in environ else default
+
+
+def stream_max_bytes(store: str, environ: Mapping[str, str] = os.environ, account_file: int = -1) -> int:
+    """`max_bytes` for one of STREAM_DEFAULTS' stores, as nats-py takes it (-1: no bound).
+
+    `account_file`: the account's file storage (-1: no limit). The defaults are sized for the
+    default account; for an account with less (the one-box's on a small disk) a default is
+    scaled down with it, so that one prefix's streams still fit. A setting is taken as given."""
+    default = STREAM_DEFAULTS[store]
+    if default and 0 < account_file < ACCOUNT_DEFAULTS["MAX_FILE"]:
+        default = max(MIB, default * account_file // ACCOUNT_DEFAULTS["MAX_FILE"])
+    return _setting(environ, MAX_BYTES_ENV + store, default) or -1
+
+
+@dataclass(frozen=True)
+class AccountLimits:
+    """The Sluice account's JetStream limits (nats-server's `jetstream {}` block of an account)."""
+
+    max_file: int
+    max_mem: int
+    max_streams: int
+    max_consumers: int
+
+    def config(self) -> str:
+        """The block for the account in the server config; an unbounded limit is -1."""
+        values = {field: getattr(self, field) or -1 for field in ("max_file", "max_mem", "max_streams", "max_consumers")}
+        return "jetstream: {" + ", ".join(f"{key}: {value}" for key, value in values.items()) + "}"
+
+
+def account_limits(environ: Mapping[str, str] = os.environ, store: Path | None = None) -> AccountLimits:
+    """The operator's account limits; with `store` (the one-box's own server), file storage at most
+    half the free disk there unless set explicitly, since a server cannot grant more than it has."""
+    given = {key: _setting(environ, ACCOUNT_ENV + key, default) for key, default in ACCOUNT_DEFAULTS.items()}
+    if store is not None and ACCOUNT_ENV + "MAX_FILE" not in environ:
+        store.mkdir(parents=True, exist_ok=True)
+        given["MAX_FILE"] = min(given["MAX_FILE"], shutil.disk_usage(store).free // 2)
+    return AccountLimits(given["MAX_FILE"], given["MAX_MEM"], given["MAX_STREAMS"], given["MAX_CONSUMERS"])
+
+
+def operator_limits(environ: Mapping[str, str] = os.environ) -> OperatorLimits:
+    """The operator's maximums and quotas (the dispatcher's, and the in-flight quota provisioning
+    sets on each submitter's queue): the defaults, each overridden by $SLUICE_LIMIT_<FIELD> if set."""
+    given = {field: environ[LIMIT_ENV + field.upper()] for field in OperatorLimits.__struct_fields__
+             if LIMIT_ENV + field.upper() in environ}
+    try:
+        return msgspec.convert(given, OperatorLimits, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"${LIMIT_ENV}...: {exc}") from None

@@ -1,0 +1,77 @@
+"""Quotas per submitter identity that hold across every dispatcher of a prefix.
+
+A per-process count lets N dispatchers allow N times the quota. Here the count lives in a KV
+bucket every dispatcher shares (`Names.quota_bucket`, made by provisioning), one key per
+identity and window (`<kind>.<identity>.<window number>`), and each dispatcher adds to it by
+compare-and-set: it writes the new total only if the key is still at the revision it read, and
+on a conflict (another dispatcher counted meanwhile) reads again and retries. So the sum over
+all dispatchers never passes the quota. Windows are fixed (wall-clock minutes or hours, so
+dispatchers agree on them without talking): an identity can spend one window's quota at its end
+and the next one's at its start, at most twice the quota over any window's length.
+
+Submissions in flight are held by the server itself, not here: each identity's queue consumer
+has `max_ack_pending` = its in-flight quota (bus.provision), across all dispatchers.
+"""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+from nats.js.errors import KeyWrongLastSequenceError, NotFoundError
+from nats.js.kv import KeyValue
+
+ATTEMPTS = 50  # compare-and-set retries before giving up (each conflict means another dispatcher counted)
+
+
+class QuotaError(RuntimeError):
+    """The shared count could not be updated (too many conflicting writers)."""
+
+
+class SharedQuota:
+    """`most` per identity per fixed `window` seconds, e.g. submissions per minute, bytes per hour."""
+
+    def __init__(self, kv: KeyValue, kind: str, most: int, window: float) -> None:
+        self.kv, self.kind, self.most, self.window = kv, kind, most, window
+        # The last total and revision this process saw per key: usually still current (one
+        # dispatcher takes most of an identity's queue), so a take is one write, not a read and a write.
+        self._seen: dict[str, tuple[int, int | None]] = {}
+        self._locks: dict[str, anyio.Lock] = {}  # this process's takes on one key one at a time
+
+    async def take(self, identity: str, amount: int = 1, now: float | None = None) -> bool:
+        """Count `amount` for `identity` in the current window; False (nothing counted) if that would put it over."""
+        key = f"{self.kind}.{identity}.{int((time.time() if now is None else now) // self.window)}"
+        async with self._locks.setdefault(key, anyio.Lock()):
+            if len(self._locks) > 4096:  # keys of past windows
+                self._forget(key)
+            for _ in range(ATTEMPTS):
+                used, revision = self._seen.get(key) or await self._read(key)
+                if used + amount > self.most:
+                    # The seen total only ever lags the true one, so over here is over for real.
+                    return False
+                try:
+                    if revision is None:
+                        revision = await self.kv.create(key, str(used + amount).encode())
+                    else:
+                        revision = await self.kv.update(key, str(used + amount).encode(), last=revision)
+                except KeyWrongLastSequenceError:
+                    self._seen.pop(key, None)  # someone else counted: read the total again
+                    continue
+                self._seen[key] = (used + amount, revision)
+                return True
+        raise QuotaError(f"{self.kind} quota of {identity}: {ATTEMPTS} conflicting updates in a row")
+
+    async def _read(self, key: str) -> tuple[int, int | None]:
+        try:
+            entry = await self.kv.get(key)
+        except NotFoundError:  # never counted, or expired with its window
+            return 0, None
+        try:
+            return int(entry.value or b"0"), entry.revision
+        except ValueError:
+            raise QuotaError(f"quota key {key}: {entry.value[:40]!r} is not a count") from None
+
+    def _forget(self, current: str) -> None:
+        for key in [k for k in self._locks if k != current and not self._locks[k].locked()]:
+            del self._locks[key]
+            self._seen.pop(key, None)
