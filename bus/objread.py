@@ -13,7 +13,6 @@ import hashlib
 
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError, ObjectNotFoundError
-from nats.js.api import ObjectInfo
 from nats.js.object_store import OBJ_CHUNKS_PRE_TEMPLATE, ObjectStore
 
 from bus.blobs import BlobError, small_subject
@@ -29,7 +28,12 @@ async def read_named(js: JetStreamContext, store: ObjectStore, bucket: str, ref:
             info = await store.get_info(ref.sha256)
         except ObjectNotFoundError:
             info = None
-        data = await _read_chunks(js, bucket, ref, info) if info is not None else await _read_small(js, bucket, ref)
+        if info is not None:
+            data = await _read_chunks(js, bucket, ref, info.nuid, info.size)
+        elif ref.upload:  # a service's report object: its upload, never named, checked here as any read
+            data = await _read_chunks(js, bucket, ref, ref.upload, ref.size)
+        else:
+            data = await _read_small(js, bucket, ref)
     if hashlib.sha256(data).hexdigest() != ref.sha256:
         raise BlobError(f"{ref.sha256}: stored bytes do not match their sha256")
     if len(data) != ref.size:
@@ -46,17 +50,17 @@ async def _read_small(js: JetStreamContext, bucket: str, ref: FileRef) -> bytes:
     return msg.data or b""
 
 
-async def _read_chunks(js: JetStreamContext, bucket: str, ref: FileRef, info: ObjectInfo) -> bytes:
-    """A named object's chunks, one request each, cut to its declared size."""
-    subject = OBJ_CHUNKS_PRE_TEMPLATE.format(bucket=bucket, obj=info.nuid)
+async def _read_chunks(js: JetStreamContext, bucket: str, ref: FileRef, nuid: str, size: int) -> bytes:
+    """The chunks stored under `nuid`, one request each, cut to `size`."""
+    subject = OBJ_CHUNKS_PRE_TEMPLATE.format(bucket=bucket, obj=nuid)
     chunks: list[bytes] = []
     got, seq = 0, 1
-    while got < info.size:
+    while got < size:
         try:
             msg = await js.get_msg(f"OBJ_{bucket}", seq=seq, subject=subject, next=True)
         except NotFoundError:
-            raise BlobError(f"{ref.sha256}: chunks end at {got}/{info.size} bytes") from None
+            raise BlobError(f"{ref.sha256}: chunks end at {got}/{size} bytes") from None
         chunks.append(msg.data or b"")
         got += len(chunks[-1])
         seq = msg.seq + 1
-    return b"".join(chunks)[:info.size]
+    return b"".join(chunks)[:size]
