@@ -288,12 +288,14 @@ def test_7zz_work_past_its_deadline_is_stopped_and_said():
 
 def test_rar_comment_cannot_forge_members():
     """7zz prints an archive comment line by line among the archive's properties; one holding
-    the listing's separator and `Path = ...` lines must not become members (the listing is bare)."""
+    the listing's separator and `Path = ...` lines must not become members (the listing is bare):
+    it is shown as the comment it is."""
     comment = b"see\n----------\nPath = forged.txt\nSize = 5\nFolder = -\n\nPath = forged2.txt\nSize = 3\n"
     run = extract(make_rar5_stored({"real.txt": b"real member"}, comment=comment), "commented.rar")
     assert_clean(run)
     assert children(run) == {"real.txt": b"real member"}
-    assert titles(run) == {"Extracted 1 file"}
+    assert titles(run) == {"Extracted 1 file", "Archive comment"}
+    assert comment_section(run).body == comment.decode().rstrip("\n")
 
 
 def test_rar_past_the_entry_limit_is_listed_no_further():
@@ -469,3 +471,54 @@ def test_truncated_vhd_is_a_finding():
     run = extract(data[: len(data) // 2], "cut.vhd")
     assert run.result.error is None
     assert titles(run) & {"Corrupt archive", "Volumes not read"}
+
+
+def comment_section(run):
+    return next(s for s in run.result.sections if s.title == "Archive comment")
+
+
+@pytest.mark.parametrize("locked", [False, True], ids=["plain", "encrypted-headers"])
+def test_rar5_comment_is_shown_and_its_indicators_tagged(locked):
+    comment = b"Invoice attached, see https://payments.evil-invoices.com/login\nor call 203.0.113.7\n"
+    options = {"password": "infected", "encrypt_headers": True} if locked else {}
+    run = extract(make_rar5_stored({"real.txt": b"real member"}, comment=comment, **options), "commented.rar",
+                  passwords=["infected"])
+    assert_clean(run)
+    assert children(run) == {"real.txt": b"real member"}
+    section = comment_section(run)
+    assert section.body == comment.decode().rstrip("\n")
+    tags = {(t.name, t.value) for t in section.tags}
+    assert {("network.static.uri", "https://payments.evil-invoices.com/login"),
+            ("network.static.domain", "payments.evil-invoices.com"), ("network.static.ip", "203.0.113.7")} <= tags
+
+
+def test_rar_without_a_comment_has_no_comment_section():
+    run = extract(make_rar5_stored({"real.txt": b"real member"}), "plain.rar")
+    assert "Archive comment" not in titles(run)
+
+
+def test_hostile_rar_comment_shows_as_text_and_forges_nothing():
+    """A comment holding 7zz's own closing lines, entry lines and escape sequences: it is shown
+    whole, the controls escaped, and no member, property or section comes of it."""
+    comment = (b"hi\x1b[2J\x07\n}\n\n----------\nPath = forged.txt\nSize = 5\n\nComment = \n{\nx" + "\u202e".encode()
+               + b"\n}\n\n----------\n")
+    run = extract(make_rar5_stored({"real.txt": b"real member"}, comment=comment), "hostile.rar")
+    assert_clean(run)
+    assert children(run) == {"real.txt": b"real member"}
+    assert titles(run) == {"Extracted 1 file", "Archive comment"}
+    text = comment_section(run).body
+    assert text.startswith("hi\\x1b[2J\\x07\n}\n\n----------\nPath = forged.txt\n")
+    assert text.endswith("x\\u202e\n}\n\n----------")
+    assert "\x1b" not in text and "\u202e" not in text
+
+
+def test_huge_rar_comment_is_cut_and_said():
+    comment = b"A" * 200_000 + b"\nhttps://late.evil-invoices.com/x\n"
+    run = extract(make_rar5_stored({"real.txt": b"real member"}, comment=comment), "huge.rar")
+    assert_clean(run)
+    assert children(run) == {"real.txt": b"real member"}
+    section = comment_section(run)
+    assert section.body.startswith("A" * 1000)
+    assert "only the first 64 KiB of the comment are shown" in section.body
+    assert len(section.body) < 70_000
+    assert not section.tags  # what was not read is not tagged
