@@ -522,3 +522,28 @@ def test_huge_rar_comment_is_cut_and_said():
     assert "only the first 64 KiB of the comment are shown" in section.body
     assert len(section.body) < 70_000
     assert not section.tags  # what was not read is not tagged
+
+
+@pytest.mark.parametrize("password", [None, "infected"], ids=["plain", "aes"])
+def test_rar4_comment_is_shown_and_its_indicators_tagged(password):
+    """7zz lists no RAR 4 comment: its CMT block is rewrapped as a member and extracted."""
+    comment = b"RAR 4 comment: get it at http://203.0.113.9/payload.exe\r\n"
+    rar = make_rar4_stored({"real.txt": b"real member"}, password=password, comment=comment)
+    run = extract(rar, "commented4.rar", passwords=["infected"])
+    assert_clean(run)
+    assert children(run) == {"real.txt": b"real member"}
+    section = comment_section(run)
+    assert section.body == "RAR 4 comment: get it at http://203.0.113.9/payload.exe"
+    assert {("network.static.uri", "http://203.0.113.9/payload.exe"), ("network.static.ip", "203.0.113.9")} \
+        <= {(t.name, t.value) for t in section.tags}
+
+
+def test_rar4_comment_damaged_or_huge_is_said():
+    damaged = bytearray(make_rar4_stored({"real.txt": b"real member"}, comment=b"the comment text"))
+    damaged[damaged.find(b"the comment")] ^= 0x20
+    run = extract(bytes(damaged), "damaged4.rar")
+    assert children(run) == {"real.txt": b"real member"}
+    assert "[comment damaged (7zz exited with 2)]" in comment_section(run).body
+    huge = make_rar4_stored({"real.txt": b"real member"}, comment=b"B" * 100_000)
+    section = comment_section(extract(huge, "huge4.rar"))
+    assert section.body.startswith("B" * 1000) and "only the first 64 KiB of the comment are shown" in section.body

@@ -34,7 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from services.extract.archive_comment import MAX_CHARS, MAX_HEAD, TAIL, Comment, read_listing
+from services.extract.archive_comment import (
+    MAX_CHARS, MAX_HEAD, RAR4_COMMENT_WINDOW, TAIL, Comment, rar4_comment, rar4_comment_archive, read_listing,
+)
 from services.extract.formats import Kind, Member, SharedStream
 from services.extract.passwords import Keyring
 
@@ -258,26 +260,47 @@ def _list(run: Run, password: str | None, limit: int) -> Listing:
 
 
 def _comment(run: Run) -> Comment | None:
-    """The archive's comment, from a listing of its properties alone (see archive_comment): -x!*
-    excludes every entry, so this run reads names as wildcards (no -spd), and the archive's own
-    path must hold none (the request's file, `sample-` and random letters, never does)."""
+    """The archive's comment. RAR 5: from a listing of the archive's properties alone (see
+    archive_comment): -x!* excludes every entry, so this run reads names as wildcards (no -spd),
+    and the archive's own path must hold none (the request's file, `sample-` and random letters,
+    never does). RAR 4: 7zz lists no comment, so its comment block, rewrapped as the one member
+    of a small RAR 4 archive, is extracted (7zz decompresses and CRC-checks it)."""
+    with open(run.archive, "rb") as fh:
+        wrapped = rar4_comment_archive(fh.read(RAR4_COMMENT_WINDOW))
+    if wrapped is not None:
+        inner = Run(run.folder / "comment.rar", run.folder, run.deadline)
+        inner.archive.write_bytes(wrapped)
+        output, more, code = _bounded(inner, MAX_CHARS, "x", None, "-so")
+        return rar4_comment(output, more, code)
     if any(char in str(run.archive) for char in "*?[]"):
         return None
-    with open(run.folder / "comment-stderr.txt", "w+b") as stderr:
-        proc = run.spawn("l", run.header_password, "-slt", "-x!*", stderr=stderr, literal=False)
+    output, more, _ = _bounded(run, MAX_HEAD + MAX_CHARS + len(TAIL), "l", run.header_password, "-slt", "-x!*",
+                               literal=False)
+    return read_listing(output, more)
+
+
+def _bounded(run: Run, most: int, verb: str, password: str | None, *extra: str,
+             literal: bool = True) -> tuple[bytes, bool, int]:
+    """At most `most` bytes of 7zz's output (the process is stopped past them), whether there
+    was more, and its exit code (-9 when stopped)."""
+    with open(run.folder / "bounded-stderr.txt", "w+b") as stderr:
+        proc = run.spawn(verb, password, *extra, stderr=stderr, literal=literal)
         timer = threading.Timer(run.left(), proc.kill)
         timer.start()
         try:
             assert proc.stdout is not None
-            output = proc.stdout.read(MAX_HEAD + MAX_CHARS + len(TAIL))
+            output = proc.stdout.read(most)
             more = bool(proc.stdout.read(1))
+            if more:
+                proc.kill()
+            code = proc.wait()
         finally:
             timer.cancel()
             proc.kill()
             proc.wait()
             assert proc.stdout is not None
             proc.stdout.close()
-    return read_listing(output, more)
+    return output, more, code
 
 
 def _content_password(run: Run, entries: list[Entry], keyring: Keyring) -> str | None:
