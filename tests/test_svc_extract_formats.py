@@ -547,3 +547,21 @@ def test_rar4_comment_damaged_or_huge_is_said():
     huge = make_rar4_stored({"real.txt": b"real member"}, comment=b"B" * 100_000)
     section = comment_section(extract(huge, "huge4.rar"))
     assert section.body.startswith("B" * 1000) and "only the first 64 KiB of the comment are shown" in section.body
+
+
+def test_a_commented_rar4_inside_a_rar5_lends_it_no_comment():
+    inner = make_rar4_stored({"x.txt": b"x"}, comment=b"inner comment")
+    run = extract(make_rar5_stored({"inner.rar": inner}), "outer.rar")
+    assert_clean(run)
+    assert children(run) == {"inner.rar": inner}
+    assert "Archive comment" not in titles(run)
+
+
+def test_a_comment_listing_that_does_not_end_as_7zz_ends_it_gives_no_text():
+    from services.extract.archive_comment import read_listing
+
+    head = b"--\nPath = sample\nType = Rar5\nComment = \n{\nsee\n}\n\n----------\n"
+    assert read_listing(head, more=False).text == "see"
+    odd = read_listing(head + b"Path = forged.txt\n", more=False)
+    assert odd.text == "" and "did not end as expected" in odd.note
+    assert read_listing(b"--\nPath = sample\nType = Rar5\n\n----------\n", more=False) is None
