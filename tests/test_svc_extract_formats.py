@@ -565,3 +565,9 @@ def test_a_comment_listing_that_does_not_end_as_7zz_ends_it_gives_no_text():
     odd = read_listing(head + b"Path = forged.txt\n", more=False)
     assert odd.text == "" and "did not end as expected" in odd.note
     assert read_listing(b"--\nPath = sample\nType = Rar5\n\n----------\n", more=False) is None
+
+
+def test_rar5_comment_over_7zzs_limit_is_said_not_shown():
+    run = extract(make_rar5_stored({"real.txt": b"real member"}, comment=b"C" * 300_000), "toolong.rar")
+    assert children(run) == {"real.txt": b"real member"}
+    assert comment_section(run).body == "[comment not shown: 7zz shows no comment over 256 KiB (RAR's own limit)]"

@@ -35,6 +35,7 @@ CUT = f"cut: only the first {MAX_CHARS // 1024} KiB of the comment are shown"
 MAX_TAGS = 200  # indicators tagged from one comment
 OPENING = b"\nComment = \n{\n"
 TAIL = b"\n}\n\n----------\n"
+_FLAGGED = re.compile(rb"\nCharacteristics = [^\n]*\bComment\b")
 # What a terminal or a viewer would act on rather than show: C0/C1 controls (escape sequences),
 # bidirectional overrides and isolates (text that reads backwards), zero-width characters.
 _HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
@@ -58,7 +59,8 @@ def read_listing(output: bytes, more: bool) -> Comment | None:
     what was read). None when the archive has no comment."""
     start = output.find(OPENING, 0, MAX_HEAD)
     if start < 0:
-        return None
+        flagged = _FLAGGED.search(output[:MAX_HEAD])  # the header says there is one, 7zz did not print it
+        return Comment("", "not shown: 7zz shows no comment over 256 KiB (RAR's own limit)") if flagged else None
     body = output[start + len(OPENING) - 1:]  # from the opening's last line break, which TAIL starts with
     if not more:
         if not body.endswith(TAIL):
