@@ -72,17 +72,21 @@ def read_listing(output: bytes, more: bool) -> Comment | None:
     return Comment(_text(text)) if text else None
 
 
+def is_rar4(head: bytes) -> bool:
+    """Whether `head` (a RAR's first bytes, perhaps after an SFX stub) starts a RAR 4 rather than a RAR 5."""
+    start, newer = head.find(RAR4_MARK), head.find(RAR5_MARK)
+    return start >= 0 and not 0 <= newer < start
+
+
 def rar4_comment_archive(head: bytes) -> bytes | None:
     """A RAR 4 archive whose one member is the comment of the RAR 4 archive that `head` starts
-    (None: not RAR 4, no comment, or one this does not read: encrypted headers or comment).
+    (None: no comment, or one this does not read: encrypted headers or comment).
 
     RAR 3.x/4.x keep the archive comment in a "CMT" sub-block between the archive header and
     the first file; a sub-block's header is laid out as a file header's, so with its type set to
     "file" (and its CRC redone) it is one, and 7zz extracts it as it does any member.
     """
-    start, newer = head.find(RAR4_MARK), head.find(RAR5_MARK)
-    if start < 0 or 0 <= newer < start:
-        return None
+    start = head.find(RAR4_MARK)
     pos = start + len(RAR4_MARK)
     while pos + 11 <= len(head):
         _, kind, flags, size, added = struct.unpack_from("<HBHHI", head, pos)

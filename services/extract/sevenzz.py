@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from services.extract.archive_comment import (
-    MAX_CHARS, MAX_HEAD, RAR4_COMMENT_WINDOW, TAIL, Comment, rar4_comment, rar4_comment_archive, read_listing,
+    MAX_CHARS, MAX_HEAD, RAR4_COMMENT_WINDOW, TAIL, Comment, is_rar4, rar4_comment, rar4_comment_archive, read_listing,
 )
 from services.extract.formats import Kind, Member, SharedStream
 from services.extract.passwords import Keyring
@@ -266,8 +266,11 @@ def _comment(run: Run) -> Comment | None:
     never does). RAR 4: 7zz lists no comment, so its comment block, rewrapped as the one member
     of a small RAR 4 archive, is extracted (7zz decompresses and CRC-checks it)."""
     with open(run.archive, "rb") as fh:
-        wrapped = rar4_comment_archive(fh.read(RAR4_COMMENT_WINDOW))
-    if wrapped is not None:
+        head = fh.read(RAR4_COMMENT_WINDOW)
+    if is_rar4(head):
+        wrapped = rar4_comment_archive(head)
+        if wrapped is None:
+            return None
         inner = Run(run.folder / "comment.rar", run.folder, run.deadline)
         inner.archive.write_bytes(wrapped)
         output, more, code = _bounded(inner, MAX_CHARS, "x", None, "-so")
