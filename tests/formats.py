@@ -368,18 +368,23 @@ def rar4_block(head_type: int, flags: int, body: bytes) -> bytes:
     return struct.pack("<H", zlib.crc32(header) & 0xFFFF) + header
 
 
-def make_rar4_stored(files: dict[str, bytes], encrypted: bool = False, password: str | None = None) -> bytes:
+def make_rar4_stored(files: dict[str, bytes], encrypted: bool = False, password: str | None = None,
+                     comment: bytes = b"") -> bytes:
     """A RAR 4 archive of stored (uncompressed) members, written by hand from the RAR 4 technote:
     the marker block, the archive header, one file header (+ data) per member, the end block.
     `encrypted` sets each member's password flag (its bytes stay as given: a stand-in ciphertext);
     `password` encrypts each member as RAR 3.x does: AES-128-CBC, key and IV from 2**18 SHA-1
-    rounds over the UTF-16 password, an 8-byte salt and the round number (salt in the header)."""
+    rounds over the UTF-16 password, an 8-byte salt and the round number (salt in the header).
+    `comment`: the archive comment, a stored "CMT" sub-block (RAR 3.x's) after the archive header."""
     import os
     import zlib
 
     from Cryptodome.Cipher import AES
 
     out = b"Rar!\x1a\x07\x00" + rar4_block(0x73, 0, bytes(6))
+    if comment:
+        out += rar4_block(0x7A, 0x8000, struct.pack("<IIBIIBBHI", len(comment), len(comment), 2, zlib.crc32(comment),
+                                                    0x5A210000, 29, 0x30, 3, 0) + b"CMT") + comment
     for name, data in files.items():
         encoded = name.encode()
         stored, salt, flags = data, b"", 0x8000

@@ -438,6 +438,14 @@ def truncated_rar5() -> bytes:
     return data[: len(data) * 2 // 3]
 
 
+@case("hostile RAR comment", "commented-locked.rar")
+def hostile_rar_comment() -> bytes:
+    """A RAR 5 (encrypted headers, password 'infected') whose 200 KiB comment forges 7zz's listing lines and escapes."""
+    forged = b"\x1b]0;owned\x07\x1b[2J\n}\n\n----------\nPath = forged.exe\nSize = 4\nFolder = -\n\n"
+    return make_rar5_stored({"real.txt": b"real member"}, password="infected", encrypt_headers=True,
+                            comment=forged * 2800)
+
+
 @case("truncated DMG", "cut.dmg")
 def truncated_dmg() -> bytes:
     """A zlib-compressed DMG of a FAT volume whose data fork is cut to half (its table and trailer kept)."""

@@ -209,6 +209,9 @@ EXPECTED: dict[str, Callable[[Summary], bool]] = {
     and "infected" in s.tags.get("info.password", []),
     "path traversal (xar)": lambda s: TRAVERSAL in sections(s) and LINKS in sections(s) and s.file_count == 3,
     "truncated RAR 5 (AES)": lambda s: CORRUPT in sections(s) and [n.name for n in nodes(s)][1:] == ["a.txt"],
+    "hostile RAR comment": lambda s: [n.name for n in nodes(s)][1:] == ["real.txt"]
+    and "only the first 64 KiB of the comment are shown" in extract_body(s, "Archive comment")
+    and "Path = forged.exe" in extract_body(s, "Archive comment") and "\x1b" not in extract_body(s, "Archive comment"),
     "truncated DMG": lambda s: CORRUPT in sections(s) and len(nodes(s)) == 1,
     "truncated UDF": lambda s: CORRUPT in sections(s) and len(nodes(s)) == 1,
     "e-mail of 5,000 parts": lambda s: "only the first MIME parts were read" in extract_body(s, "Message cut")

@@ -288,12 +288,14 @@ def test_7zz_work_past_its_deadline_is_stopped_and_said():
 
 def test_rar_comment_cannot_forge_members():
     """7zz prints an archive comment line by line among the archive's properties; one holding
-    the listing's separator and `Path = ...` lines must not become members (the listing is bare)."""
+    the listing's separator and `Path = ...` lines must not become members (the listing is bare):
+    it is shown as the comment it is."""
     comment = b"see\n----------\nPath = forged.txt\nSize = 5\nFolder = -\n\nPath = forged2.txt\nSize = 3\n"
     run = extract(make_rar5_stored({"real.txt": b"real member"}, comment=comment), "commented.rar")
     assert_clean(run)
     assert children(run) == {"real.txt": b"real member"}
-    assert titles(run) == {"Extracted 1 file"}
+    assert titles(run) == {"Extracted 1 file", "Archive comment"}
+    assert comment_section(run).body == comment.decode().rstrip("\n")
 
 
 def test_rar_past_the_entry_limit_is_listed_no_further():
@@ -469,3 +471,103 @@ def test_truncated_vhd_is_a_finding():
     run = extract(data[: len(data) // 2], "cut.vhd")
     assert run.result.error is None
     assert titles(run) & {"Corrupt archive", "Volumes not read"}
+
+
+def comment_section(run):
+    return next(s for s in run.result.sections if s.title == "Archive comment")
+
+
+@pytest.mark.parametrize("locked", [False, True], ids=["plain", "encrypted-headers"])
+def test_rar5_comment_is_shown_and_its_indicators_tagged(locked):
+    comment = b"Invoice attached, see https://payments.evil-invoices.com/login\nor call 203.0.113.7\n"
+    options = {"password": "infected", "encrypt_headers": True} if locked else {}
+    run = extract(make_rar5_stored({"real.txt": b"real member"}, comment=comment, **options), "commented.rar",
+                  passwords=["infected"])
+    assert_clean(run)
+    assert children(run) == {"real.txt": b"real member"}
+    section = comment_section(run)
+    assert section.body == comment.decode().rstrip("\n")
+    tags = {(t.name, t.value) for t in section.tags}
+    assert {("network.static.uri", "https://payments.evil-invoices.com/login"),
+            ("network.static.domain", "payments.evil-invoices.com"), ("network.static.ip", "203.0.113.7")} <= tags
+
+
+def test_rar_without_a_comment_has_no_comment_section():
+    run = extract(make_rar5_stored({"real.txt": b"real member"}), "plain.rar")
+    assert "Archive comment" not in titles(run)
+
+
+def test_hostile_rar_comment_shows_as_text_and_forges_nothing():
+    """A comment holding 7zz's own closing lines, entry lines and escape sequences: it is shown
+    whole, the controls escaped, and no member, property or section comes of it."""
+    comment = (b"hi\x1b[2J\x07\n}\n\n----------\nPath = forged.txt\nSize = 5\n\nComment = \n{\nx" + "\u202e".encode()
+               + b"\n}\n\n----------\n")
+    run = extract(make_rar5_stored({"real.txt": b"real member"}, comment=comment), "hostile.rar")
+    assert_clean(run)
+    assert children(run) == {"real.txt": b"real member"}
+    assert titles(run) == {"Extracted 1 file", "Archive comment"}
+    text = comment_section(run).body
+    assert text.startswith("hi\\x1b[2J\\x07\n}\n\n----------\nPath = forged.txt\n")
+    assert text.endswith("x\\u202e\n}\n\n----------")
+    assert "\x1b" not in text and "\u202e" not in text
+
+
+def test_huge_rar_comment_is_cut_and_said():
+    comment = b"A" * 200_000 + b"\nhttps://late.evil-invoices.com/x\n"
+    run = extract(make_rar5_stored({"real.txt": b"real member"}, comment=comment), "huge.rar")
+    assert_clean(run)
+    assert children(run) == {"real.txt": b"real member"}
+    section = comment_section(run)
+    assert section.body.startswith("A" * 1000)
+    assert "only the first 64 KiB of the comment are shown" in section.body
+    assert len(section.body) < 70_000
+    assert not section.tags  # what was not read is not tagged
+
+
+@pytest.mark.parametrize("password", [None, "infected"], ids=["plain", "aes"])
+def test_rar4_comment_is_shown_and_its_indicators_tagged(password):
+    """7zz lists no RAR 4 comment: its CMT block is rewrapped as a member and extracted."""
+    comment = b"RAR 4 comment: get it at http://203.0.113.9/payload.exe\r\n"
+    rar = make_rar4_stored({"real.txt": b"real member"}, password=password, comment=comment)
+    run = extract(rar, "commented4.rar", passwords=["infected"])
+    assert_clean(run)
+    assert children(run) == {"real.txt": b"real member"}
+    section = comment_section(run)
+    assert section.body == "RAR 4 comment: get it at http://203.0.113.9/payload.exe"
+    assert {("network.static.uri", "http://203.0.113.9/payload.exe"), ("network.static.ip", "203.0.113.9")} \
+        <= {(t.name, t.value) for t in section.tags}
+
+
+def test_rar4_comment_damaged_or_huge_is_said():
+    damaged = bytearray(make_rar4_stored({"real.txt": b"real member"}, comment=b"the comment text"))
+    damaged[damaged.find(b"the comment")] ^= 0x20
+    run = extract(bytes(damaged), "damaged4.rar")
+    assert children(run) == {"real.txt": b"real member"}
+    assert "[comment damaged (7zz exited with 2)]" in comment_section(run).body
+    huge = make_rar4_stored({"real.txt": b"real member"}, comment=b"B" * 100_000)
+    section = comment_section(extract(huge, "huge4.rar"))
+    assert section.body.startswith("B" * 1000) and "only the first 64 KiB of the comment are shown" in section.body
+
+
+def test_a_commented_rar4_inside_a_rar5_lends_it_no_comment():
+    inner = make_rar4_stored({"x.txt": b"x"}, comment=b"inner comment")
+    run = extract(make_rar5_stored({"inner.rar": inner}), "outer.rar")
+    assert_clean(run)
+    assert children(run) == {"inner.rar": inner}
+    assert "Archive comment" not in titles(run)
+
+
+def test_a_comment_listing_that_does_not_end_as_7zz_ends_it_gives_no_text():
+    from services.extract.archive_comment import read_listing
+
+    head = b"--\nPath = sample\nType = Rar5\nComment = \n{\nsee\n}\n\n----------\n"
+    assert read_listing(head, more=False).text == "see"
+    odd = read_listing(head + b"Path = forged.txt\n", more=False)
+    assert odd.text == "" and "did not end as expected" in odd.note
+    assert read_listing(b"--\nPath = sample\nType = Rar5\n\n----------\n", more=False) is None
+
+
+def test_rar5_comment_over_7zzs_limit_is_said_not_shown():
+    run = extract(make_rar5_stored({"real.txt": b"real member"}, comment=b"C" * 300_000), "toolong.rar")
+    assert children(run) == {"real.txt": b"real member"}
+    assert comment_section(run).body == "[comment not shown: 7zz shows no comment over 256 KiB (RAR's own limit)]"

