@@ -13,7 +13,6 @@ dispatcher serves them in turn), the children's, and each approved service's on 
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -47,7 +46,6 @@ from schemas.limits import Limits
 from schemas.messages import ApprovedService
 from schemas.taxonomy import matching_types, taxonomy
 
-log = logging.getLogger("sluice.bus")
 T = TypeVar("T")
 DAY = 24 * 3600.0
 MAX_MSG = 8 * 1024 * 1024
@@ -103,21 +101,6 @@ async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
         if exc.err_code != 10058:  # "stream name already in use with a different configuration"
             raise
         await js.update_stream(config)
-
-
-async def ensure_reply_stream(js: JetStreamContext, config: StreamConfig) -> None:
-    """The reply stream, made anew if an older Sluice made it a work queue: a stream's retention
-    cannot be changed, and a work queue refuses consumers that ask for no acks. What it held
-    were replies in flight; their stages retry on their deadlines."""
-    try:
-        info = await js.stream_info(config.name)
-    except NotFoundError:
-        info = None
-    if info is not None and RetentionPolicy(info.config.retention) is not config.retention:
-        log.warning("re-creating stream %s with %s retention (was %s); replies in flight are retried",
-                    config.name, config.retention, info.config.retention)
-        await js.delete_stream(config.name)
-    await ensure_stream(js, config)
 
 
 async def ensure_bucket(js: JetStreamContext, stream: str, max_bytes: int, create: Callable[[], Awaitable[T]],
@@ -206,11 +189,10 @@ async def provision(js: JetStreamContext, names: Names, replicas: int | None = N
         name=names.task_stream, subjects=[f"{names.prefix}.task.>"],
         retention=RetentionPolicy.INTEREST, max_age=DAY, max_bytes=stream_max_bytes("TASKS"),
         discard=DiscardPolicy.NEW, **common))
-    await ensure_reply_stream(js, StreamConfig(
-        # Interest, one consumer per dispatcher (disjoint filters) that asks for no acks: results
-        # and node reports, each gone once pushed to its dispatcher (Dispatcher._subscribe_replies).
+    await ensure_stream(js, StreamConfig(
+        # Work queue with one consumer per dispatcher (disjoint filters): results and node reports.
         name=names.reply_stream, subjects=[f"{names.prefix}.reply.>"],
-        retention=RetentionPolicy.INTEREST, max_age=DAY, duplicate_window=300.0,
+        retention=RetentionPolicy.WORK_QUEUE, max_age=DAY, duplicate_window=300.0,
         max_bytes=stream_max_bytes("REPLIES"), discard=DiscardPolicy.NEW, **common))
     await ensure_stream(js, StreamConfig(
         # Limits: summaries stay readable (`sluice result SID`, the web fronts' history) for a week by default.

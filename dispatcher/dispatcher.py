@@ -65,7 +65,7 @@ HANDBACK_DELAY = 1.5  # seconds; longer than the pull loop's fetch timeout
 MAX_TREES = 64  # submissions (roots) analysed at once; more wait in the stream
 MAX_CHILDREN = 128  # extracted files analysed at once, on their own consumer so parents never starve them
 ROOT_QUEUE_POLL = 5.0
-REPLIES_PENDING = 1_000_000  # replies pushed to this process and not yet routed, before nats-py drops some  # seconds between looks for submitter queues provisioned since
+REPLIES_PENDING = 10_000  # replies pushed to this process and not yet acknowledged  # seconds between looks for submitter queues provisioned since
 
 
 def check_submission(sub: Submission) -> None:
@@ -183,30 +183,28 @@ class Dispatcher:
             await self.js.delete_consumer(self.names.reply_stream, self.names.dispatcher_consumer(self.id))
 
     async def _subscribe_replies(self, router: ReplyRouter) -> Subscription:
-        """This dispatcher's replies, pushed by its own consumer to its own inbox, unacknowledged.
+        """This dispatcher's replies, pushed by its own consumer to its own inbox.
 
         Pushed, not pulled: a pull costs a request per batch and, in nats-py, a task and a
-        `wait_for` per message fetched (`Subscription.next_msg`). Not acknowledged: three acks
-        per file were a fifth of the dispatcher's messages, and buy nothing here. The consumer
-        is this process's alone and dies with it (a tree it owned is redone elsewhere); a reply
-        lost on the way (this process cut off from NATS as it was pushed) is what each stage's
-        deadline and retry are for. So the reply stream is an interest stream (bus.provision): a
-        reply is gone once pushed. nats-py runs the handler for one message at a time, in order
-        (routing never waits long). The subscription exists before the consumer, so nothing is
-        pushed to nobody.
+        `wait_for` per message fetched (`Subscription.next_msg`): three of each per file. The
+        consumer is this process's alone (it dies with it); the server sends at most
+        `max_ack_pending` unacknowledged replies, and nats-py runs the handler for one message
+        at a time, in order (routing never waits long). The subscription exists before the
+        consumer, so nothing is pushed to nobody.
         """
         inbox = self.nc.new_inbox()  # under auth, only this identity may subscribe below its inbox prefix
 
         async def handle(msg: Msg) -> None:
             try:
                 await router.handle(msg)
-            except Exception:  # noqa: BLE001 - one reply must not stop the others; its stage retries on its deadline
-                log.exception("routing the reply on %s failed", msg.subject)
+            except Exception:  # noqa: BLE001 - one reply must not stop the others; unacked, it comes back
+                log.exception("routing the reply on %s failed; it will be redelivered", msg.subject)
 
         sub = await self.nc.subscribe(inbox, cb=handle, pending_msgs_limit=REPLIES_PENDING, pending_bytes_limit=-1)
         await self.js.add_consumer(self.names.reply_stream, ConsumerConfig(
             durable_name=self.names.dispatcher_consumer(self.id), filter_subject=self.names.replies(self.id),
-            deliver_subject=inbox, ack_policy=AckPolicy.NONE, inactive_threshold=3600.0))
+            deliver_subject=inbox, ack_policy=AckPolicy.EXPLICIT, ack_wait=30.0, max_ack_pending=REPLIES_PENDING,
+            inactive_threshold=3600.0))
         return sub
 
     async def _serve_new_queues(self, tg, served: set[str], stop: anyio.Event) -> None:

@@ -1,8 +1,7 @@
 """Routes what comes back to this dispatcher (service results, child node reports) to whoever waits.
 
-Each dispatcher has its own durable consumer on `reply.<its id>.>`, which pushes without asking
-for acks (Dispatcher._subscribe_replies); a result nobody waits for any more (late, or from a
-retried attempt) is dropped.
+Each dispatcher has its own durable consumer on `reply.<its id>.>`; a result nobody waits for
+any more (late, or from a retried attempt) is acknowledged and dropped.
 """
 
 from __future__ import annotations
@@ -82,3 +81,5 @@ class ReplyRouter:
                 raise BadMessage(f"unknown reply kind {kind!r}")
         except BadMessage as exc:
             await self._dead_letter(msg, str(exc))
+            return
+        await msg.ack()
