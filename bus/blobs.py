@@ -50,11 +50,15 @@ class BlobError(RuntimeError):
     """The bytes of a file cannot be had (missing, or not matching their sha256)."""
 
 
-CHUNK = 512 * 1024  # per object-store message: 4x fewer publishes than nats-py's 128 KiB, under a 1 MiB max_payload
-WINDOW = 32  # chunks awaiting their acks while writing (16 MiB), a sliding window
+# Per object-store message: 8x fewer publishes than nats-py's 128 KiB, well under the 8 MiB
+# max_payload Sluice asks of its servers (docs/deploying.md); any size is read. 1 MiB against
+# 512 KiB: a 64 MiB file through three readers (bench/mesh.py --only large) took 0.95x the time,
+# median of 10 alternating pairs on a busy 2-core box (faster in 8); 2 MiB was no faster.
+CHUNK = 1024 * 1024
+WINDOW = 32  # chunks awaiting their acks while writing (32 MiB), a sliding window
 EXPECTED_LAST_SUBJECT_SEQUENCE = "Nats-Expected-Last-Subject-Sequence"
 WRONG_LAST_SEQUENCE = 10071  # JetStream's error code when that subject already holds a message
-FETCH_CHUNKS = 16  # chunks per fetch while reading: 8 MiB, hashed while the next 8 arrive
+FETCH_CHUNKS = 8  # chunks per fetch while reading: 8 MiB, hashed while the next 8 arrive
 
 
 class BlobStore:
@@ -161,8 +165,9 @@ class BlobStore:
         """The chunks of what nats-py's `ObjectStore.put` writes, pipelined in a sliding window:
         `put` waits for each chunk's ack before sending the next, half of a large file's trip."""
         chunks = OBJ_CHUNKS_PRE_TEMPLATE.format(bucket=self._bucket, obj=nuid)
+        view = memoryview(data)  # chunks as views: nats-py copies each into its command anyway, once is enough
         try:
-            await jetstream_publish_all(self._js, ((chunks, data[i:i + CHUNK], None) for i in range(0, len(data), CHUNK)),
+            await jetstream_publish_all(self._js, ((chunks, view[i:i + CHUNK], None) for i in range(0, len(data), CHUNK)),
                                         window=WINDOW)
         except BaseException:
             # Best effort (under auth a writer may not purge): orphaned chunks expire with the bucket.

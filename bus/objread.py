@@ -2,7 +2,7 @@
 
 For the identities that may create none: submitters (bus.auth), so that no submitter can fill
 the account's consumers and lock everyone else out. Each chunk is one request (`STREAM.MSG.GET`,
-the next message on the object's chunk subject from a sequence), about a round trip per 512 KiB:
+the next message on the object's chunk subject from a sequence), about a round trip per chunk (1 MiB):
 slower than bus.blobs' consumer for large files, ample for fetching a report or an extracted
 file. Like every read, the bytes are checked against their sha256 and their declared size.
 """

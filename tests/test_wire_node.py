@@ -116,7 +116,7 @@ async def test_node_client_submits_files_and_a_uri_and_reads_verdicts_and_alerts
         lines = await run_client(node_client, nats_url, prefix, small, large, uri)
         check_verdicts(lines, small, large, uri)
         uploaded = await uploaded_chunks(nats_url, Names(prefix), "submitter")
-        assert uploaded == 1  # 200 KiB in one 512 KiB chunk; the small file and the URI only inline
+        assert uploaded == 1  # 200 KiB in one chunk; the small file and the URI only inline
         again = await run_client(node_client, nats_url, prefix, small, large, uri)
         check_verdicts(again, small, large, uri)
         assert await uploaded_chunks(nats_url, Names(prefix), "submitter") == uploaded
