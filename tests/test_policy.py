@@ -78,6 +78,40 @@ async def test_a_shared_quota_holds_over_two_dispatchers_counting_at_once(nats_u
         await close(two)
 
 
+async def test_a_large_quota_is_leased_in_blocks_and_never_overspent(nats_url, prefix):
+    """A quota of 6,400: a dispatcher's first take leases 64 in one write, the next 63 cost no
+    round trip; two dispatchers taking at once still get exactly the quota between them."""
+    names = Names(prefix)
+    one, two = await connect(nats_url), await connect(nats_url)
+    try:
+        stores = await provision(one.jetstream(), names)
+        counters = [SharedQuota(stores.quotas, "submissions", 6400, 60.0),
+                    SharedQuota(await two.jetstream().key_value(names.quota_bucket), "submissions", 6400, 60.0)]
+        key = "submissions.lease.1000"  # the window of `now` below: 60,000 s // 60 s
+        now = 60_000.0
+        assert await counters[0].take("lease", now=now)
+        first = await stores.quotas.get(key)
+        assert int(first.value) == 64
+        for _ in range(63):
+            assert await counters[0].take("lease", now=now)
+        assert (await stores.quotas.get(key)).revision == first.revision  # spent locally, nothing written
+        granted = [0, 0]
+
+        async def take(n: int) -> None:
+            if await counters[n % 2].take("lease", now=now):
+                granted[n % 2] += 1
+
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as tg:
+                for n in range(7000):
+                    tg.start_soon(take, n)
+        assert sum(granted) + 64 <= 6400 and min(granted) > 0
+        assert int((await stores.quotas.get(key)).value) == 6400  # leased up to the quota, never past it
+    finally:
+        await close(one)
+        await close(two)
+
+
 async def test_fair_share_lets_a_flood_have_little_while_another_identity_is_active():
     fair = FairShare(most=8, window=0.5)
     held = anyio.Event()
