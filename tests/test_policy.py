@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import anyio
 import nats.js.errors
@@ -46,15 +48,25 @@ def test_a_result_is_held_to_its_approval():
     assert police(unknown, None).policy and (unknown.score, unknown.drop) == (0, False)
 
 
-async def test_a_shared_quota_holds_over_two_dispatchers_counting_at_once(nats_url, prefix):
-    """Two counters on two connections (two dispatchers), 60 takes at once for a quota of 25:
-    exactly 25 granted (compare-and-set); then in turns, each always behind the other."""
+@asynccontextmanager
+async def two_dispatchers(nats_url: str, prefix: str, most: int) -> AsyncIterator[tuple[object, list[SharedQuota]]]:
+    """The provisioned stores, and a per-minute quota of `most` counted by two dispatchers, each
+    on its own connection."""
     names = Names(prefix)
     one, two = await connect(nats_url), await connect(nats_url)
     try:
         stores = await provision(one.jetstream(), names)
-        counters = [SharedQuota(stores.quotas, "submissions", 25, 60.0),
-                    SharedQuota(await two.jetstream().key_value(names.quota_bucket), "submissions", 25, 60.0)]
+        yield stores, [SharedQuota(stores.quotas, "submissions", most, 60.0),
+                       SharedQuota(await two.jetstream().key_value(names.quota_bucket), "submissions", most, 60.0)]
+    finally:
+        await close(one)
+        await close(two)
+
+
+async def test_a_shared_quota_holds_over_two_dispatchers_counting_at_once(nats_url, prefix):
+    """Two counters on two connections (two dispatchers), 60 takes at once for a quota of 25:
+    exactly 25 granted (compare-and-set); then in turns, each always behind the other."""
+    async with two_dispatchers(nats_url, prefix, 25) as (stores, counters):
         granted: list[int] = []
 
         async def take(n: int) -> None:
@@ -73,20 +85,12 @@ async def test_a_shared_quota_holds_over_two_dispatchers_counting_at_once(nats_u
         assert await counters[1].take("other", now=1_000_000.0)  # another identity has its own count
         stored = SharedQuota(stores.quotas, "stored", 100, 3600.0)
         assert await stored.take("a", 60, now=0) and not await stored.take("a", 50, now=1) and await stored.take("a", 40, now=2)
-    finally:
-        await close(one)
-        await close(two)
 
 
 async def test_a_large_quota_is_leased_in_blocks_and_never_overspent(nats_url, prefix):
     """A quota of 6,400: a dispatcher's first take leases 64 in one write, the next 63 cost no
     round trip; two dispatchers taking at once still get exactly the quota between them."""
-    names = Names(prefix)
-    one, two = await connect(nats_url), await connect(nats_url)
-    try:
-        stores = await provision(one.jetstream(), names)
-        counters = [SharedQuota(stores.quotas, "submissions", 6400, 60.0),
-                    SharedQuota(await two.jetstream().key_value(names.quota_bucket), "submissions", 6400, 60.0)]
+    async with two_dispatchers(nats_url, prefix, 6400) as (stores, counters):
         key = "submissions.lease.1000"  # the window of `now` below: 60,000 s // 60 s
         now = 60_000.0
         assert await counters[0].take("lease", now=now)
@@ -107,9 +111,6 @@ async def test_a_large_quota_is_leased_in_blocks_and_never_overspent(nats_url, p
                     tg.start_soon(take, n)
         assert sum(granted) + 64 <= 6400 and min(granted) > 0
         assert int((await stores.quotas.get(key)).value) == 6400  # leased up to the quota, never past it
-    finally:
-        await close(one)
-        await close(two)
 
 
 async def test_fair_share_lets_a_flood_have_little_while_another_identity_is_active():
