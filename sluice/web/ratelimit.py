@@ -21,6 +21,7 @@ import msgspec
 from nats.js.errors import KeyDeletedError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+from bus.kv import write_at
 from sluice.web.stores import RATELIMIT_WINDOW
 
 MAX_FAILURES = 5
@@ -77,10 +78,7 @@ class LoginThrottle:
                 times, revision = await self._recent(key, now)
                 value = msgspec.msgpack.encode([*times, now][-self.max_failures:])
                 try:
-                    if revision:
-                        await self.kv.update(key, value, last=revision)
-                    else:
-                        await self.kv.create(key, value)
+                    await write_at(self.kv, key, value, revision)
                     return
                 except KeyWrongLastSequenceError:
                     # Another request counted a failure meanwhile: read it and add ours, after a
