@@ -222,7 +222,8 @@ def _submitter(n: Names, role: str) -> list[str]:
     submitter can create consumers by the hundred and use up the account's for everyone."""
     return [
         *_stream_info(*_all_streams(n)),
-        n.submit_root_for(identity_of(role)), *_read_stream(f"OBJ_{n.file_bucket}"), *_upload(n.file_bucket, role),
+        n.submit_root_for(identity_of(role)), n.upload_notice(identity_of(role)),
+        *_read_stream(f"OBJ_{n.file_bucket}"), *_upload(n.file_bucket, role),
         *_read_stream(n.summary_stream),
     ]
 
@@ -266,7 +267,7 @@ def permissions(role: str, names: Names, public: str) -> Permissions:
     if is_submitter(role):  # the verdicts as they are published (sluice.client); they may read them all in the stream anyway
         subscribe += [names.summaries, names.alerts]
     if role == DISPATCHER:
-        subscribe += [advisory_subject(s) for s in (names.submit_stream, names.task_stream)]
+        subscribe += [*(advisory_subject(s) for s in (names.submit_stream, names.task_stream)), names.upload_notices]
     return Permissions(tuple(dict.fromkeys(publish)), tuple(subscribe))
 
 

@@ -54,6 +54,15 @@ class Names:
     def submit_child(self) -> str:
         return f"{self.prefix}.submit.child"
 
+    def upload_notice(self, identity: str) -> str:
+        """Where `identity` says that a large upload of its own has begun, so that a dispatcher can
+        check it while it arrives (dispatcher.early); like its submission subject, its own alone."""
+        return f"{self.prefix}.upload.{identity}"
+
+    @property
+    def upload_notices(self) -> str:
+        return self.upload_notice("*")
+
     def task(self, stage: Stage | str, file_type: str) -> str:
         return f"{self.prefix}.task.{Stage(stage).value}.{type_tokens(file_type)}"
 

@@ -47,8 +47,9 @@ from bus.worker import pull_loop
 from dispatcher.analysis import Mesh
 from dispatcher.cache import ResultCache
 from dispatcher.directory import ServiceDirectory
-from dispatcher.identifier import Identifier
+from dispatcher.early import EarlyChecks
 from dispatcher.fairshare import FairShare
+from dispatcher.identifier import Identifier
 from dispatcher.policy import clamp_params
 from dispatcher.quota import SharedQuota
 from dispatcher.replies import ReplyRouter
@@ -167,6 +168,7 @@ class Dispatcher:
         async with anyio.create_task_group() as tg:
             tg.start_soon(self.directory.run)
             tg.start_soon(self.held.keep_alive)
+            await tg.start(EarlyChecks(self.nc, self.names, identifier, self.limits.max_file_size).serve)
             self.ready.set()
             log.info("dispatcher %s ready on prefix %s", self.id, self.names.prefix)
             async with anyio.create_task_group() as work:

@@ -42,6 +42,7 @@ class Identifier:
         self._threads = anyio.CapacityLimiter(threads)
         self._remember = remember
         self._known: OrderedDict[str, tuple[str, int]] = OrderedDict()  # sha256 -> (type, size), of checked bytes only
+        self._early: dict[str, anyio.Event] = {}  # upload token -> set when its early check ends (dispatcher.early)
         warm_up()
 
     async def type_of(self, file: FileRef) -> Typed:
@@ -77,10 +78,30 @@ class Identifier:
         if file.data is not None:
             data = await self._blobs.get(file)
             return data, await self._blobs.name_checked(file.sha256, data)
+        early = self._early.get(file.upload) if file.upload else None
+        if early is not None:
+            await early.wait()  # it is reading this very upload: one read, then the name is there
         if await self._blobs.exists(file.sha256, file.size):
             return await self._blobs.head(file, MAGIC_WINDOW), False
+        return await self._promote(file), file.fresh
+
+    async def check_early(self, file: FileRef) -> None:
+        """Check and name an upload announced as it began (dispatcher.early), while it arrives; a
+        submission of it that comes meanwhile waits for this check instead of reading it again.
+        BlobError if its bytes do not match (nothing is named) or stop arriving."""
+        if file.upload in self._early:
+            return
+        self._early[file.upload] = done = anyio.Event()
+        try:
+            if not await self._blobs.exists(file.sha256, file.size):
+                await self._promote(file)
+        finally:
+            del self._early[file.upload]
+            done.set()
+
+    async def _promote(self, file: FileRef) -> bytes:
         writer = file.upload.split(".", 1)[0]
         if self._stored is not None and file.upload and not await self._stored.take(writer, file.size):
             raise BlobError(f"{file.sha256}: not stored: {writer} is over its quota of {self._stored.most} bytes "
                             f"stored per {self._stored.window / 3600:g} h")
-        return await self._blobs.promote(file), file.fresh
+        return await self._blobs.promote(file)

@@ -28,7 +28,7 @@ from nats.js.errors import NotFoundError
 
 from bus.auth import SUBMITTER, identity_of
 from bus.blobs import BlobStore
-from bus.codec import BadMessage, decode, encode
+from bus.codec import BadMessage, decode, encode, wire_headers
 from bus.connect import close, connect, provisions
 from bus.objread import read_named
 from bus.provision import provision
@@ -94,7 +94,8 @@ class Client:
             stores = await patiently("setting up the client (streams and file store)",
                                      lambda: provision(client.js, client.names, create=provisions(role)))
             client.files = stores.files
-            client.blobs = BlobStore(client.js, stores.files, client.names.file_bucket, writer=client.identity)
+            client.blobs = BlobStore(client.js, stores.files, client.names.file_bucket, writer=client.identity,
+                                     announce=client._announce)
             # A plain subscription, not a JetStream consumer: a submitter may create none (bus.auth),
             # so no submitter can use up the account's consumers. What it misses while disconnected
             # is looked up in the stream (`_look_up_when_quiet`).
@@ -134,6 +135,11 @@ class Client:
         arrived.set()
 
     # -- submit ----------------------------------------------------------------------------
+    async def _announce(self, ref: FileRef) -> None:
+        """Tell the dispatchers that a large upload has begun (dispatcher.early): a hint, core
+        NATS, lost harmlessly (the submission, sent once the upload is whole, is checked anyway)."""
+        await self.nc.publish(self.names.upload_notice(self.identity), encode(ref), headers=wire_headers())
+
     async def store(self, data: bytes, name: str) -> FileRef:
         if len(data) > self.max_file_size:
             raise SubmitError(f"{name}: {len(data)} bytes is over the {self.max_file_size}-byte limit")

@@ -596,3 +596,32 @@ async def test_attack_8_a_forged_max_deliveries_advisory_deletes_nothing(nats_ur
             await sub.unsubscribe()
     finally:
         await close(nc)
+
+
+# -- 9. upload announcements are hints: they name nothing unchecked -------------------------------
+
+async def test_attack_9_an_announcement_names_neither_wrong_bytes_nor_anothers_upload(world, as_components, caplog):
+    # An announcement (dispatcher.early) makes a dispatcher check an upload while it arrives.
+    # The default submitter announces its own filler as M, and bob's upload of M as its own;
+    # neither gets a name, it may not announce on bob's subject at all, and M, genuinely
+    # submitted by bob afterwards, is analysed as M.
+    caplog.set_level(logging.INFO, logger="sluice.dispatcher")
+    names = world.names
+    genuine, filler = noise(5 * 1024 * 1024, 11), noise(5 * 1024 * 1024, 12)
+    me = auth.identity_of(auth.SUBMITTER)
+    async with mesh(world, make(Echo, "echo")), attacker(world, auth.SUBMITTER) as evil, \
+            await Client.connect(world.server.url, names.prefix, role=BOB) as bob:
+        own = await upload_as(evil, me, filler)
+        await evil.nc.publish(names.upload_notice(me), encode(FileRef(sha(genuine), len(genuine), "m", upload=own)))
+        bobs = f"{bob.identity}.{uuid.uuid4().hex}"
+        await BlobStore(bob.js, bob.files, names.file_bucket, writer=bob.identity)._write_chunks(bobs, genuine)
+        await evil.nc.publish(names.upload_notice(me), encode(FileRef(sha(genuine), len(genuine), "m", upload=bobs)))
+        await evil.refused(evil.js.publish(names.upload_notice(bob.identity), b"x"), names.upload_notice(bob.identity))
+        with anyio.fail_after(20):
+            while not (any(f"upload {own} failed" in r.getMessage() for r in caplog.records)
+                       and any("not an upload of its own" in r.getMessage() for r in caplog.records)):
+                await anyio.sleep(0.05)
+        assert not await bob.blobs.exists(sha(genuine), len(genuine))
+        summary = await bob.wait(await bob.submit_bytes([("m.bin", genuine)]), timeout=30)
+    assert not errors_of(summary) and summary.files[0].results[0].service == "echo"
+
