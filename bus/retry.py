@@ -5,6 +5,9 @@ time out: for about 3 s on an idle box, tens of seconds on a loaded one; while a
 another node, for as long as the reconnect takes. An operation that is safe to repeat (a publish
 with a Nats-Msg-Id, a content-addressed object, a read) is retried here with backoff for as long
 as that can take, and past it fails with one line saying what could not be done and for how long.
+A stream at its size (a full queue or file store: nats-server's 503 "maximum bytes exceeded")
+is not transient in that sense: it stays full until something ages out or an operator resizes
+it, so that is said at once (StreamFull) instead of after the patience as an unreachable NATS.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ log = logging.getLogger("sluice.bus")
 # Failures that a little patience cures; TimeoutError is our own bounds' (an ack or a call not in time).
 TRANSIENT = (NoRespondersError, NoStreamResponseError, NatsTimeout, ServiceUnavailableError, TimeoutError,
              ConnectionReconnectingError, OutboundBufferLimitError)
+STORE_FAILED = 10077  # JetStream's "stream store failed", e.g. 'maximum bytes exceeded' (a 503)
 PATIENCE_ENV = "SLUICE_NATS_PATIENCE"
 # Seconds: a leader election on a loaded 2-core box has been seen to take ~30 s. An operator may
 # want a command to give up sooner (or a component to hold on longer): $SLUICE_NATS_PATIENCE.
@@ -56,6 +60,21 @@ class Unreachable(TimeoutError):
         self.waited = waited
 
 
+class StreamFull(RuntimeError):
+    """JetStream refused `what`: the stream is at its size (bus.capacity), and stays so for now."""
+
+    def __init__(self, what: str, cause: ServiceUnavailableError) -> None:
+        super().__init__(f"{what}: refused, the stream is full ({cause.description}); its size is the operator's "
+                         "(SLUICE_MAX_BYTES_*, docs/trust.md)")
+        self.what = what
+
+
+def full(exc: BaseException) -> bool:
+    """Whether `exc` is JetStream refusing a write to a stream at its size (bytes or messages)."""
+    return (isinstance(exc, ServiceUnavailableError) and exc.err_code == STORE_FAILED
+            and (exc.description or "").startswith("maximum"))
+
+
 def describe(exc: BaseException) -> str:
     """nats-py's errors print as 'nats: timeout' and the like; say which kind when they print nothing."""
     return str(exc).strip() or type(exc).__name__
@@ -63,13 +82,16 @@ def describe(exc: BaseException) -> str:
 
 async def patiently(what: str, operation: Callable[[], Awaitable[T]], patience: float = PATIENCE) -> T:
     """`operation()`, retried on TRANSIENT failures with backoff (0.1 s doubling to 2 s) for up
-    to `patience` seconds; then Unreachable. `operation` must be safe to repeat."""
+    to `patience` seconds; then Unreachable. A full stream is StreamFull at once. `operation`
+    must be safe to repeat."""
     started = time.monotonic()
     delay = FIRST_DELAY
     while True:
         try:
             return await operation()
         except TRANSIENT as exc:
+            if full(exc):
+                raise StreamFull(what, exc) from exc
             waited = time.monotonic() - started
             if waited + delay > patience:
                 raise Unreachable(what, waited, exc) from exc
