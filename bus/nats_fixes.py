@@ -4,10 +4,11 @@ imported; each names its upstream issue and goes once a release with the fix is 
 nats.py issue 985 (fix proposed in PR 994): `publish_async` never delivers a JetStream error
 to its future. `_handle_async_reply` builds the error with `APIError.from_error`, which raises
 instead of returning, so the error goes to the connection's error callback and the future stays
-pending until our own ack timeout (bus.publish). A write to a full stream (a queue or file store
-at its `max_bytes`: a 503 "maximum bytes exceeded") then looked like a NATS that does not
-answer, retried for a minute (bus.retry) and reported as unreachable. Here the error is set on
-the future, so the caller gets it at once.
+pending until our own ack timeout (bus.publish): a write to a full stream (a queue or file
+store at its `max_bytes`: a 503 "maximum bytes exceeded") looked like a NATS that does not
+answer, and a refused write with an expected sequence (bus.blobs.name_checked, an inline file
+stored before) took that timeout, 5 s, instead of no time. Here the error is set on the future,
+so the caller gets it at once and can say what it was (bus.retry).
 """
 
 from __future__ import annotations

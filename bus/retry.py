@@ -5,9 +5,8 @@ time out: for about 3 s on an idle box, tens of seconds on a loaded one; while a
 another node, for as long as the reconnect takes. An operation that is safe to repeat (a publish
 with a Nats-Msg-Id, a content-addressed object, a read) is retried here with backoff for as long
 as that can take, and past it fails with one line saying what could not be done and for how long.
-A stream at its size (a full queue or file store: nats-server's 503 "maximum bytes exceeded")
-is not transient in that sense: it stays full until something ages out or an operator resizes
-it, so that is said at once (StreamFull) instead of after the patience as an unreachable NATS.
+A stream at its size (nats-server's 503 "maximum bytes exceeded") is retried alike, since a
+queue drains as its consumers work, and past the patience the line says the stream is full.
 """
 
 from __future__ import annotations
@@ -50,23 +49,20 @@ T = TypeVar("T")
 
 
 class Unreachable(TimeoutError):
-    """NATS did not do `what` within the patience; the message is the one line a user sees.
+    """NATS did not do `what` within the patience (no answer, or a full stream refusing it); the
+    message is the one line a user sees.
     A TimeoutError, so code that treats a timed-out NATS call as transient treats this alike."""
 
     def __init__(self, what: str, waited: float, cause: BaseException) -> None:
-        super().__init__(f"{what}: NATS did not answer for {waited:.0f} s (last error: {describe(cause)}); "
-                         f"is the server or a majority of the cluster up?")
+        if full(cause):
+            line = (f"{what}: refused for {waited:.0f} s, the stream is full ({cause.description}); its size is "
+                    "the operator's (SLUICE_MAX_BYTES_*, docs/trust.md)")
+        else:
+            line = (f"{what}: NATS did not answer for {waited:.0f} s (last error: {describe(cause)}); "
+                    "is the server or a majority of the cluster up?")
+        super().__init__(line)
         self.what = what
         self.waited = waited
-
-
-class StreamFull(RuntimeError):
-    """JetStream refused `what`: the stream is at its size (bus.capacity), and stays so for now."""
-
-    def __init__(self, what: str, cause: ServiceUnavailableError) -> None:
-        super().__init__(f"{what}: refused, the stream is full ({cause.description}); its size is the operator's "
-                         "(SLUICE_MAX_BYTES_*, docs/trust.md)")
-        self.what = what
 
 
 def full(exc: BaseException) -> bool:
@@ -82,16 +78,13 @@ def describe(exc: BaseException) -> str:
 
 async def patiently(what: str, operation: Callable[[], Awaitable[T]], patience: float = PATIENCE) -> T:
     """`operation()`, retried on TRANSIENT failures with backoff (0.1 s doubling to 2 s) for up
-    to `patience` seconds; then Unreachable. A full stream is StreamFull at once. `operation`
-    must be safe to repeat."""
+    to `patience` seconds; then Unreachable. `operation` must be safe to repeat."""
     started = time.monotonic()
     delay = FIRST_DELAY
     while True:
         try:
             return await operation()
         except TRANSIENT as exc:
-            if full(exc):
-                raise StreamFull(what, exc) from exc
             waited = time.monotonic() - started
             if waited + delay > patience:
                 raise Unreachable(what, waited, exc) from exc

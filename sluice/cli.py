@@ -34,7 +34,7 @@ from bus.cluster import LoopbackCluster
 from bus.connect import DEFAULT_URL_ENV
 from bus.embedded import EmbeddedServer
 from bus.provision import provision_at
-from bus.retry import StreamFull, Unreachable
+from bus.retry import Unreachable
 from bus.subjects import Names
 from dispatcher.dispatcher import MAX_CHILDREN, MAX_TREES
 from schemas.limits import Limits
@@ -509,7 +509,7 @@ def _user_error(exc: BaseException) -> tuple[str, int] | None:
         return str(exc), exc.code
     if isinstance(exc, (SubmitError, ManifestError)):
         return str(exc), 2
-    if isinstance(exc, (Unreachable, StreamFull)):  # the mesh cannot take it now
+    if isinstance(exc, Unreachable):
         return str(exc), 3
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted", 130

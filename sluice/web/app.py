@@ -28,7 +28,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from schemas.limits import Limits
 from sluice.client import Client
 from bus.auth import WEB
-from bus.retry import StreamFull, Unreachable
+from bus.retry import Unreachable
 from sluice.console import connect_client
 from sluice.web.api import ROUTES, Gateway
 from sluice.web.accounts import Accounts
@@ -115,9 +115,8 @@ def allowed_hosts(bound_host: str, port: int) -> AllowedHostsConfig:
     return AllowedHostsConfig(allowed_hosts=sorted(hosts), www_redirect=False)
 
 
-def _unreachable(_request: Request, exc: Unreachable | StreamFull) -> Response:
-    """NATS did not answer for longer than an election takes, or a store is full (bus.retry): a
-    503 saying so, no traceback."""
+def _unreachable(_request: Request, exc: Unreachable) -> Response:
+    """NATS did not answer for longer than an election takes (bus.retry): a 503 saying so, no traceback."""
     log.warning("%s", exc)
     return Response({"status_code": 503, "detail": str(exc)}, status_code=503)
 
@@ -174,7 +173,7 @@ def create_app(nats: str | Client, prefix: str = "sluice", max_upload: int = Lim
         dependencies={"gateway": Provide(_gateway, sync_to_thread=False)},
         middleware=[security_headers, authenticate],
         allowed_hosts=hosts,
-        exception_handlers={Unreachable: _unreachable, StreamFull: _unreachable},
+        exception_handlers={Unreachable: _unreachable},
         state=State({"local_csrf": local.csrf}),
         request_max_body_size=max_upload,
         openapi_config=OpenAPIConfig(title="Sluice", version="0.1.0", path="/api", render_plugins=[JsonRenderPlugin()],
