@@ -14,15 +14,38 @@ bound.
                                                        quotas; provisioning makes trees_per_submitter
                                                        each submitter queue's max_ack_pending
 
-Why both: a queue's `max_bytes` keeps it from filling the storage the others need (a
-submitter's flood fills the submission queue, which then refuses more, instead of taking the
-file store's room); the account limits keep the whole of Sluice, file store included, inside
-what the operator gave it on a shared server. nats-server *reserves* each stream's `max_bytes`
-against the account's and the server's storage when the stream is made ("insufficient storage
-resources" when they do not fit), so the queue defaults for one prefix (2.75 GiB) fit the
-default account (32 GiB) easily, and are scaled down with an account that has less; and an
-account must fit the server: a server with less storage than its accounts' limits refuses to
-start, so the one-box lowers the account's file storage to half the free disk of its store.
+Why both: a queue's or bucket's `max_bytes` keeps it from filling the storage the others need
+(a submitter's flood fills the submission queue, which then refuses more, instead of taking the
+file store's room; a flood of uploads fills the file store, not the queues); the account limits
+keep the whole of Sluice inside what the operator gave it on a shared server. nats-server
+*reserves* each stream's `max_bytes` against the account's and the server's storage when the
+stream is made ("insufficient storage resources" when they do not fit), and against an
+account's limit once per replica (an R3 stream reserves three times its size; measured on a
+3-node loopback cluster). An account must fit the server: a server with less storage than its
+accounts' limits refuses to start, so the one-box lowers the account's file storage to half the
+free disk of its store.
+
+The defaults (STREAM_DEFAULTS) are what one prefix reserves in the default account (32 GiB of
+file storage, one copy): the queues 2.75 GiB (submit and tasks 1 GiB each, replies 512 MiB,
+dead letters 256 MiB); the file store 16 GiB, half the account, since file bytes are nearly
+all of what Sluice stores (a week of uploads at its 7-day TTL, about 2.3 GiB a day); the result
+cache 1 GiB (results are a few KiB: hundreds of thousands of entries within its 2-day TTL);
+the rule-set store 1 GiB (a few versions of large signature sets); each of the five small KV
+buckets (services, approvals, safelist, rules, quota) 64 MiB, far more than their records
+need. In all 21.1 GiB, two thirds of the account: the rest is for what has no size of its own
+(the summaries, kept 7 days; the web front's stores) and for raising a size later. With less
+storage per copy (`account_file / replicas`: a one-box on a small disk, an R3 cluster) every
+default shrinks in proportion (at least 1 MiB), so one prefix still fits its account with the
+same room. A setting is taken as given.
+
+Applied when a stream is made. A queue is updated to its size each time provisioning runs, but
+an existing bucket keeps its size unless the operator sets one (SLUICE_MAX_BYTES_<STORE>):
+nats-py's bucket creation, which every component of the previous release (de1b7dc) runs at
+start, refuses a bucket whose stream exists with another `max_bytes`, and that release made
+its buckets unbounded. Resizing them by default would stop its components in a rolling
+upgrade; the operator sizes them with the setting once the previous release is gone
+(docs/wire.md, "Upgrading a deployment"). Shrinking a bucket below what it holds drops
+nothing (buckets discard new): it refuses new writes until its TTL ages enough out.
 """
 
 from __future__ import annotations
@@ -45,13 +68,10 @@ KIB = 1024
 MIB = KIB**2
 GIB = KIB**3
 
-# The buckets (KV, object stores) are unbounded unless set: nats-py's bucket creation, which
-# components of the previous release run at start, refuses a bucket whose size differs from
-# its own default, so sizing them by default would stop those components in a rolling upgrade.
-# The account's storage bounds them all, and their TTLs (files 7 days, cache 2 days) age them out.
+# One prefix's reservation in the default account, 21.1 GiB of 32 (the module's docstring says why).
 STREAM_DEFAULTS = {
     "SUBMIT": 1 * GIB, "TASKS": 1 * GIB, "REPLIES": 512 * MIB, "DLQ": 256 * MIB,
-    "FILES": 0, "RULESETS": 0, "CACHE": 0, "KV": 0,
+    "FILES": 16 * GIB, "RULESETS": 1 * GIB, "CACHE": 1 * GIB, "KV": 64 * MIB,
 }
 ACCOUNT_DEFAULTS = {"MAX_FILE": 32 * GIB, "MAX_MEM": 256 * MIB, "MAX_STREAMS": 1000, "MAX_CONSUMERS": 20_000}
 _SIZE = re.compile(r"\s*(\d+)\s*([KMGT]?)(?:I?B)?\s*", re.IGNORECASE)
@@ -69,16 +89,28 @@ def _setting(environ: Mapping[str, str], name: str, default: int) -> int:
     return parse_size(name, environ[name]) if name in environ else default
 
 
-def stream_max_bytes(store: str, environ: Mapping[str, str] = os.environ, account_file: int = -1) -> int:
+def stream_max_bytes(store: str, environ: Mapping[str, str] = os.environ, account_file: int = -1,
+                     replicas: int = 1) -> int:
     """`max_bytes` for one of STREAM_DEFAULTS' stores, as nats-py takes it (-1: no bound).
 
-    `account_file`: the account's file storage (-1: no limit). The defaults are sized for the
-    default account; for an account with less (the one-box's on a small disk) a default is
-    scaled down with it, so that one prefix's streams still fit. A setting is taken as given."""
-    default = STREAM_DEFAULTS[store]
-    if default and 0 < account_file < ACCOUNT_DEFAULTS["MAX_FILE"]:
-        default = max(MIB, default * account_file // ACCOUNT_DEFAULTS["MAX_FILE"])
-    return _setting(environ, MAX_BYTES_ENV + store, default) or -1
+    `account_file`: the account's file storage (-1: no limit); `replicas`: the stream's copies,
+    each reserved against it. The defaults are sized for the default account at one copy; with
+    less storage per copy (the one-box's account on a small disk, an R3 cluster) a default is
+    scaled down in proportion, so that one prefix's streams still fit. A setting is taken as given."""
+    given = operator_max_bytes(store, environ)
+    if given is not None:
+        return given
+    default, per_copy = STREAM_DEFAULTS[store], account_file // replicas
+    if 0 < per_copy < ACCOUNT_DEFAULTS["MAX_FILE"]:
+        default = max(MIB, default * per_copy // ACCOUNT_DEFAULTS["MAX_FILE"])
+    return default
+
+
+def operator_max_bytes(store: str, environ: Mapping[str, str] = os.environ) -> int | None:
+    """The operator's own size for `store` as nats-py takes it (-1: no bound), None when not set.
+    An existing bucket is resized to it only when set (the module's docstring says why)."""
+    name = MAX_BYTES_ENV + store
+    return (parse_size(name, environ[name]) or -1) if name in environ else None
 
 
 @dataclass(frozen=True)

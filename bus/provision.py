@@ -38,7 +38,7 @@ from nats.js.object_store import ObjectStore
 
 from bus.auth import ADMIN, SUBMITTER, WEB, identity_of
 from bus import capacity
-from bus.capacity import operator_limits
+from bus.capacity import operator_limits, operator_max_bytes
 from bus.codec import encode
 from bus.connect import close, connect
 from bus.subjects import Names
@@ -103,18 +103,20 @@ async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
         await js.update_stream(config)
 
 
-async def ensure_bucket(js: JetStreamContext, stream: str, max_bytes: int, create: Callable[[], Awaitable[T]],
+async def ensure_bucket(js: JetStreamContext, stream: str, resize: int | None, create: Callable[[], Awaitable[T]],
                         bind: Callable[[], Awaitable[T]]) -> T:
     """A KV bucket or object store made by nats-py's `create`, which refuses a stream that exists
-    with another configuration: an existing one gets the operator's `max_bytes` by update instead."""
+    with another configuration: an existing one is bound as it is, or first given `max_bytes`
+    `resize` by update if not None (the operator's size, bus.capacity.operator_max_bytes)."""
     try:
         return await create()
     except BadRequestError as exc:
         if exc.err_code != 10058:
             raise
-    config = (await js.stream_info(stream)).config
-    config.max_bytes = max_bytes
-    await js.update_stream(config)
+    if resize is not None:
+        config = (await js.stream_info(stream)).config
+        config.max_bytes = resize
+        await js.update_stream(config)
     return await bind()
 
 
@@ -175,10 +177,10 @@ async def provision(js: JetStreamContext, names: Names, replicas: int | None = N
     replicas = replicas or await deployed_replicas(js, names)
     common = dict(storage=StorageType.FILE, num_replicas=replicas, max_msg_size=MAX_MSG)
     # Each store's max_bytes is the operator's (bus.capacity), the defaults fitted to the
-    # account's storage. A full queue refuses new messages (discard new: a submission or task is
-    # never dropped to make room), the dead letters drop their oldest.
+    # account's storage per copy. A full queue or bucket refuses new messages (discard new: a
+    # submission or task is never dropped to make room), the dead letters drop their oldest.
     account_file = (await js.account_info()).limits.max_storage
-    stream_max_bytes = partial(capacity.stream_max_bytes, account_file=account_file)
+    stream_max_bytes = partial(capacity.stream_max_bytes, account_file=account_file, replicas=replicas)
     await ensure_stream(js, StreamConfig(
         # Work queue: each submission is taken by one dispatcher and removed once it is done.
         name=names.submit_stream, subjects=[*names.submit_roots, names.submit_child],
@@ -214,16 +216,18 @@ async def provision(js: JetStreamContext, names: Names, replicas: int | None = N
             # Dispatchers heartbeat (in_progress) while they work, so a short ack_wait only
             # means a crashed dispatcher's submissions come back quickly.
             ack_wait=30.0, max_deliver=5, max_ack_pending=pending))
+    # A new bucket gets its size; an existing one keeps it unless the operator set one (bus.capacity).
     def kv(bucket: str, store: str = "KV", **config) -> Awaitable[KeyValue]:
         size = stream_max_bytes(store)
-        return ensure_bucket(js, f"KV_{bucket}", size, lambda: js.create_key_value(KeyValueConfig(
+        return ensure_bucket(js, f"KV_{bucket}", operator_max_bytes(store), lambda: js.create_key_value(KeyValueConfig(
             bucket=bucket, storage=StorageType.FILE, replicas=replicas, max_bytes=size, **config)),
             lambda: js.key_value(bucket))
 
     def objects(bucket: str, store: str, **config) -> Awaitable[ObjectStore]:
         size = stream_max_bytes(store)
-        return ensure_bucket(js, f"OBJ_{bucket}", size, lambda: js.create_object_store(bucket, ObjectStoreConfig(
-            storage=StorageType.FILE, replicas=replicas, max_bytes=size, **config)), lambda: js.object_store(bucket))
+        return ensure_bucket(js, f"OBJ_{bucket}", operator_max_bytes(store), lambda: js.create_object_store(
+            bucket, ObjectStoreConfig(storage=StorageType.FILE, replicas=replicas, max_bytes=size, **config)),
+            lambda: js.object_store(bucket))
 
     cache = await kv(names.cache_bucket, "CACHE", history=1, ttl=2 * DAY)
     registry = await kv(names.registry_bucket, history=1)

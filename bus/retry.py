@@ -5,6 +5,8 @@ time out: for about 3 s on an idle box, tens of seconds on a loaded one; while a
 another node, for as long as the reconnect takes. An operation that is safe to repeat (a publish
 with a Nats-Msg-Id, a content-addressed object, a read) is retried here with backoff for as long
 as that can take, and past it fails with one line saying what could not be done and for how long.
+A stream at its size (nats-server's 503 "maximum bytes exceeded") is retried alike, since a
+queue drains as its consumers work, and past the patience the line says the stream is full.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ log = logging.getLogger("sluice.bus")
 # Failures that a little patience cures; TimeoutError is our own bounds' (an ack or a call not in time).
 TRANSIENT = (NoRespondersError, NoStreamResponseError, NatsTimeout, ServiceUnavailableError, TimeoutError,
              ConnectionReconnectingError, OutboundBufferLimitError)
+STORE_FAILED = 10077  # JetStream's "stream store failed", e.g. 'maximum bytes exceeded' (a 503)
 PATIENCE_ENV = "SLUICE_NATS_PATIENCE"
 # Seconds: a leader election on a loaded 2-core box has been seen to take ~30 s. An operator may
 # want a command to give up sooner (or a component to hold on longer): $SLUICE_NATS_PATIENCE.
@@ -46,14 +49,26 @@ T = TypeVar("T")
 
 
 class Unreachable(TimeoutError):
-    """NATS did not do `what` within the patience; the message is the one line a user sees.
+    """NATS did not do `what` within the patience (no answer, or a full stream refusing it); the
+    message is the one line a user sees.
     A TimeoutError, so code that treats a timed-out NATS call as transient treats this alike."""
 
     def __init__(self, what: str, waited: float, cause: BaseException) -> None:
-        super().__init__(f"{what}: NATS did not answer for {waited:.0f} s (last error: {describe(cause)}); "
-                         f"is the server or a majority of the cluster up?")
+        if full(cause):
+            line = (f"{what}: refused for {waited:.0f} s, the stream is full ({cause.description}); its size is "
+                    "the operator's (SLUICE_MAX_BYTES_*, docs/trust.md)")
+        else:
+            line = (f"{what}: NATS did not answer for {waited:.0f} s (last error: {describe(cause)}); "
+                    "is the server or a majority of the cluster up?")
+        super().__init__(line)
         self.what = what
         self.waited = waited
+
+
+def full(exc: BaseException) -> bool:
+    """Whether `exc` is JetStream refusing a write to a stream at its size (bytes or messages)."""
+    return (isinstance(exc, ServiceUnavailableError) and exc.err_code == STORE_FAILED
+            and (exc.description or "").startswith("maximum"))
 
 
 def describe(exc: BaseException) -> str:

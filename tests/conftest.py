@@ -16,11 +16,14 @@ import pytest_asyncio
 
 from bus.embedded import EmbeddedServer
 
-# Every prefix's queues reserve their max_bytes on the session's one server (bus.capacity): a
-# few hundred prefixes at the production defaults (2.75 GiB each) would not fit its disk. Small
-# queues here (the buckets are unbounded by default); child processes inherit these.
+# Every prefix's queues and buckets reserve their max_bytes on the session's one server
+# (bus.capacity): a few hundred prefixes at the production defaults (21 GiB each) would not fit
+# its disk. Small queues here, and buckets unbounded (reserving nothing) unless a test sizes
+# them (tests/test_bucket_sizes.py clears these to see the defaults); child processes inherit these.
 for _store in ("SUBMIT", "TASKS", "REPLIES", "DLQ"):  # each holds a message at the 8 MiB payload limit
     os.environ.setdefault(f"SLUICE_MAX_BYTES_{_store}", "16M")
+for _store in ("FILES", "RULESETS", "CACHE", "KV"):
+    os.environ.setdefault(f"SLUICE_MAX_BYTES_{_store}", "0")
 # The account's file storage (`auth.init`'s servers): the default 32 GiB must fit the server's
 # storage or it refuses to start, and a test box may have less free disk than that.
 os.environ.setdefault("SLUICE_ACCOUNT_MAX_FILE", "4G")

@@ -10,7 +10,7 @@ import anyio
 import nats.js.errors
 import pytest
 
-from bus.capacity import account_limits, operator_limits, parse_size, stream_max_bytes
+from bus.capacity import account_limits, operator_limits, operator_max_bytes, parse_size, stream_max_bytes
 from bus.connect import close, connect
 from bus.provision import provision
 from bus.subjects import Names
@@ -145,12 +145,29 @@ def test_capacity_settings_come_from_the_environment():
     with pytest.raises(ValueError, match=r"\$SLUICE_MAX_BYTES_SUBMIT='lots'"):
         stream_max_bytes("SUBMIT", {"SLUICE_MAX_BYTES_SUBMIT": "lots"})
     assert stream_max_bytes("SUBMIT", {"SLUICE_MAX_BYTES_SUBMIT": "0"}) == -1  # no bound, as nats-py says it
-    assert (stream_max_bytes("SUBMIT", {}), stream_max_bytes("FILES", {})) == (2**30, -1)  # buckets: unless set
-    # An account with a quarter of the default storage (a one-box on a small disk): defaults a
-    # quarter as large, so the prefix still fits it; a setting stays as given.
+    assert (stream_max_bytes("SUBMIT", {}), stream_max_bytes("FILES", {})) == (2**30, 16 * 2**30)
+    # An account with a quarter of the default storage (a one-box on a small disk), or the
+    # default account at R3 (each copy reserved): defaults scaled with the storage per copy, so
+    # the prefix still fits it; a setting stays as given.
     assert stream_max_bytes("TASKS", {}, account_file=8 * 2**30) == 2**28
-    assert stream_max_bytes("FILES", {}, account_file=8 * 2**30) == -1  # no bound stays none
+    assert stream_max_bytes("FILES", {}, account_file=8 * 2**30) == 4 * 2**30
+    assert stream_max_bytes("FILES", {}, account_file=24 * 2**30, replicas=3) == 4 * 2**30
+    assert stream_max_bytes("KV", {}, account_file=2**20) == 2**20  # never below 1 MiB
     assert stream_max_bytes("TASKS", {"SLUICE_MAX_BYTES_TASKS": "10G"}, account_file=8 * 2**30) == 10 * 2**30
+    # Only a setting resizes an existing bucket: unset, None (it keeps its size).
+    assert [operator_max_bytes("FILES", env) for env in ({}, {"SLUICE_MAX_BYTES_FILES": "0"},
+                                                         {"SLUICE_MAX_BYTES_FILES": "2M"})] == [None, -1, 2**21]
+
+
+def test_one_prefix_fits_its_account_with_a_third_to_spare():
+    # What one prefix reserves at the defaults (each stream's max_bytes, times its copies): at most
+    # two thirds of the account, whatever its size (from 1 GiB per copy) and replication.
+    stores = ["SUBMIT", "TASKS", "REPLIES", "DLQ", "FILES", "RULESETS", "CACHE", *["KV"] * 5]
+    for account, replicas in [(32 * 2**30, 1), (32 * 2**30, 3), (8 * 2**30, 1), (3 * 2**30, 3), (2**30, 1)]:
+        reserved = replicas * sum(stream_max_bytes(s, {}, account_file=account, replicas=replicas) for s in stores)
+        assert reserved <= 2 / 3 * account, (account, replicas)
+
+
     limits = account_limits({"SLUICE_ACCOUNT_MAX_CONSUMERS": "500", "SLUICE_ACCOUNT_MAX_MEM": "0"})
     assert limits.config() == f"jetstream: {{max_file: {32 * 2**30}, max_mem: -1, max_streams: 1000, max_consumers: 500}}"
 
