@@ -36,7 +36,10 @@ need. In all 21.1 GiB, two thirds of the account: the rest is for what has no si
 (the summaries, kept 7 days; the web front's stores) and for raising a size later. With less
 storage per copy (`account_file / replicas`: a one-box on a small disk, an R3 cluster) every
 default shrinks in proportion (at least 1 MiB), so one prefix still fits its account with the
-same room. A setting is taken as given.
+same room. A setting is taken as given. A server without account limits (no `--auth`, nobody
+set the account's storage) has no account to fit, and such servers are where several prefixes
+share one store (development, tests, benchmarks): there the buckets stay unbounded unless set,
+since 21 GiB a prefix would refuse the third prefix on a 64 GiB disk; the queues keep theirs.
 
 Applied when a stream is made. A queue is updated to its size each time provisioning runs, but
 an existing bucket keeps its size unless the operator sets one (SLUICE_MAX_BYTES_<STORE>):
@@ -69,6 +72,7 @@ MIB = KIB**2
 GIB = KIB**3
 
 # One prefix's reservation in the default account, 21.1 GiB of 32 (the module's docstring says why).
+BUCKETS = ("FILES", "RULESETS", "CACHE", "KV")  # unbounded by default in an account without limits
 STREAM_DEFAULTS = {
     "SUBMIT": 1 * GIB, "TASKS": 1 * GIB, "REPLIES": 512 * MIB, "DLQ": 256 * MIB,
     "FILES": 16 * GIB, "RULESETS": 1 * GIB, "CACHE": 1 * GIB, "KV": 64 * MIB,
@@ -93,13 +97,16 @@ def stream_max_bytes(store: str, environ: Mapping[str, str] = os.environ, accoun
                      replicas: int = 1) -> int:
     """`max_bytes` for one of STREAM_DEFAULTS' stores, as nats-py takes it (-1: no bound).
 
-    `account_file`: the account's file storage (-1: no limit); `replicas`: the stream's copies,
+    `account_file`: the account's file storage (-1: no limit, and then no bucket is bounded by
+    default); `replicas`: the stream's copies,
     each reserved against it. The defaults are sized for the default account at one copy; with
     less storage per copy (the one-box's account on a small disk, an R3 cluster) a default is
     scaled down in proportion, so that one prefix's streams still fit. A setting is taken as given."""
     given = operator_max_bytes(store, environ)
     if given is not None:
         return given
+    if store in BUCKETS and account_file <= 0:
+        return -1
     default, per_copy = STREAM_DEFAULTS[store], account_file // replicas
     if 0 < per_copy < ACCOUNT_DEFAULTS["MAX_FILE"]:
         default = max(MIB, default * per_copy // ACCOUNT_DEFAULTS["MAX_FILE"])

@@ -23,7 +23,7 @@ from nats.js.api import DiscardPolicy, StreamConfig
 
 from archives import noise
 from bus import auth
-from bus.capacity import GIB, MAX_BYTES_ENV, MIB, STREAM_DEFAULTS, AccountLimits
+from bus.capacity import GIB, MAX_BYTES_ENV, MIB, STREAM_DEFAULTS, AccountLimits, stream_max_bytes
 from bus.cluster import LoopbackCluster
 from bus.connect import CREDS_ENV, close, connect
 from bus.embedded import EmbeddedServer
@@ -121,7 +121,11 @@ async def test_an_existing_bucket_keeps_its_size_unless_set(nats_url, prefix, pr
         await provision(js, names)  # step 0 of a rolling upgrade, with no size set
         sizes = await max_bytes(js, streams_of(names))
         assert {sizes[s] for s in old_buckets} == {-1}  # left alone
-        assert sizes[f"KV_{names.approvals_bucket}"] == sizes[f"KV_{names.quota_bucket}"] == STREAM_DEFAULTS["KV"]  # new: sized
+        # New ones get this release's default for the account (this test server sets no account
+        # limits: unbounded; an account with limits sizes them, test_a_fresh_prefix_gets_every_bucket_sized_to_its_account).
+        account = (await js.account_info()).limits.max_storage
+        new = stream_max_bytes("KV", {}, account_file=account)
+        assert sizes[f"KV_{names.approvals_bucket}"] == sizes[f"KV_{names.quota_bucket}"] == new
         await old_provision(previous, nats_url, names)  # a component of the previous release (re)starting still can
         # After the upgrade the operator sizes the old buckets: `sluice provision` with the settings.
         monkeypatch.setenv(MAX_BYTES_ENV + "FILES", "3M")

@@ -145,7 +145,11 @@ def test_capacity_settings_come_from_the_environment():
     with pytest.raises(ValueError, match=r"\$SLUICE_MAX_BYTES_SUBMIT='lots'"):
         stream_max_bytes("SUBMIT", {"SLUICE_MAX_BYTES_SUBMIT": "lots"})
     assert stream_max_bytes("SUBMIT", {"SLUICE_MAX_BYTES_SUBMIT": "0"}) == -1  # no bound, as nats-py says it
-    assert (stream_max_bytes("SUBMIT", {}), stream_max_bytes("FILES", {})) == (2**30, 16 * 2**30)
+    assert (stream_max_bytes("SUBMIT", {}), stream_max_bytes("FILES", {}, account_file=32 * 2**30)) == (2**30, 16 * 2**30)
+    # An account without limits (a server without --auth, shared by several prefixes): the
+    # queues keep their sizes, the buckets stay unbounded unless set.
+    assert [stream_max_bytes(s, {}) for s in ("TASKS", "FILES", "CACHE", "KV")] == [2**30, -1, -1, -1]
+    assert stream_max_bytes("FILES", {"SLUICE_MAX_BYTES_FILES": "2M"}) == 2**21
     # An account with a quarter of the default storage (a one-box on a small disk), or the
     # default account at R3 (each copy reserved): defaults scaled with the storage per copy, so
     # the prefix still fits it; a setting stays as given.
