@@ -43,6 +43,8 @@ def heuristic_score(spec: HeuristicSpec, fired: Heuristic) -> int:
 
 def flatten(result: Result | None, service: ServiceBase) -> tuple[list[Section], int]:
     """Sections in reading order with their depth; heuristic scores from the manifest."""
+    if result is None or not (result.sections or result.tags):  # most tasks of a mesh: nothing to walk
+        return [], 0
     sections: list[Section] = []
     total = 0
     warnings: list[str] = []
@@ -78,9 +80,9 @@ def flatten(result: Result | None, service: ServiceBase) -> tuple[list[Section],
         for sub in section.subsections:
             walk(sub, depth + 1)
 
-    for section in result.sections if result else []:
+    for section in result.sections:
         walk(section, 0)
-    if result is not None and result.tags:
+    if result.tags:
         sections.append(Section("Result tags", tags=kept(result.tags)))
     if warnings:
         sections.append(Section("Result warnings", "\n".join(warnings)))
