@@ -226,8 +226,8 @@ class Client:
         subscription has been quiet for QUIET s, or the connection came back since the last look,
         it is looked up in the stream again: a plain subscription misses what is published while
         the connection is down (a reconnect, an election). The waiter does that itself, one cancel
-        scope per QUIET s of waiting: a look-up task of its own (spawned, then cancelled) was half
-        of what waiting for a verdict cost the client."""
+        scope per QUIET s of waiting: with a look-up task of its own per wait (spawned, then
+        cancelled) the client's CPU per file in bench/mesh.py was 0.30-0.45 ms, without 0.19-0.30."""
         arrived = self._waiting.setdefault(sid, anyio.Event())  # before the lookup, so nothing slips between
         end = anyio.current_time() + timeout
         reconnects = self.nc.stats["reconnects"]
