@@ -43,6 +43,8 @@ def heuristic_score(spec: HeuristicSpec, fired: Heuristic) -> int:
 
 def flatten(result: Result | None, service: ServiceBase) -> tuple[list[Section], int]:
     """Sections in reading order with their depth; heuristic scores from the manifest."""
+    if result is None or not (result.sections or result.tags):  # most tasks of a mesh: nothing to walk
+        return [], 0
     sections: list[Section] = []
     total = 0
     warnings: list[str] = []
@@ -78,9 +80,9 @@ def flatten(result: Result | None, service: ServiceBase) -> tuple[list[Section],
         for sub in section.subsections:
             walk(sub, depth + 1)
 
-    for section in result.sections if result else []:
+    for section in result.sections:
         walk(section, 0)
-    if result is not None and result.tags:
+    if result.tags:
         sections.append(Section("Result tags", tags=kept(result.tags)))
     if warnings:
         sections.append(Section("Result warnings", "\n".join(warnings)))
@@ -121,7 +123,8 @@ async def execute_task(
     notes: list[Section] = []
     ontology_token = ontology.begin()
     try:
-        with anyio.fail_after(service.manifest.timeout):
+        # A bare cancel scope, not fail_after: its generator wrapper cost more than the scope.
+        with anyio.CancelScope(deadline=anyio.current_time() + service.manifest.timeout) as deadline:
             if preload:
                 request.set_contents(await fetch())
             if is_async:
@@ -130,6 +133,8 @@ async def execute_task(
                 # abandon_on_cancel: a hung sync execute cannot be interrupted, but the task
                 # still ends on time; its thread finishes (or not) on its own.
                 await anyio.to_thread.run_sync(service.execute, request, abandon_on_cancel=True)
+        if deadline.cancelled_caught:
+            raise TimeoutError
     except BlobError as exc:
         error = ServiceError(name, ErrorType.UNREACHABLE, str(exc))
     except TimeoutError:
