@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`sluice scan` as a user runs it: a folder of N random 1 KiB files, built-in services, embedded start included.
 
-    .venv/bin/python bench/scan.py [--files 2000] [--workers 1,2] [--repeat 3] [--against SRC] [--json]
+    .venv/bin/python bench/scan.py [--files 2000] [--workers 1,2] [--repeat 3] [--against SRC [--against-workers 1,2]] [--json]
 
 For each worker count, runs `python -m sluice scan FOLDER --json --workers N` in a fresh data
 directory and reports files/s (wall clock, start-up and shutdown included, as a user waits for
@@ -58,21 +58,25 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=2000)
     ap.add_argument("--workers", default="1,2", help="comma-separated worker counts")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--against", type=Path, metavar="SRC", help="another Sluice source tree to run the same way (one process)")
+    ap.add_argument("--against", type=Path, metavar="SRC", help="another Sluice source tree to run the same way")
+    ap.add_argument("--against-workers", default="", metavar="N,...",
+                    help="worker counts for SRC (default: its own default), to compare like with like")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     counts = [int(w) for w in args.workers.split(",") if w.strip()]
+    theirs = [int(w) for w in args.against_workers.split(",") if w.strip()] or [None]
     runs: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="sluice-bench-scan-") as tmp:
         folder, single = Path(tmp) / "files", Path(tmp) / "one"
         make_folder(folder, args.files)
         make_folder(single, 1)
         for r in range(args.repeat):
-            sides = [(f"against ({args.against})", args.against, None)] if args.against else []
+            sides = [(f"against ({args.against})" + (f", {w} worker(s)" if w else ""), args.against, w)
+                     for w in theirs] if args.against else []
             sides += [(f"{w} worker(s)", ROOT, w) for w in counts]
-            for label, source, workers in sides:
+            for side, (label, source, workers) in enumerate(sides):
                 print(f"round {r + 1}/{args.repeat}: {label} ...", file=sys.stderr, flush=True)
-                data = Path(tmp) / f"data-{r}-{len(runs.get(label, []))}-{workers}"
+                data = Path(tmp) / f"data-{r}-{side}"  # a fresh store per run: nothing cached from another
                 point = scan_once(source, folder, data, workers)
                 if point["verdicts"] != args.files:
                     raise SystemExit(f"{label}: {point['verdicts']} verdicts for {args.files} files")

@@ -8,6 +8,7 @@ inside an otherwise ordinary file (a long run of near-random blocks).
 from __future__ import annotations
 
 import math
+import operator
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,10 +20,15 @@ GRAPH_WIDTH = 64  # blocks per graph line
 
 
 def shannon(counts: Iterable[int], total: int) -> float:
-    """Bits per byte of a byte histogram (0.0 for no bytes)."""
+    """Bits per byte of a byte histogram (0.0 for no bytes).
+
+    As log2(total) - sum(c * log2(c)) / total, with map() so the loop over the 256 counts runs in
+    C: the generator over c * log2(total / c) was half of the service's time on a small file.
+    """
     if total <= 0:
         return 0.0
-    return sum(c * math.log2(total / c) for c in counts if c) / total
+    present = list(filter(None, counts))
+    return max(0.0, math.log2(total) - sum(map(operator.mul, present, map(math.log2, present))) / total)
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,9 @@ def profile(data: bytes, max_blocks: int, min_block: int) -> Profile:
     """
     per_block = -(-len(data) // max_blocks)
     block_size = max(1, -(-per_block // min_block)) * min_block
+    if len(data) <= block_size:  # one block (every file up to 4 KiB): it is the whole file
+        overall = shannon(Counter(data).values(), len(data))
+        return Profile(len(data), overall, block_size, [overall] if data else [])
     total: Counter[int] = Counter()
     blocks = []
     for start in range(0, len(data), block_size):
