@@ -23,6 +23,7 @@ import anyio
 from nats.errors import Error as NatsError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import Error as JetStreamError
+from nats.js.errors import ServiceUnavailableError
 
 from bus.codec import decode
 from schemas.messages import SubmissionParams, Summary
@@ -93,7 +94,17 @@ class Load:
                 await anyio.sleep(0.1)
 
     async def summaries(self) -> tuple[dict[str, Summary], int]:
-        """Every stored summary by sid, and how many were stored beyond one per sid."""
+        """Every stored summary by sid, and how many were stored beyond one per sid. Read again
+        from the start while the stream answers 503: right after a fault a cluster may still be
+        placing the reader's consumer (seen once in CI, just after a killed leader's restart)."""
+        with anyio.fail_after(60):
+            while True:
+                try:
+                    return await self._read_summaries()
+                except ServiceUnavailableError:
+                    await anyio.sleep(0.5)
+
+    async def _read_summaries(self) -> tuple[dict[str, Summary], int]:
         kept, ever = await self.stored_summaries()
         sub = await self.client.js.pull_subscribe(
             self.names.summaries, stream=self.names.summary_stream,
