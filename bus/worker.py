@@ -57,29 +57,30 @@ async def pull_loop(
                 await slots.acquire()
         tg.cancel_scope.cancel()
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(drain_on_stop, tg)
-        for _ in range(concurrency):
-            tg.start_soon(work)
-        while True:
-            await slots.acquire()
-            if stop.is_set():
-                slots.release()
-                await anyio.sleep_forever()  # drain_on_stop ends the group
-            free = 1
-            while free < batch and slots.value > 0:  # take every free slot, up to a batch
-                slots.acquire_nowait()  # not `await acquire()`: two checkpoints a slot were a fifth of a service's CPU
-                free += 1
-            msgs: list[Msg] = []
-            try:
-                with anyio.move_on_after(fetch_timeout + 2):  # fetch's own timeout is not always honoured
-                    msgs = await sub.fetch(free, timeout=fetch_timeout)
-            except (NatsTimeout, TimeoutError, ServiceUnavailableError):
-                pass
-            except ConnectionClosedError:
-                log.info("%s: connection closed, stopping", name)
-                stop.set()
-            for _ in range(free - len(msgs)):
-                slots.release()
-            for msg in msgs:
-                send.send_nowait(msg)
+    with send, receive:  # closed when the group ends (anyio warns of memory streams left open)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(drain_on_stop, tg)
+            for _ in range(concurrency):
+                tg.start_soon(work)
+            while True:
+                await slots.acquire()
+                if stop.is_set():
+                    slots.release()
+                    await anyio.sleep_forever()  # drain_on_stop ends the group
+                free = 1
+                while free < batch and slots.value > 0:  # take every free slot, up to a batch
+                    slots.acquire_nowait()  # not `await acquire()`: two checkpoints a slot were a fifth of a service's CPU
+                    free += 1
+                msgs: list[Msg] = []
+                try:
+                    with anyio.move_on_after(fetch_timeout + 2):  # fetch's own timeout is not always honoured
+                        msgs = await sub.fetch(free, timeout=fetch_timeout)
+                except (NatsTimeout, TimeoutError, ServiceUnavailableError):
+                    pass
+                except ConnectionClosedError:
+                    log.info("%s: connection closed, stopping", name)
+                    stop.set()
+                for _ in range(free - len(msgs)):
+                    slots.release()
+                for msg in msgs:
+                    send.send_nowait(msg)
