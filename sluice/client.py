@@ -223,9 +223,6 @@ class Client:
             return None
 
     async def wait(self, sid: str, timeout: float = 300.0) -> Summary:
-        return await self._wait(sid, timeout)
-
-    async def _wait(self, sid: str, timeout: float) -> Summary:
         """The verdict, from the summary subscription, or TimeoutError after `timeout` s.
 
         One not submitted here is looked up in the stream first. While it has not come and the
@@ -273,7 +270,7 @@ class Client:
 
         async def wait_one(sid: str) -> None:
             with contextlib.suppress(TimeoutError):
-                done[sid] = await self._wait(sid, timeout)
+                done[sid] = await self.wait(sid, timeout)
                 if on_done:
                     on_done(done[sid])
 
