@@ -20,13 +20,14 @@ from typing import TypeVar
 import anyio
 from nats.errors import ConnectionReconnectingError, NoRespondersError, OutboundBufferLimitError
 from nats.errors import TimeoutError as NatsTimeout
-from nats.js.errors import NoStreamResponseError, ServiceUnavailableError
+from nats.js.errors import BadRequestError, NoStreamResponseError, ServiceUnavailableError
 
 log = logging.getLogger("sluice.bus")
 
 # Failures that a little patience cures; TimeoutError is our own bounds' (an ack or a call not in time).
 TRANSIENT = (NoRespondersError, NoStreamResponseError, NatsTimeout, ServiceUnavailableError, TimeoutError,
              ConnectionReconnectingError, OutboundBufferLimitError)
+PLACEMENT = 10005  # JetStream's "no suitable peers for placement"
 STORE_FAILED = 10077  # JetStream's "stream store failed", e.g. 'maximum bytes exceeded' (a 503)
 PATIENCE_ENV = "SLUICE_NATS_PATIENCE"
 # Seconds: a leader election on a loaded 2-core box has been seen to take ~30 s. An operator may
@@ -71,6 +72,13 @@ def full(exc: BaseException) -> bool:
             and (exc.description or "").startswith("maximum"))
 
 
+def peer_offline(exc: BaseException) -> bool:
+    """Whether `exc` is a cluster refusing to place a replicated stream because a peer is offline:
+    a node restarting, or one a just-formed cluster's meta leader does not count as current yet
+    (seen in CI provisioning R3 on a loopback cluster right after it became healthy)."""
+    return isinstance(exc, BadRequestError) and exc.err_code == PLACEMENT and "peer offline" in (exc.description or "")
+
+
 def describe(exc: BaseException) -> str:
     """nats-py's errors print as 'nats: timeout' and the like; say which kind when they print nothing."""
     return str(exc).strip() or type(exc).__name__
@@ -84,7 +92,9 @@ async def patiently(what: str, operation: Callable[[], Awaitable[T]], patience: 
     while True:
         try:
             return await operation()
-        except TRANSIENT as exc:
+        except (*TRANSIENT, BadRequestError) as exc:
+            if isinstance(exc, BadRequestError) and not peer_offline(exc):
+                raise
             waited = time.monotonic() - started
             if waited + delay > patience:
                 raise Unreachable(what, waited, exc) from exc

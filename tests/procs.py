@@ -20,6 +20,7 @@ from nats.js.errors import NoKeysError
 
 from bus.connect import close, connect
 from bus.provision import Stores, provision
+from bus.retry import patiently
 from bus.subjects import Names
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,7 +116,7 @@ class Mesh:
     async def __aenter__(self) -> Mesh:
         self.nc = await connect(self.url, name="sluice-fault-test")
         self.js = self.nc.jetstream()
-        self.stores: Stores = await provision(self.js, self.names, self.replicas)
+        self.stores: Stores = await patiently("provisioning", lambda: provision(self.js, self.names, self.replicas))
         return self
 
     async def __aexit__(self, exc_type, exc, tb) -> None:

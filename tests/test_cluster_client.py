@@ -340,3 +340,27 @@ async def test_web_upload_past_the_patience_is_a_503_saying_why(tmp_path):
         assert response.status_code == 503, response.text
         assert "NATS did not answer for" in response.json()["detail"]
         no_traceback(web)
+
+
+async def test_a_placement_refused_for_an_offline_peer_is_retried_and_no_other_bad_request():
+    from nats.js.errors import BadRequestError
+
+    from bus.retry import patiently
+
+    offline = BadRequestError(code=400, err_code=10005, description="no suitable peers for placement, peer offline")
+    calls: list[int] = []
+
+    async def places_on_the_second_try() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise offline
+        return "placed"
+
+    assert await patiently("placing", places_on_the_second_try, patience=5) == "placed" and len(calls) == 2
+    too_many = BadRequestError(code=400, err_code=10005, description="no suitable peers for placement")
+
+    async def never_fits() -> None:
+        raise too_many
+
+    with pytest.raises(BadRequestError):
+        await patiently("placing", never_fits, patience=5)
