@@ -7,11 +7,13 @@ the dispatcher collects three replies and publishes a summary the client receive
 ordered push consumer. Publishes are `publish_async`, fetches are batched, acks are plain, so
 the rate is what the topology costs in Python, without identification, routing, caching,
 deadlines or verdicts. The dispatcher and services run in child processes, as the mesh's do.
+Connections are stock `nats.connect` ones (bus.connect's coalescing writes are Sluice's own).
 """
 
 from __future__ import annotations
 
 import anyio
+import nats
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -23,7 +25,7 @@ from nats.js.api import (
 )
 from nats.js.errors import NotFoundError
 
-from bus.connect import close, connect
+from bus.connect import close
 from bus.worker import pull_loop
 
 SERVICES = ("one", "two", "three")
@@ -76,7 +78,7 @@ async def serve_services(url: str, prefix: str, stop: anyio.Event, ready) -> Non
     names = RawNames(prefix)
 
     async def service(name: str) -> None:
-        nc = await connect(url, name=f"raw-{name}")
+        nc = await nats.connect(url, name=f"raw-{name}")
         js = nc.jetstream()
         try:
             sub = await js.pull_subscribe_bind(name, stream=names.task)
@@ -98,7 +100,7 @@ async def serve_services(url: str, prefix: str, stop: anyio.Event, ready) -> Non
 async def serve_dispatcher(url: str, prefix: str, stop: anyio.Event, ready) -> None:
     """Submissions to tasks; three replies per item to a summary."""
     names = RawNames(prefix)
-    nc = await connect(url, name="raw-dispatcher")
+    nc = await nats.connect(url, name="raw-dispatcher")
     js = nc.jetstream()
     replies: dict[bytes, int] = {}
     try:
@@ -136,7 +138,7 @@ class RawClient:
     @classmethod
     async def connect(cls, url: str, prefix: str) -> RawClient:
         """Connected, with the pipeline's streams and consumers in place."""
-        nc = await connect(url, name="raw-client")
+        nc = await nats.connect(url, name="raw-client")
         client = cls(nc, RawNames(prefix))
         await provision(client.js, client.names)
         await client.js.subscribe(client.names.summaries, cb=client._on_summary, ordered_consumer=True,

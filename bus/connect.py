@@ -7,10 +7,10 @@ import os
 
 from pathlib import Path
 
-import nats
 from nats.aio.client import Client
 
 from bus.auth import PROVISIONERS, creds_file_name, inbox_prefix, public_key
+from bus.coalesce import CoalescingClient
 
 log = logging.getLogger("sluice.bus")
 
@@ -71,7 +71,9 @@ async def connect(url: str | None = None, name: str = "sluice", *, role: str | N
 
     options = dict(servers=url.split(","), name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
                    error_cb=on_error, disconnected_cb=on_disconnect, reconnected_cb=on_reconnect)
-    return await nats.connect(**{**options, **kwargs})  # a caller's own callbacks win
+    nc = CoalescingClient()
+    await nc.connect(**{**options, **kwargs})  # a caller's own callbacks win
+    return nc
 
 
 async def close(nc: Client) -> None:
