@@ -1,11 +1,9 @@
 """Every JetStream publish of Sluice: pipelined, each ack bounded, brief outages waited out.
 
 Pipelined: nats-py's `js.publish` is a request per message (its own reply wait and `wait_for`
-timer); `publish_async` sends on one shared reply subscription and its window
-(`publish_async_max_pending`, 4000 by default) bounds how many acks may be pending. Its futures
-have no timeout of their own, so here every one is awaited under a timeout: a publish whose ack
-never comes fails (TimeoutError) instead of hanging, and the caller's message stays
-unacknowledged and is redelivered.
+timer); here every publish's ack comes on one subscription per connection (bus.acks), and is
+awaited under a timeout: a publish whose ack never comes fails (TimeoutError) instead of
+hanging, and the caller's message stays unacknowledged and is redelivered.
 
 Patient (`publish`): while a cluster elects a new stream leader, publishes get 'no responders'
 for about 3 s; while a server restarts, for as long as that takes. Failing there threw away a
@@ -24,6 +22,7 @@ import anyio
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
+from bus.acks import acks_of
 from bus.codec import wire_headers
 from bus.retry import PATIENCE, TRANSIENT, patiently
 
@@ -39,10 +38,10 @@ async def jetstream_publish(js: JetStreamContext, subject: str, payload: bytes, 
     """Publish and wait for the stream's ack (stored, or a duplicate of a stored one).
 
     The ack's future is cancelled by a timer after `timeout` (a plain timer: an anyio cancel
-    scope per publish was a tenth of a service's CPU). Waiting for a slot in the pending
-    window needs no bound of its own: every pending ack gives its slot back within `timeout`.
+    scope per publish was a tenth of a service's CPU).
     """
-    future = await js.publish_async(subject, payload, headers=headers)
+    acks = acks_of(js)
+    token, future = await acks.send(subject, payload, headers)
     expired = False
 
     def expire() -> None:
@@ -59,6 +58,7 @@ async def jetstream_publish(js: JetStreamContext, subject: str, payload: bytes, 
         raise
     finally:
         timer.cancel()
+        acks.forget(token)
 
 
 async def publish(js: JetStreamContext, subject: str, data: bytes, msg_id: str, patience: float = PATIENCE) -> PubAck:
@@ -77,26 +77,29 @@ async def jetstream_publish_all(js: JetStreamContext, messages: Iterable[Message
     against 106 MB/s sent and acknowledged sixteen at a time, bus/blobs.py). After a failure
     nothing more is sent; it is raised once every ack already asked for has been awaited (none
     is left unobserved)."""
+    pending = acks_of(js)
     acks: list[PubAck] = []
-    in_flight: deque[asyncio.Future] = deque()
+    in_flight: deque[tuple[str, asyncio.Future]] = deque()
     failure: BaseException | None = None
 
     async def settle() -> None:
         nonlocal failure
-        future = in_flight.popleft()
+        token, future = in_flight.popleft()
         try:
             with anyio.fail_after(timeout):
                 acks.append(await future)
         except Exception as exc:  # noqa: BLE001 - the first is raised once every ack is settled
             future.cancel()
             failure = failure or exc
+        finally:
+            pending.forget(token)
 
     for subject, payload, headers in messages:
         if window is not None and len(in_flight) >= window:
             await settle()
         if failure is not None:
             break
-        in_flight.append(await js.publish_async(subject, payload, headers=headers))
+        in_flight.append(await pending.send(subject, payload, headers))
     while in_flight:
         await settle()
     if failure is not None:

@@ -164,7 +164,7 @@ async def test_an_r3_prefix_fits_an_account_that_reserves_each_copy(tmp_path, de
 
 
 async def test_a_full_stream_is_said_to_be_full(nats_url, prefix):
-    # nats-py 2.16.0 left publish_async's future pending on an error (bus.nats_fixes): a full
+    # nats-py 2.16.0 left publish_async's future pending on an error (bus.acks reads the errors): a full
     # stream looked like a NATS that does not answer (an ack timeout per try, then "is the server up?").
     nc = await connect(nats_url)
     try:
