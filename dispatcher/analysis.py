@@ -5,8 +5,10 @@ libmagic), and its value is checked again here, since a hand-published message c
 
 A stage's tasks go out as one message per file (every targeted service of that stage reads the
 same descriptor); a service that misses its deadline, or says its failure is recoverable, is
-retried alone, up to `Limits.attempts` in all, then recorded as an error. The file's analysis
-always ends: the longest it can take is bounded by its services' timeouts.
+retried alone, up to `Limits.attempts` in all, then recorded as an error; its time runs from
+when the service is handed the task, not while it waits in a busy service's queue
+(dispatcher/queues.py). The file's analysis always ends: the longest it can take is bounded by
+its services' timeouts and `Limits.queue_wait`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from dispatcher.cache import ResultCache, cache_key
 from dispatcher.directory import ServiceDirectory
 from dispatcher.identifier import Identifier
 from dispatcher.policy import police
+from dispatcher.queues import QueuePositions, StageClock
 from dispatcher.replies import ReplyRouter, Waiter
 from schemas.limits import Limits
 from schemas.messages import (
@@ -65,9 +68,11 @@ class Mesh:
     dispatcher_id: str
     grace: float = Limits.timeout_grace
     identifier: Identifier | None = None  # default: one on `blobs`
+    queues: QueuePositions = field(init=False)
 
     def __post_init__(self) -> None:
         self.identifier = self.identifier or Identifier(self.blobs)
+        self.queues = QueuePositions(self.js, self.names.task_stream)
 
 
 @dataclass
@@ -150,7 +155,7 @@ async def _run_stage(
     waiter = Waiter()
     corrs: list[str] = []
     attempts = dict.fromkeys(todo, 0)
-    deadlines: dict[str, float] = {}
+    clock = StageClock(mesh.queues, mesh.grace)
 
     async def send_task(targets: list[ServiceRecord]) -> None:
         corr = os.urandom(16).hex()  # as unique as a uuid4, at a third of its cost
@@ -160,27 +165,29 @@ async def _run_stage(
         now = time.monotonic()
         for r in targets:
             attempts[r.name] += 1
-            deadlines[r.name] = now + r.timeout + mesh.grace
+            clock.sending(r, now)
             waiter.results.pop(r.name, None)
         task = Task(
             corr=corr, sid=sid, file=file, file_type=node.type, stage=stage, targets=[r.name for r in targets],
-            deadline=time.time() + timeout, reply_to=mesh.names.reply(mesh.dispatcher_id, "result"),
+            deadline=time.time() + Limits.queue_wait + timeout, reply_to=mesh.names.reply(mesh.dispatcher_id, "result"),
             depth=node.depth, deep_scan=params.deep_scan, max_extracted=params.max_children,
             service_params={r.name: params.service_params[r.name] for r in targets if r.name in params.service_params},
             temp_data=params.temp_data,
         )
-        await publish(mesh.js, mesh.names.task(stage, node.type), encode(task), corr)
+        ack = await publish(mesh.js, mesh.names.task(stage, node.type), encode(task), corr)
+        for r in targets:
+            clock.sent(r, ack.seq)
 
     try:
         await send_task(list(todo.values()))
         while todo:
             now = time.monotonic()
-            await waiter.wait(set(todo), min(deadlines[n] for n in todo) - now)
+            await waiter.wait(set(todo), min(clock.deadlines[n] for n in todo) - now)
             now = time.monotonic()
             retry: list[ServiceRecord] = []
             for name, record in list(todo.items()):
                 result = waiter.results.get(name)
-                expired = result is None and now >= deadlines[name]
+                expired = result is None and await clock.out_of_time(record, now)
                 failed = result is not None and result.error is not None and result.error.type in RETRYABLE
                 if expired:
                     metrics.TASKS_EXPIRED.labels(name).inc()

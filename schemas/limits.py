@@ -14,6 +14,7 @@ class Limits:
     max_file_size = 100 * 1024 * 1024
     timeout_grace = 5.0  # seconds added to a service's manifest timeout
     attempts = 3  # dispatch attempts per (file, service), as Assemblyline
+    queue_wait = 10 * 60.0  # seconds a task may wait in a busy service's queue before its timeout runs anyway
     tree_timeout = 20 * 60.0  # a tree with no progress for this long completes with errors
     alert_threshold = 500
 

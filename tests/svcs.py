@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import anyio
 
 from services.sdk import RecoverableError, Result, ResultSection, ServiceBase
@@ -25,6 +27,14 @@ class Echo(ServiceBase):
         section = ResultSection(f"{request.file_type}, {request.file_size} bytes", heuristic=1)
         section.add_tag("file.name.extracted", request.file_name)
         request.result = Result([section])
+
+
+class Slow(Echo):
+    """Echo, after `seconds` (config) of work: a queue of tasks builds up behind it."""
+
+    def execute(self, request) -> None:
+        time.sleep(self.config.get("seconds", 0.3))
+        super().execute(request)
 
 
 class Raiser(ServiceBase):

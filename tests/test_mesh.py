@@ -9,10 +9,11 @@ import zipfile
 import anyio
 import pytest
 
+from schemas.limits import Limits
 from schemas.messages import ErrorType, SubmissionParams, walk
 from sluice.client import Client
 from sluice.onebox import onebox
-from svcs import Dropper, Echo, Flaky, Hanger, Raiser, make
+from svcs import Dropper, Echo, Flaky, Gated, Hanger, Raiser, Slow, make
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -128,6 +129,38 @@ async def test_hanging_service_times_out_after_three_attempts(nats_url, prefix):
     assert (error.service, error.type) == ("hanger", ErrorType.TIMEOUT)
     assert hanger.calls == 3
     assert summary.files[0].results[0].service == "echo"
+
+
+async def test_a_task_waiting_in_a_busy_queue_is_not_timed_out(nats_url, prefix):
+    # One instance taking one task at a time, 0.3 s each, ten files at once: the last waits about
+    # 3 s in its queue, twice its timeout and grace. Before, each task's time ran from when it
+    # was sent, so the files at the back were retried (a second copy behind the first) and
+    # executed twice or given up; now a task's time starts once the service is handed it.
+    slow = make(Slow, "slow", timeout=1.0, config={"seconds": 0.3})
+    files = [(f"q{i}.txt", f"queued {i}\n".encode()) for i in range(10)]
+    with anyio.fail_after(60):
+        async with onebox(nats_url, prefix, [slow], grace=0.5), await Client.connect(nats_url, prefix) as client:
+            sids = [await client.submit_bytes([file]) for file in files]
+            done = await client.wait_all(sids, timeout=30)
+    assert len(done) == len(files)
+    assert [n.errors for s in done.values() for n in s.files] == [[]] * len(files)
+    assert sorted(slow.executed) == sorted({n.sha256 for s in done.values() for n in s.files})  # each once
+
+
+async def test_a_task_stuck_behind_a_hung_one_still_ends(nats_url, prefix, monkeypatch):
+    # The queue's one slot is held by a task that never finishes: the file behind it is given up
+    # after Limits.queue_wait (a timeout, after its attempts), not waited for forever.
+    monkeypatch.setattr(Limits, "queue_wait", 0.5)
+    gated = make(Gated, "gated", timeout=30.0)
+    with anyio.fail_after(60):
+        async with onebox(nats_url, prefix, [gated], grace=0.5), await Client.connect(nats_url, prefix) as client:
+            first = await client.submit_bytes([("held.txt", b"held\n")])
+            await gated.entered.wait()
+            stuck = await client.wait(await client.submit_bytes([("stuck.txt", b"stuck\n")]), timeout=30)
+            [error] = stuck.files[0].errors
+            assert (error.service, error.type) == ("gated", ErrorType.TIMEOUT) and gated.calls == 1
+            gated.release.set()
+            assert (await client.wait(first, timeout=30)).files[0].errors == []
 
 
 async def test_cache_hit_on_resubmit_and_ignore_cache(nats_url, prefix):
