@@ -256,15 +256,33 @@ async def ensure_service_consumer(js: JetStreamContext, names: Names, approved: 
 
     All instances of a service bind to it (that is how instances share work). Made by the
     privileged side: under auth a service identity may consume it but not create or change it.
+
+    Its tasks are not acknowledged (`AckPolicy.NONE`: handed out is done, for the server): the
+    dispatcher retries a task with no result once its time is up (dispatcher/queues.py), which
+    came before the server's redelivery at `ack_wait` anyway, and a task of a dispatcher that
+    died is redone by the next one with tasks of its own. So a task's ack was one message per
+    service and file that nothing needed. A consumer made by an earlier release acknowledges
+    (a consumer's ack policy cannot change) and keeps doing so; the service asks it (runner).
     """
+    name = names.service_consumer(approved.name)
+    acked = await consumer_acks(js, names.task_stream, name)
     await js.add_consumer(names.task_stream, ConsumerConfig(
-        durable_name=names.service_consumer(approved.name), filter_subjects=service_filters(names, approved),
-        ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL,
-        ack_wait=approved.timeout + Limits.timeout_grace + 5, max_deliver=3, max_ack_pending=10_000,
+        durable_name=name, filter_subjects=service_filters(names, approved), deliver_policy=DeliverPolicy.ALL,
+        **(dict(ack_policy=AckPolicy.EXPLICIT, ack_wait=approved.timeout + Limits.timeout_grace + 5, max_deliver=3,
+                max_ack_pending=10_000) if acked else dict(ack_policy=AckPolicy.NONE)),
         # On an interest stream a consumer nobody reads keeps every matching task alive;
         # a service gone for an hour gives its consumer up (its next approval makes it again).
         inactive_threshold=3600.0,
     ))
+
+
+async def consumer_acks(js: JetStreamContext, stream: str, consumer: str) -> bool:
+    """Whether `consumer` exists and wants each message acknowledged."""
+    try:
+        info = await js.consumer_info(stream, consumer)
+    except NotFoundError:
+        return False
+    return info.config.ack_policy not in (AckPolicy.NONE, AckPolicy.NONE.value)
 
 
 async def approve(js: JetStreamContext, names: Names, stores: Stores, approved: ApprovedService) -> None:

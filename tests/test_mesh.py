@@ -8,10 +8,16 @@ import zipfile
 
 import anyio
 import pytest
+from nats.js.api import AckPolicy, ConsumerConfig
+
+from bus.connect import close, connect
+from bus.provision import provision, service_filters
+from bus.subjects import Names
 
 from schemas.limits import Limits
 from schemas.messages import ErrorType, SubmissionParams, walk
 from sluice.client import Client
+from services.sdk.approval import approval_for
 from sluice.onebox import onebox
 from svcs import Dropper, Echo, Flaky, Gated, Hanger, Raiser, Slow, make
 
@@ -161,6 +167,33 @@ async def test_a_task_stuck_behind_a_hung_one_still_ends(nats_url, prefix, monke
             assert (error.service, error.type) == ("gated", ErrorType.TIMEOUT) and gated.calls == 1
             gated.release.set()
             assert (await client.wait(first, timeout=30)).files[0].errors == []
+
+
+async def test_tasks_are_not_acknowledged_unless_an_earlier_consumer_wants_it(nats_url, prefix):
+    # One message per service and file saved (the dispatcher's retry is what recovers a lost
+    # task); a consumer an earlier release made (acks on: its policy cannot change) keeps them.
+    names, echo = Names(prefix), make(Echo, "echo")
+    async with onebox(nats_url, prefix, [echo]), await Client.connect(nats_url, prefix) as client:
+        await client.wait(await client.submit_bytes([("a.txt", b"not acked\n")]), timeout=30)
+        info = await client.js.consumer_info(names.task_stream, names.service_consumer("echo"))
+    assert info.config.ack_policy == AckPolicy.NONE and info.delivered.stream_seq >= 1
+
+    older = Names(prefix + "o")
+    nc = await connect(nats_url)
+    js = nc.jetstream()
+    try:
+        await provision(js, older)
+        await js.add_consumer(older.task_stream, ConsumerConfig(
+            durable_name=older.service_consumer("echo"), filter_subjects=service_filters(older, approval_for(echo.manifest)),
+            ack_policy=AckPolicy.EXPLICIT, ack_wait=30, max_deliver=3))
+        async with onebox(nats_url, older.prefix, [echo]), await Client.connect(nats_url, older.prefix) as client:
+            await client.wait(await client.submit_bytes([("b.txt", b"acked\n")]), timeout=30)
+            with anyio.fail_after(10):
+                while (info := await js.consumer_info(older.task_stream, older.service_consumer("echo"))).num_ack_pending:
+                    await anyio.sleep(0.05)  # the ack follows the result; wait for it, bounded
+        assert info.config.ack_policy == AckPolicy.EXPLICIT and info.ack_floor.stream_seq == info.delivered.stream_seq >= 1
+    finally:
+        await close(nc)
 
 
 async def test_cache_hit_on_resubmit_and_ignore_cache(nats_url, prefix):

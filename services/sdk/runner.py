@@ -30,7 +30,7 @@ from bus.codec import encode
 from bus.connect import provisions
 from bus.deadletter import decode_or_reject
 from bus.logcontext import CURRENT_SID
-from bus.provision import Stores, approve, provision, service_filters
+from bus.provision import Stores, approve, consumer_acks, provision, service_filters
 from bus.publish import publish
 from bus.subjects import Names
 from bus.worker import pull_loop
@@ -66,6 +66,7 @@ class ServiceRunner:
         self.instance = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.ready = anyio.Event()
         self.rules: RulesFollower | None = None
+        self.acks = True  # until its consumer says otherwise
 
     async def ensure_consumer(self, stores: Stores, wait: float = 30.0) -> None:
         """Without auth (`--no-auth`, where any process could write the approvals anyway) the
@@ -102,6 +103,7 @@ class ServiceRunner:
         await anyio.to_thread.run_sync(self.service.start)
         key = f"{self.m.name}.{self.instance}"
         sub = await self.js.pull_subscribe_bind(self.names.service_consumer(self.m.name), stream=self.names.task_stream)
+        self.acks = await consumer_acks(self.js, self.names.task_stream, self.names.service_consumer(self.m.name))
         try:
             with tempfile.TemporaryDirectory(prefix=f"sluice-{self.m.name}-") as work:
                 self.work_root = Path(work)
@@ -152,11 +154,16 @@ class ServiceRunner:
         CURRENT_SID.set(task.sid)  # this task's log lines carry it
         log.debug("%s: task %s for %s", self.m.name, task.corr, task.targets)
         if self.m.name not in task.targets or time.time() > task.deadline:
-            await msg.ack()  # not ours, or the dispatcher has given up on it already
+            await self._done(msg)  # not ours, or the dispatcher has given up on it already
             return
         result = await metrics.observe_task(self.m.name, self._execute(task))
         await publish(self.js, self.names.result_reply(task.reply_to, self.m.name), encode(result), f"{task.corr}:{self.m.name}")
-        await msg.ack()
+        await self._done(msg)
+
+    async def _done(self, msg: Msg) -> None:
+        """Acknowledge the task, if its consumer is one that wants acks (bus.provision.ensure_service_consumer)."""
+        if self.acks:
+            await msg.ack()
 
     async def _execute(self, task: Task) -> ServiceResult:
         fetch = partial(self.blobs.get, task.file) if self.m.file_required else None
