@@ -50,6 +50,7 @@ from sluice.console import (ERR, OUT, CliError, add_expand_argument, cancel_on, 
 from sluice.logs import log_handler, log_level
 from sluice.observe import add_metrics_args, with_endpoint
 from sluice.onebox import run_dispatcher
+from sluice.private_box import scan_quota
 from sluice.render import clean, summary_line, summary_tree, to_json
 from sluice.web import cli as web_cli
 from sluice.workers import default_workers, worker_pool
@@ -272,15 +273,17 @@ async def cmd_scan(args: argparse.Namespace) -> int:
     """Submit files (and URIs, domains, IPs), wait for their verdicts, print them (in the order given)."""
     targets = _targets(args, exclude=None if args.nats else args.data_dir)
     params = _params(args)
-    async with _mesh(args, services=not args.nats) as url, connect_client(url, args.prefix) as client:
-        with _progress(len(targets)) as progress:
-            sids = await _submit_all(client, targets, params, progress)
-            done = await _wait_all(client, sids, args.timeout, progress)
-        for target, sid in zip(targets, sids):
-            if sid in done:
-                _emit(done[sid], args.json, expand=args.expand)
-            else:
-                ERR.print(Text(f"sluice: {clean(target)} ({sid}): no verdict within {args.timeout:g} s", style="red"))
+    private = contextlib.nullcontext() if args.nats else scan_quota(args.workers)
+    with private:
+        async with _mesh(args, services=not args.nats) as url, connect_client(url, args.prefix) as client:
+            with _progress(len(targets)) as progress:
+                sids = await _submit_all(client, targets, params, progress)
+                done = await _wait_all(client, sids, args.timeout, progress)
+            for target, sid in zip(targets, sids):
+                if sid in done:
+                    _emit(done[sid], args.json, expand=args.expand)
+                else:
+                    ERR.print(Text(f"sluice: {clean(target)} ({sid}): no verdict within {args.timeout:g} s", style="red"))
     return 0 if len(done) == len(sids) else 1
 
 
