@@ -41,9 +41,9 @@ from dispatcher.dispatcher import MAX_CHILDREN, MAX_TREES
 from schemas.limits import Limits
 from schemas.messages import SID, SubmissionParams, Summary
 from services.sdk.base import ServiceBase
+from services.sdk.lazy import lazy_import
 from services.sdk.loader import builtin_services, load_service
 from services.sdk.manifest import ManifestError
-from services.sdk.lazy import lazy_import
 from sluice import auth_cli, sample_args
 from sluice.client import Client, SubmitError
 from sluice.console import (ERR, OUT, CliError, add_expand_argument, cancel_on, connect_client, key_values, require_url,

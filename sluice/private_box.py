@@ -5,8 +5,8 @@ trees at once, over every dispatcher together (bus.provision makes it the queue'
 `max_ack_pending`): on a shared server that is what keeps one identity's flood from taking every
 dispatcher's slots from the others (dispatcher.quota, dispatcher.fairshare). A scan's own box
 runs one dispatcher per `--workers` process, each able to analyse MAX_TREES trees at once, and
-the quota of 64 left all but one of them waiting on the server: with two workers a 2,000-file
-scan took half as long again (`bench/scan.py`).
+the quota of 64 left all but one of them waiting on the server: with two workers the wait for
+2,000 files took half as long again (medians 22.3 s and 14.5 s, docs/performance.md).
 
 There the quota is raised to MAX_TREES per worker, so every dispatcher can be full. Safe
 because that server is the scan's alone: it listens on a loopback port chosen at start, its
