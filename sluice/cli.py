@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import fcntl
 import functools
+import gc
 import importlib.util
 import logging
 import os
@@ -40,21 +41,34 @@ from dispatcher.dispatcher import MAX_CHILDREN, MAX_TREES
 from schemas.limits import Limits
 from schemas.messages import SID, SubmissionParams, Summary
 from services.sdk.base import ServiceBase
+from services.sdk.lazy import lazy_import
 from services.sdk.loader import builtin_services, load_service
 from services.sdk.manifest import ManifestError
-from sluice import (api_cli, auth_cli, dlq_cli, provision_cli, result_cli, safelist_cli, sample_args, service_cli,
-                    status_cli, user_cli)
+from sluice import auth_cli, sample_args
 from sluice.client import Client, SubmitError
 from sluice.console import (ERR, OUT, CliError, add_expand_argument, cancel_on, connect_client, key_values, require_url,
                             until_signal)
 from sluice.logs import log_handler, log_level
 from sluice.observe import add_metrics_args, with_endpoint
 from sluice.onebox import run_dispatcher
+from sluice.private_box import scan_quota
 from sluice.render import clean, summary_line, summary_tree, to_json
-from sluice.web import cli as web_cli
 from sluice.workers import default_workers, worker_pool
 
 log = logging.getLogger("sluice.cli")
+
+# The other commands' modules, imported when their command runs (build_parser fills in only the
+# chosen command's options): `sluice scan` has no use for httpx (api_cli), cart and pyzipper
+# (result_cli's neutering), argon2 (user_cli) or the service test harness (service_cli).
+api_cli = lazy_import("sluice.api_cli")
+dlq_cli = lazy_import("sluice.dlq_cli")
+provision_cli = lazy_import("sluice.provision_cli")
+result_cli = lazy_import("sluice.result_cli")
+safelist_cli = lazy_import("sluice.safelist_cli")
+service_cli = lazy_import("sluice.service_cli")
+status_cli = lazy_import("sluice.status_cli")
+user_cli = lazy_import("sluice.user_cli")
+web_cli = lazy_import("sluice.web.cli")
 
 DEFAULT_DATA_DIR = Path(".sluice") / "data"
 SUBMIT_CONCURRENCY = 32  # submissions of one scan in flight at once
@@ -272,15 +286,17 @@ async def cmd_scan(args: argparse.Namespace) -> int:
     """Submit files (and URIs, domains, IPs), wait for their verdicts, print them (in the order given)."""
     targets = _targets(args, exclude=None if args.nats else args.data_dir)
     params = _params(args)
-    async with _mesh(args, services=not args.nats) as url, connect_client(url, args.prefix) as client:
-        with _progress(len(targets)) as progress:
-            sids = await _submit_all(client, targets, params, progress)
-            done = await _wait_all(client, sids, args.timeout, progress)
-        for target, sid in zip(targets, sids):
-            if sid in done:
-                _emit(done[sid], args.json, expand=args.expand)
-            else:
-                ERR.print(Text(f"sluice: {clean(target)} ({sid}): no verdict within {args.timeout:g} s", style="red"))
+    private = contextlib.nullcontext() if args.nats else scan_quota(args.workers)
+    with private:
+        async with _mesh(args, services=not args.nats) as url, connect_client(url, args.prefix) as client:
+            with _progress(len(targets)) as progress:
+                sids = await _submit_all(client, targets, params, progress)
+                done = await _wait_all(client, sids, args.timeout, progress)
+            for target, sid in zip(targets, sids):
+                if sid in done:
+                    _emit(done[sid], args.json, expand=args.expand)
+                else:
+                    ERR.print(Text(f"sluice: {clean(target)} ({sid}): no verdict within {args.timeout:g} s", style="red"))
     return 0 if len(done) == len(sids) else 1
 
 
@@ -408,7 +424,28 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def build_parser() -> argparse.ArgumentParser:
+HELP = {  # each command's line in `sluice --help`, listed without importing the command's module
+    "scan": "submit files, URIs, domains or IPs, wait for their verdicts and print them",
+    "submit": "submit files, URIs, domains or IPs and print their submission ids",
+    "result": "print a finished submission's verdict tree, or one of its stored objects",
+    "watch": "print submissions as they complete, until Ctrl-C",
+    "up": "run nats-server, the dispatcher and all built-in services until Ctrl-C",
+    "dispatcher": "run one dispatcher against --nats until SIGTERM",
+    "service": "run, list, test, scaffold or update services",
+    "safelist": "add, remove or list known-good hashes",
+    "status": "streams, consumers, live services, submissions in flight",
+    "auth": "per-component NATS credentials and authorization",
+    "provision": "as admin: create streams, buckets, queues and consumers, and approve the services",
+    "dlq": "list, show, replay or purge dead letters (messages Sluice could not use)",
+    "web": "serve the REST API and the results browser for --nats",
+    "user": "web accounts and API keys: add, list, remove, apikey",
+}
+_VALUED_GLOBALS = ("--nats", "--prefix")  # global options followed by a value (not the command)
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Every command's parser; with `only`, that command's options alone (the others are listed,
+    their modules not imported: `main` passes the command it finds in argv)."""
     # Two instances of the global options: parents share action objects, and set_defaults on the
     # top parser would otherwise hand its defaults to the subcommands, masking `sluice --nats URL cmd`.
     common, params = _globals_parser(), _params_parser()
@@ -421,52 +458,95 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    p = command("scan", cmd_scan, "submit files, URIs, domains or IPs, wait for their verdicts and print them", params)
-    _data_dir_arg(p)
-    _service_dir_arg(p)
-    auth_cli.add_up_option(p)
-    _workers_arg(p)
-    p.add_argument("--timeout", type=float, default=300.0, metavar="S", help="seconds to wait for the verdicts (default 300)")
-    add_expand_argument(p)
-    api_cli.add_arguments(command("submit", cmd_submit, "submit files, URIs, domains or IPs and print their submission ids", params))
-    p = command("result", cmd_result, "print a finished submission's verdict tree, or one of its stored objects")
-    p.add_argument("sid")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--object", metavar="NAME", help="a report object or supplementary file's bytes instead (to stdout)")
-    p.add_argument("--output", "-o", type=Path, metavar="FILE", help="with --object or --file: write it to FILE")
-    add_expand_argument(p)
-    result_cli.add_arguments(p)
-    api_cli.add_arguments(p)
-    p = command("watch", cmd_watch, "print submissions as they complete, until Ctrl-C")
-    p.add_argument("--alerts", action="store_true", help=f"only those scoring at least the alert threshold ({Limits.alert_threshold})")
-    p.add_argument("--json", action="store_true")
-    p = command("up", cmd_up, "run nats-server, the dispatcher and all built-in services until Ctrl-C")
-    _data_dir_arg(p)
-    _service_dir_arg(p)
-    _workers_arg(p)
-    p.add_argument("--port", type=int, help="client port of the embedded server (default: a free one)")
-    auth_cli.add_up_option(p)
-    web_cli.add_up_options(p)
-    add_metrics_args(p)
-    p.add_argument("--cluster", type=int, metavar="N", choices=range(3, 8),
-                   help="a JetStream cluster of N nodes on loopback instead (streams and consumers R-N); try 3")
-    p = command("dispatcher", cmd_dispatcher, "run one dispatcher against --nats until SIGTERM")
-    p.add_argument("--max-trees", type=int, default=MAX_TREES, metavar="N",
-                   help=f"submissions analysed at once (default {MAX_TREES})")
-    p.add_argument("--max-children", type=int, default=MAX_CHILDREN, metavar="N",
-                   help=f"extracted files analysed at once (default {MAX_CHILDREN})")
-    add_metrics_args(p)
+    def scan() -> None:
+        p = command("scan", cmd_scan, HELP["scan"], params)
+        _data_dir_arg(p)
+        _service_dir_arg(p)
+        auth_cli.add_up_option(p)
+        _workers_arg(p)
+        p.add_argument("--timeout", type=float, default=300.0, metavar="S", help="seconds to wait for the verdicts (default 300)")
+        add_expand_argument(p)
 
-    service_cli.register(command("service", None, "run, list, test, scaffold or update services"), command)
-    safelist_cli.register(command("safelist", None, "add, remove or list known-good hashes"), command)
-    status_cli.register(command("status", status_cli.cmd_status, "streams, consumers, live services, submissions in flight"))
-    auth_cli.register(command("auth", None, "per-component NATS credentials and authorization"), command)
-    provision_cli.register(command("provision", provision_cli.cmd_provision,
-                                   "as admin: create streams, buckets, queues and consumers, and approve the services"))
-    dlq_cli.register(command("dlq", None, "list, show, replay or purge dead letters (messages Sluice could not use)"), command)
-    web_cli.register(command("web", web_cli.cmd_web, "serve the REST API and the results browser for --nats"))
-    user_cli.register(command("user", None, "web accounts and API keys: add, list, remove, apikey"), command)
+    def result() -> None:
+        p = command("result", cmd_result, HELP["result"])
+        p.add_argument("sid")
+        p.add_argument("--json", action="store_true")
+        p.add_argument("--object", metavar="NAME", help="a report object or supplementary file's bytes instead (to stdout)")
+        p.add_argument("--output", "-o", type=Path, metavar="FILE", help="with --object or --file: write it to FILE")
+        add_expand_argument(p)
+        result_cli.add_arguments(p)
+        api_cli.add_arguments(p)
+
+    def watch() -> None:
+        p = command("watch", cmd_watch, HELP["watch"])
+        p.add_argument("--alerts", action="store_true", help=f"only those scoring at least the alert threshold ({Limits.alert_threshold})")
+        p.add_argument("--json", action="store_true")
+
+    def up() -> None:
+        p = command("up", cmd_up, HELP["up"])
+        _data_dir_arg(p)
+        _service_dir_arg(p)
+        _workers_arg(p)
+        p.add_argument("--port", type=int, help="client port of the embedded server (default: a free one)")
+        auth_cli.add_up_option(p)
+        web_cli.add_up_options(p)
+        add_metrics_args(p)
+        p.add_argument("--cluster", type=int, metavar="N", choices=range(3, 8),
+                       help="a JetStream cluster of N nodes on loopback instead (streams and consumers R-N); try 3")
+
+    def dispatcher() -> None:
+        p = command("dispatcher", cmd_dispatcher, HELP["dispatcher"])
+        p.add_argument("--max-trees", type=int, default=MAX_TREES, metavar="N",
+                       help=f"submissions analysed at once (default {MAX_TREES})")
+        p.add_argument("--max-children", type=int, default=MAX_CHILDREN, metavar="N",
+                       help=f"extracted files analysed at once (default {MAX_CHILDREN})")
+        add_metrics_args(p)
+
+    fill = {
+        "scan": scan,
+        "submit": lambda: api_cli.add_arguments(command("submit", cmd_submit, HELP["submit"], params)),
+        "result": result,
+        "watch": watch,
+        "up": up,
+        "dispatcher": dispatcher,
+        "service": lambda: service_cli.register(command("service", None, HELP["service"]), command),
+        "safelist": lambda: safelist_cli.register(command("safelist", None, HELP["safelist"]), command),
+        "status": lambda: status_cli.register(command("status", status_cli.cmd_status, HELP["status"])),
+        "auth": lambda: auth_cli.register(command("auth", None, HELP["auth"]), command),
+        "provision": lambda: provision_cli.register(command("provision", provision_cli.cmd_provision, HELP["provision"])),
+        "dlq": lambda: dlq_cli.register(command("dlq", None, HELP["dlq"]), command),
+        "web": lambda: web_cli.register(command("web", web_cli.cmd_web, HELP["web"])),
+        "user": lambda: user_cli.register(command("user", None, HELP["user"]), command),
+    }
+    for name, configure in fill.items():
+        if only in (None, name):
+            configure()
+        else:
+            sub.add_parser(name, help=HELP[name], description=HELP[name])
     return parser
+
+
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The command `argv` names (its first word that is not a global option or its value), if any."""
+    words = iter(argv)
+    for word in words:
+        if word in _VALUED_GLOBALS:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word if word in HELP else None
+    return None
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse with only the named command's options filled in. With every one when argv names
+    none, or names another than it seemed to (`--prefix` abbreviated, say), or has words that
+    parser left over: the same result, and the same errors, as ever."""
+    only = _command_in(sys.argv[1:] if argv is None else argv)
+    if only is not None:
+        args, left = build_parser(only).parse_known_args(argv)
+        if args.command == only and not left:
+            return args
+    return build_parser().parse_args(argv)
 
 
 # -- entry point ----------------------------------------------------------------------------------
@@ -518,9 +598,8 @@ def _user_error(exc: BaseException) -> tuple[str, int] | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command and return its exit code (the console script exits with it)."""
-    parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = _parse(argv)
     except SystemExit as exc:  # --help, or a usage error already printed by argparse
         return int(exc.code or 0)
     backend = {"use_uvloop": True} if importlib.util.find_spec("uvloop") else {}
@@ -540,8 +619,14 @@ def run() -> NoReturn:
 
     A sync `execute` that hangs is abandoned at its timeout (the mesh goes on), but its worker
     thread lives, and Python joins every such thread at exit: a service or `sluice up` then
-    never stopped on SIGTERM (the fault suite's hung service needed SIGKILL)."""
+    never stopped on SIGTERM (the fault suite's hung service needed SIGKILL).
+
+    Python's exit collects every object generation by generation, and the services' libraries
+    leave hundreds of thousands: 0.2 s of a one-file scan went there, after the last verdict.
+    Frozen, they are skipped: the OS takes the memory back, and what must be finalized at exit
+    (temporary directories, open files) is closed by its owner or by atexit hooks, which still run."""
     code = main()
+    gc.freeze()
     others = [t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]
     deadline = time.monotonic() + 1.0  # idle worker threads are told to stop as the loop ends: let them
     for thread in others:

@@ -20,6 +20,7 @@ nothing is lost. Rule updaters run in this process only (one per service is enou
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -166,6 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=log_level(args.verbose), handlers=[handler])
     backend = {"use_uvloop": True} if __import__("importlib").util.find_spec("uvloop") else {}
     anyio.run(serve, args.nats, args.prefix, args.service_dir, backend_options=backend)
+    gc.freeze()  # no collection of every generation at exit: 0.2 s of a stop (cli.run says why)
 
 
 if __name__ == "__main__":

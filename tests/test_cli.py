@@ -25,7 +25,7 @@ from bus.codec import encode
 from bus.connect import DEFAULT_URL_ENV
 from bus.publish import jetstream_publish
 from schemas.messages import ErrorType, FileNode, HeuristicHit, ResultView, Section, ServiceError, Summary, Tag
-from sluice.cli import _params, build_parser, main
+from sluice.cli import _params, _parse, build_parser, main
 from sluice.client import Client
 from sluice.console import CliError
 from sluice.render import summary_tree, to_json
@@ -163,6 +163,27 @@ def test_a_data_dir_in_use_is_refused_with_the_url_to_use(tmp_path: Path, capsys
 def test_global_options_before_or_after_the_command(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(DEFAULT_URL_ENV, raising=False)
     assert build_parser().parse_args(argv).nats == "nats://h:1"
+
+
+def test_scan_imports_none_of_the_other_commands_modules() -> None:
+    others = ("sluice.api_cli", "sluice.result_cli", "sluice.service_cli", "sluice.user_cli", "sluice.dlq_cli",
+              "sluice.status_cli", "sluice.safelist_cli", "sluice.web.cli", "httpx", "cart", "argon2")
+    code = (f"import json, sys\nfrom sluice.cli import _parse\nassert _parse(['scan', 'x.txt']).command == 'scan'\n"
+            f"print(json.dumps([m for m in {others!r} if m in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+@pytest.mark.parametrize(("argv", "command", "prefix"), [
+    (["--prefix", "scan", "result", "s"], "result", "scan"),  # a global option's value is not the command
+    (["--pre", "scan", "result", "s"], "result", "scan"),  # abbreviated, it looks like one: parsed again in full
+    (["-v", "service", "list"], "service", "sluice"),
+])
+def test_the_command_is_found_whatever_the_options_before_it(argv: list[str], command: str, prefix: str) -> None:
+    args = _parse(argv)
+    assert (args.command, args.prefix) == (command, prefix)
+    assert callable(args.func)
 
 
 # -- rendering -----------------------------------------------------------------------------------
