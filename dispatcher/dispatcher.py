@@ -63,7 +63,12 @@ log = logging.getLogger("sluice.dispatcher")
 
 KEEPALIVE = 10.0  # seconds between in_progress signals; well inside the 30 s ack_wait
 HANDBACK_DELAY = 1.5  # seconds; longer than the pull loop's fetch timeout
-MAX_TREES = 64  # submissions (roots) analysed at once; more wait in the stream
+# Submissions (roots) analysed at once; more wait in the stream. 256, not 64: a tree holds its
+# slot from submission to verdict, so with 64 a loaded 2-core box ran out of slots, not CPU
+# (bench/mesh.py throughput 317-383 files/s against 528-919 with 256, alternated). Queued tasks
+# no longer time out at a busy service (dispatcher/queues.py), and fair shares still start a
+# lighter identity's trees first (bench/fairness.py: loaded/idle p50 0.80x).
+MAX_TREES = 256
 MAX_CHILDREN = 128  # extracted files analysed at once, on their own consumer so parents never starve them
 ROOT_QUEUE_POLL = 5.0
 REPLIES_PENDING = 10_000  # replies pushed to this process and not yet acknowledged  # seconds between looks for submitter queues provisioned since

@@ -28,6 +28,6 @@ class OperatorLimits(msgspec.Struct, frozen=True):
     max_children: int = Limits.max_children
     max_file_size: int = Limits.max_file_size
     allow_deep_scan: bool = True
-    trees_per_submitter: int = 64  # one identity's trees at once (alone; fewer while others are active)
+    trees_per_submitter: int = 256  # one identity's trees at once (alone; fewer while others are active)
     submissions_per_minute: int = 6000  # per submitter identity; more are refused with a summary saying so
     stored_bytes_per_hour: int = 20 * 1024**3  # uploads promoted per writer identity; more are bad_input

@@ -1,12 +1,13 @@
 """What `sluice scan` changes on the embedded server it starts for itself (no `--nats`).
 
-Each submitter identity's queue hands out at most `OperatorLimits.trees_per_submitter` (64)
+Each submitter identity's queue hands out at most `OperatorLimits.trees_per_submitter` (256)
 trees at once, over every dispatcher together (bus.provision makes it the queue's
 `max_ack_pending`): on a shared server that is what keeps one identity's flood from taking every
 dispatcher's slots from the others (dispatcher.quota, dispatcher.fairshare). A scan's own box
 runs one dispatcher per `--workers` process, each able to analyse MAX_TREES trees at once, and
-the quota of 64 left all but one of them waiting on the server: with two workers the wait for
-2,000 files took half as long again (medians 22.3 s and 14.5 s, docs/performance.md).
+a quota of one dispatcher's worth left all but one of them waiting on the server: with two
+workers the wait for 2,000 files took half as long again (medians 22.3 s and 14.5 s, measured
+when both were 64, docs/performance.md).
 
 There the quota is raised to MAX_TREES per worker, so every dispatcher can be full. Safe
 because that server is the scan's alone: it listens on a loopback port chosen at start, its
