@@ -12,7 +12,7 @@ from pathlib import Path
 from services.sdk.lazy import lazy_import
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("lief", "oletools", "pypdf", "publicsuffixlist")
+HEAVY = ("lief", "oletools", "pypdf", "publicsuffixlist", "dissect.fat", "dissect.hypervisor")
 
 
 def test_loading_every_builtin_service_imports_none_of_the_heavy_libraries() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bz2
 import enum
+import functools
 import gzip
 import io
 import lzma
@@ -22,11 +23,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
-import dissect.fat.exceptions
-import dissect.hypervisor.exceptions
-import dissect.ntfs.exceptions
-import dissect.volume.exceptions
-import py7zr.exceptions
 import pyzipper
 
 from services.extract.libarchive_lib import libarchive
@@ -52,25 +48,37 @@ class Member:
     independent: bool = True  # False: members share one stream, a read error ends the archive
 
 
-# Errors that mean "this archive (or member) is damaged", as opposed to a bug in this service.
-CORRUPT_ERRORS = (
-    pyzipper.BadZipFile,
-    pyzipper.LargeZipFile,
-    py7zr.exceptions.ArchiveError,  # Bad7zFile, CrcError, DecompressionError, unsupported method
-    tarfile.TarError,
-    EOFError,
-    OSError,
-    zlib.error,
-    lzma.LZMAError,
-    NotImplementedError,  # zip compression methods the stdlib lacks (deflate64, …)
-    ValueError,
-    struct.error,
-    libarchive.ArchiveError,  # ISO images, cabinets, RAR, cpio, ar, xar (libarchive_formats.py)
-    dissect.fat.exceptions.Error,  # VHD, VHDX and raw disk images (diskimage.py)
-    dissect.ntfs.exceptions.Error,
-    dissect.volume.exceptions.Error,
-    dissect.hypervisor.exceptions.Error,
-)
+@functools.cache
+def corrupt_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean "this archive (or member) is damaged", as opposed to a bug in this service.
+    A function, not a constant: py7zr's and dissect's exception modules import the whole of
+    each (0.2 s of every process's start that loads the built-in services), so they load when
+    an archive is first opened."""
+    import dissect.fat.exceptions  # noqa: PLC0415 - see the docstring
+    import dissect.hypervisor.exceptions  # noqa: PLC0415
+    import dissect.ntfs.exceptions  # noqa: PLC0415
+    import dissect.volume.exceptions  # noqa: PLC0415
+    import py7zr.exceptions  # noqa: PLC0415
+
+    return (
+        pyzipper.BadZipFile,
+        pyzipper.LargeZipFile,
+        py7zr.exceptions.ArchiveError,  # Bad7zFile, CrcError, DecompressionError, unsupported method
+        tarfile.TarError,
+        EOFError,
+        OSError,
+        zlib.error,
+        lzma.LZMAError,
+        NotImplementedError,  # zip compression methods the stdlib lacks (deflate64, …)
+        ValueError,
+        struct.error,
+        libarchive.ArchiveError,  # ISO images, cabinets, RAR, cpio, ar, xar (libarchive_formats.py)
+        dissect.fat.exceptions.Error,  # VHD, VHDX and raw disk images (diskimage.py)
+        dissect.ntfs.exceptions.Error,
+        dissect.volume.exceptions.Error,
+        dissect.hypervisor.exceptions.Error,
+    )
+
 
 _COMPRESSED = {
     "gzip": lambda fh: gzip.GzipFile(fileobj=fh),
@@ -206,7 +214,7 @@ def _zip_unlock(zf: pyzipper.AESZipFile, info: pyzipper.ZipInfo, pwd: bytes) -> 
         with zf.open(info, pwd=pwd) as fh:
             fh.read(1)
     # RuntimeError: pyzipper's "Bad password for file"; KeyError: an AES strength it does not know.
-    except (RuntimeError, KeyError, *CORRUPT_ERRORS):
+    except (RuntimeError, KeyError, *corrupt_errors()):
         return None
     return pwd
 
@@ -220,7 +228,7 @@ def _open_tar(raw: io.BytesIO, quiet: bool = False) -> tarfile.TarFile | None:
     """
     try:
         tar = tarfile.open(fileobj=raw, mode="r|*")
-    except CORRUPT_ERRORS:
+    except corrupt_errors():
         if quiet:
             return None
         raise

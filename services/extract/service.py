@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.extract import archive_comment, diskimage, libarchive_formats, msi, sevenzz
-from services.extract.formats import CORRUPT_ERRORS, DISK_IMAGES, LIBARCHIVE, SEVENZZ, detect, members
+from services.extract.formats import DISK_IMAGES, LIBARCHIVE, SEVENZZ, corrupt_errors, detect, members
 from services.extract.libarchive_formats import is_encryption_error
 from services.extract.passwords import Keyring, gather
 from services.extract.safety import Caps
@@ -49,7 +49,7 @@ class Extract(ServiceBase):
             unpack.findings.add("unread", str(exc))
         except sevenzz.ToolMissing as exc:
             unpack.findings.add("reader", str(exc))
-        except CORRUPT_ERRORS as exc:
+        except corrupt_errors() as exc:
             kind = "encrypted" if is_encryption_error(exc) else "corrupt"
             unpack.findings.add(kind, f"{fmt}: {type(exc).__name__}: {exc}")
         for password in keyring.worked:

@@ -20,7 +20,7 @@ from py7zr.io import Py7zIO, WriterFactory
 from py7zr.properties import COMPRESSION_METHOD
 from py7zr.py7zr import ArchiveFile, Worker
 
-from services.extract.formats import CORRUPT_ERRORS, Kind, Member
+from services.extract.formats import Kind, Member, corrupt_errors
 from services.extract.passwords import Keyring
 from services.extract.safety import CHUNK, Budget, LimitHit
 
@@ -116,7 +116,7 @@ def _failures_as_damage(what: str) -> Iterator[None]:
     """
     try:
         yield
-    except (PasswordRequired, LimitHit, *CORRUPT_ERRORS):
+    except (PasswordRequired, LimitHit, *corrupt_errors()):
         raise
     except Exception as exc:  # noqa: BLE001 - see the docstring: hostile input, any failure
         raise Bad7zFile(f"{what}: {type(exc).__name__}: {exc}") from exc
@@ -134,7 +134,7 @@ def _parse_or_none(data: bytes, password: str) -> py7zr.SevenZipFile | None:
     """The archive if `password` decrypts its header (a wrong one yields an unparsable header)."""
     try:
         return _parse(data, password)
-    except CORRUPT_ERRORS:
+    except corrupt_errors():
         return None
 
 
@@ -156,7 +156,7 @@ def _run(archive: py7zr.SevenZipFile, targets: list[str], budget: Budget) -> Out
             archive.extract(targets=targets, factory=sinks)
     except LimitHit:
         pass  # the sink that hit it has recorded it
-    except CORRUPT_ERRORS as exc:
+    except corrupt_errors() as exc:
         sinks.outcome.error = exc
     return sinks.outcome
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from services.extract.findings import Findings
-from services.extract.formats import CORRUPT_ERRORS, Kind, Member, SharedStream
+from services.extract.formats import Kind, Member, SharedStream, corrupt_errors
 from services.extract.libarchive_formats import is_encryption_error
 from services.extract.passwords import Keyring
 from services.extract.safety import Budget, Caps, LimitHit, name_problems, safe_basename
@@ -133,7 +133,7 @@ class Unpack:
             rest = "; the rest of the stream was not read" if stop and not hit.stop else ""
             self.findings.add(hit.kind, f"{label}: {hit}{rest}")
             return None, stop
-        except CORRUPT_ERRORS as exc:
+        except corrupt_errors() as exc:
             # Zip members are independent; in a tar or a single stream the rest is unreachable.
             kind = "encrypted" if is_encryption_error(exc) else "corrupt"
             self.findings.add(kind, f"{label}: {type(exc).__name__}: {exc}")
