@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
 import queue
 import threading
 from collections import deque
@@ -99,3 +100,5 @@ class Threads:
 
 
 THREADS = Threads()
+# A forked child has none of its parent's threads: the idle ones must not be handed work there.
+os.register_at_fork(after_in_child=THREADS._idle.clear)
