@@ -6,6 +6,8 @@ behaves the same under test as in the mesh.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import inspect
 import logging
 import time
@@ -91,6 +93,12 @@ def flatten(result: Result | None, service: ServiceBase) -> tuple[list[Section],
     return sections, total
 
 
+@functools.lru_cache(maxsize=256)
+def _coroutine_function(execute: Callable) -> bool:
+    """Whether a service's bound `execute` is async, looked up once per service, not per task."""
+    return inspect.iscoroutinefunction(execute)
+
+
 @dataclass
 class Outcome:
     """What one task produced: the result, the blobs the runner still has to store, and the
@@ -114,7 +122,7 @@ async def execute_task(
     """
     name, version = service.manifest.name, service.manifest.version
     started = time.monotonic()
-    is_async = inspect.iscoroutinefunction(service.execute)
+    is_async = _coroutine_function(service.execute)
     # Inline bytes are already here: hand them over now rather than have the thread come back
     # to the event loop for them (a round trip that cost more than many a small file's analysis).
     preload = fetch is not None and (is_async or task.file.data is not None)
@@ -129,7 +137,8 @@ async def execute_task(
     try:
         if is_async:
             # A bare cancel scope, not fail_after: its generator wrapper cost more than the scope.
-            with anyio.CancelScope(deadline=anyio.current_time() + service.manifest.timeout) as deadline:
+            # The deadline on the loop's clock (anyio's own on asyncio), without anyio's look-up of its backend.
+            with anyio.CancelScope(deadline=asyncio.get_running_loop().time() + service.manifest.timeout) as deadline:
                 if preload:
                     request.set_contents(await fetch())
                 await service.execute(request)
