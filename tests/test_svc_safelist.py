@@ -152,6 +152,16 @@ async def test_a_list_larger_than_the_mirror_is_read_per_file(nats_url, prefix):
         kv = await client.js.key_value(client.names.safelist_bucket)
         await store.add(kv, {SHA1: "by sha1", hashlib.sha1(OTHER).hexdigest(): ""})
         assert (await store.Mirror(client.names.safelist_bucket, limit=1).start(client.js)).overflowed
+        growing = await store.Mirror(client.names.safelist_bucket, limit=2).start(client.js)
+        with anyio.fail_after(10):
+            await growing.loaded.wait()
+        assert growing.usable
+        await store.add(kv, {MD5: "one too many"})
+        with anyio.fail_after(10):
+            while not growing.overflowed:
+                await anyio.sleep(0.01)  # the mirror's own consumer delivers; nothing else to wait on
+        assert not growing.usable and growing.entries == {}
+        await growing.stop()
         service = load_service("safelist")
         await service.attach(client.js, client.names)
         service.mirror = await store.Mirror(client.names.safelist_bucket, limit=1).start(client.js)

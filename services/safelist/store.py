@@ -159,6 +159,8 @@ class Mirror:
             self._sub = None
 
     async def _apply(self, msg: Msg) -> None:
+        if self.overflowed:  # grown past the limit: what follows is not kept either
+            return
         headers = msg.headers or {}
         key = msg.subject[len(self._prefix):]
         if headers.get(KV_OP) in (KV_DEL, KV_PURGE) or KV_MARKER_REASON in headers:
@@ -168,7 +170,6 @@ class Mirror:
         else:
             self.overflowed = True
             self.entries.clear()
-            await self.stop()
             return
         if msg.metadata.num_pending == 0:
             self.loaded.set()
