@@ -212,7 +212,8 @@ def _service(n: Names, name: str) -> list[str]:
         n.result_reply(n.reply("*", "result"), name), n.dead_letter(consumer),
         f"$KV.{n.registry_bucket}.{name}.>",
         *_objects_upload(n.file_bucket, service_role(name)),
-        *_kv_read(n.rules_bucket), *_objects_read(n.ruleset_store), *_kv_read(n.safelist_bucket),
+        *_kv_read(n.rules_bucket), *_objects_read(n.ruleset_store),
+        *_kv_watch(n.safelist_bucket),  # the safelist service mirrors it (services/safelist/store.py)
     ]
 
 

@@ -43,12 +43,13 @@ from bus.subjects import Names
 from dispatcher.directory import ServiceDirectory
 from dispatcher.replies import ReplyRouter
 from schemas.messages import DeadLetter, FileRef, ServiceRecord, ServiceResult, Stage, Submission, walk
+from services.sdk.loader import load_service
 from sluice.cli import main
 from sluice.client import Client
 from sluice.onebox import onebox
 from svcs import Echo, make
 
-SERVICES = ["echo", "extract"]
+SERVICES = ["echo", "extract", "safelist"]
 REFUSAL_WAIT = 0.3  # seconds a refused request waits for the answer that never comes
 
 
@@ -330,6 +331,16 @@ async def test_the_dispatcher_may_dead_letter_what_a_consumer_gave_up_on(authed:
         assert not disp.errors
         for sub in watching:
             await sub.unsubscribe()
+
+
+async def test_the_safelist_service_mirrors_its_bucket_under_its_own_credentials(authed: Authed) -> None:
+    async with session(authed, auth.service_role("safelist")) as s:
+        service = load_service("safelist")
+        await service.attach(s.nc.jetstream(), authed.names)
+        assert service.mirror is not None  # no permissions violation: it did not fall back to per-file gets
+        with anyio.fail_after(5):
+            await service.mirror.loaded.wait()
+        assert service.mirror.usable and not s.errors
 
 
 async def test_allowed_actions_still_work(authed: Authed) -> None:

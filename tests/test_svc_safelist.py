@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import anyio
 import pytest
 
 from dispatcher.directory import ServiceDirectory
@@ -110,11 +111,62 @@ async def test_store_helpers_and_service_against_the_bucket(nats_url, prefix):
         await service.attach(client.js, client.names)
         run = await run_service_once_async(service, TOOL, file_type="text/plain")
         assert run.result.drop and '"listed in": "safelist bucket"' in run.section("Safelisted file").body
-        await store.remove(kv, [MD5])
+        await service.mirror.loaded.wait()
+        assert service.mirror.usable
+        await store.remove(kv, [MD5])  # checked in the bucket at once, whether or not the mirror has it yet
         run = await run_service_once_async(service, TOOL, file_type="text/plain")
         assert (run.result.sections, run.result.drop) == ([], False)
+        assert await store.entries(kv) == {}  # every last value a deletion: still read to the end
         with pytest.raises(ValueError):
             await store.add(kv, {"xyz": "not a hash"})
+
+
+async def test_the_mirror_follows_the_bucket_and_a_stale_entry_drops_nothing(nats_url, prefix):
+    async with await Client.connect(nats_url, prefix) as client:
+        kv = await client.js.key_value(client.names.safelist_bucket)
+        await store.add(kv, {SHA1: "by sha1"})
+        mirror = await store.Mirror(client.names.safelist_bucket).start(client.js)
+        with anyio.fail_after(10):
+            await mirror.loaded.wait()
+        assert mirror.entries == {SHA1: "by sha1"}
+        await store.add(kv, {MD5: "by md5"})
+        await store.remove(kv, [SHA1])
+        with anyio.fail_after(10):
+            while mirror.entries != {MD5: "by md5"}:
+                await anyio.sleep(0.01)  # the mirror's own consumer delivers; nothing else to wait on
+        await mirror.stop()
+
+        service = load_service("safelist")
+        await service.attach(client.js, client.names)
+        await service.mirror.loaded.wait()
+        service.mirror.entries[SHA256] = "removed, and the mirror has not seen it yet"
+        run = await run_service_once_async(service, TOOL, file_type="text/plain")
+        assert run.section("Safelisted file") and '"hash": "%s"' % MD5 in run.section("Safelisted file").body
+        del service.mirror.entries[MD5]
+        run = await run_service_once_async(service, TOOL, file_type="text/plain")
+        assert (run.result.sections, run.result.drop) == ([], False)  # SHA256 is not in the bucket
+
+
+async def test_a_list_larger_than_the_mirror_is_read_per_file(nats_url, prefix):
+    async with await Client.connect(nats_url, prefix) as client:
+        kv = await client.js.key_value(client.names.safelist_bucket)
+        await store.add(kv, {SHA1: "by sha1", hashlib.sha1(OTHER).hexdigest(): ""})
+        assert (await store.Mirror(client.names.safelist_bucket, limit=1).start(client.js)).overflowed
+        growing = await store.Mirror(client.names.safelist_bucket, limit=2).start(client.js)
+        with anyio.fail_after(10):
+            await growing.loaded.wait()
+        assert growing.usable
+        await store.add(kv, {MD5: "one too many"})
+        with anyio.fail_after(10):
+            while not growing.overflowed:
+                await anyio.sleep(0.01)  # the mirror's own consumer delivers; nothing else to wait on
+        assert not growing.usable and growing.entries == {}
+        await growing.stop()
+        service = load_service("safelist")
+        await service.attach(client.js, client.names)
+        service.mirror = await store.Mirror(client.names.safelist_bucket, limit=1).start(client.js)
+        run = await run_service_once_async(service, TOOL, file_type="text/plain")
+        assert run.result.drop and '"listed in": "safelist bucket"' in run.section("Safelisted file").body
 
 
 async def test_mesh_drops_a_safelisted_root_before_core_and_unlisting_takes_effect(nats_url, prefix):

@@ -2,8 +2,8 @@
 
 The bucket (`Names.safelist_bucket`) maps a lowercase md5, sha1 or sha256 hex digest, used
 as the key itself, to the reason it is known good (UTF-8 text, possibly empty). This module is
-the only place that knows that format: the service looks hashes up through `lookup`, the CLI
-edits the list through `add`, `remove` and `entries`.
+the only place that knows that format: the service looks hashes up through a `Mirror` and
+`lookup`, the CLI edits the list through `add`, `remove` and `entries`.
 """
 
 from __future__ import annotations
@@ -13,13 +13,18 @@ import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
+import anyio
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy
 from nats.js.errors import KeyNotFoundError
-from nats.js.kv import KeyValue
+from nats.js.kv import KV_DEL, KV_MARKER_REASON, KV_OP, KV_PURGE, KeyValue
 
 HASH_KINDS = {32: "md5", 40: "sha1", 64: "sha256"}
 _HEX = re.compile(r"[0-9a-f]+")
 _SEPARATOR = re.compile(r"[\s,]+")
 IN_FLIGHT = 256  # KV requests outstanding at once when editing many hashes
+MIRROR_LIMIT = 200_000  # entries a Mirror holds (~50 MB); past it, look-ups go to the bucket
 
 T = TypeVar("T")
 
@@ -110,18 +115,74 @@ async def remove(kv: KeyValue, hashes: list[str]) -> list[str]:
     return listed
 
 
+class Mirror:
+    """The bucket's entries in memory, kept current by an ordered push consumer on its stream.
+
+    What a KV watch does, without nats-py's end-of-initial-values marker, which can come before
+    the values (it trusts a consumer info that may overtake the deliveries, and then `entries`
+    missed some) or never (when the last value is a deletion it ignores): here the initial values
+    are all in once the stream held none when the consumer started, or a delivery says nothing is
+    pending (`loaded`). A list larger than `MIRROR_LIMIT` is not held (`overflowed`): an NSRL-size
+    list stays a per-file look-up in the bucket. nats-py's ordered consumer recreates itself
+    after missed heartbeats (a NATS restart), resuming after the last value it applied.
+    """
+
+    def __init__(self, bucket: str, limit: int = MIRROR_LIMIT) -> None:
+        self.bucket = bucket
+        self.limit = limit
+        self.entries: dict[str, str] = {}
+        self.loaded = anyio.Event()
+        self.overflowed = False
+        self._prefix = f"$KV.{bucket}."
+        self._sub = None
+
+    @property
+    def usable(self) -> bool:
+        """Whether a hash missing from `entries` is missing from the bucket."""
+        return self.loaded.is_set() and not self.overflowed
+
+    async def start(self, js: JetStreamContext) -> Mirror:
+        stream = f"KV_{self.bucket}"
+        held = (await js.stream_info(stream)).state.messages  # history 1: one message per hash at most
+        if held > self.limit:
+            self.overflowed = True
+            return self
+        if held == 0:
+            self.loaded.set()
+        self._sub = await js.subscribe(f"{self._prefix}>", stream=stream, cb=self._apply, ordered_consumer=True,
+                                       deliver_policy=DeliverPolicy.LAST_PER_SUBJECT, inactive_threshold=300.0)
+        return self
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+            self._sub = None
+
+    async def _apply(self, msg: Msg) -> None:
+        if self.overflowed:  # grown past the limit: what follows is not kept either
+            return
+        headers = msg.headers or {}
+        key = msg.subject[len(self._prefix):]
+        if headers.get(KV_OP) in (KV_DEL, KV_PURGE) or KV_MARKER_REASON in headers:
+            self.entries.pop(key, None)
+        elif len(self.entries) < self.limit or key in self.entries:
+            self.entries[key] = (msg.data or b"").decode("utf-8", "replace")
+        else:
+            self.overflowed = True
+            self.entries.clear()
+            return
+        if msg.metadata.num_pending == 0:
+            self.loaded.set()
+
+
 async def entries(kv: KeyValue) -> dict[str, str]:
-    """Every listed hash and its reason, read in one pass of a KV watcher (not one get per key)."""
-    watcher = await kv.watchall(ignore_deletes=True)
-    listed: dict[str, str] = {}
+    """Every listed hash and its reason, read in one pass of a `Mirror` (not one get per key)."""
+    mirror = await Mirror(kv._name, limit=1 << 62).start(kv._js)  # nats-py keeps a bucket's name and context private
     try:
-        async for entry in watcher:
-            if entry is None:  # the watcher's marker: every current value has been delivered
-                break
-            listed[entry.key] = (entry.value or b"").decode("utf-8", "replace")
+        await mirror.loaded.wait()
     finally:
-        await watcher.stop()
-    return listed
+        await mirror.stop()
+    return mirror.entries
 
 
 async def lookup(kv: KeyValue, digests: Iterable[str]) -> tuple[str, str] | None:

@@ -139,7 +139,8 @@ class ServiceBase:
     def get_tool_version(self) -> str:
         """Part of the cache key: the manifest's `tool_version` and the rules' version, so results
         made with older rules are not reused."""
-        return "+".join(v for v in (self.manifest.tool_version, self._rules_hash) if v)
+        tool, rules = self.manifest.tool_version, self._rules_hash
+        return f"{tool}+{rules}" if tool and rules else tool or rules
 
     @property
     def rules_version(self) -> str:

@@ -6,6 +6,8 @@ behaves the same under test as in the mesh.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import inspect
 import logging
 import time
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import anyio
 import anyio.from_thread
-import anyio.to_thread
+import anyio.lowlevel
 
 from bus.blobs import BlobError
 from schemas.messages import ErrorType, HeuristicHit, Section, ServiceError, ServiceResult, Tag, Task
@@ -25,6 +27,7 @@ from services.sdk.base import RecoverableError, ServiceBase
 from services.sdk.request import Extracted, MaxExtractedExceeded, Produced, Related, Request
 from services.sdk.manifest import HeuristicSpec
 from services.sdk.result import Heuristic, Result, ResultSection
+from services.sdk.threads import THREADS
 
 log = logging.getLogger("sluice.service")
 
@@ -90,6 +93,12 @@ def flatten(result: Result | None, service: ServiceBase) -> tuple[list[Section],
     return sections, total
 
 
+@functools.lru_cache(maxsize=256)
+def _coroutine_function(execute: Callable) -> bool:
+    """Whether a service's bound `execute` is async, looked up once per service, not per task."""
+    return inspect.iscoroutinefunction(execute)
+
+
 @dataclass
 class Outcome:
     """What one task produced: the result, the blobs the runner still has to store, and the
@@ -113,28 +122,34 @@ async def execute_task(
     """
     name, version = service.manifest.name, service.manifest.version
     started = time.monotonic()
-    is_async = inspect.iscoroutinefunction(service.execute)
+    is_async = _coroutine_function(service.execute)
     # Inline bytes are already here: hand them over now rather than have the thread come back
     # to the event loop for them (a round trip that cost more than many a small file's analysis).
     preload = fetch is not None and (is_async or task.file.data is not None)
-    load = (lambda: anyio.from_thread.run(fetch)) if fetch is not None and not preload else None
+    load = None
+    if fetch is not None and not preload:
+        token = anyio.lowlevel.current_token()
+        load = lambda: anyio.from_thread.run(fetch, token=token)  # noqa: E731 - the request calls it once
     request = Request(task, load, service.manifest, work_root, max_extracted)
     error: ServiceError | None = None
     notes: list[Section] = []
     ontology_token = ontology.begin()
     try:
-        # A bare cancel scope, not fail_after: its generator wrapper cost more than the scope.
-        with anyio.CancelScope(deadline=anyio.current_time() + service.manifest.timeout) as deadline:
-            if preload:
-                request.set_contents(await fetch())
-            if is_async:
+        if is_async:
+            # A bare cancel scope, not fail_after: its generator wrapper cost more than the scope.
+            # The deadline on the loop's clock (anyio's own on asyncio), without anyio's look-up of its backend.
+            with anyio.CancelScope(deadline=asyncio.get_running_loop().time() + service.manifest.timeout) as deadline:
+                if preload:
+                    request.set_contents(await fetch())
                 await service.execute(request)
-            else:
-                # abandon_on_cancel: a hung sync execute cannot be interrupted, but the task
-                # still ends on time; its thread finishes (or not) on its own.
-                await anyio.to_thread.run_sync(service.execute, request, abandon_on_cancel=True)
-        if deadline.cancelled_caught:
-            raise TimeoutError
+            if deadline.cancelled_caught:
+                raise TimeoutError
+        else:
+            if preload:  # inline bytes: checked against their sha256, nothing to wait for
+                request.set_contents(await fetch())
+            # A hung sync execute cannot be interrupted, but the task still ends on time; its
+            # thread finishes (or not) on its own (services/sdk/threads.py).
+            await THREADS.run(service.execute, request, timeout=service.manifest.timeout)
     except BlobError as exc:
         error = ServiceError(name, ErrorType.UNREACHABLE, str(exc))
     except TimeoutError:
