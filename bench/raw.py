@@ -4,16 +4,20 @@ One "file" travels the mesh's topology with the best nats-py has: the client pub
 submission to a work-queue stream; a dispatcher fetches it (batched) and publishes one task to
 an interest stream; three services (own connections, own durables) fetch it and publish a reply;
 the dispatcher collects three replies and publishes a summary the client receives on an
-ordered push consumer. Publishes are `publish_async`, fetches are batched, acks are plain, so
-the rate is what the topology costs in Python, without identification, routing, caching,
-deadlines or verdicts. The dispatcher and services run in child processes, as the mesh's do.
+ordered push consumer. Publishes are `publish_async`, fetches (nats-py's `fetch`) are batched,
+acks are plain, so the rate is what the topology costs in Python, without identification,
+routing, caching, deadlines or verdicts. The dispatcher and services run in child processes, as the mesh's do.
 Connections are stock `nats.connect` ones (bus.connect's coalescing writes are Sluice's own).
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
+
 import anyio
 import nats
+from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -26,7 +30,6 @@ from nats.js.api import (
 from nats.js.errors import NotFoundError
 
 from bus.connect import close
-from bus.worker import pull_loop
 
 SERVICES = ("one", "two", "three")
 ID_LEN = 32  # every payload starts with its item id (hex)
@@ -66,6 +69,43 @@ async def delete(js: JetStreamContext, names: RawNames) -> None:
             pass
 
 
+async def fetch_loop(sub, handle, *, concurrency: int, stop: anyio.Event) -> None:
+    """nats-py's own way to consume: `fetch` as many messages as there are free slots, each to
+    one of `concurrency` workers, until `stop` (a bench child's stop: what is in flight is dropped)."""
+    slots = anyio.Semaphore(concurrency)
+    send, receive = anyio.create_memory_object_stream(math.inf)
+
+    async def work() -> None:
+        async for msg in receive:
+            try:
+                await handle(msg)
+            finally:
+                slots.release()
+
+    async def fetch() -> None:
+        while True:
+            await slots.acquire()
+            free = 1
+            while slots.value > 0:
+                slots.acquire_nowait()
+                free += 1
+            msgs = []
+            with contextlib.suppress(NatsTimeout, TimeoutError):
+                msgs = await sub.fetch(free, timeout=0.5)
+            for _ in range(free - len(msgs)):
+                slots.release()
+            for msg in msgs:
+                send.send_nowait(msg)
+
+    with send, receive:
+        async with anyio.create_task_group() as tg:
+            for _ in range(concurrency):
+                tg.start_soon(work)
+            tg.start_soon(fetch)
+            await stop.wait()
+            tg.cancel_scope.cancel()
+
+
 async def _forward(js: JetStreamContext, msg, subject: str, payload: bytes) -> None:
     """Publish onward (async, its ack awaited under a timeout), then ack what we took."""
     with anyio.fail_after(PUBLISH_TIMEOUT):
@@ -86,7 +126,7 @@ async def serve_services(url: str, prefix: str, stop: anyio.Event, ready) -> Non
             async def handle(msg) -> None:
                 await _forward(js, msg, f"{prefix}.reply", msg.data[:ID_LEN])
 
-            await pull_loop(sub, handle, concurrency=64, stop=stop, name=f"raw-{name}")
+            await fetch_loop(sub, handle, concurrency=64, stop=stop)
         finally:
             with anyio.CancelScope(shield=True):
                 await close(nc)
@@ -120,8 +160,8 @@ async def serve_dispatcher(url: str, prefix: str, stop: anyio.Event, ready) -> N
             await _forward(js, msg, names.summary(item.decode()), item)
 
         async with anyio.create_task_group() as tg:
-            tg.start_soon(lambda: pull_loop(subs, on_submission, concurrency=64, stop=stop, name="raw-submissions"))
-            tg.start_soon(lambda: pull_loop(reps, on_reply, concurrency=256, stop=stop, name="raw-replies"))
+            tg.start_soon(lambda: fetch_loop(subs, on_submission, concurrency=64, stop=stop))
+            tg.start_soon(lambda: fetch_loop(reps, on_reply, concurrency=256, stop=stop))
             ready()
     finally:
         with anyio.CancelScope(shield=True):

@@ -62,7 +62,7 @@ from schemas.samples import SampleError, ref_key, sample_value
 log = logging.getLogger("sluice.dispatcher")
 
 KEEPALIVE = 10.0  # seconds between in_progress signals; well inside the 30 s ack_wait
-HANDBACK_DELAY = 1.5  # seconds; longer than the pull loop's fetch timeout
+HANDBACK_DELAY = 1.5  # seconds before a handed-back submission is offered again
 # Submissions (roots) analysed at once; more wait in the stream. 256, not 64: a tree holds its
 # slot from submission to verdict, so with 64 a loaded 2-core box ran out of slots, not CPU
 # (bench/mesh.py throughput 317-383 files/s against 528-919 with 256, alternated). Queued tasks
@@ -112,8 +112,8 @@ class HeldMessages:
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True), anyio.move_on_after(2):
                 log.info("handing back %s (stopped before it finished)", msg.subject)
-                # Not at once: our own pull request may still be open on the server for up to a
-                # fetch timeout, and a redelivery into it would sit unseen for a whole ack_wait.
+                # Not at once: other dispatchers may be stopping too (a one-box's workers stop
+                # together), and one that has not unsubscribed yet would only take it to hand it back.
                 await msg.nak(delay=HANDBACK_DELAY)
             raise
         finally:
@@ -167,7 +167,6 @@ class Dispatcher:
         self.mesh = Mesh(self.js, self.names, blobs, ResultCache(stores.cache, self.nc, self.names.cache_bucket),
                          self.directory, router, self.id, self.grace, identifier)
         reply_sub = await self._subscribe_replies(router)
-        child_sub = await self.js.pull_subscribe_bind(self.names.CHILD_CONSUMER, stream=self.names.submit_stream)
         exhausted = await watch_exhausted(self.nc, self.js, self.names)
         await self.directory.refresh()
         async with anyio.create_task_group() as tg:
@@ -180,8 +179,9 @@ class Dispatcher:
                 served: set[str] = set()
                 await self._serve_new_queues(work, served, stop)
                 work.start_soon(self._watch_queues, work, served, stop)
-                work.start_soon(lambda: pull_loop(child_sub, self._handle_child, concurrency=self.max_children, stop=stop,
-                                                 grace=self.drain_grace, name="children"))
+                work.start_soon(lambda: pull_loop(self.js, self.names.submit_stream, self.names.CHILD_CONSUMER,
+                                                  self._handle_child, concurrency=self.max_children, stop=stop,
+                                                  grace=self.drain_grace, name="children"))
             tg.cancel_scope.cancel()
         with anyio.CancelScope(shield=True), anyio.move_on_after(2):
             for sub in (reply_sub, *exhausted):
@@ -220,10 +220,9 @@ class Dispatcher:
             identity = self.names.queue_identity(info.name)
             if identity is None or info.name in served:
                 continue
-            sub = await self.js.pull_subscribe_bind(info.name, stream=self.names.submit_stream)
             served.add(info.name)
             log.info("serving submitter queue %s", identity)
-            tg.start_soon(partial(pull_loop, sub, self._handle_root, concurrency=min(self.max_trees, self.limits.trees_per_submitter),
+            tg.start_soon(partial(pull_loop, self.js, self.names.submit_stream, info.name, self._handle_root, concurrency=min(self.max_trees, self.limits.trees_per_submitter),
                                   stop=stop, grace=self.drain_grace, name=f"roots-{identity}"))
 
     async def _watch_queues(self, tg, served: set[str], stop: anyio.Event) -> None:

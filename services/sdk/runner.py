@@ -102,8 +102,8 @@ class ServiceRunner:
         await self.service.attach(self.js, self.names)
         await anyio.to_thread.run_sync(self.service.start)
         key = f"{self.m.name}.{self.instance}"
-        sub = await self.js.pull_subscribe_bind(self.names.service_consumer(self.m.name), stream=self.names.task_stream)
-        self.acks = await consumer_acks(self.js, self.names.task_stream, self.names.service_consumer(self.m.name))
+        consumer = self.names.service_consumer(self.m.name)
+        self.acks = await consumer_acks(self.js, self.names.task_stream, consumer)
         try:
             with tempfile.TemporaryDirectory(prefix=f"sluice-{self.m.name}-") as work:
                 self.work_root = Path(work)
@@ -114,13 +114,13 @@ class ServiceRunner:
                     tg.start_soon(self._heartbeat, stores.registry, key, stop)
                     if type(self.service).periodic is not ServiceBase.periodic:  # a thread hop every 2 s, for nothing
                         tg.start_soon(self._periodic, stop)
-                    await pull_loop(sub, self._handle, concurrency=self.concurrency, stop=stop, name=self.m.name)
+                    await pull_loop(self.js, self.names.task_stream, consumer, self._handle, concurrency=self.concurrency,
+                                    stop=stop, name=self.m.name)
                     tg.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
                 with anyio.move_on_after(2):
                     await stores.registry.delete(key)
-                    await sub.unsubscribe()
                 await anyio.to_thread.run_sync(self.service.stop)
 
     async def _heartbeat(self, registry, key: str, stop: anyio.Event) -> None:
