@@ -11,7 +11,7 @@ Here the flusher, once woken, lets the loop run the tasks that are ready before 
 goes on doing so for as long as they keep adding commands (at most `YIELDS` turns and `GATHER_FOR`
 seconds, or until `FLUSH_AT` bytes are queued): under load one write takes what many tasks
 sent; on an idle connection the wait is one turn of the loop, microseconds. Measured: the dispatcher's writes fell
-from 2,300 to 570-960 for the same 2,000 files (docs/performance.md).
+from 2,300 to about 600 for the same 2,000 files (docs/performance.md).
 
 The flusher is nats-py's own (2.16.0) but for that wait: `Client._flusher` is a private method,
 so this is pinned with nats-py.

@@ -125,27 +125,48 @@ class NotProvisioned(RuntimeError):
 
 
 async def _bind(js: JetStreamContext, names: Names, wait: float) -> Stores:
+    """The stores, once every stream exists. All looked up at once: one after another, the 23
+    round trips were a good part of each of the one-box's twenty components' start (under its
+    auth, all but the provisioning one bind)."""
     streams = [names.submit_stream, names.task_stream, names.reply_stream, names.summary_stream, names.dlq_stream]
     streams += [f"KV_{b}" for b in _kv_buckets(names)]
     streams += [f"OBJ_{b}" for b in (names.file_bucket, names.ruleset_store)]
+    missing: set[str] = set(streams)
+
+    async def present(stream: str) -> None:
+        while True:
+            try:
+                await js.stream_info(stream)
+                missing.discard(stream)
+                return
+            except NotFoundError:
+                await anyio.sleep(0.2)
+
     try:
         with anyio.fail_after(wait):
-            for stream in streams:
-                while True:
-                    try:
-                        await js.stream_info(stream)
-                        break
-                    except NotFoundError:
-                        await anyio.sleep(0.2)
+            async with anyio.create_task_group() as tg:
+                for stream in streams:
+                    tg.start_soon(present, stream)
     except TimeoutError:
         raise NotProvisioned(
-            f"stream {stream} does not exist after {wait:g} s, and this identity may not create it: start the "
+            f"stream {sorted(missing)[0]} does not exist after {wait:g} s, and this identity may not create it: start the "
             "provisioning step (`sluice provision` with admin credentials; `sluice up` runs it)") from None
-    return Stores(
-        await js.key_value(names.cache_bucket), await js.key_value(names.registry_bucket),
-        await js.object_store(names.file_bucket), await js.key_value(names.safelist_bucket),
-        await js.key_value(names.rules_bucket), await js.object_store(names.ruleset_store),
-        await js.key_value(names.approvals_bucket), await js.key_value(names.quota_bucket))
+    handles: dict[str, object] = {}
+
+    async def open_kv(bucket: str) -> None:
+        handles[bucket] = await js.key_value(bucket)
+
+    async def open_objects(bucket: str) -> None:
+        handles[bucket] = await js.object_store(bucket)
+
+    async with anyio.create_task_group() as tg:
+        for bucket in _kv_buckets(names):
+            tg.start_soon(open_kv, bucket)
+        for bucket in (names.file_bucket, names.ruleset_store):
+            tg.start_soon(open_objects, bucket)
+    return Stores(*(handles[b] for b in (names.cache_bucket, names.registry_bucket, names.file_bucket,
+                                         names.safelist_bucket, names.rules_bucket, names.ruleset_store,
+                                         names.approvals_bucket, names.quota_bucket)))
 
 
 async def deployed_replicas(js: JetStreamContext, names: Names) -> int:
