@@ -139,7 +139,7 @@ async def _bind(js: JetStreamContext, names: Names, wait: float) -> Stores:
                 await js.stream_info(stream)
                 missing.discard(stream)
                 return
-            except NotFoundError:
+            except (NotFoundError, TimeoutError):  # not there yet, or not ours to see (no answer)
                 await anyio.sleep(0.2)
 
     try:
