@@ -10,7 +10,7 @@ from pathlib import Path
 from nats.aio.client import Client
 
 from bus.auth import PROVISIONERS, creds_file_name, inbox_prefix, public_key
-from bus.coalesce import CoalescingClient
+from bus.nats_client import NatsClient
 
 log = logging.getLogger("sluice.bus")
 
@@ -71,7 +71,7 @@ async def connect(url: str | None = None, name: str = "sluice", *, role: str | N
 
     options = dict(servers=url.split(","), name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
                    error_cb=on_error, disconnected_cb=on_disconnect, reconnected_cb=on_reconnect)
-    nc = CoalescingClient()
+    nc = NatsClient()
     await nc.connect(**{**options, **kwargs})  # a caller's own callbacks win
     return nc
 

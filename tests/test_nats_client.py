@@ -1,5 +1,6 @@
-"""Coalesced socket writes (bus.coalesce): one write carries what several turns of the loop sent,
-nothing is lost or reordered, and a lone message still goes out at once."""
+"""bus.nats_client: coalesced socket writes (one write carries what several turns of the loop sent,
+nothing is lost or reordered, a lone message still goes out at once), and headers parsed as
+nats-py parses them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import asyncio
 import anyio
 import nats
 
-from bus.coalesce import CoalescingClient
+from nats.aio.client import Client
+
+from bus.nats_client import NatsClient
 from bus.connect import close, connect
 
 MESSAGES = 8
@@ -62,7 +65,7 @@ async def test_one_write_carries_the_messages_of_several_turns(nats_url, prefix)
     nc = await connect(nats_url)
     stock = await nats.connect(nats_url)
     try:
-        assert isinstance(nc, CoalescingClient)
+        assert isinstance(nc, NatsClient)
         ours, theirs = _Writes(nc), _Writes(stock)
         got = await _received(nats_url, f"{prefix}.ours", lambda: _publish_over_turns(nc, f"{prefix}.ours"))
         await _received(nats_url, f"{prefix}.stock", lambda: _publish_over_turns(stock, f"{prefix}.stock"))
@@ -86,3 +89,10 @@ async def test_a_lone_message_goes_out_at_once(nats_url, prefix):
             await nc.flush()  # a PING/PONG round trip through the same flusher
     finally:
         await close(nc)
+
+
+def test_headers_are_parsed_as_nats_py_parses_them() -> None:
+    blocks = [b"Sluice-Wire: 1.1\r\nNats-Msg-Id: abc:def\r\n\r\n", b"A:b\r\nBad Name: x\r\nTab\tName: y\r\n",
+              b"K:\t v \r\nNo colon\r\n\xff\xfe: z\r\nU: \xc3\xa9\xff\r\n", b"", b"\r\n\r\n", b": empty name\r\n"]
+    for raw in blocks:
+        assert NatsClient._parse_header_lines(raw) == Client._parse_header_lines(raw), raw
