@@ -35,7 +35,7 @@ async def test_every_message_is_handled_never_more_than_concurrency_at_once(queu
         most = max(most, running)
         await anyio.sleep(0.01)
         handled.append(msg.data)
-        await msg.ack()
+        await msg.ack_sync()  # confirmed by the server, so the counts below are settled
         running -= 1
         if len(handled) == 60:
             stop.set()
@@ -62,7 +62,7 @@ async def test_a_stop_is_prompt_and_leaves_what_comes_later_on_the_server(queue,
 
     async def handle(msg) -> None:
         handled.append(msg.data)
-        await msg.ack()
+        await msg.ack_sync()  # confirmed by the server, so the counts below are settled
         first.set()
 
     await js.publish(f"{prefix}.a", b"first")
