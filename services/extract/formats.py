@@ -18,6 +18,7 @@ import lzma
 import stat
 import struct
 import tarfile
+import threading
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -48,12 +49,21 @@ class Member:
     independent: bool = True  # False: members share one stream, a read error ends the archive
 
 
-@functools.cache
 def corrupt_errors() -> tuple[type[BaseException], ...]:
     """Errors that mean "this archive (or member) is damaged", as opposed to a bug in this service.
     A function, not a constant: py7zr's and dissect's exception modules import the whole of
     each (0.2 s of every process's start that loads the built-in services), so they load when
-    an archive is first opened."""
+    an archive is first opened; under a lock, since the first may be several tasks' threads at
+    once, each inside an `except` clause, where an import that fails would replace the error."""
+    with _IMPORTING:
+        return _corrupt_errors()
+
+
+_IMPORTING = threading.Lock()
+
+
+@functools.cache
+def _corrupt_errors() -> tuple[type[BaseException], ...]:
     import dissect.fat.exceptions  # noqa: PLC0415 - see the docstring
     import dissect.hypervisor.exceptions  # noqa: PLC0415
     import dissect.ntfs.exceptions  # noqa: PLC0415
