@@ -316,6 +316,7 @@ class ServiceRecord(msgspec.Struct, omit_defaults=True):
     uses_temp_data: bool = False  # its results depend on temp data, so the cache key includes it
     heartbeat: float = 0.0
     instances: int = 1
+    working: int = 0  # tasks the instance was running at this heartbeat (its consumer may not count them: no acks)
 
 
 class ApprovedService(msgspec.Struct, omit_defaults=True):

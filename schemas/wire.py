@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 
 WIRE_HEADER = "Sluice-Wire"
-WIRE_VERSION = "1.1"
+WIRE_VERSION = "1.2"
 LEGACY_VERSION = "1.0"  # what a message without the header follows
 
 

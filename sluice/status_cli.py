@@ -60,7 +60,8 @@ class ServiceState(msgspec.Struct):
     alive: int  # instances with a fresh heartbeat
     instances: list[InstanceState]
     queued: int = 0  # its consumer's pending tasks
-    working: int = 0  # its consumer's ack-pending tasks: being executed (or held by a dead instance until ack_wait)
+    working: int = 0  # being executed: its live instances' own counts (at their last heartbeat), or its
+    # consumer's ack-pending tasks where it acknowledges them (those held by a dead instance too, until ack_wait)
 
 
 class Submissions(msgspec.Struct):
@@ -124,6 +125,7 @@ async def _services(js: JetStreamContext, names: Names) -> list[ServiceState]:
         state = services.setdefault(record.name, ServiceState(record.name, record.stage.value, record.version, 0, []))
         state.instances.append(InstanceState(key.partition(".")[2], record.version, round(age, 1), age <= STALE_AFTER))
         state.alive += age <= STALE_AFTER
+        state.working += record.working if age <= STALE_AFTER else 0
     return sorted(services.values(), key=lambda s: s.name)
 
 
@@ -145,7 +147,7 @@ async def gather(js: JetStreamContext, names: Names) -> Status:
     for svc in services:
         queue = by_name.get((names.task_stream, names.service_consumer(svc.name)))
         if queue:
-            svc.queued, svc.working = queue.pending, queue.ack_pending
+            svc.queued, svc.working = queue.pending, max(svc.working, queue.ack_pending)
     return Status(names.prefix, await _streams(js, names), consumers, services, submissions, dlq.state.messages)
 
 

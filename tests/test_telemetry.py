@@ -29,6 +29,7 @@ from bus.codec import encode
 from bus.connect import close, connect
 from bus.provision import provision
 from bus.subjects import Names
+from schemas.limits import Limits
 from schemas.messages import ErrorType, ServiceRecord, Stage, SubmissionParams
 from services.sdk import Result, ResultSection, ServiceBase
 from sluice.cli import main
@@ -129,8 +130,13 @@ async def test_in_flight_gauge_and_status_while_a_submission_is_held(nats_url, p
         with anyio.fail_after(10):
             await gated.entered.wait()
         assert (await scrape(port))("sluice_dispatcher_submissions_in_flight") == 1
-        assert await anyio.to_thread.run_sync(main, ["status", "--json", "--nats", nats_url, "--prefix", prefix]) == 0
-        status = json.loads(capsys.readouterr().out)
+        with anyio.fail_after(10):  # the instance says what it runs in its next heartbeat (every 2 s)
+            while True:
+                assert await anyio.to_thread.run_sync(main, ["status", "--json", "--nats", nats_url, "--prefix", prefix]) == 0
+                status = json.loads(capsys.readouterr().out)
+                if status["services"][0]["working"]:
+                    break
+                await anyio.sleep(0.2)
         assert await anyio.to_thread.run_sync(main, ["status", "--nats", nats_url, "--prefix", prefix]) == 0
         table = capsys.readouterr().out
         gated.release.set()
@@ -149,7 +155,7 @@ async def test_in_flight_gauge_and_status_while_a_submission_is_held(nats_url, p
     assert (svc["queued"], svc["working"]) == (0, 1)
     assert svc["instances"][0]["alive"] and 0 <= svc["instances"][0]["heartbeat_age"] < 8
     consumers = {(c["stream"], c["name"]): c for c in status["consumers"]}
-    assert consumers[(names.task_stream, "svc-tm-gated")]["ack_pending"] == 1  # the held task
+    assert consumers[(names.task_stream, "svc-tm-gated")]["ack_pending"] == 0  # tasks are not acknowledged
     assert consumers[(names.submit_stream, names.ROOT_CONSUMER)]["ack_pending"] == 1
     streams = {s["name"]: s for s in status["streams"]}
     assert streams[names.submit_stream]["messages"] == 1  # work queue: the submission stays until its verdict
@@ -168,9 +174,11 @@ async def test_timeouts_are_counted_by_the_service(nats_url, prefix):
         assert after(metric, service="tm-hanger") - before(metric, service="tm-hanger") == expected, name
 
 
-async def test_results_missing_their_deadline_are_counted_by_the_dispatcher(nats_url, prefix):
-    """A grace of minus the timeout makes every task's deadline the moment it is sent: the service skips
-    it as given up, so no result ever comes, as when an instance dies holding its task."""
+async def test_results_missing_their_deadline_are_counted_by_the_dispatcher(nats_url, prefix, monkeypatch):
+    """A grace of minus the timeout, and no wait allowed in a queue, make every task's deadline the
+    moment it is sent: the service skips it as given up, so no result ever comes, as when an
+    instance dies holding its task."""
+    monkeypatch.setattr(Limits, "queue_wait", 0.0)
     hanger = make(Hanger, "tm-late", timeout=0.3)
     async with endpoint() as port, onebox(nats_url, prefix, [hanger], grace=-0.3), await Client.connect(nats_url, prefix) as client:
         before = await scrape(port)

@@ -67,6 +67,7 @@ class ServiceRunner:
         self.ready = anyio.Event()
         self.rules: RulesFollower | None = None
         self.acks = True  # until its consumer says otherwise
+        self.working = 0  # tasks being handled now, said in each heartbeat
 
     async def ensure_consumer(self, stores: Stores, wait: float = 30.0) -> None:
         """Without auth (`--no-auth`, where any process could write the approvals anyway) the
@@ -92,7 +93,7 @@ class ServiceRunner:
             rejects=self.m.rejects, timeout=self.m.timeout, consumer=self.names.service_consumer(self.m.name),
             tool_version=self.service.get_tool_version(), config_hash=self.m.config_hash,
             disable_cache=self.m.disable_cache, enabled=self.m.enabled, kinds=self.m.kinds,
-            uses_temp_data=self.m.uses_temp_submission_data, heartbeat=time.time(),
+            uses_temp_data=self.m.uses_temp_submission_data, heartbeat=time.time(), working=self.working,
         )
 
     async def run(self, stop: anyio.Event) -> None:
@@ -156,7 +157,11 @@ class ServiceRunner:
         if self.m.name not in task.targets or time.time() > task.deadline:
             await self._done(msg)  # not ours, or the dispatcher has given up on it already
             return
-        result = await metrics.observe_task(self.m.name, self._execute(task))
+        self.working += 1
+        try:
+            result = await metrics.observe_task(self.m.name, self._execute(task))
+        finally:
+            self.working -= 1
         await publish(self.js, self.names.result_reply(task.reply_to, self.m.name), encode(result), f"{task.corr}:{self.m.name}")
         await self._done(msg)
 
