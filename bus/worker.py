@@ -98,7 +98,7 @@ async def pull_loop(
                     return
                 except Exception as exc:  # noqa: BLE001 - NATS may be reconnecting: ask again shortly
                     log.warning("%s: pull request failed: %s", name, exc)
-                    state.refused()
+                    state.failed()
             with anyio.move_on_after(state.wait_for(time.monotonic())):
                 await state.wake.wait()
             state.wake = anyio.Event()
@@ -167,10 +167,15 @@ class _Requests:
         if token != self.token:
             return  # the end of a request given up on already
         if status != "408":  # refused (409: too many waiting, a leader change...) or no leader (503)
-            self.refused()
+            self._pause()
         self._end()
 
-    def refused(self) -> None:
+    def failed(self) -> None:
+        """The request out never left (NATS reconnecting): ask again shortly, not at its expiry."""
+        self._pause()
+        self._end()
+
+    def _pause(self) -> None:
         self.paused_until = time.monotonic() + REFUSED_PAUSE
 
     def done(self) -> None:
