@@ -24,6 +24,7 @@ from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
+    ConsumerInfo,
     DeliverPolicy,
     DiscardPolicy,
     KeyValueConfig,
@@ -272,7 +273,7 @@ def service_filters(names: Names, approved: ApprovedService) -> list[str]:
     return [names.task_filter(approved.stage, t) for t in types]
 
 
-async def ensure_service_consumer(js: JetStreamContext, names: Names, approved: ApprovedService) -> None:
+async def ensure_service_consumer(js: JetStreamContext, names: Names, approved: ApprovedService) -> bool:
     """The service's durable consumer on the task stream, its filters the approved stage and types.
 
     All instances of a service bind to it (that is how instances share work). Made by the
@@ -283,7 +284,7 @@ async def ensure_service_consumer(js: JetStreamContext, names: Names, approved: 
     came before the server's redelivery at `ack_wait` anyway, and a task of a dispatcher that
     died is redone by the next one with tasks of its own. So a task's ack was one message per
     service and file that nothing needed. A consumer made by an earlier release acknowledges
-    (a consumer's ack policy cannot change) and keeps doing so; the service asks it (runner).
+    (a consumer's ack policy cannot change) and keeps doing so. Returns whether it acknowledges.
     """
     name = names.service_consumer(approved.name)
     acked = await consumer_acks(js, names.task_stream, name)
@@ -295,21 +296,28 @@ async def ensure_service_consumer(js: JetStreamContext, names: Names, approved: 
         # a service gone for an hour gives its consumer up (its next approval makes it again).
         inactive_threshold=3600.0,
     ))
+    return acked
 
 
 async def consumer_acks(js: JetStreamContext, stream: str, consumer: str) -> bool:
     """Whether `consumer` exists and wants each message acknowledged."""
     try:
-        info = await js.consumer_info(stream, consumer)
+        return acknowledges(await js.consumer_info(stream, consumer))
     except NotFoundError:
         return False
+
+
+def acknowledges(info: ConsumerInfo) -> bool:
+    """Whether the consumer `info` describes wants each message acknowledged."""
     return info.config.ack_policy not in (AckPolicy.NONE, AckPolicy.NONE.value)
 
 
-async def approve(js: JetStreamContext, names: Names, stores: Stores, approved: ApprovedService) -> None:
-    """Record what the operator allows `approved.name` to be, and make its consumer to match."""
-    await ensure_service_consumer(js, names, approved)
+async def approve(js: JetStreamContext, names: Names, stores: Stores, approved: ApprovedService) -> bool:
+    """Record what the operator allows `approved.name` to be, and make its consumer to match;
+    whether that consumer wants its tasks acknowledged (ensure_service_consumer)."""
+    acked = await ensure_service_consumer(js, names, approved)
     await stores.approvals.put(approved.name, encode(approved))
+    return acked
 
 
 async def provision_at(url: str, names: Names, replicas: int) -> None:

@@ -30,7 +30,7 @@ from bus.codec import encode
 from bus.connect import provisions
 from bus.deadletter import decode_or_reject
 from bus.logcontext import CURRENT_SID
-from bus.provision import Stores, approve, consumer_acks, provision, service_filters
+from bus.provision import Stores, acknowledges, approve, provision, service_filters
 from bus.publish import publish
 from bus.subjects import Names
 from bus.worker import pull_loop
@@ -69,19 +69,18 @@ class ServiceRunner:
         self.acks = True  # until its consumer says otherwise
         self.working = 0  # tasks being handled now, said in each heartbeat
 
-    async def ensure_consumer(self, stores: Stores, wait: float = 30.0) -> None:
+    async def ensure_consumer(self, stores: Stores, wait: float = 30.0) -> bool:
         """Without auth (`--no-auth`, where any process could write the approvals anyway) the
         service approves itself as its manifest says; under auth it waits for the consumer the
-        operator's approval made (`sluice service approve NAME`, `sluice provision`)."""
+        operator's approval made (`sluice service approve NAME`, `sluice provision`). Returns
+        whether that consumer wants its tasks acknowledged (one an earlier release made does)."""
         if provisions(service_role(self.m.name)):
-            await approve(self.js, self.names, stores, approval_for(self.m))
-            return
+            return await approve(self.js, self.names, stores, approval_for(self.m))
         consumer = self.names.service_consumer(self.m.name)
         with anyio.move_on_after(wait):
             while True:
                 try:
-                    await self.js.consumer_info(self.names.task_stream, consumer)
-                    return
+                    return acknowledges(await self.js.consumer_info(self.names.task_stream, consumer))
                 except NotFoundError:
                     await anyio.sleep(0.2)
         raise ManifestError(f"{self.m.name}: no consumer {consumer} after {wait:g} s: the operator has not approved "
@@ -99,12 +98,11 @@ class ServiceRunner:
     async def run(self, stop: anyio.Event) -> None:
         stores = await provision(self.js, self.names, create=provisions(service_role(self.m.name)))
         self.blobs = BlobStore(self.js, stores.files, self.names.file_bucket, writer=identity_of(service_role(self.m.name)))
-        await self.ensure_consumer(stores)
+        self.acks = await self.ensure_consumer(stores)
         await self.service.attach(self.js, self.names)
         await anyio.to_thread.run_sync(self.service.start)
         key = f"{self.m.name}.{self.instance}"
         consumer = self.names.service_consumer(self.m.name)
-        self.acks = await consumer_acks(self.js, self.names.task_stream, consumer)
         try:
             with tempfile.TemporaryDirectory(prefix=f"sluice-{self.m.name}-") as work:
                 self.work_root = Path(work)
