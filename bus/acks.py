@@ -48,7 +48,8 @@ class Acks:
         self._prefix = f"{nc._inbox_prefix.decode()}.{nc._nuid.next().decode()}."
         self._tokens = itertools.count()
         self._waiting: dict[str, asyncio.Future[PubAck]] = {}
-        self._subscribed: asyncio.Event | None = None
+        self._subscribed = False
+        self._subscribing = asyncio.Lock()  # the first publishes of a connection may come at once
 
     async def send(self, subject: str, payload: bytes, headers: dict[str, str] | None) -> tuple[str, asyncio.Future[PubAck]]:
         """Publish; the token to `forget` it by, and the future of its ack (a PubAck, or the error
@@ -67,20 +68,12 @@ class Acks:
         self._waiting.pop(token, None)
 
     async def _subscribe(self) -> None:
-        if self._subscribed is None:
-            self._subscribed = asyncio.Event()
-            try:
+        if self._subscribed:
+            return
+        async with self._subscribing:
+            if not self._subscribed:  # a failure leaves it for the next publish to try again
                 await self._nc.subscribe(self._prefix + "*", cb=self._on_ack)
-            except BaseException:
-                self._subscribed.set()
-                self._subscribed = None  # the next publish tries again; those waiting now fail below
-                raise
-            self._subscribed.set()
-        elif not self._subscribed.is_set():
-            event = self._subscribed
-            await event.wait()
-            if self._subscribed is not event:
-                raise ConnectionError("could not subscribe to JetStream publish acks")
+                self._subscribed = True
 
     async def _on_ack(self, msg: Msg) -> None:
         future = self._waiting.pop(msg.subject[len(self._prefix):], None)
