@@ -98,9 +98,10 @@ def stream_max_bytes(store: str, environ: Mapping[str, str] = os.environ, accoun
     """`max_bytes` for one of STREAM_DEFAULTS' stores, as nats-py takes it (-1: no bound).
 
     `account_file`: the account's file storage (-1: no limit, and then no bucket is bounded by
-    default); `replicas`: the stream's copies, each reserved against it. The defaults are sized for the default account at one copy; with
-    less storage per copy (the one-box's account on a small disk, an R3 cluster) a default is
-    scaled down in proportion, so that one prefix's streams still fit. A setting is taken as given."""
+    default); `replicas`: the stream's copies, each reserved against it. The defaults are sized
+    for the default account at one copy; with less storage per copy (the one-box's account on a
+    small disk, an R3 cluster) a default is scaled down in proportion, so that one prefix's
+    streams still fit. A setting is taken as given."""
     given = operator_max_bytes(store, environ)
     if given is not None:
         return given

@@ -70,7 +70,6 @@ class NatsClient(Client):
             if self._pending_data_size == queued or loop.time() >= until:
                 return
 
-
     @staticmethod
     def _parse_header_lines(raw: bytes) -> dict[str, str]:
         """`Name: Value` lines to a dict, as nats-py's parser makes it (names without white

@@ -222,8 +222,9 @@ class Dispatcher:
                 continue
             served.add(info.name)
             log.info("serving submitter queue %s", identity)
-            tg.start_soon(partial(pull_loop, self.js, self.names.submit_stream, info.name, self._handle_root, concurrency=min(self.max_trees, self.limits.trees_per_submitter),
-                                  stop=stop, grace=self.drain_grace, name=f"roots-{identity}"))
+            tg.start_soon(partial(pull_loop, self.js, self.names.submit_stream, info.name, self._handle_root,
+                                  concurrency=min(self.max_trees, self.limits.trees_per_submitter), stop=stop,
+                                  grace=self.drain_grace, name=f"roots-{identity}"))
 
     async def _watch_queues(self, tg, served: set[str], stop: anyio.Event) -> None:
         while True:

@@ -54,7 +54,7 @@ class QueuePositions:
         except Exception as exc:  # noqa: BLE001 - a look that fails only leaves the deadline as it was
             log.info("looking at queue %s failed: %s", consumer, exc)
             return True
-        position = max(info.delivered.stream_seq, self._seen.get(consumer, (0, 0.0))[0])
+        position = max(info.delivered.stream_seq, position)
         self._seen[consumer] = (position, time.monotonic())
         return position >= seq
 
