@@ -44,10 +44,11 @@ WINDOW = 512  # publishes awaiting their acks while queueing
 
 
 async def drained(js, stream: str, count: int, budget: float) -> float:
-    """Seconds until `stream` holds `count` messages (the services' replies)."""
+    """Seconds until `count` messages (the services' replies) have been stored in `stream` (its
+    last sequence: an interest stream with no consumer, as Sluice's reply stream is here, keeps none)."""
     t0 = time.perf_counter()
     with anyio.fail_after(budget):
-        while (await js.stream_info(stream)).state.messages < count:
+        while (await js.stream_info(stream)).state.last_seq < count:
             await anyio.sleep(0.02)
     return time.perf_counter() - t0
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TypeVar
 
@@ -96,12 +96,15 @@ def _kv_buckets(names: Names) -> list[str]:
 
 
 async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    """Create the stream, or update one that exists to `config`; except its retention, which a
+    stream cannot change: one made by an earlier release keeps its own (see `finish_reply_stream`)."""
     try:
         await js.add_stream(config)
     except BadRequestError as exc:
         if exc.err_code != 10058:  # "stream name already in use with a different configuration"
             raise
-        await js.update_stream(config)
+        existing = (await js.stream_info(config.name)).config.retention
+        await js.update_stream(replace(config, retention=existing) if existing else config)
 
 
 async def ensure_bucket(js: JetStreamContext, stream: str, resize: int | None, create: Callable[[], Awaitable[T]],
@@ -214,9 +217,10 @@ async def provision(js: JetStreamContext, names: Names, replicas: int | None = N
         retention=RetentionPolicy.INTEREST, max_age=DAY, max_bytes=stream_max_bytes("TASKS"),
         discard=DiscardPolicy.NEW, **common))
     await ensure_stream(js, StreamConfig(
-        # Work queue with one consumer per dispatcher (disjoint filters): results and node reports.
+        # Interest, one consumer per dispatcher (disjoint filters): results and node reports, kept
+        # until their dispatcher has them, and not at all for a dispatcher that is gone.
         name=names.reply_stream, subjects=[f"{names.prefix}.reply.>"],
-        retention=RetentionPolicy.WORK_QUEUE, max_age=DAY, duplicate_window=300.0,
+        retention=RetentionPolicy.INTEREST, max_age=DAY, duplicate_window=300.0,
         max_bytes=stream_max_bytes("REPLIES"), discard=DiscardPolicy.NEW, **common))
     await ensure_stream(js, StreamConfig(
         # Limits: summaries stay readable (`sluice result SID`, the web fronts' history) for a week by default.
@@ -261,6 +265,33 @@ async def provision(js: JetStreamContext, names: Names, replicas: int | None = N
     # Counts per identity and window (dispatcher.quota); a window is at most an hour long.
     quotas = await kv(names.quota_bucket, history=1, ttl=2 * 3600.0)
     return Stores(cache, registry, files, safelist, rules, rulesets, approvals, quotas)
+
+
+async def finish_reply_stream(js: JetStreamContext, names: Names) -> bool:
+    """Delete a work-queue reply stream (an earlier release's) so that provisioning makes it again
+    as an interest stream; whether it did.
+
+    A dispatcher acknowledges the replies on an interest stream several at a time (one ack for
+    the run it has routed: dispatcher.replies.ReplyAcks), where a work queue wants each one acked,
+    and each ack emptied the stream's last block, which nats-server then replaced with a new
+    file: a fifth of the server's CPU per file (docs/performance.md). Retention cannot be
+    updated, so the stream is deleted and made again: only while no dispatcher is attached to
+    it and it holds nothing, and only once no component of an earlier release will start again
+    (each re-provisions it as a work queue at start, and would fail on an interest stream).
+    """
+    try:
+        info = await js.stream_info(names.reply_stream)
+    except NotFoundError:
+        return False
+    if info.config.retention != RetentionPolicy.WORK_QUEUE or info.state.consumer_count or info.state.messages:
+        return False
+    await js.delete_stream(names.reply_stream)
+    return True
+
+
+def replies_in_batches(retention: RetentionPolicy | str | None) -> bool:
+    """Whether a reply stream of this retention lets its dispatcher ack replies several at a time."""
+    return retention in (RetentionPolicy.INTEREST, RetentionPolicy.INTEREST.value)
 
 
 def service_filters(names: Names, approved: ApprovedService) -> list[str]:
@@ -325,5 +356,15 @@ async def provision_at(url: str, names: Names, replicas: int) -> None:
     nc = await connect(url, name="sluice-provision", role=ADMIN)
     try:
         await provision(nc.jetstream(), names, replicas)
+    finally:
+        await close(nc)
+
+
+async def finish_upgrade_at(url: str, names: Names) -> bool:
+    """`finish_reply_stream` on a connection of its own: for a one-box's own server, where every
+    component that will run is this release's and none has started yet (each provisions after)."""
+    nc = await connect(url, name="sluice-provision", role=ADMIN)
+    try:
+        return await finish_reply_stream(nc.jetstream(), names)
     finally:
         await close(nc)

@@ -40,7 +40,7 @@ from bus.deadletter import dead_letter, decode_or_reject
 from bus.exhausted import watch_exhausted
 from bus.logcontext import CURRENT_SID
 from bus.kv import kv_keys
-from bus.provision import provision
+from bus.provision import provision, replies_in_batches
 from bus.publish import publish
 from bus.subjects import Names
 from bus.worker import pull_loop
@@ -52,7 +52,7 @@ from dispatcher.fairshare import FairShare
 from dispatcher.identifier import Identifier
 from dispatcher.policy import clamp_params
 from dispatcher.quota import SharedQuota
-from dispatcher.replies import ReplyRouter
+from dispatcher.replies import ReplyAcks, ReplyRouter
 from dispatcher.scoring import summarise
 from dispatcher.tree import Tree, analyse_child
 from schemas.limits import Limits, OperatorLimits
@@ -200,18 +200,22 @@ class Dispatcher:
         consumer, so nothing is pushed to nobody.
         """
         inbox = self.nc.new_inbox()  # under auth, only this identity may subscribe below its inbox prefix
+        stream = await self.js.stream_info(self.names.reply_stream)
+        acks = ReplyAcks(replies_in_batches(stream.config.retention), lambda: sub.pending_msgs)
 
         async def handle(msg: Msg) -> None:
             try:
-                await router.handle(msg)
-            except Exception:  # noqa: BLE001 - one reply must not stop the others; unacked, it comes back
-                log.exception("routing the reply on %s failed; it will be redelivered", msg.subject)
+                if await router.handle(msg):
+                    await acks.routed(msg)
+            except Exception:  # noqa: BLE001 - one reply must not stop the others
+                # Unacked, it comes back after ack_wait; unless acks are batched and a later ack covers it.
+                log.exception("routing the reply on %s failed", msg.subject)
 
         sub = await self.nc.subscribe(inbox, cb=handle, pending_msgs_limit=REPLIES_PENDING, pending_bytes_limit=-1)
         await self.js.add_consumer(self.names.reply_stream, ConsumerConfig(
             durable_name=self.names.dispatcher_consumer(self.id), filter_subject=self.names.replies(self.id),
-            deliver_subject=inbox, ack_policy=AckPolicy.EXPLICIT, ack_wait=30.0, max_ack_pending=REPLIES_PENDING,
-            inactive_threshold=3600.0))
+            deliver_subject=inbox, ack_policy=AckPolicy.ALL if acks.batched else AckPolicy.EXPLICIT, ack_wait=30.0,
+            max_ack_pending=REPLIES_PENDING, inactive_threshold=3600.0))
         return sub
 
     async def _serve_new_queues(self, tg, served: set[str], stop: anyio.Event) -> None:

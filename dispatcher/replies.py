@@ -60,7 +60,9 @@ class ReplyRouter:
     def unwatch_tree(self, sid: str) -> None:
         self._trees.pop(sid, None)
 
-    async def handle(self, msg: Msg) -> None:
+    async def handle(self, msg: Msg) -> bool:
+        """Hand the reply to whoever waits for it (or drop it: nobody does); False if it was
+        dead-lettered instead (it is then terminated: never redelivered)."""
         # <prefix>.reply.<dispatcher>.node, or .result.<service> (the publisher, under auth its identity)
         kind, _, publisher = msg.subject.split(".reply.", 1)[-1].partition(".")[2].partition(".")
         try:
@@ -81,5 +83,30 @@ class ReplyRouter:
                 raise BadMessage(f"unknown reply kind {kind!r}")
         except BadMessage as exc:
             await self._dead_letter(msg, str(exc))
-            return
+            return False
+        return True
+
+
+class ReplyAcks:
+    """Acknowledges the replies this dispatcher has routed, in the order they were pushed.
+
+    On an interest reply stream the consumer acks all (`AckPolicy.ALL`): one ack covers every
+    reply before it, so only the last of a run is acked, when nothing more waits in the
+    subscription or every `every` replies. That saves a message per reply and, on the server,
+    lets a run of replies leave the stream together (bus.provision.finish_reply_stream). On a
+    work-queue reply stream (an earlier release's) each reply is acked.
+    """
+
+    def __init__(self, batched: bool, waiting: Callable[[], int], every: int = 64) -> None:
+        self.batched = batched
+        self._waiting = waiting  # replies pushed to this process and not handled yet
+        self._every = every
+        self._unacked = 0
+
+    async def routed(self, msg: Msg) -> None:
+        if self.batched:
+            self._unacked += 1
+            if self._waiting() and self._unacked < self._every:
+                return
+            self._unacked = 0
         await msg.ack()

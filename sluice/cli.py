@@ -34,7 +34,7 @@ from rich.text import Text
 from bus.cluster import LoopbackCluster
 from bus.connect import DEFAULT_URL_ENV
 from bus.embedded import EmbeddedServer
-from bus.provision import provision_at
+from bus.provision import finish_upgrade_at, provision_at
 from bus.retry import Unreachable
 from bus.subjects import Names
 from dispatcher.dispatcher import MAX_CHILDREN, MAX_TREES
@@ -102,6 +102,8 @@ async def _nats(args: argparse.Namespace) -> AsyncIterator[str]:
         try:
             if nodes:  # R-N from the start: every component provisioning after this follows it
                 await provision_at(server.url, Names(args.prefix), replicas=nodes)
+            elif any(data_dir.glob(f"jetstream/*/streams/{Names(args.prefix).reply_stream}")):
+                await finish_upgrade_at(server.url, Names(args.prefix))  # a store an earlier release made
             yield server.url
         finally:
             await server.stop()

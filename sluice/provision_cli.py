@@ -17,7 +17,7 @@ from pathlib import Path
 from bus import auth
 from bus.auth import ADMIN
 from bus.connect import CREDS_ENV, close, connect
-from bus.provision import DEFAULT_SUBMITTERS, approve, provision
+from bus.provision import DEFAULT_SUBMITTERS, approve, finish_reply_stream, provision
 from bus.subjects import Names
 from schemas.messages import ApprovedService
 from services.sdk.approval import approval_for
@@ -44,15 +44,21 @@ def approvals_for(services: Iterable[str | Path], scores: tuple[int, int] | None
 
 
 async def provision_and_approve(url: str, names: Names, approvals: Sequence[ApprovedService],
-                                submitters: Iterable[str] = DEFAULT_SUBMITTERS, replicas: int | None = None) -> None:
-    """As admin: the prefix's stores and queues, then each approval and its consumer."""
+                                submitters: Iterable[str] = DEFAULT_SUBMITTERS, replicas: int | None = None,
+                                finish_upgrade: bool = False) -> str:
+    """As admin: the prefix's stores and queues, then each approval and its consumer; the reply
+    stream's retention. `finish_upgrade`: no component of the previous release will run again
+    (bus.provision.finish_reply_stream)."""
     nc = await connect(url, name="sluice-provision", role=ADMIN)
     try:
         js = nc.jetstream()
+        if finish_upgrade:
+            await finish_reply_stream(js, names)
         stores = await provision(js, names, replicas, submitters=submitters)
         await provision_workspace(js, names, replicas)  # the web fronts' buckets and audit stream (they may not create them)
         for approved in approvals:
             await approve(js, names, stores, approved)
+        return str(getattr(retention := (await js.stream_info(names.reply_stream)).config.retention, "value", retention))
     finally:
         await close(nc)
 
@@ -68,10 +74,15 @@ async def cmd_provision(args: argparse.Namespace) -> int:
     services = [*builtin_services(), *args.service_dir]
     approvals = approvals_for(services)
     submitters = list(dict.fromkeys([*submitters_in(creds_dir()), *args.submitter]))
-    await provision_and_approve(require_url(args), Names(args.prefix), approvals, submitters, args.replicas)
-    report = {"prefix": args.prefix, "submitter_queues": submitters, "approved": [a.name for a in approvals]}
+    replies = await provision_and_approve(require_url(args), Names(args.prefix), approvals, submitters, args.replicas,
+                                          args.finish_upgrade)
+    report = {"prefix": args.prefix, "submitter_queues": submitters, "approved": [a.name for a in approvals],
+              "reply_stream": replies}
     print(to_json(report) if args.json else
           f"provisioned {args.prefix}: queues for {', '.join(submitters)}; approved {', '.join(report['approved'])}", flush=True)
+    if args.finish_upgrade and replies != "interest" and not args.json:
+        print("the reply stream is still a work queue: a dispatcher is attached to it (or it holds replies); "
+              "stop the dispatchers and run this again", flush=True)
     return 0
 
 
@@ -106,6 +117,9 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="a submission queue for this identity too (default: those with credentials in "
                              f"${CREDS_ENV}'s folder, plus submitter and web)")
     parser.add_argument("--replicas", type=int, help="copies of each stream (default: as deployed, or $SLUICE_REPLICAS)")
+    parser.add_argument("--finish-upgrade", action="store_true",
+                        help="no component of the previous release runs any more: make the reply stream an interest "
+                             "stream if no dispatcher is attached (docs/wire.md, upgrading, step 4)")
     parser.add_argument("--json", action="store_true")
 
 

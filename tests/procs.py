@@ -193,6 +193,21 @@ class Mesh:
         return {i.name for i in infos if i.name.startswith("dispatcher-")}
 
 
+async def provision_with(code: Path, url: str, names: Names) -> None:
+    """Provisioning as the release in `code` does it (what each of its components runs at start),
+    in its own process: e.g. the previous release's, making or re-making a prefix."""
+    script = ("import asyncio, sys\nfrom bus.connect import close, connect\nfrom bus.provision import provision\n"
+              "from bus.subjects import Names\n"
+              "async def main():\n    nc = await connect(sys.argv[1])\n"
+              "    try:\n        await provision(nc.jetstream(), Names(sys.argv[2]))\n    finally:\n        await close(nc)\n"
+              "asyncio.run(main())\n")
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    with anyio.fail_after(60):
+        result = await anyio.run_process([sys.executable, "-c", script, url, names.prefix], cwd=code, env=env, check=False)
+    if result.returncode:
+        raise RuntimeError(result.stderr.decode(errors="replace")[-2000:])
+
+
 def peak_rss_mib(pid: int) -> float:
     """The high-water mark of a live process's resident memory (Linux /proc), in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -9,11 +9,8 @@ provisioning (de1b7dc, as tests/test_wire_upgrade.py unpacks it) before and afte
 
 from __future__ import annotations
 
-import os
 import secrets
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import anyio
 import nats
@@ -33,6 +30,7 @@ from bus.retry import Unreachable, patiently
 from bus.subjects import Names
 from sluice.client import Client
 from sluice.onebox import onebox
+from procs import provision_with
 from svcs import Echo, make
 from test_wire_upgrade import previous  # noqa: F401 - the fixture: the previous release's source tree
 
@@ -94,20 +92,6 @@ async def test_a_fresh_prefix_gets_every_bucket_sized_to_its_account(authorized,
         await close(nc)
 
 
-async def old_provision(code: Path, url: str, names: Names) -> None:
-    """The previous release's provisioning (what each of its components runs at start), in its own process."""
-    script = ("import asyncio, sys\nfrom bus.connect import close, connect\nfrom bus.provision import provision\n"
-              "from bus.subjects import Names\n"
-              "async def main():\n    nc = await connect(sys.argv[1])\n"
-              "    try:\n        await provision(nc.jetstream(), Names(sys.argv[2]))\n    finally:\n        await close(nc)\n"
-              "asyncio.run(main())\n")
-    env = {**os.environ, "PYTHONPATH": str(code)}
-    with anyio.fail_after(60):
-        result = await anyio.run_process([sys.executable, "-c", script, url, names.prefix], cwd=code, env=env, check=False)
-    if result.returncode:
-        raise RuntimeError(result.stderr.decode(errors="replace")[-2000:])
-
-
 async def test_an_existing_bucket_keeps_its_size_unless_set(nats_url, prefix, previous, bucket_defaults, monkeypatch):  # noqa: F811
     names = Names(prefix)
     old_streams = {s: store for s, store in streams_of(names).items()
@@ -116,7 +100,7 @@ async def test_an_existing_bucket_keeps_its_size_unless_set(nats_url, prefix, pr
     nc = await connect(nats_url)
     try:
         js = nc.jetstream()
-        await old_provision(previous, nats_url, names)
+        await provision_with(previous, nats_url, names)
         assert set((await max_bytes(js, old_buckets)).values()) == {-1}  # that release's buckets are unbounded
         await provision(js, names)  # step 0 of a rolling upgrade, with no size set
         sizes = await max_bytes(js, streams_of(names))
@@ -126,7 +110,7 @@ async def test_an_existing_bucket_keeps_its_size_unless_set(nats_url, prefix, pr
         account = (await js.account_info()).limits.max_storage
         new = stream_max_bytes("KV", {}, account_file=account)
         assert sizes[f"KV_{names.approvals_bucket}"] == sizes[f"KV_{names.quota_bucket}"] == new
-        await old_provision(previous, nats_url, names)  # a component of the previous release (re)starting still can
+        await provision_with(previous, nats_url, names)  # a component of the previous release (re)starting still can
         # After the upgrade the operator sizes the old buckets: `sluice provision` with the settings.
         monkeypatch.setenv(MAX_BYTES_ENV + "FILES", "3M")
         monkeypatch.setenv(MAX_BYTES_ENV + "CACHE", "1M")
@@ -136,7 +120,7 @@ async def test_an_existing_bucket_keeps_its_size_unless_set(nats_url, prefix, pr
         assert sizes[f"OBJ_{names.ruleset_store}"] == sizes[f"KV_{names.registry_bucket}"] == -1  # not set: as they were
         # Which is why not before: the previous release's start refuses a bucket of another size.
         with pytest.raises(RuntimeError, match="10058"):
-            await old_provision(previous, nats_url, names)
+            await provision_with(previous, nats_url, names)
     finally:
         await close(nc)
 

@@ -7,9 +7,12 @@ provisioned is read back afterwards from a server started again on that store, a
 from __future__ import annotations
 
 import os
+from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from nats.js.api import RetentionPolicy
 
 from bus.auth import ADMIN, SUBMITTER, creds_file_name, identity_of
 from bus.connect import close, connect
@@ -20,17 +23,24 @@ from sluice.private_box import TREES_ENV, scan_quota
 from tests.test_cli import sluice
 
 
-async def scanner_in_flight(data: Path) -> int:
-    """The scanning identity's queue's max_ack_pending, in the store the scan left behind."""
+@asynccontextmanager
+async def admin_on(data: Path):
+    """JetStream as admin on a server started again on the store a scan left in `data`."""
     auth = data / "auth"
     async with EmbeddedServer(data_dir=data, auth_config=auth / "auth.conf") as server:
         nc = await connect(server.url, creds=auth / creds_file_name(ADMIN))
         try:
-            names = Names("sluice")
-            info = await nc.jetstream().consumer_info(names.submit_stream, names.root_consumer(identity_of(SUBMITTER)))
-            return info.config.max_ack_pending
+            yield nc.jetstream()
         finally:
             await close(nc)
+
+
+async def scanner_in_flight(data: Path) -> int:
+    """The scanning identity's queue's max_ack_pending, in the store the scan left behind."""
+    async with admin_on(data) as js:
+        names = Names("sluice")
+        info = await js.consumer_info(names.submit_stream, names.root_consumer(identity_of(SUBMITTER)))
+        return info.config.max_ack_pending
 
 
 @pytest.mark.timeout(240)
@@ -53,3 +63,25 @@ def test_the_raised_quota_lasts_only_as_long_as_the_scan(monkeypatch: pytest.Mon
     with scan_quota(3):
         assert os.environ[TREES_ENV] == str(3 * MAX_TREES)
     assert TREES_ENV not in os.environ
+
+
+@pytest.mark.timeout(240)
+async def test_a_store_an_earlier_release_made_gets_the_interest_reply_stream(tmp_path: Path) -> None:
+    """A one-box store's reply stream made by an earlier release (a work queue) is made an
+    interest stream when the box starts: every component on its own server is this release's."""
+    (tmp_path / "x.txt").write_text("hello\n")
+    data, reply_stream = tmp_path / "data", Names("sluice").reply_stream
+
+    async def scan() -> RetentionPolicy:
+        proc = sluice("scan", "--json", "--workers", "1", "--data-dir", str(data), "x.txt", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert len(proc.stdout.splitlines()) == 1
+        async with admin_on(data) as js:
+            return (await js.stream_info(reply_stream)).config.retention
+
+    assert await scan() == RetentionPolicy.INTEREST  # a new store
+    async with admin_on(data) as js:  # made again as an earlier release made it: a work queue
+        config = (await js.stream_info(reply_stream)).config
+        await js.delete_stream(reply_stream)
+        await js.add_stream(replace(config, retention=RetentionPolicy.WORK_QUEUE))
+    assert await scan() == RetentionPolicy.INTEREST

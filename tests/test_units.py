@@ -11,6 +11,7 @@ import pytest
 from bus.codec import BadMessage, decode, encode
 from bus.subjects import Names
 from dispatcher.identify import identify
+from dispatcher.replies import ReplyAcks
 from schemas.messages import FileRef, Submission
 from schemas.tags import tag_problem
 from schemas.taxonomy import matching_types, taxonomy
@@ -128,3 +129,26 @@ def test_extraction_limit_is_said_in_the_result():
     assert [e.name for e in run.extracted] == ["c0.txt", "c1.txt"]
     assert "more than 2" in run.section("Extraction limit reached").body
 
+
+
+class _Reply:
+    def __init__(self, acked: list[int], seq: int) -> None:
+        self.acked, self.seq = acked, seq
+
+    async def ack(self) -> None:
+        self.acked.append(self.seq)
+
+
+async def test_replies_on_an_interest_stream_are_acked_a_run_at_a_time():
+    acked: list[int] = []
+    waiting = [10]  # replies still queued behind the one routed
+    acks = ReplyAcks(batched=True, waiting=lambda: waiting[0], every=4)
+    for seq in range(1, 11):
+        waiting[0] -= 1
+        await acks.routed(_Reply(acked, seq))
+    assert acked == [4, 8, 10]  # every 4th while more wait, and the last once none does
+    explicit: list[int] = []
+    each = ReplyAcks(batched=False, waiting=lambda: 5)
+    for seq in range(1, 4):
+        await each.routed(_Reply(explicit, seq))
+    assert explicit == [1, 2, 3]  # a work-queue reply stream's: every reply

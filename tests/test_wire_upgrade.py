@@ -26,11 +26,16 @@ import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from archives import make_zip
+from bus.connect import close, connect
+from bus.provision import provision
+from bus.subjects import Names
 from faultload import Load
-from procs import FAULT_SERVICES, ROOT, Component, Mesh
+from procs import FAULT_SERVICES, ROOT, Component, Mesh, provision_with
+from svcs import Echo, make
 from schemas.messages import Summary, walk
 from schemas.wire import WIRE_HEADER, WIRE_VERSION
 from sluice.client import Client
+from sluice.onebox import onebox
 from sluice.provision_cli import approvals_for, provision_and_approve
 
 pytestmark = pytest.mark.timeout(300)
@@ -106,6 +111,7 @@ async def test_rolling_upgrade_under_load_loses_nothing(nats_url, prefix, tmp_pa
     markers = tmp_path / "markers"
     markers.mkdir()
     chaos = ("--config", "delay=0.05", "--config", f"marker_dir={markers}")
+    await provision_with(previous, nats_url, Names(prefix))  # a deployment the previous release made
     async with Mesh(nats_url, prefix, tmp_path) as mesh, await Client.connect(nats_url, prefix) as client:
         old_chaos = await mesh.service(previous / "tests" / "faultsvcs" / "chaos", *chaos, code=previous)
         old_extract = await mesh.service("extract", code=previous)
@@ -157,3 +163,55 @@ async def test_rolling_upgrade_under_load_loses_nothing(nats_url, prefix, tmp_pa
         versions = await header_versions(client)
         assert versions[None] and versions[WIRE_VERSION], f"old and new dispatchers did not both finish trees: {versions}"
         assert worked(markers, [old_chaos]) and worked(markers, [new_services[0]]), "old and new chaos did not both work"
+
+
+async def reply_stream(js, names: Names) -> tuple[str, set[str]]:
+    """The reply stream's retention, and the ack policies of the dispatchers' consumers on it."""
+    info = await js.stream_info(names.reply_stream)
+    policies = {str(getattr(c.config.ack_policy, "value", c.config.ack_policy))
+                for c in await js.consumers_info(names.reply_stream)}
+    return str(getattr(info.config.retention, "value", info.config.retention)), policies
+
+
+async def scan_twenty(nats_url: str, prefix: str, tag: str) -> None:
+    """Twenty files through a one-box mesh; then every reply has been acknowledged (none pending)."""
+    async with onebox(nats_url, prefix, [make(Echo, "echo")]) as box, await Client.connect(nats_url, prefix) as client:
+        sids = [await client.submit_bytes([(f"{tag}-{i}.txt", f"{tag} {i} {uuid.uuid4().hex}\n".encode())])
+                for i in range(20)]
+        for sid in sids:
+            summary = await client.wait(sid, timeout=30)
+            assert summary.errors == 0 and summary.files[0].results
+        consumer = box.names.dispatcher_consumer(box.dispatcher.id)
+        with anyio.fail_after(10):
+            while (info := await client.js.consumer_info(box.names.reply_stream, consumer)).num_ack_pending:
+                await anyio.sleep(0.05)
+        assert info.delivered.stream_seq == info.ack_floor.stream_seq
+
+
+async def test_the_reply_stream_becomes_an_interest_stream_once_the_upgrade_is_finished(nats_url, prefix, previous):
+    """The previous release's reply stream is a work queue, whose replies are acked one by one;
+    its components re-provision it as one at start. So it stays one (and this release's
+    dispatchers ack each reply) until `sluice provision --finish-upgrade`, which makes it an
+    interest stream (replies acked a run at a time) only while no dispatcher is attached."""
+    names = Names(prefix)
+    await provision_with(previous, nats_url, names)
+    nc = await connect(nats_url)
+    try:
+        js = nc.jetstream()
+        await provision(js, names)  # step 0 of the upgrade
+        assert await reply_stream(js, names) == ("workqueue", set())
+        await provision_with(previous, nats_url, names)  # a component of the previous release still starts
+        async with onebox(nats_url, prefix, [make(Echo, "echo")]):
+            assert await provision_and_approve(nats_url, names, [], finish_upgrade=True) == "workqueue"  # too early:
+            assert await reply_stream(js, names) == ("workqueue", {"explicit"})  # a dispatcher is attached
+        await scan_twenty(nats_url, prefix, "before")
+
+        assert await provision_and_approve(nats_url, names, [], finish_upgrade=True) == "interest"
+        assert await reply_stream(js, names) == ("interest", set())
+        async with onebox(nats_url, prefix, [make(Echo, "echo")]):
+            assert await reply_stream(js, names) == ("interest", {"all"})
+        await scan_twenty(nats_url, prefix, "after")
+        with pytest.raises(RuntimeError, match="10052"):  # why it is the last step: the previous release cannot start now
+            await provision_with(previous, nats_url, names)
+    finally:
+        await close(nc)
