@@ -167,27 +167,33 @@ class Dispatcher:
         self.mesh = Mesh(self.js, self.names, blobs, ResultCache(stores.cache, self.nc, self.names.cache_bucket),
                          self.directory, router, self.id, self.grace, identifier)
         reply_sub = await self._subscribe_replies(router)
-        exhausted = await watch_exhausted(self.nc, self.js, self.names)
-        await self.directory.refresh()
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self.directory.run)
-            tg.start_soon(self.held.keep_alive)
-            await tg.start(EarlyChecks(self.nc, self.names, identifier, self.limits.max_file_size).serve)
-            self.ready.set()
-            log.info("dispatcher %s ready on prefix %s", self.id, self.names.prefix)
-            async with anyio.create_task_group() as work:
-                served: set[str] = set()
-                await self._serve_new_queues(work, served, stop)
-                work.start_soon(self._watch_queues, work, served, stop)
-                work.start_soon(lambda: pull_loop(self.js, self.names.submit_stream, self.names.CHILD_CONSUMER,
-                                                  self._handle_child, concurrency=self.max_children, stop=stop,
-                                                  grace=self.drain_grace, name="children"))
-            tg.cancel_scope.cancel()
-        with anyio.CancelScope(shield=True), anyio.move_on_after(2):
-            for sub in (reply_sub, *exhausted):
-                await sub.unsubscribe()
-            # Our replies subject dies with us; the next dispatcher has its own.
-            await self.js.delete_consumer(self.names.reply_stream, self.names.dispatcher_consumer(self.id))
+        exhausted = []
+        try:
+            exhausted = await watch_exhausted(self.nc, self.js, self.names)
+            await self.directory.refresh()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self.directory.run)
+                tg.start_soon(self.held.keep_alive)
+                await tg.start(EarlyChecks(self.nc, self.names, identifier, self.limits.max_file_size).serve)
+                self.ready.set()
+                log.info("dispatcher %s ready on prefix %s", self.id, self.names.prefix)
+                async with anyio.create_task_group() as work:
+                    served: set[str] = set()
+                    await self._serve_new_queues(work, served, stop)
+                    work.start_soon(self._watch_queues, work, served, stop)
+                    work.start_soon(lambda: pull_loop(self.js, self.names.submit_stream, self.names.CHILD_CONSUMER,
+                                                      self._handle_child, concurrency=self.max_children, stop=stop,
+                                                      grace=self.drain_grace, name="children"))
+                tg.cancel_scope.cancel()
+        finally:  # also when cancelled from outside (a worker stopped while it starts)
+            with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+                try:
+                    for sub in (reply_sub, *exhausted):
+                        await sub.unsubscribe()
+                    # Our replies subject dies with us; the next dispatcher has its own.
+                    await self.js.delete_consumer(self.names.reply_stream, self.names.dispatcher_consumer(self.id))
+                except Exception as exc:  # noqa: BLE001 - NATS gone: the consumer goes after its inactive_threshold
+                    log.warning("removing this dispatcher's reply consumer failed: %s", exc)
 
     async def _subscribe_replies(self, router: ReplyRouter) -> Subscription:
         """This dispatcher's replies, pushed by its own consumer to its own inbox.

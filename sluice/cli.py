@@ -141,16 +141,17 @@ def _own_services(args: argparse.Namespace) -> list[ServiceBase]:
 
 
 @contextlib.asynccontextmanager
-async def _mesh(args: argparse.Namespace, services: bool, updaters: bool = False) -> AsyncIterator[str]:
+async def _mesh(args: argparse.Namespace, services: bool, updaters: bool = False,
+                join_when_ready: bool = False) -> AsyncIterator[str]:
     """`_nats`, plus the dispatcher, the built-in services and --service-dir ones in `--workers`
-    processes when `services`."""
+    processes when `services` (sluice.workers.worker_pool says what `join_when_ready` is)."""
     own = _own_services(args)
     async with auth_cli.one_box_identities(args), _nats(args) as url:
         if not services:
             yield url
             return
         async with worker_pool(url, args.prefix, args.workers, updaters=updaters, verbose=args.verbose, own=own,
-                               service_dirs=getattr(args, "service_dir", [])):
+                               service_dirs=getattr(args, "service_dir", []), join_when_ready=join_when_ready):
             yield url
 
 
@@ -290,7 +291,8 @@ async def cmd_scan(args: argparse.Namespace) -> int:
     params = _params(args)
     private = contextlib.nullcontext() if args.nats else scan_quota(args.workers)
     with private:
-        async with _mesh(args, services=not args.nats) as url, connect_client(url, args.prefix) as client:
+        async with _mesh(args, services=not args.nats, join_when_ready=True) as url, \
+                connect_client(url, args.prefix) as client:
             with _progress(len(targets)) as progress:
                 sids = await _submit_all(client, targets, params, progress)
                 done = await _wait_all(client, sids, args.timeout, progress)

@@ -52,26 +52,35 @@ def default_workers() -> int:
 
 @asynccontextmanager
 async def worker_pool(url: str, prefix: str, workers: int, *, updaters: bool = False, verbose: bool = False,
-                      own: Sequence[ServiceBase] = (), service_dirs: Sequence[str] = ()) -> AsyncIterator[None]:
+                      own: Sequence[ServiceBase] = (), service_dirs: Sequence[str] = (),
+                      join_when_ready: bool = False) -> AsyncIterator[None]:
     """The one-box mesh in this process and `workers - 1` more, ready, until the block exits.
 
     Each worker connects to `url` with the credentials this process was given ($SLUICE_NATS_CREDS,
     passed on explicitly). `own`: services from `service_dirs` (`--service-dir`), loaded here;
-    each worker loads its own copies from the folders."""
+    each worker loads its own copies from the folders. `join_when_ready` (a scan): the block
+    starts once this process's mesh is ready, and each worker takes its share of the work from
+    when it is (a fresh interpreter loading every service starts later than this process, which
+    has them loaded); a worker not ready when the block exits is stopped as it is."""
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, not {workers}")
     procs: list[anyio.abc.Process] = []
     try:
         for number in range(1, workers):  # they load while this process does
             procs.append(await _spawn(url, prefix, number, verbose, service_dirs))
-        async with onebox(url, prefix, [*builtin_services(), *own], updaters=updaters):
+        async with onebox(url, prefix, [*builtin_services(), *own], updaters=updaters), \
+                anyio.create_task_group() as starting:
             for number, proc in enumerate(procs, 1):
-                await _until_ready(proc, number)
-            if workers > 1:
+                if join_when_ready:
+                    starting.start_soon(_joins, proc, number)
+                else:
+                    await _until_ready(proc, number)
+            if workers > 1 and not join_when_ready:
                 log.info("one-box mesh running in %d processes", workers)
             try:
                 yield
             finally:
+                starting.cancel_scope.cancel()
                 for proc in procs:  # all stop at once, this process's mesh with them
                     await _close_stdin(proc)
     finally:
@@ -104,6 +113,14 @@ async def _until_ready(proc: anyio.abc.Process, number: int) -> None:
                 raise CliError(f"worker process {number} exited before it was ready (its errors are above)") from None
         return
     raise CliError(f"worker process {number} was not ready within {START_TIMEOUT:g} s")
+
+
+async def _joins(proc: anyio.abc.Process, number: int) -> None:
+    """A worker that joins work already under way: one that fails to start is said, not fatal."""
+    try:
+        await _until_ready(proc, number)
+    except CliError as exc:
+        log.warning("%s; going on without it", exc)
 
 
 async def _close_stdin(proc: anyio.abc.Process) -> None:
@@ -144,9 +161,20 @@ async def serve(url: str, prefix: str, service_dirs: Sequence[str] = ()) -> None
 
         tg.start_soon(until_stdin_closes)
         tg.start_soon(until_signal)
-        async with onebox(url, prefix, [*builtin_services(), *(load_service(d) for d in service_dirs)]):
-            print(READY, flush=True)
+        ready = False
+
+        async def mesh() -> None:
+            nonlocal ready
+            async with onebox(url, prefix, [*builtin_services(), *(load_service(d) for d in service_dirs)]):
+                ready = True
+                print(READY, flush=True)
+                await stopping.wait()
+
+        async with anyio.create_task_group() as running:
+            running.start_soon(mesh)
             await stopping.wait()
+            if not ready:  # told to stop while starting (a short scan is over): nothing is held yet to hand back
+                running.cancel_scope.cancel()
         tg.cancel_scope.cancel()
 
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import anyio
 import pytest
 
 from sluice.client import Client
+from sluice.workers import READY
 from tests.procs import START_TIMEOUT, Component, Mesh
 
 WORKERS = 2
@@ -86,3 +89,20 @@ async def test_a_sigterm_mid_scan_loses_nothing(nats_url, prefix, tmp_path: Path
             await start_up(mesh)
             summaries = await client.wait_all(sids, timeout=150)
         assert sorted(summaries) == sorted(sids)
+
+
+@pytest.mark.timeout(120)
+async def test_a_worker_told_to_stop_while_it_starts_stops_at_once(nats_url, prefix, tmp_path: Path):
+    """A short scan can be over before its worker processes are up: a worker whose stdin closes
+    while it starts stops there (it holds nothing yet), without starting its mesh first, and
+    leaves no dispatcher consumer behind."""
+    async with Mesh(nats_url, prefix, tmp_path) as mesh:
+        worker = await anyio.open_process([sys.executable, "-m", "sluice.workers", "--nats", nats_url, "--prefix", prefix],
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        async with worker:
+            await worker.stdin.aclose()
+            with anyio.fail_after(60):
+                said = b"".join([chunk async for chunk in worker.stdout])
+                assert await worker.wait() == 0
+        assert READY.encode() not in said  # stopped before its mesh was up, not after
+        assert await mesh._dispatcher_consumers() == set()
