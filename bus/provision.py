@@ -104,7 +104,7 @@ async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
         if exc.err_code != 10058:  # "stream name already in use with a different configuration"
             raise
         existing = (await js.stream_info(config.name)).config.retention
-        await js.update_stream(replace(config, retention=existing) if existing else config)
+        await js.update_stream(replace(config, retention=existing))
 
 
 async def ensure_bucket(js: JetStreamContext, stream: str, resize: int | None, create: Callable[[], Awaitable[T]],
@@ -290,8 +290,9 @@ async def finish_reply_stream(js: JetStreamContext, names: Names) -> bool:
 
 
 def replies_in_batches(retention: RetentionPolicy | str | None) -> bool:
-    """Whether a reply stream of this retention lets its dispatcher ack replies several at a time."""
-    return retention in (RetentionPolicy.INTEREST, RetentionPolicy.INTEREST.value)
+    """Whether a reply stream of this retention lets its dispatcher ack replies several at a time
+    (nats-py reads it as a plain string; the enum is a str and compares equal to it)."""
+    return retention == RetentionPolicy.INTEREST
 
 
 def service_filters(names: Names, approved: ApprovedService) -> list[str]:
@@ -340,7 +341,7 @@ async def consumer_acks(js: JetStreamContext, stream: str, consumer: str) -> boo
 
 def acknowledges(info: ConsumerInfo) -> bool:
     """Whether the consumer `info` describes wants each message acknowledged."""
-    return info.config.ack_policy not in (AckPolicy.NONE, AckPolicy.NONE.value)
+    return info.config.ack_policy != AckPolicy.NONE  # a plain string from nats-py; the str enum equals it
 
 
 async def approve(js: JetStreamContext, names: Names, stores: Stores, approved: ApprovedService) -> bool:
@@ -351,20 +352,11 @@ async def approve(js: JetStreamContext, names: Names, stores: Stores, approved: 
     return acked
 
 
-async def provision_at(url: str, names: Names, replicas: int) -> None:
-    """Provision on a connection of its own, e.g. a new cluster at R3 before any component starts."""
+async def as_admin(url: str, step: Callable[[JetStreamContext], Awaitable[T]]) -> T:
+    """One provisioning `step` on an admin connection of its own, e.g. before any component of a
+    new cluster or a one-box starts."""
     nc = await connect(url, name="sluice-provision", role=ADMIN)
     try:
-        await provision(nc.jetstream(), names, replicas)
-    finally:
-        await close(nc)
-
-
-async def finish_upgrade_at(url: str, names: Names) -> bool:
-    """`finish_reply_stream` on a connection of its own: for a one-box's own server, where every
-    component that will run is this release's and none has started yet (each provisions after)."""
-    nc = await connect(url, name="sluice-provision", role=ADMIN)
-    try:
-        return await finish_reply_stream(nc.jetstream(), names)
+        return await step(nc.jetstream())
     finally:
         await close(nc)

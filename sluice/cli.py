@@ -34,7 +34,7 @@ from rich.text import Text
 from bus.cluster import LoopbackCluster
 from bus.connect import DEFAULT_URL_ENV
 from bus.embedded import EmbeddedServer
-from bus.provision import finish_upgrade_at, provision_at
+from bus.provision import as_admin, finish_reply_stream, provision
 from bus.retry import Unreachable
 from bus.subjects import Names
 from dispatcher.dispatcher import MAX_CHILDREN, MAX_TREES
@@ -101,9 +101,10 @@ async def _nats(args: argparse.Namespace) -> AsyncIterator[str]:
         log.info("embedded nats-server at %s, store in %s", server.url, data_dir)
         try:
             if nodes:  # R-N from the start: every component provisioning after this follows it
-                await provision_at(server.url, Names(args.prefix), replicas=nodes)
+                await as_admin(server.url, lambda js: provision(js, Names(args.prefix), replicas=nodes))
             elif any(data_dir.glob(f"jetstream/*/streams/{Names(args.prefix).reply_stream}")):
-                await finish_upgrade_at(server.url, Names(args.prefix))  # a store an earlier release made
+                # A store an earlier release made; every component about to start on it is this release's.
+                await as_admin(server.url, lambda js: finish_reply_stream(js, Names(args.prefix)))
             yield server.url
         finally:
             await server.stop()

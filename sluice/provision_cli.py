@@ -14,6 +14,8 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from nats.js.api import RetentionPolicy
+
 from bus import auth
 from bus.auth import ADMIN
 from bus.connect import CREDS_ENV, close, connect
@@ -58,7 +60,7 @@ async def provision_and_approve(url: str, names: Names, approvals: Sequence[Appr
         await provision_workspace(js, names, replicas)  # the web fronts' buckets and audit stream (they may not create them)
         for approved in approvals:
             await approve(js, names, stores, approved)
-        return str(getattr(retention := (await js.stream_info(names.reply_stream)).config.retention, "value", retention))
+        return RetentionPolicy((await js.stream_info(names.reply_stream)).config.retention).value
     finally:
         await close(nc)
 

@@ -28,7 +28,7 @@ from nats.errors import NoRespondersError
 from bus.cluster import LoopbackCluster
 from bus.codec import encode
 from bus.embedded import free_port
-from bus.provision import provision_at
+from bus.provision import as_admin, provision
 from bus.retry import PATIENCE_ENV, Unreachable, patiently
 from bus.subjects import Names
 from schemas.messages import Summary
@@ -323,7 +323,7 @@ async def test_web_upload_past_the_patience_is_a_503_saying_why(tmp_path):
     prefix = "t" + uuid.uuid4().hex[:8]
     async with LoopbackCluster(3, data_dir=tmp_path / "cluster") as cluster:
         # As deployed: R3, so two lost nodes are a lost majority (creating R3 streams on a busy box can time out).
-        await patiently("provisioning at R3", lambda: provision_at(cluster.url, Names(prefix), replicas=3))
+        await patiently("provisioning at R3", lambda: as_admin(cluster.url, lambda js: provision(js, Names(prefix), replicas=3)))
         port = free_port()
         web = Cli(tmp_path, "web", ["web", "--bind", f"127.0.0.1:{port}", "--nats", cluster.url, "--prefix", prefix],
                   env={PATIENCE_ENV: "3"})

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy
 
 from archives import make_zip
 from bus.connect import close, connect
@@ -168,9 +168,8 @@ async def test_rolling_upgrade_under_load_loses_nothing(nats_url, prefix, tmp_pa
 async def reply_stream(js, names: Names) -> tuple[str, set[str]]:
     """The reply stream's retention, and the ack policies of the dispatchers' consumers on it."""
     info = await js.stream_info(names.reply_stream)
-    policies = {str(getattr(c.config.ack_policy, "value", c.config.ack_policy))
-                for c in await js.consumers_info(names.reply_stream)}
-    return str(getattr(info.config.retention, "value", info.config.retention)), policies
+    policies = {AckPolicy(c.config.ack_policy).value for c in await js.consumers_info(names.reply_stream)}
+    return RetentionPolicy(info.config.retention).value, policies
 
 
 async def scan_twenty(nats_url: str, prefix: str, tag: str) -> None:
