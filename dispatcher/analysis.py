@@ -17,7 +17,9 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
+import anyio
 import msgspec
 from nats.js import JetStreamContext
 
@@ -29,6 +31,7 @@ from bus.subjects import Names
 from dispatcher.cache import ResultCache, cache_key
 from dispatcher.directory import ServiceDirectory
 from dispatcher.identifier import Identifier
+from dispatcher.lanes import Lanes
 from dispatcher.policy import police
 from dispatcher.queues import QueuePositions, StageClock
 from dispatcher.replies import ReplyRouter, Waiter
@@ -68,6 +71,7 @@ class Mesh:
     dispatcher_id: str
     grace: float = Limits.timeout_grace
     identifier: Identifier | None = None  # default: one on `blobs`
+    lanes: Lanes = field(default_factory=Lanes)  # services in this process (dispatcher/lanes.py)
     queues: QueuePositions = field(init=False)
 
     def __post_init__(self) -> None:
@@ -154,8 +158,18 @@ async def _run_stage(
 
     waiter = Waiter()
     corrs: list[str] = []
+    local: dict[str, anyio.CancelScope] = {}  # attempts handed to services in this process (dispatcher/lanes.py)
     attempts = dict.fromkeys(todo, 0)
     clock = StageClock(mesh.queues, mesh.grace)
+
+    def task_for(corr: str, targets: list[ServiceRecord], timeout: float) -> Task:
+        return Task(
+            corr=corr, sid=sid, file=file, file_type=node.type, stage=stage, targets=[r.name for r in targets],
+            deadline=time.time() + Limits.queue_wait + timeout, reply_to=mesh.names.reply(mesh.dispatcher_id, "result"),
+            depth=node.depth, deep_scan=params.deep_scan, max_extracted=params.max_children,
+            service_params={r.name: params.service_params[r.name] for r in targets if r.name in params.service_params},
+            temp_data=params.temp_data,
+        )
 
     async def send_task(targets: list[ServiceRecord]) -> None:
         corr = os.urandom(16).hex()  # as unique as a uuid4, at a third of its cost
@@ -163,20 +177,24 @@ async def _run_stage(
         mesh.router.expect(corr, waiter)
         timeout = max(r.timeout for r in targets) + mesh.grace
         now = time.monotonic()
+        remote: list[ServiceRecord] = []
         for r in targets:
             attempts[r.name] += 1
-            clock.sending(r, now)
             waiter.results.pop(r.name, None)
-        task = Task(
-            corr=corr, sid=sid, file=file, file_type=node.type, stage=stage, targets=[r.name for r in targets],
-            deadline=time.time() + Limits.queue_wait + timeout, reply_to=mesh.names.reply(mesh.dispatcher_id, "result"),
-            depth=node.depth, deep_scan=params.deep_scan, max_extracted=params.max_children,
-            service_params={r.name: params.service_params[r.name] for r in targets if r.name in params.service_params},
-            temp_data=params.temp_data,
-        )
-        ack = await publish(mesh.js, mesh.names.task(stage, node.type), encode(task), corr)
-        for r in targets:
-            clock.sent(r, ack.seq)
+            service = mesh.lanes.lane(r)
+            if service is None:
+                clock.sending(r, now)
+                remote.append(r)
+            else:
+                clock.handing(r, now)
+                if r.name in local:
+                    local[r.name].cancel()  # an earlier attempt, given up on
+                local[r.name] = Lanes.hand_over(service, task_for(corr, [r], r.timeout + mesh.grace),
+                                                partial(clock.started, r), waiter.deliver)
+        if remote:
+            ack = await publish(mesh.js, mesh.names.task(stage, node.type), encode(task_for(corr, remote, timeout)), corr)
+            for r in remote:
+                clock.sent(r, ack.seq)
 
     try:
         await send_task(list(todo.values()))
@@ -213,4 +231,6 @@ async def _run_stage(
     finally:
         for corr in corrs:
             mesh.router.forget(corr)
+        for scope in local.values():
+            scope.cancel()
     return [done[r.name] for r in records]

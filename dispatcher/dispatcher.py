@@ -50,6 +50,7 @@ from dispatcher.directory import ServiceDirectory
 from dispatcher.early import EarlyChecks
 from dispatcher.fairshare import FairShare
 from dispatcher.identifier import Identifier
+from dispatcher.lanes import Lanes
 from dispatcher.policy import clamp_params
 from dispatcher.quota import SharedQuota
 from dispatcher.replies import ReplyAcks, ReplyRouter
@@ -134,6 +135,7 @@ class Dispatcher:
         grace: float = Limits.timeout_grace,
         drain_grace: float = 5.0,
         limits: OperatorLimits | None = None,
+        lanes: Lanes | None = None,
     ) -> None:
         self.nc = nc
         self.js = nc.jetstream()
@@ -151,6 +153,7 @@ class Dispatcher:
         self.directory: ServiceDirectory | None = None
         self.completed = 0
         self.held = HeldMessages()
+        self.lanes = lanes or Lanes()  # services in this process, handed their tasks directly
 
     async def _dead_letter(self, msg: Msg, reason: str) -> None:
         await dead_letter(self.js, self.names, msg, reason, origin="dispatcher")
@@ -165,7 +168,7 @@ class Dispatcher:
         self.quota = SharedQuota(stores.quotas, "submissions", self.limits.submissions_per_minute, 60.0)
         identifier = Identifier(blobs, stored=SharedQuota(stores.quotas, "stored", self.limits.stored_bytes_per_hour, 3600.0))
         self.mesh = Mesh(self.js, self.names, blobs, ResultCache(stores.cache, self.nc, self.names.cache_bucket),
-                         self.directory, router, self.id, self.grace, identifier)
+                         self.directory, router, self.id, self.grace, identifier, self.lanes)
         reply_sub = await self._subscribe_replies(router)
         exhausted = []
         try:

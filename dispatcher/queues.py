@@ -31,6 +31,7 @@ from schemas.messages import ServiceRecord
 log = logging.getLogger("sluice.dispatcher")
 
 QUEUE_POLL = 1.0  # seconds between looks at a queue a task still waits in
+IN_PROCESS = -1  # the "stream sequence" of a task handed to a service in this process: it has none
 
 
 class QueuePositions:
@@ -75,6 +76,17 @@ class StageClock:
         self._sent[record.name] = (0, now)
         self._handed.discard(record.name)
 
+    def handing(self, record: ServiceRecord, now: float) -> None:
+        """`record`'s task goes to its service in this process (dispatcher/lanes.py): it waits for
+        one of the service's slots, not in a queue; `started` says when it has one."""
+        self.sending(record, now)
+        self._sent[record.name] = (IN_PROCESS, now)
+
+    def started(self, record: ServiceRecord) -> None:
+        """The service (in this process) has started `record`'s task: its time runs from now."""
+        self._handed.add(record.name)
+        self.deadlines[record.name] = time.monotonic() + record.timeout + self._grace
+
     def sent(self, record: ServiceRecord, seq: int) -> None:
         """The task is stored at stream sequence `seq`."""
         self._sent[record.name] = (seq, self._sent[record.name][1])
@@ -87,7 +99,7 @@ class StageClock:
         if record.name in self._handed:
             return True
         seq, when = self._sent[record.name]
-        if await self._queues.handed_out(record.consumer, seq):
+        if seq != IN_PROCESS and await self._queues.handed_out(record.consumer, seq):
             self._handed.add(record.name)
             self.deadlines[record.name] = now + record.timeout + self._grace
             return False

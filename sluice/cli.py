@@ -23,7 +23,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -278,10 +278,44 @@ async def _submit_all(client: Client, targets: list[Path | sample_args.Sample], 
     return sids
 
 
-async def _wait_all(client: Client, sids: list[str], timeout: float, progress: Progress) -> dict[str, Summary]:
+async def _wait_all(client: Client, sids: list[str], timeout: float, progress: Progress,
+                    on_done: Callable[[Summary], None] = lambda _: None) -> dict[str, Summary]:
     """Wait for every verdict at once, so the bar moves as files finish rather than in submission order."""
     task = progress.add_task("analysing", total=len(sids))
-    return await client.wait_all(sids, timeout, on_done=lambda _: progress.advance(task))
+
+    def done(summary: Summary) -> None:
+        progress.advance(task)
+        on_done(summary)
+
+    return await client.wait_all(sids, timeout, on_done=done)
+
+
+class InOrder:
+    """Shows verdicts in the order their files were given, each as soon as those before it are
+    shown: output flows while the scan runs (and a pipe reader can start on it), instead of all
+    of it after the last verdict, which kept one core busy for half a second of a 2,000-file scan."""
+
+    def __init__(self, sids: list[str], show: Callable[[Summary], None]) -> None:
+        self._sids = sids
+        self._show = show
+        self._next = 0
+        self._early: dict[str, Summary] = {}  # arrived before one of the files ahead of it
+
+    def arrived(self, summary: Summary) -> None:
+        self._early[summary.sid] = summary
+        while self._next < len(self._sids) and self._sids[self._next] in self._early:
+            self._show(self._early.pop(self._sids[self._next]))
+            self._next += 1
+
+    def rest(self) -> Iterator[tuple[int, str]]:
+        """After the wait: the rest in order, shown if they came, else yielded (index, sid) to be told missing."""
+        for index in range(self._next, len(self._sids)):
+            sid = self._sids[index]
+            if sid in self._early:
+                self._show(self._early.pop(sid))
+            else:
+                yield index, sid
+        self._next = len(self._sids)
 
 
 # -- subcommands ----------------------------------------------------------------------------------
@@ -296,12 +330,10 @@ async def cmd_scan(args: argparse.Namespace) -> int:
                 connect_client(url, args.prefix) as client:
             with _progress(len(targets)) as progress:
                 sids = await _submit_all(client, targets, params, progress)
-                done = await _wait_all(client, sids, args.timeout, progress)
-            for target, sid in zip(targets, sids):
-                if sid in done:
-                    _emit(done[sid], args.json, expand=args.expand)
-                else:
-                    ERR.print(Text(f"sluice: {clean(target)} ({sid}): no verdict within {args.timeout:g} s", style="red"))
+                shown = InOrder(sids, functools.partial(_emit, as_json=args.json, expand=args.expand))
+                done = await _wait_all(client, sids, args.timeout, progress, shown.arrived)
+            for target, sid in shown.rest():
+                ERR.print(Text(f"sluice: {clean(targets[target])} ({sid}): no verdict within {args.timeout:g} s", style="red"))
     return 0 if len(done) == len(sids) else 1
 
 

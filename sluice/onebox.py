@@ -21,6 +21,7 @@ from bus.logcontext import COMPONENT
 from bus.subjects import Names
 from bus.telemetry import PROBES
 from dispatcher.dispatcher import Dispatcher
+from dispatcher.lanes import Lanes
 from services.sdk.approval import approval_for
 from services.sdk.base import ServiceBase
 from services.sdk.loader import builtin_services, fresh_instance, load_service
@@ -60,12 +61,14 @@ class Box:
 
 @asynccontextmanager
 async def onebox(url: str, prefix: str = "sluice", services: Sequence[ServiceBase | str | Path] | None = None,
-                 updaters: bool = False, **dispatcher_kwargs) -> AsyncIterator[Box]:
+                 updaters: bool = False, local_lane: bool = True, **dispatcher_kwargs) -> AsyncIterator[Box]:
     """Run the dispatcher and `services` (default: every built-in) until the block exits.
 
     Yields once every service has registered and the dispatcher can see them all, so the first
     submission already routes to every service. With `updaters`, each service that has an
-    `update_config` also gets its rule updater (on a scratch instance of its own).
+    `update_config` also gets its rule updater (on a scratch instance of its own). With
+    `local_lane` (the default) the dispatcher hands these services their tasks directly, not
+    through NATS (dispatcher/lanes.py); services of other processes get theirs through NATS.
     """
     box = Box(Names(prefix), anyio.Event())
     objs = [s if isinstance(s, ServiceBase) else load_service(s) for s in (services if services is not None else builtin_services())]
@@ -82,10 +85,12 @@ async def onebox(url: str, prefix: str = "sluice", services: Sequence[ServiceBas
             box.dispatcher = dispatcher
             started.set()
 
-        tg.start_soon(partial(run_dispatcher, url, box.names, box.stop, ready, **dispatcher_kwargs))
+        lanes = Lanes()
+        tg.start_soon(partial(run_dispatcher, url, box.names, box.stop, ready, lanes=lanes, **dispatcher_kwargs))
         registered = [anyio.Event() for _ in objs]
         for service, event in zip(objs, registered):
-            tg.start_soon(run_service, service, url, box.names, box.stop, event)
+            tg.start_soon(partial(run_service, service, url, box.names, box.stop, event,
+                                  local=(lambda runner: lanes.add(runner.m.name, runner)) if local_lane else None))
             if updaters and service.manifest.update_config is not None:
                 tg.start_soon(run_updater, fresh_instance(service), url, box.names, box.stop)
         for event in (*registered, started):

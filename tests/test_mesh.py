@@ -22,6 +22,9 @@ from sluice.onebox import onebox
 from svcs import Dropper, Echo, Flaky, Gated, Hanger, Raiser, Slow, make
 
 pytestmark = pytest.mark.timeout(90)
+# A one-box hands its own services their tasks in-process (dispatcher/lanes.py); tests of how
+# tasks fail, wait and are retried run both ways.
+BOTH_WAYS = pytest.mark.parametrize("lane", [True, False], ids=["in-process", "through-nats"])
 
 
 def zip_of(**members: bytes) -> bytes:
@@ -110,9 +113,10 @@ async def test_duplicate_child_is_not_analysed_twice(nats_url, prefix):
     assert echo.executed.count(analysed[0].sha256) == 1
 
 
-async def test_service_that_raises_is_an_error_on_that_file(nats_url, prefix):
+@BOTH_WAYS
+async def test_service_that_raises_is_an_error_on_that_file(nats_url, prefix, lane):
     echo, raiser = make(Echo, "echo"), make(Raiser, "raiser")
-    [summary] = await scan(nats_url, prefix, [echo, raiser], {"x.bin": b"\x00\x01\x02" * 10})
+    [summary] = await scan(nats_url, prefix, [echo, raiser], {"x.bin": b"\x00\x01\x02" * 10}, local_lane=lane)
     [node] = summary.files
     [error] = node.errors
     assert (error.service, error.type) == ("raiser", ErrorType.CRASHED)
@@ -120,24 +124,27 @@ async def test_service_that_raises_is_an_error_on_that_file(nats_url, prefix):
     assert [r.service for r in node.results] == ["echo"]  # the rest of the file's analysis stands
 
 
-async def test_recoverable_error_is_retried(nats_url, prefix):
+@BOTH_WAYS
+async def test_recoverable_error_is_retried(nats_url, prefix, lane):
     flaky = make(Flaky, "flaky", config={"failures": 2})
-    [summary] = await scan(nats_url, prefix, [flaky], {"x.txt": b"try again\n"})
+    [summary] = await scan(nats_url, prefix, [flaky], {"x.txt": b"try again\n"}, local_lane=lane)
     assert flaky.calls == 3
     assert summary.files[0].errors == [] and summary.files[0].results[0].sections[0].title == "worked"
 
 
-async def test_hanging_service_times_out_after_three_attempts(nats_url, prefix):
+@BOTH_WAYS
+async def test_hanging_service_times_out_after_three_attempts(nats_url, prefix, lane):
     hanger, echo = make(Hanger, "hanger", timeout=0.3), make(Echo, "echo")
     with anyio.fail_after(30):
-        [summary] = await scan(nats_url, prefix, [hanger, echo], {"x.txt": b"hang\n"}, grace=0.5)
+        [summary] = await scan(nats_url, prefix, [hanger, echo], {"x.txt": b"hang\n"}, grace=0.5, local_lane=lane)
     [error] = summary.files[0].errors
     assert (error.service, error.type) == ("hanger", ErrorType.TIMEOUT)
     assert hanger.calls == 3
     assert summary.files[0].results[0].service == "echo"
 
 
-async def test_a_task_waiting_in_a_busy_queue_is_not_timed_out(nats_url, prefix):
+@BOTH_WAYS
+async def test_a_task_waiting_in_a_busy_queue_is_not_timed_out(nats_url, prefix, lane):
     # One instance taking one task at a time, 0.3 s each, ten files at once: the last waits about
     # 3 s in its queue, twice its timeout and grace. Before, each task's time ran from when it
     # was sent, so the files at the back were retried (a second copy behind the first) and
@@ -145,7 +152,7 @@ async def test_a_task_waiting_in_a_busy_queue_is_not_timed_out(nats_url, prefix)
     slow = make(Slow, "slow", timeout=1.0, config={"seconds": 0.3})
     files = [(f"q{i}.txt", f"queued {i}\n".encode()) for i in range(10)]
     with anyio.fail_after(60):
-        async with onebox(nats_url, prefix, [slow], grace=0.5), await Client.connect(nats_url, prefix) as client:
+        async with onebox(nats_url, prefix, [slow], grace=0.5, local_lane=lane), await Client.connect(nats_url, prefix) as client:
             sids = [await client.submit_bytes([file]) for file in files]
             done = await client.wait_all(sids, timeout=30)
     assert len(done) == len(files)
@@ -153,13 +160,14 @@ async def test_a_task_waiting_in_a_busy_queue_is_not_timed_out(nats_url, prefix)
     assert sorted(slow.executed) == sorted({n.sha256 for s in done.values() for n in s.files})  # each once
 
 
-async def test_a_task_stuck_behind_a_hung_one_still_ends(nats_url, prefix, monkeypatch):
+@BOTH_WAYS
+async def test_a_task_stuck_behind_a_hung_one_still_ends(nats_url, prefix, monkeypatch, lane):
     # The queue's one slot is held by a task that never finishes: the file behind it is given up
     # after Limits.queue_wait (a timeout, after its attempts), not waited for forever.
     monkeypatch.setattr(Limits, "queue_wait", 0.5)
     gated = make(Gated, "gated", timeout=30.0)
     with anyio.fail_after(60):
-        async with onebox(nats_url, prefix, [gated], grace=0.5), await Client.connect(nats_url, prefix) as client:
+        async with onebox(nats_url, prefix, [gated], grace=0.5, local_lane=lane), await Client.connect(nats_url, prefix) as client:
             first = await client.submit_bytes([("held.txt", b"held\n")])
             await gated.entered.wait()
             stuck = await client.wait(await client.submit_bytes([("stuck.txt", b"stuck\n")]), timeout=30)
@@ -173,7 +181,7 @@ async def test_tasks_are_not_acknowledged_unless_an_earlier_consumer_wants_it(na
     # One message per service and file saved (the dispatcher's retry is what recovers a lost
     # task); a consumer an earlier release made (acks on: its policy cannot change) keeps them.
     names, echo = Names(prefix), make(Echo, "echo")
-    async with onebox(nats_url, prefix, [echo]), await Client.connect(nats_url, prefix) as client:
+    async with onebox(nats_url, prefix, [echo], local_lane=False), await Client.connect(nats_url, prefix) as client:
         await client.wait(await client.submit_bytes([("a.txt", b"not acked\n")]), timeout=30)
         info = await client.js.consumer_info(names.task_stream, names.service_consumer("echo"))
     assert info.config.ack_policy == AckPolicy.NONE and info.delivered.stream_seq >= 1
@@ -186,7 +194,7 @@ async def test_tasks_are_not_acknowledged_unless_an_earlier_consumer_wants_it(na
         await js.add_consumer(older.task_stream, ConsumerConfig(
             durable_name=older.service_consumer("echo"), filter_subjects=service_filters(older, approval_for(echo.manifest)),
             ack_policy=AckPolicy.EXPLICIT, ack_wait=30, max_deliver=3))
-        async with onebox(nats_url, older.prefix, [echo]), await Client.connect(nats_url, older.prefix) as client:
+        async with onebox(nats_url, older.prefix, [echo], local_lane=False), await Client.connect(nats_url, older.prefix) as client:
             await client.wait(await client.submit_bytes([("b.txt", b"acked\n")]), timeout=30)
             with anyio.fail_after(10):
                 while (info := await js.consumer_info(older.task_stream, older.service_consumer("echo"))).num_ack_pending:

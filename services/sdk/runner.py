@@ -9,13 +9,16 @@ auth the operator approved the service and made that consumer; the service only 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import anyio
 import anyio.to_thread
@@ -34,7 +37,7 @@ from bus.provision import Stores, acknowledges, approve, provision, service_filt
 from bus.publish import publish
 from bus.subjects import Names
 from bus.worker import pull_loop
-from schemas.messages import ExtractedFile, ServiceRecord, ServiceResult, StoredObject, Task
+from schemas.messages import ErrorType, ExtractedFile, ServiceError, ServiceRecord, ServiceResult, StoredObject, Task
 from services.sdk.approval import approval_for
 from services.sdk.base import ServiceBase
 from services.sdk.execution import execute_task
@@ -55,6 +58,15 @@ def consumer_filters(service: ServiceBase, names: Names) -> list[str]:
         raise ManifestError(str(exc)) from None
 
 
+class _Handed(NamedTuple):
+    """A task handed over in-process, with what the dispatcher's stage needs back (ServiceRunner.take)."""
+
+    task: Task
+    scope: anyio.CancelScope
+    started: Callable[[], None]
+    deliver: Callable[[ServiceResult], None]
+
+
 class ServiceRunner:
     def __init__(self, service: ServiceBase, nc: Client, names: Names, concurrency: int | None = None) -> None:
         self.service = service
@@ -68,6 +80,8 @@ class ServiceRunner:
         self.rules: RulesFollower | None = None
         self.acks = True  # until its consumer says otherwise
         self.working = 0  # tasks being handled now, said in each heartbeat
+        self.serving = False  # tasks may be handed to it in-process (`take`): between its start and stop
+        self._handed_in, self._handed = anyio.create_memory_object_stream[_Handed](math.inf)
 
     async def ensure_consumer(self, stores: Stores, wait: float = 30.0) -> bool:
         """Without auth (`--no-auth`, where any process could write the approvals anyway) the
@@ -113,8 +127,18 @@ class ServiceRunner:
                     tg.start_soon(self._heartbeat, stores.registry, key, stop)
                     if type(self.service).periodic is not ServiceBase.periodic:  # a thread hop every 2 s, for nothing
                         tg.start_soon(self._periodic, stop)
-                    await pull_loop(self.js, self.names.task_stream, consumer, self._handle, concurrency=self.concurrency,
-                                    stop=stop, name=self.m.name)
+                    async with anyio.create_task_group() as local:
+                        for _ in range(self.concurrency):
+                            local.start_soon(self._local_worker)
+                        self._config_hash = self.m.config_hash  # a hash of the manifest: not worked out per task
+                        self.serving = True
+                        try:
+                            await pull_loop(self.js, self.names.task_stream, consumer, self._handle,
+                                            concurrency=self.concurrency, stop=stop, name=self.m.name)
+                        finally:  # the local workers finish what they run, and tell what waits that they stop
+                            self.serving = False
+                            self._handed_in.close()
+                    self._handed.close()
                     tg.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
@@ -162,6 +186,48 @@ class ServiceRunner:
             self.working -= 1
         await publish(self.js, self.names.result_reply(task.reply_to, self.m.name), encode(result), f"{task.corr}:{self.m.name}")
         await self._done(msg)
+
+    def runs(self, record: ServiceRecord) -> bool:
+        """Whether this instance is serving now as `record` says (dispatcher/lanes.py)."""
+        return (self.serving and record.name == self.m.name and record.version == self.m.version
+                and record.config_hash == self._config_hash and record.tool_version == self.service.get_tool_version())
+
+    def take(self, task: Task, scope: anyio.CancelScope, started: Callable[[], None],
+             deliver: Callable[[ServiceResult], None]) -> None:
+        """A task handed over by the dispatcher in this process (dispatcher/lanes.py): queued for
+        one of `concurrency` local workers, run as one from the task stream is, without its
+        messages. The pull loop has as many slots of its own: tasks from NATS and from this
+        process do not wait on each other (in a one-box nearly all come one way)."""
+        try:
+            self._handed_in.send_nowait(_Handed(task, scope, started, deliver))
+        except anyio.ClosedResourceError:  # stopped since the dispatcher looked: it tries again, through NATS
+            deliver(self._stopping(task))
+
+    def _stopping(self, task: Task) -> ServiceResult:
+        return ServiceResult(task.corr, self.m.name, self.m.version, error=ServiceError(
+            self.m.name, ErrorType.RECOVERABLE, "this instance is stopping"))
+
+    async def _local_worker(self) -> None:
+        async for handed in self._handed:
+            if handed.scope.cancel_called or time.time() > handed.task.deadline:
+                continue  # given up on while it waited (as `_handle` skips a task past its deadline)
+            if not self.serving:  # stopping: the dispatcher tries again, through NATS
+                handed.deliver(self._stopping(handed.task))
+                continue
+            CURRENT_SID.set(handed.task.sid)  # this task's log lines carry it
+            with handed.scope:
+                handed.started()
+                self.working += 1
+                try:
+                    result = await metrics.observe_task(self.m.name, self._execute(handed.task))
+                except Exception as exc:  # noqa: BLE001 - reported to the dispatcher, as a crash in execute is
+                    # Storing what it extracted failed: recoverable, as an unacknowledged task is redelivered.
+                    log.warning("%s: task %s failed: %s", self.m.name, handed.task.corr, exc)
+                    result = ServiceResult(handed.task.corr, self.m.name, self.m.version, error=ServiceError(
+                        self.m.name, ErrorType.RECOVERABLE, f"{type(exc).__name__}: {exc}"))
+                finally:
+                    self.working -= 1
+                handed.deliver(result)
 
     async def _done(self, msg: Msg) -> None:
         """Acknowledge the task, if its consumer is one that wants acks (bus.provision.ensure_service_consumer)."""

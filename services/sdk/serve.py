@@ -6,7 +6,7 @@ all do; here in the SDK so that code below `sluice/` can run a service too.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import anyio
@@ -24,12 +24,16 @@ from services.sdk.updater import Importer, Updater
 
 
 async def run_service(service: ServiceBase, url: str, names: Names, stop: anyio.Event,
-                      started: anyio.Event | None = None, concurrency: int | None = None) -> None:
+                      started: anyio.Event | None = None, concurrency: int | None = None,
+                      local: Callable[[ServiceRunner], None] | None = None) -> None:
+    """`local` is given the runner, to hand it tasks in-process (a one-box's dispatcher: dispatcher/lanes.py)."""
     name = service.manifest.name
     COMPONENT.set(f"svc-{name}")
     nc = await connect(url, name=f"sluice-svc-{name}", role=service_role(name))
     try:
         runner = ServiceRunner(service, nc, names, concurrency)
+        if local is not None:
+            local(runner)
         with PROBES.registered(f"svc-{name}", lambda: nc.is_connected and runner.ready.is_set(), nc.jetstream(),
                                [(names.task_stream, names.service_consumer(name))]):
             async with anyio.create_task_group() as tg:
