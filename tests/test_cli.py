@@ -25,7 +25,7 @@ from bus.codec import encode
 from bus.connect import DEFAULT_URL_ENV
 from bus.publish import jetstream_publish
 from schemas.messages import ErrorType, FileNode, HeuristicHit, ResultView, Section, ServiceError, Summary, Tag
-from sluice.cli import _params, _parse, build_parser, main
+from sluice.cli import InOrder, _params, _parse, build_parser, main
 from sluice.client import Client
 from sluice.console import CliError
 from sluice.render import summary_tree, to_json
@@ -79,6 +79,16 @@ def test_scan_json_one_document_per_file(tmp_path: Path) -> None:
     assert [c["name"] for c in bundle["children"]] == ["inner.txt"]
     assert bundle["children"][0]["depth"] == 1
     assert not (tmp_path / ".sluice").exists()  # --data-dir was used instead of the default
+
+
+def test_a_scan_shows_verdicts_in_the_order_given_as_soon_as_those_before_are_shown() -> None:
+    shown: list[str] = []
+    order = InOrder(["a", "b", "c", "d"], lambda summary: shown.append(summary.sid))
+    for sid, before in (("b", []), ("a", ["a", "b"]), ("d", ["a", "b"])):
+        order.arrived(Summary(sid=sid, score=0, verdict="safe", files=[]))
+        assert shown == before
+    assert list(order.rest()) == [(2, "c")]  # c never came: told missing; d still shown, after it
+    assert shown == ["a", "b", "d"]
 
 
 def test_scan_directory_prints_a_tree_per_file(tmp_path: Path) -> None:

@@ -276,7 +276,8 @@ async def test_a_summary_the_subscription_missed_is_found_in_the_stream(nats_url
         assert time.monotonic() - started < 10
 
 
-async def test_a_wait_for_ones_own_submission_looks_it_up_when_things_go_quiet(nats_url, prefix, monkeypatch):
+@pytest.mark.parametrize("many", [False, True], ids=["wait", "wait_all"])
+async def test_a_wait_for_ones_own_submission_looks_it_up_when_things_go_quiet(nats_url, prefix, monkeypatch, many):
     """As above, for a submission this client made (its verdict is expected on the subscription,
     so it is not looked up at once): once the subscription has been quiet for QUIET s, the waiter
     reads the stream itself instead of waiting out its timeout."""
@@ -287,7 +288,7 @@ async def test_a_wait_for_ones_own_submission_looks_it_up_when_things_go_quiet(n
         client._sub = None
         await client.js.publish(client.names.summary(sid), encode(Summary(sid=sid, score=0, verdict="safe", files=[])))
         started = time.monotonic()
-        summary = await client.wait(sid, timeout=30)
+        summary = (await client.wait_all([sid], timeout=30))[sid] if many else await client.wait(sid, timeout=30)
         assert summary.sid == sid and summary.verdict == "safe"
         assert 0.3 <= time.monotonic() - started < 10
 
