@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 
-import anyio
 import msgspec
 from nats.js import JetStreamContext
 
@@ -31,7 +30,7 @@ from bus.subjects import Names
 from dispatcher.cache import ResultCache, cache_key
 from dispatcher.directory import ServiceDirectory
 from dispatcher.identifier import Identifier
-from dispatcher.lanes import Lanes
+from dispatcher.lanes import Handed, Lanes
 from dispatcher.policy import police
 from dispatcher.queues import QueuePositions, StageClock
 from dispatcher.replies import ReplyRouter, Waiter
@@ -158,7 +157,7 @@ async def _run_stage(
 
     waiter = Waiter()
     corrs: list[str] = []
-    local: dict[str, anyio.CancelScope] = {}  # attempts handed to services in this process (dispatcher/lanes.py)
+    local: dict[str, Handed] = {}  # attempts handed to services in this process (dispatcher/lanes.py)
     attempts = dict.fromkeys(todo, 0)
     clock = StageClock(mesh.queues, mesh.grace)
 
@@ -188,9 +187,9 @@ async def _run_stage(
             else:
                 clock.handing(r, now)
                 if r.name in local:
-                    local[r.name].cancel()  # an earlier attempt, given up on
-                local[r.name] = Lanes.hand_over(service, task_for(corr, [r], r.timeout + mesh.grace),
-                                                partial(clock.started, r), waiter.deliver)
+                    local[r.name].withdraw()  # an earlier attempt, given up on
+                local[r.name] = service.take(task_for(corr, [r], r.timeout + mesh.grace), partial(clock.started, r),
+                                             waiter.deliver)
         if remote:
             ack = await publish(mesh.js, mesh.names.task(stage, node.type), encode(task_for(corr, remote, timeout)), corr)
             for r in remote:
@@ -231,6 +230,7 @@ async def _run_stage(
     finally:
         for corr in corrs:
             mesh.router.forget(corr)
-        for scope in local.values():
-            scope.cancel()
+        for name, handed in local.items():
+            if name not in waiter.results:  # still queued (or running): not wanted any more
+                handed.withdraw()
     return [done[r.name] for r in records]

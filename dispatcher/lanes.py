@@ -23,9 +23,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-import anyio
-
 from schemas.messages import ServiceRecord, ServiceResult, Task
+
+
+class Handed(Protocol):
+    """A task handed to a service in this process."""
+
+    def withdraw(self) -> None:
+        """No longer wanted: if it has not started it never will, and if it runs it is cancelled."""
 
 
 class LocalService(Protocol):
@@ -34,11 +39,9 @@ class LocalService(Protocol):
     def runs(self, record: ServiceRecord) -> bool:
         """Whether it is running now as `record` says: name, version, configuration and rules."""
 
-    def take(self, task: Task, scope: anyio.CancelScope, started: Callable[[], None],
-             deliver: Callable[[ServiceResult], None]) -> None:
-        """Queue `task` for one of the service's slots; there, `started()`, the task run inside
-        `scope`, and its result (an error result on any failure) given to `deliver`. Nothing is
-        run or delivered once `scope` is cancelled."""
+    def take(self, task: Task, started: Callable[[], None], deliver: Callable[[ServiceResult], None]) -> Handed:
+        """Queue `task` for one of the service's slots; there, `started()`, then its result (an
+        error result on any failure) to `deliver`."""
 
 
 class Lanes:
@@ -46,9 +49,10 @@ class Lanes:
 
     A task handed over waits in its service's own queue for one of the service's slots (its
     concurrency), as it would in the service's consumer: a hand-off costs a queue put, not a
-    task of its own (a task each was a third of a stage's CPU in a scan). Each has a cancel
-    scope, which its stage cancels when it gives up on it (timed out, then retried) and when it
-    ends.
+    task of its own (a task each was a third of a stage's CPU in a scan). Its stage withdraws it
+    when it gives up on it (timed out, then retried) and when the stage ends without its result;
+    only those are cancelled (anyio's cancel(), which formats its reason, was a tenth of a stage's
+    CPU when every finished attempt was cancelled too).
     """
 
     def __init__(self) -> None:
@@ -61,12 +65,3 @@ class Lanes:
         """The local service to hand `record`'s task to, or None: send it through NATS."""
         service = self._services.get(record.name)
         return service if service is not None and service.runs(record) else None
-
-    @staticmethod
-    def hand_over(service: LocalService, task: Task, started: Callable[[], None],
-                  deliver: Callable[[ServiceResult], None]) -> anyio.CancelScope:
-        """Queue `task` on `service` (one `lane` gave); its result goes to `deliver`. Cancel the
-        scope returned when the result is no longer wanted."""
-        scope = anyio.CancelScope()
-        service.take(task, scope, started, deliver)
-        return scope

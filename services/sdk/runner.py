@@ -18,7 +18,6 @@ import uuid
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import NamedTuple
 
 import anyio
 import anyio.to_thread
@@ -58,13 +57,23 @@ def consumer_filters(service: ServiceBase, names: Names) -> list[str]:
         raise ManifestError(str(exc)) from None
 
 
-class _Handed(NamedTuple):
-    """A task handed over in-process, with what the dispatcher's stage needs back (ServiceRunner.take)."""
+class _Handed:
+    """A task handed over in-process (ServiceRunner.take), with what the dispatcher's stage needs back."""
 
-    task: Task
-    scope: anyio.CancelScope
-    started: Callable[[], None]
-    deliver: Callable[[ServiceResult], None]
+    __slots__ = ("task", "started", "deliver", "withdrawn", "running")
+
+    def __init__(self, task: Task, started: Callable[[], None], deliver: Callable[[ServiceResult], None]) -> None:
+        self.task = task
+        self.started = started
+        self.deliver = deliver
+        self.withdrawn = False
+        self.running: anyio.CancelScope | None = None  # while a local worker runs it
+
+    def withdraw(self) -> None:
+        """Not wanted any more: skipped if still queued, cancelled if running."""
+        self.withdrawn = True
+        if self.running is not None:
+            self.running.cancel()
 
 
 class ServiceRunner:
@@ -192,32 +201,42 @@ class ServiceRunner:
         return (self.serving and record.name == self.m.name and record.version == self.m.version
                 and record.config_hash == self._config_hash and record.tool_version == self.service.get_tool_version())
 
-    def take(self, task: Task, scope: anyio.CancelScope, started: Callable[[], None],
-             deliver: Callable[[ServiceResult], None]) -> None:
+    def take(self, task: Task, started: Callable[[], None], deliver: Callable[[ServiceResult], None]) -> _Handed:
         """A task handed over by the dispatcher in this process (dispatcher/lanes.py): queued for
         one of `concurrency` local workers, run as one from the task stream is, without its
         messages. The pull loop has as many slots of its own: tasks from NATS and from this
         process do not wait on each other (in a one-box nearly all come one way)."""
+        handed = _Handed(task, started, deliver)
         try:
-            self._handed_in.send_nowait(_Handed(task, scope, started, deliver))
+            self._handed_in.send_nowait(handed)
         except anyio.ClosedResourceError:  # stopped since the dispatcher looked: it tries again, through NATS
             deliver(self._stopping(task))
+        return handed
 
     def _stopping(self, task: Task) -> ServiceResult:
         return ServiceResult(task.corr, self.m.name, self.m.version, error=ServiceError(
             self.m.name, ErrorType.RECOVERABLE, "this instance is stopping"))
 
     async def _local_worker(self) -> None:
-        async for handed in self._handed:
-            if handed.scope.cancel_called or time.time() > handed.task.deadline:
+        while True:
+            try:  # what is queued already, without the memory stream's checkpoint (a quarter of this loop)
+                handed = self._handed.receive_nowait()
+            except anyio.WouldBlock:
+                try:
+                    handed = await self._handed.receive()
+                except (anyio.EndOfStream, anyio.ClosedResourceError):
+                    return
+            except (anyio.EndOfStream, anyio.ClosedResourceError):
+                return
+            if handed.withdrawn or time.time() > handed.task.deadline:
                 continue  # given up on while it waited (as `_handle` skips a task past its deadline)
             if not self.serving:  # stopping: the dispatcher tries again, through NATS
                 handed.deliver(self._stopping(handed.task))
                 continue
             CURRENT_SID.set(handed.task.sid)  # this task's log lines carry it
-            with handed.scope:
-                handed.started()
-                self.working += 1
+            handed.started()
+            self.working += 1
+            with anyio.CancelScope() as handed.running:
                 try:
                     result = await metrics.observe_task(self.m.name, self._execute(handed.task))
                 except Exception as exc:  # noqa: BLE001 - reported to the dispatcher, as a crash in execute is
@@ -228,6 +247,7 @@ class ServiceRunner:
                 finally:
                     self.working -= 1
                 handed.deliver(result)
+            handed.running = None
 
     async def _done(self, msg: Msg) -> None:
         """Acknowledge the task, if its consumer is one that wants acks (bus.provision.ensure_service_consumer)."""
