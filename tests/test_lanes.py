@@ -7,7 +7,8 @@ import anyio
 import pytest
 
 from bus.subjects import Names
-from schemas.messages import ServiceRecord
+from schemas.messages import ErrorType, ServiceRecord
+from services.sdk import Result, ResultSection
 from services.sdk.runner import ServiceRunner
 from services.sdk.serve import run_service
 from sluice.client import Client
@@ -89,3 +90,23 @@ def test_the_lane_is_only_for_the_version_the_registry_names():
         changed = ServiceRecord(**{**{f: getattr(record, f) for f in record.__struct_fields__}, field: value})
         assert not runner.runs(changed), field
 
+
+
+class _Huge(Echo):
+    """A result too large for any NATS message (a section body of 9 MB)."""
+
+    def execute(self, request) -> None:
+        request.result = Result([ResultSection("everything", body="x" * 9_000_000)])
+
+
+@pytest.mark.parametrize("lane", [True, False], ids=["in-process", "through-nats"])
+async def test_a_result_too_large_for_a_message_is_an_error_either_way(nats_url, prefix, lane):
+    # Through NATS the publish was refused and the task timed out three times; in-process the
+    # result would have failed the cache write and the summary. Now: an error, said at once.
+    huge, echo = make(_Huge, "huge", timeout=5.0), make(Echo, "echo")
+    with anyio.fail_after(30):
+        async with onebox(nats_url, prefix, [huge, echo], local_lane=lane), await Client.connect(nats_url, prefix) as client:
+            summary = await client.wait(await client.submit_bytes([("d.txt", b"too much to say\n")]), timeout=25)
+    [error] = summary.files[0].errors
+    assert (error.service, error.type) == ("huge", ErrorType.CRASHED) and "over the" in error.message
+    assert [r.service for r in summary.files[0].results] == ["echo"]

@@ -32,7 +32,7 @@ from bus.codec import encode
 from bus.connect import provisions
 from bus.deadletter import decode_or_reject
 from bus.logcontext import CURRENT_SID
-from bus.provision import Stores, acknowledges, approve, provision, service_filters
+from bus.provision import MAX_MSG, Stores, acknowledges, approve, provision, service_filters
 from bus.publish import publish
 from bus.subjects import Names
 from bus.worker import pull_loop
@@ -47,6 +47,7 @@ log = logging.getLogger("sluice.service")
 
 HEARTBEAT = 2.0
 INLINE_BUDGET = 1024 * 1024  # inline child bytes per result message; the rest is fetched from the store
+RESULT_MAX = MAX_MSG - 64 * 1024  # a result message's bytes, its headers aside
 
 
 def consumer_filters(service: ServiceBase, names: Names) -> list[str]:
@@ -193,8 +194,21 @@ class ServiceRunner:
             result = await metrics.observe_task(self.m.name, self._execute(task))
         finally:
             self.working -= 1
-        await publish(self.js, self.names.result_reply(task.reply_to, self.m.name), encode(result), f"{task.corr}:{self.m.name}")
+        await publish(self.js, self.names.result_reply(task.reply_to, self.m.name), self._bounded(result)[1],
+                      f"{task.corr}:{self.m.name}")
         await self._done(msg)
+
+    def _bounded(self, result: ServiceResult) -> tuple[ServiceResult, bytes]:
+        """The result and its encoding; an error result instead when it would not fit in a message
+        (NATS refuses it: through NATS the task then timed out three times, and handed over
+        in-process it would have failed the cache write and the summary's publish)."""
+        data = encode(result)
+        if len(data) <= RESULT_MAX:
+            return result, data
+        log.warning("%s: result for %s is %d bytes, over %d", self.m.name, result.corr, len(data), RESULT_MAX)
+        error = ServiceResult(result.corr, self.m.name, self.m.version, error=ServiceError(
+            self.m.name, ErrorType.CRASHED, f"the result is {len(data)} bytes, over the {RESULT_MAX}-byte limit of a message"))
+        return error, encode(error)
 
     def runs(self, record: ServiceRecord) -> bool:
         """Whether this instance is serving now as `record` says (dispatcher/lanes.py)."""
@@ -246,7 +260,7 @@ class ServiceRunner:
                         self.m.name, ErrorType.RECOVERABLE, f"{type(exc).__name__}: {exc}"))
                 finally:
                     self.working -= 1
-                handed.deliver(result)
+                handed.deliver(self._bounded(result)[0])
             handed.running = None
 
     async def _done(self, msg: Msg) -> None:
