@@ -15,8 +15,11 @@ import httpx
 import msgspec
 import pytest
 import pyzipper
+from nats.js.errors import NoStreamResponseError
 
+import bus.publish
 from bus.codec import encode
+from bus.subjects import Names
 from schemas.workspace import ApiKey
 from sluice.cli import main
 from sluice.client import Client
@@ -26,7 +29,7 @@ from services.sdk.loader import load_service
 from svcs import Echo, make
 from test_web_workspace import protected_zip
 from sluice.web.ratelimit import LoginThrottle
-from sluice.web.stores import provision_workspace
+from sluice.web.stores import audit, provision_workspace
 from webmesh import web_front, web_mesh
 
 BINARY = {"Content-Type": "application/octet-stream"}
@@ -268,3 +271,23 @@ async def test_service_parameters_go_through_the_api_from_python_and_the_cli(nat
         assert [c.name for c in summary.files[0].children] == ["payload.txt"]
         code, _, err = await submit(str(locked), "--param", "extract.pasword=x")
         assert code == 1 and "takes no parameter 'pasword'" in err
+
+
+async def test_an_audit_event_rides_through_a_stream_without_a_leader(nats_url, prefix, monkeypatch):
+    # The request's work is done when its audit event is written: a stream in an election
+    # (simulated: its first publish answered "no response from stream") must delay the event,
+    # not turn the request into a 500.
+    names, real, refused = Names(prefix), bus.publish.jetstream_publish, []
+
+    async def electing(js, subject, payload, headers=None, **kwargs):
+        if subject.startswith(names.audit("")) and not refused:
+            refused.append(subject)
+            raise NoStreamResponseError
+        return await real(js, subject, payload, headers, **kwargs)
+
+    async with await Client.connect(nats_url, prefix) as client:
+        await provision_workspace(client.js, names)
+        monkeypatch.setattr(bus.publish, "jetstream_publish", electing)
+        await audit(client.js, names, "alice", "submit", "some-sid")
+        state = (await client.js.stream_info(names.audit_stream)).state
+    assert refused and state.messages == 1

@@ -23,6 +23,7 @@ import anyio
 import anyio.to_thread
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 from nats.js.errors import NotFoundError
 
 from bus import metrics
@@ -153,7 +154,10 @@ class ServiceRunner:
         finally:
             with anyio.CancelScope(shield=True):
                 with anyio.move_on_after(2):
-                    await stores.registry.delete(key)
+                    try:
+                        await stores.registry.delete(key)
+                    except NatsError as exc:  # NATS restarting or electing: the entry expires with its heartbeat
+                        log.info("%s: removing its registry entry failed: %s", self.m.name, exc)
                 await anyio.to_thread.run_sync(self.service.stop)
 
     async def _heartbeat(self, registry, key: str, stop: anyio.Event) -> None:

@@ -11,6 +11,7 @@ and any number of web fronts share them.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 
 import anyio
@@ -23,7 +24,7 @@ from bus.auth import WEB
 from bus.codec import encode
 from bus.connect import provisions
 from bus.provision import NotProvisioned, deployed_replicas, ensure_stream
-from bus.publish import jetstream_publish
+from bus.publish import publish
 from bus.subjects import Names
 from schemas.workspace import AuditEvent
 
@@ -104,6 +105,8 @@ async def _exists(js: JetStreamContext, stream: str) -> bool:
 
 async def audit(js: JetStreamContext, names: Names, user: str, action: str, target: str = "",
                 remote: str = "", **detail: str) -> None:
-    """Record one event durably (the publish is acknowledged by the stream before this returns)."""
+    """Record one event durably (the publish is acknowledged by the stream before this returns),
+    riding through a reconnect or an election as every other publish does (bus.publish): the
+    request that did it must not fail with a 500 after the work itself went through."""
     event = AuditEvent(time.time(), user, action, target, {k: str(v) for k, v in detail.items()}, remote)
-    await jetstream_publish(js, names.audit(action), encode(event))
+    await publish(js, names.audit(action), encode(event), uuid.uuid4().hex)
