@@ -1,7 +1,8 @@
-"""The dispatcher and a set of services in one process, sharing one NATS connection each.
+"""The dispatcher and a set of services in one process, on one NATS connection each.
 
 What `sluice scan` and `sluice up` run by default, and what integration tests start: the same
-components as separate processes would run, only in one task group.
+components as separate processes would run, only in one task group, and (unless `local_lane`
+is off) with the services' tasks handed over in-process (dispatcher/lanes.py).
 """
 
 from __future__ import annotations
