@@ -13,6 +13,7 @@ dispatcher serves them in turn), the children's, and each approved service's on 
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
@@ -48,6 +49,7 @@ from schemas.messages import ApprovedService
 from schemas.taxonomy import matching_types, taxonomy
 
 T = TypeVar("T")
+log = logging.getLogger("sluice.bus")
 DAY = 24 * 3600.0
 MAX_MSG = 8 * 1024 * 1024
 REPLICAS_ENV = "SLUICE_REPLICAS"
@@ -350,6 +352,25 @@ async def approve(js: JetStreamContext, names: Names, stores: Stores, approved: 
     acked = await ensure_service_consumer(js, names, approved)
     await stores.approvals.put(approved.name, encode(approved))
     return acked
+
+
+NO_PLACEMENT = 10005  # "no suitable peers for placement": the meta leader does not see enough peers online
+PLACEMENT_WAIT = 30.0  # seconds a cluster that has just started may take to see all of its peers
+
+
+async def once_placed(step: Callable[[], Awaitable[T]], wait: float = PLACEMENT_WAIT) -> T:
+    """`step()`, tried again while the server cannot place replicas yet. A cluster whose every
+    node answers a full /healthz can still have a meta leader that counts a peer offline for a
+    moment (`sluice up --cluster 3` failed at start so, now and then, on its first R3 stream)."""
+    deadline = anyio.current_time() + wait
+    while True:
+        try:
+            return await step()
+        except BadRequestError as exc:
+            if exc.err_code != NO_PLACEMENT or anyio.current_time() >= deadline:
+                raise
+            log.info("replicas cannot be placed yet (%s); trying again", exc.description)
+            await anyio.sleep(0.25)
 
 
 async def as_admin(url: str, step: Callable[[JetStreamContext], Awaitable[T]]) -> T:

@@ -34,7 +34,7 @@ from rich.text import Text
 from bus.cluster import LoopbackCluster
 from bus.connect import DEFAULT_URL_ENV
 from bus.embedded import EmbeddedServer
-from bus.provision import as_admin, finish_reply_stream, provision
+from bus.provision import as_admin, finish_reply_stream, once_placed, provision
 from bus.retry import Unreachable
 from bus.subjects import Names
 from dispatcher.dispatcher import MAX_CHILDREN, MAX_TREES
@@ -101,7 +101,7 @@ async def _nats(args: argparse.Namespace) -> AsyncIterator[str]:
         log.info("embedded nats-server at %s, store in %s", server.url, data_dir)
         try:
             if nodes:  # R-N from the start: every component provisioning after this follows it
-                await as_admin(server.url, lambda js: provision(js, Names(args.prefix), replicas=nodes))
+                await as_admin(server.url, lambda js: once_placed(lambda: provision(js, Names(args.prefix), replicas=nodes)))
             elif any(data_dir.glob(f"jetstream/*/streams/{Names(args.prefix).reply_stream}")):
                 # A store an earlier release made; every component about to start on it is this release's.
                 await as_admin(server.url, lambda js: finish_reply_stream(js, Names(args.prefix)))

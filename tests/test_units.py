@@ -7,7 +7,9 @@ import io
 import zipfile
 
 import pytest
+from nats.js.errors import BadRequestError
 
+from bus import provision as prov
 from bus.codec import BadMessage, decode, encode
 from bus.subjects import Names
 from dispatcher.identify import identify
@@ -152,3 +154,25 @@ async def test_replies_on_an_interest_stream_are_acked_a_run_at_a_time():
     for seq in range(1, 4):
         await each.routed(_Reply(explicit, seq))
     assert explicit == [1, 2, 3]  # a work-queue reply stream's: every reply
+
+
+async def test_provisioning_waits_while_a_new_cluster_cannot_place_replicas(monkeypatch):
+    # A just-started cluster's meta leader may count a peer offline for a moment: "no suitable
+    # peers for placement" (10005) is waited out, and any other refusal is not.
+    tries: list[int] = []
+
+    async def step(code: int, succeed_after: int) -> str:
+        tries.append(code)
+        if len(tries) <= succeed_after:
+            raise BadRequestError(code=400, err_code=code, description="refused")
+        return "provisioned"
+
+    assert await prov.once_placed(lambda: step(prov.NO_PLACEMENT, 2)) == "provisioned" and len(tries) == 3
+    tries.clear()
+    with pytest.raises(BadRequestError):
+        await prov.once_placed(lambda: step(10058, 1))
+    assert len(tries) == 1
+    tries.clear()
+    with pytest.raises(BadRequestError):  # not forever
+        await prov.once_placed(lambda: step(prov.NO_PLACEMENT, 1000), wait=0.3)
+    assert 1 < len(tries) < 10
