@@ -193,11 +193,7 @@ class ServiceRunner:
         if self.m.name not in task.targets or time.time() > task.deadline:
             await self._done(msg)  # not ours, or the dispatcher has given up on it already
             return
-        self.working += 1
-        try:
-            result = await metrics.observe_task(self.m.name, self._execute(task))
-        finally:
-            self.working -= 1
+        result = await self._run(task)
         await publish(self.js, self.names.result_reply(task.reply_to, self.m.name), self._bounded(result)[1],
                       f"{task.corr}:{self.m.name}")
         await self._done(msg)
@@ -237,13 +233,11 @@ class ServiceRunner:
 
     async def _local_worker(self) -> None:
         while True:
-            try:  # what is queued already, without the memory stream's checkpoint (a quarter of this loop)
-                handed = self._handed.receive_nowait()
-            except anyio.WouldBlock:
-                try:
+            try:
+                try:  # what is queued already, without the memory stream's checkpoint (a quarter of this loop)
+                    handed = self._handed.receive_nowait()
+                except anyio.WouldBlock:
                     handed = await self._handed.receive()
-                except (anyio.EndOfStream, anyio.ClosedResourceError):
-                    return
             except (anyio.EndOfStream, anyio.ClosedResourceError):
                 return
             if handed.withdrawn or time.time() > handed.task.deadline:
@@ -253,17 +247,14 @@ class ServiceRunner:
                 continue
             CURRENT_SID.set(handed.task.sid)  # this task's log lines carry it
             handed.started()
-            self.working += 1
             with anyio.CancelScope() as handed.running:
                 try:
-                    result = await metrics.observe_task(self.m.name, self._execute(handed.task))
+                    result = await self._run(handed.task)
                 except Exception as exc:  # noqa: BLE001 - reported to the dispatcher, as a crash in execute is
                     # Storing what it extracted failed: recoverable, as an unacknowledged task is redelivered.
                     log.warning("%s: task %s failed: %s", self.m.name, handed.task.corr, exc)
                     result = ServiceResult(handed.task.corr, self.m.name, self.m.version, error=ServiceError(
                         self.m.name, ErrorType.RECOVERABLE, f"{type(exc).__name__}: {exc}"))
-                finally:
-                    self.working -= 1
                 handed.deliver(self._bounded(result)[0])
             handed.running = None
 
@@ -271,6 +262,14 @@ class ServiceRunner:
         """Acknowledge the task, if its consumer is one that wants acks (bus.provision.ensure_service_consumer)."""
         if self.acks:
             await msg.ack()
+
+    async def _run(self, task: Task) -> ServiceResult:
+        """One task, from NATS or handed over in-process, counted in `working` and the task metrics."""
+        self.working += 1
+        try:
+            return await metrics.observe_task(self.m.name, self._execute(task))
+        finally:
+            self.working -= 1
 
     async def _execute(self, task: Task) -> ServiceResult:
         fetch = partial(self.blobs.get, task.file) if self.m.file_required else None
